@@ -1,0 +1,2 @@
+// Hardware profiles and the timings derived from them.
+export * from './profile.js';
