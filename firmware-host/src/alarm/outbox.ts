@@ -1,0 +1,89 @@
+// The robot's alarm outbox: events for the alarm centre, written in the same transaction as the outcome they report.
+//
+// The dispensing store calls `enqueueOutbox` inside its own transaction, so an
+// outcome and its alarm event are committed together or not at all. The
+// delivery loop reads undelivered rows oldest first and marks them delivered
+// once the centre answered 2xx. `seq` is the per-device sequence number the
+// centre uses to see gaps; `event_id` is stable across every retry.
+
+import type { Database } from 'better-sqlite3';
+
+export const OUTBOX_EVENT_TYPES = [
+  'missed_dose',
+  'dose_overdue',
+  'dose_failed',
+  'dose_taken_late',
+  'device_fault',
+  'fault_cleared',
+  'low_supply',
+  'power_lost',
+  'power_restored',
+] as const;
+export type OutboxEventType = (typeof OUTBOX_EVENT_TYPES)[number];
+
+export type OutboxEvent = {
+  /** Stable id, the same on every delivery attempt (the centre deduplicates by it). */
+  eventId: string;
+  type: OutboxEventType;
+  occurredAtMs: number;
+  /** The dose the event is about, when it is about one. */
+  doseId?: string | undefined;
+  /** Pseudonymous and technical fields only: never names, never medication names. */
+  payload: Record<string, string | number | boolean | null>;
+};
+
+export type OutboxRow = OutboxEvent & { seq: number; attempts: number };
+
+export function migrateOutbox(db: Database): void {
+  db.exec(`
+    CREATE TABLE IF NOT EXISTS outbox (
+      seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+      event_id        TEXT NOT NULL UNIQUE,
+      type            TEXT NOT NULL,
+      occurred_at_ms  INTEGER NOT NULL,
+      dose_id         TEXT,
+      payload_json    TEXT NOT NULL,
+      attempts        INTEGER NOT NULL DEFAULT 0,
+      delivered_at_ms INTEGER
+    );
+    CREATE INDEX IF NOT EXISTS outbox_undelivered ON outbox (seq) WHERE delivered_at_ms IS NULL;
+  `);
+}
+
+/** Adds an event; call it inside the transaction that writes what the event reports. Enqueuing the same event id twice is a no-op. */
+export function enqueueOutbox(db: Database, ev: OutboxEvent): void {
+  db.prepare(
+    `INSERT INTO outbox (event_id, type, occurred_at_ms, dose_id, payload_json) VALUES (?, ?, ?, ?, ?)
+     ON CONFLICT (event_id) DO NOTHING`,
+  ).run(ev.eventId, ev.type, ev.occurredAtMs, ev.doseId ?? null, JSON.stringify(ev.payload));
+}
+
+type RawRow = {
+  seq: number;
+  event_id: string;
+  type: OutboxEventType;
+  occurred_at_ms: number;
+  dose_id: string | null;
+  payload_json: string;
+  attempts: number;
+};
+
+/** Undelivered events, oldest first. */
+export function peekOutbox(db: Database, limit: number): OutboxRow[] {
+  const rows = db
+    .prepare(`SELECT seq, event_id, type, occurred_at_ms, dose_id, payload_json, attempts FROM outbox WHERE delivered_at_ms IS NULL ORDER BY seq LIMIT ?`)
+    .all(limit) as RawRow[];
+  return rows.map((r) => ({
+    seq: r.seq,
+    eventId: r.event_id,
+    type: r.type,
+    occurredAtMs: r.occurred_at_ms,
+    doseId: r.dose_id ?? undefined,
+    payload: JSON.parse(r.payload_json) as OutboxEvent['payload'],
+    attempts: r.attempts,
+  }));
+}
+
+export function outboxDepth(db: Database): number {
+  return (db.prepare(`SELECT count(*) AS n FROM outbox WHERE delivered_at_ms IS NULL`).get() as { n: number }).n;
+}

@@ -1,0 +1,117 @@
+// The byte pipe under the link: one interface for a serial port and for the in-memory wire, so neither side knows which it has.
+
+import type { Clock, TimerHandle } from './clock.js';
+
+/**
+ * A full-duplex line transport. `write` sends raw text (a frame line, `\n`
+ * included); received bytes are split on `\n` and handed over one line at a
+ * time, without the terminator, read as latin1 so that one byte is one char.
+ * Every callback is called synchronously from the transport's I/O (a serial
+ * port's data event, or a clock timer for the in-memory wire).
+ */
+export interface Transport {
+  readonly isOpen: boolean;
+  write(data: string): void;
+  onLine(handler: (line: string) => void): void;
+  /** Called once when the transport closes or the device disappears (unplug). */
+  onClose(handler: (reason: string) => void): void;
+  close(): void;
+}
+
+/** Splits a byte stream into lines; a line longer than `maxLength` is cut and passed on (the decoder rejects it). */
+export class LineSplitter {
+  #buffer = '';
+  constructor(
+    private readonly emit: (line: string) => void,
+    private readonly maxLength = 1024,
+  ) {}
+
+  push(chunk: string): void {
+    let data = this.#buffer + chunk;
+    let nl = data.indexOf('\n');
+    while (nl >= 0) {
+      this.emit(data.slice(0, nl));
+      data = data.slice(nl + 1);
+      nl = data.indexOf('\n');
+    }
+    if (data.length > this.maxLength) {
+      this.emit(data);
+      data = '';
+    }
+    this.#buffer = data;
+  }
+}
+
+export type MemoryWireOptions = {
+  /** Line speed: a byte takes 10 bit times (8N1). */
+  baudRate?: number;
+  /** Extra fixed delay per write, ms (USB-serial latency). */
+  latencyMs?: number;
+};
+
+class MemoryEndpoint implements Transport {
+  #open = true;
+  #peer: MemoryEndpoint | undefined;
+  #lineHandlers: ((line: string) => void)[] = [];
+  #closeHandlers: ((reason: string) => void)[] = [];
+  #busyUntilMs = 0;
+  readonly #splitter = new LineSplitter((line) => {
+    for (const h of this.#lineHandlers) h(line);
+  });
+  readonly #timers = new Set<TimerHandle>();
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly byteMs: number,
+    private readonly latencyMs: number,
+  ) {}
+
+  connect(peer: MemoryEndpoint): void {
+    this.#peer = peer;
+  }
+
+  get isOpen(): boolean {
+    return this.#open;
+  }
+
+  write(data: string): void {
+    const peer = this.#peer;
+    if (!this.#open || !peer) return;
+    // Bytes leave one after another: a write waits for the previous one to finish.
+    const start = Math.max(this.clock.now(), this.#busyUntilMs);
+    this.#busyUntilMs = start + data.length * this.byteMs;
+    const handle = this.clock.setTimeout(() => {
+      this.#timers.delete(handle);
+      if (peer.#open) peer.#splitter.push(data);
+    }, this.#busyUntilMs + this.latencyMs - this.clock.now());
+    this.#timers.add(handle);
+  }
+
+  onLine(handler: (line: string) => void): void {
+    this.#lineHandlers.push(handler);
+  }
+
+  onClose(handler: (reason: string) => void): void {
+    this.#closeHandlers.push(handler);
+  }
+
+  close(reason = 'closed'): void {
+    if (!this.#open) return;
+    this.#open = false;
+    for (const t of this.#timers) this.clock.clearTimeout(t);
+    this.#timers.clear();
+    for (const h of this.#closeHandlers) h(reason);
+    this.#peer?.close(reason === 'closed' ? 'peer closed' : reason);
+  }
+}
+
+/** Two connected in-memory endpoints with serial-line timing on the given clock: [host side, device side]. */
+export function createMemoryWire(clock: Clock, options: MemoryWireOptions = {}): [Transport, Transport] {
+  const byteMs = 10_000 / (options.baudRate ?? 115_200);
+  const latency = options.latencyMs ?? 1;
+  const a = new MemoryEndpoint(clock, byteMs, latency);
+  const b = new MemoryEndpoint(clock, byteMs, latency);
+  a.connect(b);
+  b.connect(a);
+  return [a, b];
+}
