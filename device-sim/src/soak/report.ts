@@ -1,0 +1,178 @@
+// Soak report: the figures QA reads (JSON), merging of partial runs, and the comparison of two builds.
+
+import { twoProportionTest, wilson, type Interval, type ProportionTest } from './stats.js';
+
+/** The reference robot: a Danish municipality's fleet, 2018–2021. */
+export const REFERENCE = { accuracy: 0.9988, dosings: 138_000, pills: 606_000 } as const;
+
+export type DoseClassCounts = { correct: number; green: number; yellow: number; red: number };
+
+export type InvariantViolation = { invariant: number; dosing: number; detail: string };
+
+/** One episode's raw tallies: what workers send back and what merging adds up. */
+export type SoakTally = {
+  /** Index of the first dosing of this tally in the whole run (for ordering the series). */
+  firstDosing: number;
+  dosings: number;
+  pills: number;
+  outcomes: DoseClassCounts;
+  /** Doses the simulated citizen never took (missed): counted apart, not dosings. */
+  missed: number;
+  yellowReasons: Record<string, number>;
+  redReasons: Record<string, number>;
+  invariantViolations: InvariantViolation[];
+  /** Cumulative class counts sampled along the run: [dosings so far, correct, green, yellow, red]. */
+  samples: [number, number, number, number, number][];
+};
+
+export type SeriesPoint = { dosings: number; accuracy: number; low: number; high: number } & DoseClassCounts;
+
+export type SoakReport = {
+  format: 'dosis-soak-report/1';
+  seed: number;
+  profile: string;
+  transport: 'memory' | 'pty';
+  workers: number;
+  dosings: number;
+  pills: number;
+  missed: number;
+  outcomes: DoseClassCounts;
+  /** 1 − (green + yellow + red) / dosings: the reference robot's definition. */
+  accuracy: number;
+  accuracyCi95: Interval;
+  redRate: number;
+  redRateCi95: Interval;
+  reasons: { yellow: Record<string, number>; red: Record<string, number> };
+  invariantViolations: InvariantViolation[];
+  /** Accuracy as dosings accumulate, for the chart. */
+  series: SeriesPoint[];
+  reference: typeof REFERENCE;
+  /** Whether the run's accuracy interval lies wholly above, below, or across the reference. */
+  verdict: 'beats-reference' | 'below-reference' | 'not-distinguishable';
+  wallSeconds: number;
+  dosingsPerSecond: number;
+  /** True when the run was stopped (Ctrl-C) before all dosings ran. */
+  interrupted: boolean;
+};
+
+export function emptyTally(firstDosing = 0): SoakTally {
+  return {
+    firstDosing,
+    dosings: 0,
+    pills: 0,
+    outcomes: { correct: 0, green: 0, yellow: 0, red: 0 },
+    missed: 0,
+    yellowReasons: {},
+    redReasons: {},
+    invariantViolations: [],
+    samples: [],
+  };
+}
+
+function addCounts(into: Record<string, number>, from: Record<string, number>): void {
+  for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v;
+}
+
+/** Adds tallies in dosing order; the result equals one tally of the whole run. */
+export function mergeTallies(tallies: SoakTally[]): SoakTally {
+  const sorted = [...tallies].sort((a, b) => a.firstDosing - b.firstDosing);
+  const out = emptyTally(sorted[0]?.firstDosing ?? 0);
+  for (const t of sorted) {
+    const base: [number, number, number, number, number] = [out.dosings, out.outcomes.correct, out.outcomes.green, out.outcomes.yellow, out.outcomes.red];
+    for (const s of t.samples) out.samples.push([base[0] + s[0], base[1] + s[1], base[2] + s[2], base[3] + s[3], base[4] + s[4]]);
+    out.dosings += t.dosings;
+    out.pills += t.pills;
+    out.missed += t.missed;
+    out.outcomes.correct += t.outcomes.correct;
+    out.outcomes.green += t.outcomes.green;
+    out.outcomes.yellow += t.outcomes.yellow;
+    out.outcomes.red += t.outcomes.red;
+    addCounts(out.yellowReasons, t.yellowReasons);
+    addCounts(out.redReasons, t.redReasons);
+    out.invariantViolations.push(...t.invariantViolations);
+  }
+  return out;
+}
+
+/** At most this many points in the accuracy series. */
+const SERIES_POINTS = 200;
+
+export function buildReport(
+  tally: SoakTally,
+  run: { seed: number; profile: string; transport: 'memory' | 'pty'; workers: number; wallSeconds: number; interrupted: boolean },
+): SoakReport {
+  const { dosings, outcomes } = tally;
+  const errors = outcomes.green + outcomes.yellow + outcomes.red;
+  const accuracyCi95 = wilson(dosings - errors, dosings);
+  const samples = tally.samples.length > 0 && tally.samples.at(-1)![0] === dosings
+    ? tally.samples
+    : [...tally.samples, [dosings, outcomes.correct, outcomes.green, outcomes.yellow, outcomes.red] as SoakTally['samples'][number]];
+  const step = Math.max(1, Math.ceil(samples.length / SERIES_POINTS));
+  const series: SeriesPoint[] = samples
+    .filter((_, i) => i % step === step - 1 || i === samples.length - 1)
+    .filter((s) => s[0] > 0)
+    .map(([n, correct, green, yellow, red]) => {
+      const ci = wilson(n - green - yellow - red, n);
+      return { dosings: n, correct, green, yellow, red, accuracy: (n - green - yellow - red) / n, low: ci.low, high: ci.high };
+    });
+  return {
+    format: 'dosis-soak-report/1',
+    seed: run.seed,
+    profile: run.profile,
+    transport: run.transport,
+    workers: run.workers,
+    dosings,
+    pills: tally.pills,
+    missed: tally.missed,
+    outcomes: { ...outcomes },
+    accuracy: dosings > 0 ? 1 - errors / dosings : 0,
+    accuracyCi95,
+    redRate: dosings > 0 ? outcomes.red / dosings : 0,
+    redRateCi95: wilson(outcomes.red, dosings),
+    reasons: { yellow: sortCounts(tally.yellowReasons), red: sortCounts(tally.redReasons) },
+    invariantViolations: tally.invariantViolations,
+    series,
+    reference: REFERENCE,
+    verdict: accuracyCi95.low > REFERENCE.accuracy ? 'beats-reference' : accuracyCi95.high < REFERENCE.accuracy ? 'below-reference' : 'not-distinguishable',
+    wallSeconds: run.wallSeconds,
+    dosingsPerSecond: run.wallSeconds > 0 ? dosings / run.wallSeconds : 0,
+    interrupted: run.interrupted,
+  };
+}
+
+function sortCounts(c: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(c).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])));
+}
+
+/** The figures of a report without timings: two runs with the same seed must agree on these. */
+export function reportFigures(r: SoakReport): Omit<SoakReport, 'wallSeconds' | 'dosingsPerSecond' | 'workers'> {
+  const { wallSeconds: _w, dosingsPerSecond: _d, workers: _k, ...figures } = r;
+  return figures;
+}
+
+export type Comparison = {
+  a: { dosings: number; accuracy: number };
+  b: { dosings: number; accuracy: number };
+  errors: ProportionTest;
+  red: ProportionTest;
+  summary: string;
+};
+
+/** Whether build B's error rate (green + yellow + red) and red rate differ from build A's beyond chance. */
+export function compareReports(a: SoakReport, b: SoakReport): Comparison {
+  const errs = (r: SoakReport) => r.outcomes.green + r.outcomes.yellow + r.outcomes.red;
+  const errors = twoProportionTest(errs(a), a.dosings, errs(b), b.dosings);
+  const red = twoProportionTest(a.outcomes.red, a.dosings, b.outcomes.red, b.dosings);
+  const pct = (x: number) => `${(x * 100).toFixed(3)} %`;
+  const verdict = errors.significant
+    ? `B is ${errors.difference < 0 ? 'more' : 'less'} accurate than A beyond chance (p = ${errors.pValue.toPrecision(2)})`
+    : `no difference in accuracy beyond chance (p = ${errors.pValue.toPrecision(2)})`;
+  const redLine = red.significant ? `; red rates differ beyond chance (p = ${red.pValue.toPrecision(2)})` : '';
+  return {
+    a: { dosings: a.dosings, accuracy: a.accuracy },
+    b: { dosings: b.dosings, accuracy: b.accuracy },
+    errors,
+    red,
+    summary: `A ${pct(a.accuracy)} of ${a.dosings}, B ${pct(b.accuracy)} of ${b.dosings}: ${verdict}${redLine}`,
+  };
+}

@@ -1,0 +1,146 @@
+// `dosis roll <subcommand>`: roll manifests from the command line (validate; the JSON Schema; loading is added beside them).
+
+import { closeSync, openSync, readSync } from 'node:fs';
+import { SystemClock } from '../../../protocol/src/clock.js';
+import { DEFAULT_PROFILE_ID, loadProfile } from '../../../hardware/src/profile.js';
+import { intOption, parseCommand, UsageError, type CommandSpec } from '../../../bin/cli-kit.js';
+import { MANIFEST_JSON_SCHEMA } from './manifest-schema.js';
+import { DEFAULT_MAX_PILLS_PER_POUCH, MAX_MANIFEST_BYTES, validateManifest } from './validate.js';
+
+type Subcommand = { summary: string; run: (argv: string[]) => Promise<number> };
+
+/** One entry per subcommand; `dosis roll --help` lists them in this order. */
+const SUBCOMMANDS: Record<string, Subcommand> = {
+  validate: { summary: 'check a roll manifest and print every problem, one line each', run: validateMain },
+  schema: { summary: 'print the manifest format as a JSON Schema document', run: schemaMain },
+};
+
+function usage(): string {
+  const rows = Object.entries(SUBCOMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);
+  return `Roll manifests: the pharmacy's rolls of dose pouches.\n\nUsage: dosis roll <subcommand> [options]\n\nSubcommands:\n${rows.join('\n')}\n\nRun 'dosis roll <subcommand> --help' for its options.\n`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage());
+    return name === undefined ? 2 : 0;
+  }
+  const sub = Object.hasOwn(SUBCOMMANDS, name) ? SUBCOMMANDS[name] : undefined;
+  if (!sub) {
+    process.stderr.write(`dosis roll: unknown subcommand ${JSON.stringify(name)} (see: dosis roll --help)\n`);
+    return 2;
+  }
+  return sub.run(rest);
+}
+
+const validateSpec = {
+  name: 'roll validate',
+  summary: 'Checks a roll manifest and prints every problem as `FILE: <path>: <severity> <code>: <message>`, then a summary.\nExit status: 0 valid (warnings allowed), 1 invalid, 2 usage error or unreadable file.',
+  usage: 'dosis roll validate FILE [--citizen ID] [--slots N | --profile ID] [--now ISO] [--json]',
+  allowPositionals: true,
+  options: {
+    citizen: { type: 'string' },
+    slots: { type: 'string' },
+    profile: { type: 'string', default: DEFAULT_PROFILE_ID },
+    'max-pills': { type: 'string', default: String(DEFAULT_MAX_PILLS_PER_POUCH) },
+    now: { type: 'string' },
+    json: { type: 'boolean', default: false },
+  },
+  help: {
+    citizen: "the pseudonymous id of the citizen this robot serves; unchecked if not given",
+    slots: "carousel slots (default: the profile's slotCount)",
+    profile: 'hardware profile id or path, for the slot count',
+    'max-pills': 'more pills in one pouch than this is implausible',
+    now: 'the time to check against, ISO 8601 with Z or an offset (default: the system clock)',
+    json: 'print one JSON object instead of lines',
+  },
+  examples: [
+    'dosis roll validate firmware-host/examples/roll-2week.json --now 2027-01-01T00:00:00Z',
+    'dosis roll validate roll.json --citizen C7F3A9B2 --slots 56 --json',
+  ],
+} satisfies CommandSpec<Record<string, { type: 'string' | 'boolean'; default?: string | boolean }>>;
+
+/** Reads at most one byte past the cap, so a huge file is never read whole; the validator reports it too large. */
+function readCapped(file: string): Buffer {
+  const fd = openSync(file, 'r');
+  try {
+    const buf = Buffer.alloc(MAX_MANIFEST_BYTES + 1);
+    let length = 0;
+    for (;;) {
+      const n = readSync(fd, buf, length, buf.length - length, null);
+      if (n === 0 || length + n >= buf.length) return buf.subarray(0, length + n);
+      length += n;
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function nowOption(value: string | undefined): number {
+  if (value === undefined) return new SystemClock().now();
+  // Without a zone a date-time would be read in the process's local zone: refuse the guess.
+  const ms = /(Z|[+-]\d{2}:\d{2})$/.test(value) ? Date.parse(value) : Number.NaN;
+  if (!Number.isFinite(ms)) throw new UsageError(`roll validate: --now must be an ISO 8601 date-time with Z or an offset, got ${JSON.stringify(value)}`);
+  return ms;
+}
+
+async function validateMain(argv: string[]): Promise<number> {
+  const parsed = parseCommand(validateSpec, argv);
+  if (!parsed) return 0;
+  const { values, positionals } = parsed;
+  if (positionals.length !== 1) throw new UsageError(`roll validate: expected one FILE, got ${positionals.length} (see: dosis roll validate --help)`);
+  const file = positionals[0] as string;
+  const nowMs = nowOption(values.now as string | undefined);
+  const maxPills = intOption('max-pills', values['max-pills'] as string, DEFAULT_MAX_PILLS_PER_POUCH, 1, 255);
+  let slotCount: number;
+  if (values.slots !== undefined) {
+    slotCount = intOption('slots', values.slots as string, 0, 1, 256);
+  } else {
+    try {
+      slotCount = loadProfile(values.profile as string).slotCount;
+    } catch (err) {
+      throw new UsageError(`roll validate: ${(err as Error).message}`);
+    }
+  }
+
+  let bytes: Buffer;
+  try {
+    bytes = readCapped(file);
+  } catch (err) {
+    process.stderr.write(`dosis roll validate: cannot read ${file}: ${(err as Error).message}\n`);
+    return 2;
+  }
+
+  const citizenId = values.citizen as string | undefined;
+  const result = validateManifest(bytes, { ...(citizenId !== undefined ? { citizenId } : {}), slotCount, nowMs, maxPillsPerPouch: maxPills });
+  const errors = result.problems.filter((p) => p.severity === 'error').length;
+  const warnings = result.problems.length - errors;
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify({ file, ok: result.ok, errors, warnings, problems: result.problems, pouches: result.pouches })}\n`);
+  } else {
+    const lines = result.problems.map((p) => `${file}: ${p.path}: ${p.severity} ${p.code}: ${p.message}`);
+    const first = result.pouches[0];
+    const last = result.pouches[result.pouches.length - 1];
+    const iso = (ms: number) => new Date(ms).toISOString().replace('.000Z', 'Z');
+    const span = first && last ? `, ${result.pouches.length} pouches due ${iso(first.intakeAtMs)} to ${iso(last.intakeAtMs)}` : '';
+    const counts = `${errors} error${errors === 1 ? '' : 's'}, ${warnings} warning${warnings === 1 ? '' : 's'}`;
+    lines.push(`${file}: ${result.ok ? 'valid' : 'invalid'}${span} (${counts})`);
+    process.stdout.write(`${lines.join('\n')}\n`);
+  }
+  return result.ok ? 0 : 1;
+}
+
+const schemaSpec = {
+  name: 'roll schema',
+  summary: 'Prints the roll manifest format as a JSON Schema (draft 2020-12) document.',
+  usage: 'dosis roll schema',
+  options: {},
+  help: {},
+} satisfies CommandSpec<Record<string, never>>;
+
+async function schemaMain(argv: string[]): Promise<number> {
+  if (!parseCommand(schemaSpec, argv)) return 0;
+  process.stdout.write(`${JSON.stringify(MANIFEST_JSON_SCHEMA, null, 2)}\n`);
+  return 0;
+}

@@ -1,0 +1,326 @@
+// The citizen's screen: renders the controller's CitizenView, live over server-sent events, one instruction at a time.
+// The page cannot see the host's Clock: the time it shows is the robot's (nowMs of each view plus the time since),
+// and its own timers only tick the display, repeat the beep and retry the connection.
+'use strict';
+
+(function () {
+  const TEXT = {
+    da: {
+      locale: 'da-DK',
+      toggle: 'English',
+      press: 'Tryk her',
+      nextDose: (when) => `Næste medicin: ${when}`,
+      noDose: 'Ingen medicin planlagt',
+      today: (t) => `i dag kl. ${t}`,
+      tomorrow: (t) => `i morgen kl. ${t}`,
+      onDay: (d, t) => `${d} kl. ${t}`,
+      earlyHeadline: 'Du kan tage din medicin nu',
+      earlyDetail: (t) => `Medicinen er til kl. ${t}.`,
+      dueHeadline: 'Tid til din medicin — tryk på knappen',
+      dueDetail: (t) => `Medicinen er til kl. ${t}.`,
+      overdueDetail: (t) => `Medicinen skulle have været taget kl. ${t}.`,
+      dispensingHeadline: 'Vent lidt — din medicin gøres klar',
+      steps: {
+        rotating: 'Finder din pose …',
+        checking: 'Kontrollerer posen …',
+        releasing: 'Åbner posen …',
+        counting: 'Tæller tabletterne …',
+        retrying: 'Prøver igen …',
+      },
+      presentHeadline: 'Tag bægeret',
+      presentDetail: 'Din medicin er i bægeret.',
+      errorHeadline: 'Tag ikke medicinen. Plejepersonalet har fået besked.',
+      reasons: {
+        count_mismatch: 'Maskinen talte forkert antal tabletter.',
+        pill_count_mismatch: 'Maskinen talte forkert antal tabletter.',
+        slot_empty: 'Posen var tom.',
+        pouch_missing: 'Posen manglede.',
+        label_mismatch: 'Det var ikke den rigtige pose.',
+        jam: 'Maskinen sidder fast.',
+        motor_fault: 'Maskinen sidder fast.',
+        sensor_fault: 'Maskinen kan ikke se tabletterne.',
+        cup_not_removed: 'Bægeret blev ikke taget.',
+        cup_not_taken: 'Bægeret blev ikke taget.',
+        restart_unknown: 'Maskinen gik i stå undervejs.',
+        power_lost: 'Strømmen var gået.',
+        link_lost: 'Maskinen mistede forbindelsen.',
+        device_fault: 'Der er en fejl i maskinen.',
+      },
+      reasonFallback: 'Der er sket en fejl i maskinen.',
+      offlineHeadline: 'Maskinen er ikke klar lige nu',
+      offlineDetail: 'Den prøver igen af sig selv.',
+      disconnectedHeadline: 'Skærmen har mistet forbindelsen',
+      disconnectedDetail: 'Den prøver igen af sig selv.',
+      loading: 'Et øjeblik …',
+      lowSupply: (n) => (n <= 0 ? 'Der er ikke mere medicin i maskinen.' : n === 1 ? 'Der er kun medicin til 1 dag mere.' : `Der er kun medicin til ${n} dage mere.`),
+    },
+    en: {
+      locale: 'en-GB',
+      toggle: 'Dansk',
+      press: 'Press here',
+      nextDose: (when) => `Next medicine: ${when}`,
+      noDose: 'No medicine planned',
+      today: (t) => `today at ${t}`,
+      tomorrow: (t) => `tomorrow at ${t}`,
+      onDay: (d, t) => `${d} at ${t}`,
+      earlyHeadline: 'You can take your medicine now',
+      earlyDetail: (t) => `The medicine is for ${t}.`,
+      dueHeadline: 'Time for your medicine — press the button',
+      dueDetail: (t) => `The medicine is for ${t}.`,
+      overdueDetail: (t) => `The medicine was due at ${t}.`,
+      dispensingHeadline: 'Please wait — your medicine is being prepared',
+      steps: {
+        rotating: 'Finding your pouch …',
+        checking: 'Checking the pouch …',
+        releasing: 'Opening the pouch …',
+        counting: 'Counting the pills …',
+        retrying: 'Trying again …',
+      },
+      presentHeadline: 'Take the cup',
+      presentDetail: 'Your medicine is in the cup.',
+      errorHeadline: 'Do not take the medicine. The care staff have been told.',
+      reasons: {
+        count_mismatch: 'The machine counted the wrong number of pills.',
+        pill_count_mismatch: 'The machine counted the wrong number of pills.',
+        slot_empty: 'The pouch was empty.',
+        pouch_missing: 'The pouch was missing.',
+        label_mismatch: 'It was not the right pouch.',
+        jam: 'The machine is stuck.',
+        motor_fault: 'The machine is stuck.',
+        sensor_fault: 'The machine cannot see the pills.',
+        cup_not_removed: 'The cup was not taken.',
+        cup_not_taken: 'The cup was not taken.',
+        restart_unknown: 'The machine stopped part-way.',
+        power_lost: 'The power was off.',
+        link_lost: 'The machine lost its connection.',
+        device_fault: 'There is a fault in the machine.',
+      },
+      reasonFallback: 'Something went wrong in the machine.',
+      offlineHeadline: 'The machine is not ready just now',
+      offlineDetail: 'It will try again by itself.',
+      disconnectedHeadline: 'The screen has lost its connection',
+      disconnectedDetail: 'It will try again by itself.',
+      loading: 'One moment …',
+      lowSupply: (n) => (n <= 0 ? 'There is no more medicine in the machine.' : n === 1 ? 'There is medicine for 1 more day only.' : `There is medicine for ${n} more days only.`),
+    },
+  };
+  const STEP_ORDER = ['rotating', 'checking', 'releasing', 'counting'];
+  const BEEP_EVERY_MS = 10000;
+  // Show the lost-connection message only after this long: a short reconnect should not alarm anyone.
+  const DISCONNECTED_AFTER_MS = 10000;
+
+  const root = document.documentElement;
+  const $ = (id) => document.getElementById(id);
+  const el = {
+    topClock: $('top-clock'),
+    toggle: $('lang-toggle'),
+    headline: $('headline'),
+    detail: $('detail'),
+    next: $('next'),
+    progress: $('progress'),
+    bar: $('progress-bar'),
+    button: $('main-button'),
+    supply: $('supply'),
+  };
+
+  function pickLang() {
+    const q = new URLSearchParams(location.search).get('lang');
+    if (q === 'da' || q === 'en') return q;
+    let stored = null;
+    try { stored = localStorage.getItem('dosis.lang'); } catch (e) { stored = null; }
+    if (stored === 'da' || stored === 'en') return stored;
+    return root.dataset.defaultLang === 'en' ? 'en' : 'da';
+  }
+
+  let lang = pickLang();
+  let view = null;
+  // The robot's clock, not the browser's: offset learnt from each view.
+  let offsetMs = 0;
+  let disconnectedSince = null;
+  let pressedAt = 0;
+
+  const t = () => TEXT[lang];
+  const robotNow = () => Date.now() + offsetMs;
+
+  function fmtTime(ms) {
+    return new Intl.DateTimeFormat(t().locale, { timeZone: view.timeZone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(new Date(ms));
+  }
+  function dayKey(ms) {
+    return new Intl.DateTimeFormat('en-CA', { timeZone: view.timeZone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(new Date(ms));
+  }
+  function fmtDate(ms) {
+    const s = new Intl.DateTimeFormat(t().locale, { timeZone: view.timeZone, weekday: 'long', day: 'numeric', month: 'long' }).format(new Date(ms));
+    return s.charAt(0).toUpperCase() + s.slice(1);
+  }
+  function fmtWhen(ms) {
+    const now = robotNow();
+    const time = fmtTime(ms);
+    if (dayKey(ms) === dayKey(now)) return t().today(time);
+    if (dayKey(ms) === dayKey(now + 86400000)) return t().tomorrow(time);
+    const day = new Intl.DateTimeFormat(t().locale, { timeZone: view.timeZone, weekday: 'long' }).format(new Date(ms));
+    return t().onDay(day, time);
+  }
+
+  function show(headline, detail, opts) {
+    el.headline.textContent = headline;
+    el.detail.textContent = detail || '';
+    el.next.textContent = (opts && opts.next) || '';
+    el.button.hidden = !(opts && opts.button);
+    el.button.textContent = t().press;
+    el.progress.hidden = !(opts && opts.progress !== undefined);
+    if (opts && opts.progress !== undefined) el.bar.style.width = `${Math.round(opts.progress * 100)}%`;
+  }
+
+  function render() {
+    const tx = t();
+    root.lang = lang;
+    el.toggle.textContent = tx.toggle;
+    document.title = 'dosis';
+    if (!view) {
+      document.body.dataset.phase = 'loading';
+      show(tx.loading, '');
+      return;
+    }
+    const disconnected = disconnectedSince !== null && Date.now() - disconnectedSince >= DISCONNECTED_AFTER_MS;
+    const phase = disconnected ? 'offline' : view.phase;
+    document.body.dataset.phase = phase;
+    el.topClock.textContent = fmtTime(robotNow());
+    const dose = view.currentDose;
+    switch (phase) {
+      case 'idle':
+        show(fmtTime(robotNow()), fmtDate(robotNow()), { next: view.nextDose ? tx.nextDose(fmtWhen(view.nextDose.intakeAtMs)) : tx.noDose });
+        break;
+      case 'early':
+        show(tx.earlyHeadline, dose ? tx.earlyDetail(fmtTime(dose.intakeAtMs)) : '', { button: true });
+        break;
+      case 'due':
+        show(tx.dueHeadline, dose ? tx.dueDetail(fmtTime(dose.intakeAtMs)) : '', { button: true });
+        break;
+      case 'overdue':
+        show(tx.dueHeadline, dose ? tx.overdueDetail(fmtTime(dose.intakeAtMs)) : '', { button: true });
+        break;
+      case 'dispensing': {
+        const step = view.dispensing ? view.dispensing.step : 'rotating';
+        const i = STEP_ORDER.indexOf(step);
+        // Half a step ahead of the one done: the bar moves on every step and is never full before the cup is presented.
+        show(tx.dispensingHeadline, tx.steps[step] || '', { progress: i < 0 ? 0.5 : (i + 0.5) / STEP_ORDER.length });
+        document.body.dataset.step = step;
+        break;
+      }
+      case 'present':
+        show(tx.presentHeadline, tx.presentDetail);
+        break;
+      case 'error': {
+        const reason = view.error ? view.error.reason : '';
+        show(tx.errorHeadline, Object.prototype.hasOwnProperty.call(tx.reasons, reason) ? tx.reasons[reason] : tx.reasonFallback);
+        document.body.dataset.reason = reason;
+        break;
+      }
+      default:
+        if (disconnected) show(tx.disconnectedHeadline, tx.disconnectedDetail);
+        else show(tx.offlineHeadline, tx.offlineDetail);
+    }
+    if (phase !== 'dispensing') delete document.body.dataset.step;
+    if (phase !== 'error') delete document.body.dataset.reason;
+    // Running low is news only while nothing else asks for attention.
+    const supplyShown = phase === 'idle' && view.lowSupply !== null;
+    el.supply.hidden = !supplyShown;
+    if (supplyShown) el.supply.textContent = tx.lowSupply(view.lowSupply.daysLeft);
+    el.button.setAttribute('aria-busy', Date.now() - pressedAt < 3000 ? 'true' : 'false');
+    updateReminder(!disconnected && view.reminder === true);
+  }
+
+  // ---- reminder sound (WebAudio; a kiosk runs Chromium with --autoplay-policy=no-user-gesture-required) ----
+  let audio = null;
+  let beepTimer = null;
+  let beeps = 0;
+  function audioContext() {
+    if (!audio) {
+      const Ctx = window.AudioContext || window.webkitAudioContext;
+      if (!Ctx) return null;
+      audio = new Ctx();
+    }
+    if (audio.state === 'suspended') audio.resume().catch(() => {});
+    return audio;
+  }
+  function beep() {
+    const ctx = audioContext();
+    if (!ctx) return;
+    // Three rising tones: easier to hear for ears that lose the high notes first than one high beep.
+    [523, 659, 784].forEach((hz, i) => {
+      const osc = ctx.createOscillator();
+      const gain = ctx.createGain();
+      const at = ctx.currentTime + i * 0.35;
+      osc.type = 'sine';
+      osc.frequency.value = hz;
+      gain.gain.setValueAtTime(0.0001, at);
+      gain.gain.exponentialRampToValueAtTime(0.6, at + 0.03);
+      gain.gain.exponentialRampToValueAtTime(0.0001, at + 0.3);
+      osc.connect(gain).connect(ctx.destination);
+      osc.start(at);
+      osc.stop(at + 0.32);
+    });
+    beeps += 1;
+    root.dataset.beeps = String(beeps);
+    root.dataset.audio = ctx.state;
+  }
+  function updateReminder(on) {
+    root.dataset.reminder = on ? 'on' : 'off';
+    if (on && beepTimer === null) {
+      beep();
+      beepTimer = setInterval(beep, BEEP_EVERY_MS);
+    } else if (!on && beepTimer !== null) {
+      clearInterval(beepTimer);
+      beepTimer = null;
+    }
+  }
+  // Any touch unlocks audio where the browser still wants a gesture.
+  document.addEventListener('pointerdown', () => { if (audio && audio.state === 'suspended') audio.resume().catch(() => {}); });
+
+  // ---- live updates ----
+  let source = null;
+  function connect() {
+    source = new EventSource('/api/citizen/stream');
+    source.onopen = () => {
+      disconnectedSince = null;
+      render();
+    };
+    source.onmessage = (ev) => {
+      let next;
+      try { next = JSON.parse(ev.data); } catch (e) { return; }
+      view = next;
+      offsetMs = view.nowMs - Date.now();
+      disconnectedSince = null;
+      render();
+    };
+    source.onerror = () => {
+      if (disconnectedSince === null) disconnectedSince = Date.now();
+      // The browser retries by itself unless the stream was refused outright; then start over.
+      if (source.readyState === EventSource.CLOSED) {
+        source.close();
+        setTimeout(connect, 3000);
+      }
+    };
+  }
+
+  el.button.addEventListener('click', () => {
+    if (Date.now() - pressedAt < 1500) return; // a shaky double tap is one press
+    pressedAt = Date.now();
+    el.button.setAttribute('aria-busy', 'true');
+    fetch('/api/citizen/button', { method: 'POST', headers: { 'x-dosis-screen': 'citizen' } }).catch(() => {});
+  });
+
+  el.toggle.addEventListener('click', () => {
+    lang = lang === 'da' ? 'en' : 'da';
+    try { localStorage.setItem('dosis.lang', lang); } catch (e) { /* a kiosk without storage keeps the choice for this page only */ }
+    const url = new URL(location.href);
+    url.searchParams.set('lang', lang);
+    history.replaceState(null, '', url);
+    render();
+  });
+
+  // The clock ticks between views; the disconnected message appears on time.
+  setInterval(render, 1000);
+  render();
+  connect();
+})();
