@@ -141,9 +141,9 @@ describe('citizen screen in Chromium', () => {
 
   it('shows a yellow dose in plain words, never the reason code', async () => {
     await page.goto(rig.base + '/');
-    rig.backend.set({ phase: 'error', error: { reason: 'count_mismatch' }, currentDose: DOSE });
+    rig.backend.set({ phase: 'error', error: { reason: 'undercount_after_retry' }, currentDose: DOSE });
     await expect.poll(() => headline().textContent()).toBe('Tag ikke medicinen. Plejepersonalet har fået besked.');
-    expect(await detail().textContent()).toBe('Maskinen talte forkert antal tabletter.');
+    expect(await detail().textContent()).toBe('Maskinen talte for få tabletter.');
     const bg = await page.evaluate('getComputedStyle(document.body).backgroundColor');
     expect(bg).toBe('rgb(255, 216, 61)');
     await expectNoScroll();
