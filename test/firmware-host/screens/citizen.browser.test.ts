@@ -161,9 +161,9 @@ describe('citizen screen in Chromium', () => {
     expect(await page.locator('#main-button').textContent()).toBe('Press here');
     await expectNoScroll();
     await shot('citizen-due-en');
-    rig.backend.set({ phase: 'error', error: { reason: 'slot_empty' } });
+    rig.backend.set({ phase: 'error', error: { reason: 'pouch_not_empty' } });
     await expect.poll(() => headline().textContent()).toBe('Do not take the medicine. The care staff have been told.');
-    expect(await detail().textContent()).toBe('The pouch was empty.');
+    expect(await detail().textContent()).toBe('Pills were stuck in the pouch.');
     rig.backend.set({ phase: 'present', error: null });
     await expect.poll(() => headline().textContent()).toBe('Take the cup');
 
