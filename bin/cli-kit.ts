@@ -15,7 +15,7 @@ export type CommandSpec<O extends Options> = {
   /** One line of help per option, keyed by option name. */
   help: { [K in keyof O]: string };
   allowPositionals?: boolean;
-  examples?: string[];
+  examples?: readonly string[];
 };
 
 export function helpText<O extends Options>(spec: CommandSpec<O>): string {

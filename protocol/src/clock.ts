@@ -177,3 +177,53 @@ export class ManualClock implements Clock {
     return top;
   }
 }
+
+/**
+ * Virtual time that runs `speed` times faster than the wall clock: a ManualClock
+ * advanced by a real timer. The demo's `--speed N` runs the whole system on one
+ * of these, so every part, hardware timings included, speeds up together.
+ */
+export class PacedClock implements Clock {
+  readonly #virtual: ManualClock;
+  readonly #wall = new SystemClock();
+  #handle: TimerHandle | undefined;
+  #lastWallMs: number;
+
+  constructor(
+    readonly speed: number,
+    startMs = Date.now(),
+    private readonly tickMs = 10,
+  ) {
+    this.#virtual = new ManualClock(startMs);
+    this.#lastWallMs = this.#wall.now();
+  }
+
+  now(): number {
+    return this.#virtual.now();
+  }
+
+  setTimeout(fn: () => void, delayMs: number): TimerHandle {
+    return this.#virtual.setTimeout(fn, delayMs);
+  }
+
+  clearTimeout(handle: TimerHandle | undefined): void {
+    this.#virtual.clearTimeout(handle);
+  }
+
+  start(): void {
+    if (this.#handle) return;
+    this.#lastWallMs = this.#wall.now();
+    const tick = () => {
+      const wallNow = this.#wall.now();
+      this.#virtual.advance((wallNow - this.#lastWallMs) * this.speed);
+      this.#lastWallMs = wallNow;
+      this.#handle = this.#wall.setTimeout(tick, this.tickMs);
+    };
+    this.#handle = this.#wall.setTimeout(tick, this.tickMs);
+  }
+
+  stop(): void {
+    this.#wall.clearTimeout(this.#handle);
+    this.#handle = undefined;
+  }
+}

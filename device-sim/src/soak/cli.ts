@@ -1,0 +1,170 @@
+// `dosis soak`: N dosings of the real controller against the simulator, with the accuracy report as JSON and HTML.
+
+import { randomInt } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { intOption, parseCommand, UsageError } from '../../../bin/cli-kit.js';
+import { SystemClock } from '../../../protocol/src/clock.js';
+import { renderHtml } from './html.js';
+import { buildReport, compareReports, emptyTally, mergeTallies, type SoakReport, type SoakTally } from './report.js';
+import { planEpisodes, runSoak } from './runner.js';
+import { loadSoakProfile, meanPills } from './soak-profile.js';
+
+const spec = {
+  name: 'soak',
+  summary: 'Accuracy soak test: runs N dosings of the real controller (machine, link, store) against the simulator on a virtual clock.',
+  usage: 'dosis soak [options]   |   dosis soak --compare A.json B.json',
+  options: {
+    dosings: { type: 'string', default: '10000' },
+    seed: { type: 'string' },
+    profile: { type: 'string', default: 'reference' },
+    transport: { type: 'string', default: 'memory' },
+    workers: { type: 'string', default: '1' },
+    json: { type: 'string' },
+    html: { type: 'string' },
+    compare: { type: 'boolean' },
+  },
+  help: {
+    dosings: 'number of dosings to run',
+    seed: 'seed of the run (default: random, printed); the same seed gives the same figures',
+    profile: 'fault profile: none, reference, harsh, or a JSON file (device-sim/profiles/ documents the fields)',
+    transport: 'memory (fast) or pty (a real pseudo-terminal with serialport; needs socat)',
+    workers: 'processes to split the run over; merged figures equal a single run\'s',
+    json: 'write the report as JSON to this file',
+    html: 'write the report as one self-contained HTML page to this file',
+    compare: 'compare two JSON reports given as arguments: do the builds differ beyond chance?',
+  },
+  allowPositionals: true,
+  examples: [
+    'dosis soak --dosings 138000 --seed 1 --json soak.json --html soak.html',
+    'dosis soak --dosings 1000000 --workers 2 --profile reference',
+    'dosis soak --compare before.json after.json',
+  ],
+} as const;
+
+export async function main(argv: string[]): Promise<number> {
+  const args = parseCommand(spec, argv);
+  if (!args) return 0;
+  const v = args.values;
+  if (v.compare) return compare(args.positionals);
+  if (args.positionals.length > 0) throw new UsageError(`soak: unexpected argument ${JSON.stringify(args.positionals[0])} (see: dosis soak --help)`);
+  const dosings = intOption('dosings', v.dosings, 10_000, 1, 100_000_000);
+  const workers = intOption('workers', v.workers, 1, 1, 64);
+  const seed = intOption('seed', v.seed, randomInt(0, 2 ** 31), 0, 2 ** 32 - 1);
+  if (v.transport !== 'memory' && v.transport !== 'pty') throw new UsageError(`soak: --transport must be memory or pty, got ${JSON.stringify(v.transport)}`);
+  const transport = v.transport;
+  const profile = loadSoakProfile(v.profile);
+  const { runEpisode } = await import('./episode.js');
+
+  const wall = new SystemClock();
+  const started = wall.now();
+  const progress = new Progress(dosings, wall, process.stderr.isTTY === true);
+  process.stderr.write(`soak: ${dosings.toLocaleString('en-GB')} dosings, seed ${seed}, profile ${profile.name} (mean ${meanPills(profile).toFixed(2)} pills/dose), ${transport}, ${workers} worker(s)\n`);
+
+  let stopRequested = false;
+  const onSigint = () => {
+    if (stopRequested) process.exit(130);
+    stopRequested = true;
+    process.stderr.write('\nsoak: stopping after the episodes under way (Ctrl-C again to abort without a report)\n');
+  };
+  process.on('SIGINT', onSigint);
+  let result: { tally: SoakTally; interrupted: boolean };
+  try {
+    result = await runSoak({
+      episodes: planEpisodes(seed, dosings),
+      profile,
+      transport,
+      workers,
+      runEpisode,
+      shouldStop: () => stopRequested,
+      onProgress: (done) => progress.update(done),
+    });
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+  progress.done();
+  const report = buildReport(result.tally.dosings > 0 ? result.tally : emptyTally(), {
+    seed,
+    profile: profile.name,
+    transport,
+    workers,
+    wallSeconds: (wall.now() - started) / 1000,
+    interrupted: result.interrupted,
+  });
+  if (v.json) writeFileSync(v.json, `${JSON.stringify(report, null, 2)}\n`);
+  if (v.html) writeFileSync(v.html, renderHtml(report));
+  process.stdout.write(summary(report));
+  return report.invariantViolations.length > 0 ? 1 : 0;
+}
+
+function summary(r: SoakReport): string {
+  const pct = (x: number) => `${(x * 100).toFixed(3)} %`;
+  const reasons = Object.entries(r.reasons.yellow).map(([k, n]) => `${k} ${n}`).join(', ') || 'none';
+  const reds = Object.entries(r.reasons.red).map(([k, n]) => `${k} ${n}`).join(', ') || 'none';
+  return [
+    `dosings ${r.dosings}  pills ${r.pills}  missed (not taken) ${r.missed}${r.interrupted ? '  (interrupted)' : ''}`,
+    `correct ${r.outcomes.correct}  green ${r.outcomes.green}  yellow ${r.outcomes.yellow}  red ${r.outcomes.red}`,
+    `accuracy ${pct(r.accuracy)}  95 % CI ${pct(r.accuracyCi95.low)} – ${pct(r.accuracyCi95.high)}  (reference 99.880 %: ${r.verdict})`,
+    `yellow reasons: ${reasons}`,
+    `red reasons: ${reds}`,
+    `invariant violations: ${r.invariantViolations.length}`,
+    `${r.wallSeconds.toFixed(1)} s, ${Math.round(r.dosingsPerSecond)} dosings/s`,
+    '',
+  ].join('\n');
+}
+
+function compare(files: string[]): number {
+  if (files.length !== 2) throw new UsageError('soak: --compare takes two JSON report files (see: dosis soak --help)');
+  const [a, b] = files.map((f) => {
+    let data: unknown;
+    try {
+      data = JSON.parse(readFileSync(f, 'utf8'));
+    } catch (err) {
+      throw new UsageError(`soak: cannot read report ${f}: ${(err as Error).message}`);
+    }
+    if ((data as { format?: string })?.format !== 'dosis-soak-report/1') throw new UsageError(`soak: ${f} is not a dosis soak report`);
+    return data as SoakReport;
+  }) as [SoakReport, SoakReport];
+  const c = compareReports(a, b);
+  process.stdout.write(`${c.summary}\n`);
+  return 0;
+}
+
+/** Progress on stderr: a redrawn bar on a terminal, a plain line every 10 % otherwise. */
+class Progress {
+  #lastPlainTenth = -1;
+  #sum = emptyTally();
+  readonly #started: number;
+  constructor(
+    private readonly total: number,
+    private readonly wall: SystemClock,
+    private readonly tty: boolean,
+  ) {
+    this.#started = wall.now();
+  }
+
+  update(done: SoakTally[]): void {
+    const latest = done.at(-1);
+    if (!latest) return;
+    this.#sum = mergeTallies([this.#sum, { ...latest, samples: [], invariantViolations: [], firstDosing: this.#sum.dosings }]);
+    const t = this.#sum;
+    const secs = Math.max(0.001, (this.wall.now() - this.#started) / 1000);
+    const rate = Math.round(t.dosings / secs);
+    const o = t.outcomes;
+    const counts = `correct ${o.correct} green ${o.green} yellow ${o.yellow} red ${o.red}`;
+    if (this.tty) {
+      const width = 30;
+      const filled = Math.round((t.dosings / this.total) * width);
+      process.stderr.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${t.dosings}/${this.total} ${rate}/s ${counts}\x1b[K`);
+    } else {
+      const tenth = Math.floor((t.dosings / this.total) * 10);
+      if (tenth !== this.#lastPlainTenth) {
+        this.#lastPlainTenth = tenth;
+        process.stderr.write(`soak: ${t.dosings}/${this.total} dosings, ${rate}/s, ${counts}\n`);
+      }
+    }
+  }
+
+  done(): void {
+    if (this.tty) process.stderr.write('\n');
+  }
+}

@@ -1,0 +1,121 @@
+// Runs a soak as a sequence of independent episodes, in this process or split over worker processes.
+//
+// A run of N dosings is cut into episodes of EPISODE_DOSINGS, each with a seed
+// derived from the run's seed and its index. Episodes share nothing, so any
+// split over workers adds up to the same tallies as one process running them
+// in order: merged figures equal a single run's for the same seed.
+
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { mergeTallies, type SoakTally } from './report.js';
+import type { SoakProfile } from './soak-profile.js';
+
+export const EPISODE_DOSINGS = 1000;
+
+export type EpisodeSpec = { index: number; seed: number; firstDosing: number; dosings: number };
+export type EpisodeRunner = (spec: EpisodeSpec, profile: SoakProfile, transport: 'memory' | 'pty') => Promise<SoakTally>;
+
+/** A 32-bit seed for episode `index` of a run seeded `seed` (splitmix32 mix, so neighbours are unrelated). */
+export function episodeSeed(seed: number, index: number): number {
+  let z = (seed ^ Math.imul(index + 1, 0x9e3779b9)) >>> 0;
+  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+  return (z ^ (z >>> 16)) >>> 0;
+}
+
+export function planEpisodes(seed: number, dosings: number, size = EPISODE_DOSINGS): EpisodeSpec[] {
+  const out: EpisodeSpec[] = [];
+  for (let first = 0, i = 0; first < dosings; first += size, i++) {
+    out.push({ index: i, seed: episodeSeed(seed, i), firstDosing: first, dosings: Math.min(size, dosings - first) });
+  }
+  return out;
+}
+
+export type RunOptions = {
+  episodes: EpisodeSpec[];
+  profile: SoakProfile;
+  transport: 'memory' | 'pty';
+  workers: number;
+  /** Called after every finished episode with the tallies so far. */
+  onProgress?: (done: SoakTally[]) => void;
+  /** Set to stop after the episodes under way. */
+  shouldStop?: () => boolean;
+  runEpisode: EpisodeRunner;
+};
+
+/** Runs the episodes; returns the merged tally of those that finished and whether the run was stopped early. */
+export async function runSoak(opts: RunOptions): Promise<{ tally: SoakTally; interrupted: boolean }> {
+  const done: SoakTally[] = [];
+  const queue = [...opts.episodes];
+  let interrupted = false;
+  const finish = (t: SoakTally) => {
+    done.push(t);
+    opts.onProgress?.(done);
+  };
+  if (opts.workers <= 1) {
+    for (const ep of queue) {
+      if (opts.shouldStop?.()) {
+        interrupted = true;
+        break;
+      }
+      finish(await opts.runEpisode(ep, opts.profile, opts.transport));
+    }
+  } else {
+    interrupted = await runInWorkers(queue, opts, finish);
+  }
+  return { tally: mergeTallies(done), interrupted };
+}
+
+const WORKER = fileURLToPath(new URL('./worker.ts', import.meta.url));
+
+type ToWorker = { episode: EpisodeSpec; profile: SoakProfile; transport: 'memory' | 'pty' };
+type FromWorker = { ok: true; tally: SoakTally } | { ok: false; error: string };
+
+function runInWorkers(queue: EpisodeSpec[], opts: RunOptions, finish: (t: SoakTally) => void): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    let running = 0;
+    let interrupted = false;
+    let failed = false;
+    const children: ChildProcess[] = [];
+    const feed = (child: ChildProcess) => {
+      if (failed) return;
+      if (opts.shouldStop?.()) interrupted = true;
+      const next = interrupted ? undefined : queue.shift();
+      if (!next) {
+        child.disconnect();
+        return;
+      }
+      running++;
+      child.send({ episode: next, profile: opts.profile, transport: opts.transport } satisfies ToWorker);
+    };
+    let alive = 0;
+    for (let i = 0; i < opts.workers; i++) {
+      // SIGINT goes to the whole process group; workers ignore it and finish their episode.
+      const child = fork(WORKER, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      alive++;
+      children.push(child);
+      child.on('message', (m: FromWorker) => {
+        running--;
+        if (!m.ok) {
+          failed = true;
+          for (const c of children) c.kill();
+          reject(new Error(`soak worker failed: ${m.error}`));
+          return;
+        }
+        finish(m.tally);
+        feed(child);
+      });
+      child.on('exit', (code) => {
+        alive--;
+        if (code !== 0 && !failed) {
+          failed = true;
+          for (const c of children) c.kill();
+          reject(new Error(`soak worker exited with code ${code}`));
+        } else if (alive === 0 && !failed) {
+          resolve(interrupted || (running > 0));
+        }
+      });
+      feed(child);
+    }
+  });
+}

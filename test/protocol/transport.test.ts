@@ -1,0 +1,51 @@
+// The in-memory serial wire: line splitting, serial timing on the clock, close.
+import { describe, expect, it } from 'vitest';
+import { ManualClock } from '../../protocol/src/clock.js';
+import { createMemoryWire, LineSplitter } from '../../protocol/src/transport.js';
+
+describe('LineSplitter', () => {
+  it('joins chunks into lines and passes an over-long line on instead of growing without bound', () => {
+    const lines: string[] = [];
+    const s = new LineSplitter((l) => lines.push(l), 16);
+    s.push('$C,1,ST');
+    s.push('ATUS*9EAD\n$C,2');
+    expect(lines).toEqual(['$C,1,STATUS*9EAD']);
+    s.push(',' + 'x'.repeat(40));
+    expect(lines).toHaveLength(2);
+    expect(lines[1]!.length).toBeGreaterThan(16);
+  });
+});
+
+describe('createMemoryWire', () => {
+  it('delivers lines after their transmit time at the baud rate, in order', () => {
+    const clock = new ManualClock(0);
+    const [host, dev] = createMemoryWire(clock, { baudRate: 10_000, latencyMs: 0 });
+    const got: [number, string][] = [];
+    dev.onLine((l) => got.push([clock.now(), l]));
+    host.write('abcdefghi\n'); // 10 bytes at 1 ms each
+    host.write('xyz\n');
+    clock.advance(9);
+    expect(got).toEqual([]);
+    clock.advance(1);
+    expect(got).toEqual([[10, 'abcdefghi']]);
+    clock.advance(10);
+    expect(got).toEqual([[10, 'abcdefghi'], [14, 'xyz']]);
+  });
+
+  it('closes both ends once and drops what was in flight', () => {
+    const clock = new ManualClock(0);
+    const [host, dev] = createMemoryWire(clock);
+    const reasons: string[] = [];
+    const got: string[] = [];
+    host.onClose((r) => reasons.push(`host:${r}`));
+    dev.onClose((r) => reasons.push(`dev:${r}`));
+    dev.onLine((l) => got.push(l));
+    host.write('late\n');
+    host.close();
+    host.close();
+    clock.advance(100);
+    expect(got).toEqual([]);
+    expect(reasons).toEqual(['host:closed', 'dev:peer closed']);
+    expect(dev.isOpen).toBe(false);
+  });
+});
