@@ -149,7 +149,7 @@ export const COMMANDS = {
   },
   CLEAR: { fields: fields({}), ack: fields({}), motion: false, doc: 'leave the latched safe state' },
   FAULT: {
-    fields: fields({ name: text('^[a-zA-Z]{1,20}$', 20, 'fault name'), p: int(0, 1_000_000, 'probability in millionths') }),
+    fields: fields({ fault: text('^[a-zA-Z]{1,20}$', 20, 'fault name'), p: int(0, 1_000_000, 'probability in millionths') }),
     ack: fields({}),
     motion: false,
     doc: 'debug channel (simulator only): set a named fault\'s rate; a real MCU answers ERR:UNSUPPORTED',

@@ -13,7 +13,8 @@ export function wilson(successes: number, n: number, z = Z95): Interval {
   const denom = 1 + z2 / n;
   const centre = (p + z2 / (2 * n)) / denom;
   const half = (z * Math.sqrt((p * (1 - p)) / n + z2 / (4 * n * n))) / denom;
-  return { low: Math.max(0, centre - half), high: Math.min(1, centre + half) };
+  // At the edges the formula's bound is 0 or 1 up to rounding: say so exactly.
+  return { low: successes <= 0 ? 0 : Math.max(0, centre - half), high: successes >= n ? 1 : Math.min(1, centre + half) };
 }
 
 /** Standard normal CDF (Abramowitz–Stegun 7.1.26 through erf; error < 1.5e-7). */

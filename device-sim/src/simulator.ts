@@ -1,0 +1,626 @@
+// The simulated MCU: speaks the serial protocol over any Transport and drives the simulated carousel, cutter and sensors.
+//
+// RAM state (lost at every reset): boot id, tx seq, the window of the last 64 host
+// seqs with their acks, the last 64 motion command ids with outcomes, unacked events,
+// the latch, the signal mode. Physical state (survives a reset): carousel, pouches,
+// cup, and the non-volatile cut map. Wire faults live in this file's own receive
+// and transmit paths, so they work over a pty as over the in-memory wire.
+
+import pino, { type Logger } from 'pino';
+import type { Clock, TimerHandle } from '../../protocol/src/clock.js';
+import { decodeFrame, encodeFrame, nextSeq, type FrameKind } from '../../protocol/src/frame.js';
+import {
+  CATALOGUE_HASH,
+  PROTOCOL_VERSION,
+  decodeCommand,
+  encodeAck,
+  encodeEvent,
+  encodeHeartbeat,
+  type Command,
+  type DeviceEvent,
+} from '../../protocol/src/catalogue.js';
+import type { Transport } from '../../protocol/src/transport.js';
+import type { HardwareProfile } from '../../hardware/src/profile.js';
+import { FaultSpecError, NOT_ANSWERING_MS, isFaultName, noFaults, type FaultName, type FaultRates } from './faults.js';
+import { Ledger, type LedgerEntry } from './ledger.js';
+import { Random } from './random.js';
+import { Carousel } from './carousel.js';
+import { Cup } from './cup.js';
+import { cutPouch, makePouch, shakePouch, type Pouch } from './cutter.js';
+import { readLabel } from './label-reader.js';
+import { sensePills } from './pill-sensor.js';
+
+export type SimPouch = { slot: number; label: string; pills: number };
+
+type MotionName = 'ROTATE' | 'RELEASE' | 'SHAKE';
+type MotionCommand = Extract<Command, { name: MotionName }>;
+type OutcomeEvent = Extract<DeviceEvent, { name: 'ROTATED' | 'RELEASED' | 'SHAKEN' }>;
+type IdRecord = { name: MotionName; slot: number; state: 'running' | 'done'; outcome?: OutcomeEvent };
+type Unacked = { seq: number; line: string; backoffMs: number; timer?: TimerHandle };
+type Motion = { id: string; name: MotionName; slot: number; leaseMs: number; timers: TimerHandle[] };
+
+/** Remembered host seqs and command ids. */
+const WINDOW = 64;
+const NAK_MIN_GAP_MS = 20;
+const RETRANSMIT_FIRST_MS = 60;
+const RETRANSMIT_CAP_MS = 1000;
+/** Events an MCU can hold unacked; older ones are dropped (its buffer is finite). */
+const MAX_UNACKED = 32;
+
+export type SimStatus = {
+  bootId: string;
+  st: 'idle' | 'busy' | 'latched';
+  latched: string | null;
+  indexSlot: number;
+  physicalSlot: number;
+  cupPresent: boolean;
+  pillsInCup: number;
+  signal: string;
+  unackedEvents: number;
+  attached: boolean;
+};
+
+export class DeviceSimulator {
+  readonly ledger: Ledger;
+  readonly #clock: Clock;
+  readonly #profile: HardwareProfile;
+  readonly #rng: Random;
+  readonly #faults: FaultRates = noFaults();
+  readonly #log: Logger;
+  readonly #timers = new Set<TimerHandle>();
+  #transport: Transport | undefined;
+  #stopped = false;
+
+  // physical
+  readonly #carousel: Carousel;
+  readonly #cup = new Cup();
+  #pouches = new Map<number, Pouch>();
+  readonly #cutMap = new Set<number>();
+
+  // RAM
+  #bootId = '00000000';
+  #txSeq = 0;
+  #nakSeq = 0;
+  #lastNakAtMs = -Infinity;
+  readonly #seqWindow = new Map<number, string>();
+  readonly #ids = new Map<string, IdRecord>();
+  #unacked: Unacked[] = [];
+  #latched: 'LEASE' | 'JAM' | 'FAULT' | null = null;
+  #signal = 'off';
+  #motion: Motion | undefined;
+  #lastHostFrameAtMs = 0;
+  #silentUntilMs = -Infinity;
+  #cupReported = true;
+  #leaseTimer: TimerHandle | undefined;
+
+  constructor(opts: {
+    clock: Clock;
+    transport?: Transport;
+    profile: HardwareProfile;
+    seed: number;
+    faults?: Partial<FaultRates>;
+    logger?: Logger;
+  }) {
+    this.#clock = opts.clock;
+    this.#profile = opts.profile;
+    this.#rng = new Random(opts.seed);
+    this.#log = opts.logger ?? pino({ level: 'silent' });
+    for (const [name, rate] of Object.entries(opts.faults ?? {})) this.setFault(name as FaultName, rate);
+    this.#carousel = new Carousel(opts.profile);
+    this.ledger = new Ledger(() => this.#cup.pills);
+    if (opts.transport) this.attach(opts.transport);
+    this.#powerUp();
+  }
+
+  // ------------------------------------------------------------ public surface
+
+  /** (Re)connects the MCU's serial side; lines from an earlier transport are ignored from now on. */
+  attach(transport: Transport): void {
+    this.#transport = transport;
+    transport.onLine((line) => {
+      if (this.#transport === transport && !this.#stopped) this.#receive(line);
+    });
+    transport.onClose((reason) => {
+      if (this.#transport === transport) {
+        this.#transport = undefined;
+        this.#log.info({ reason }, 'serial side closed');
+      }
+    });
+  }
+
+  loadPouches(pouches: SimPouch[]): void {
+    this.#pouches = new Map(pouches.map((p) => [p.slot, makePouch(p.slot, p.label, p.pills)]));
+    this.#cutMap.clear();
+  }
+
+  setFault(name: FaultName, rate: number): void {
+    if (!isFaultName(name)) throw new FaultSpecError(`unknown fault ${JSON.stringify(name)}`);
+    if (!Number.isFinite(rate) || rate < 0 || rate > 1) throw new FaultSpecError(`rate of ${name} must be from 0 to 1, got ${rate}`);
+    this.#faults[name] = rate;
+  }
+
+  get faults(): Readonly<FaultRates> {
+    return this.#faults;
+  }
+
+  pressButton(): void {
+    this.#sendEvent({ name: 'BUTTON' });
+  }
+
+  takeCup(): void {
+    if (!this.#cup.present) return;
+    this.ledger.noteTake(this.#clock.now(), this.#cup.take());
+    this.#cupChanged();
+  }
+
+  placeCup(): void {
+    if (this.#cup.present) return;
+    this.#cup.place();
+    this.#cupChanged();
+  }
+
+  get cupPresent(): boolean {
+    return this.#cup.present;
+  }
+
+  powerCycle(): void {
+    this.#log.info({ bootId: this.#bootId }, 'power cycle');
+    this.#powerUp();
+  }
+
+  get bootId(): string {
+    return this.#bootId;
+  }
+
+  /** A snapshot for the control channel and tests. */
+  status(): SimStatus {
+    return {
+      bootId: this.#bootId,
+      st: this.#state(),
+      latched: this.#latched,
+      indexSlot: this.#carousel.indexSlot,
+      physicalSlot: this.#carousel.physicalSlot,
+      cupPresent: this.#cup.present,
+      pillsInCup: this.#cup.pills,
+      signal: this.#signal,
+      unackedEvents: this.#unacked.length,
+      attached: this.#transport?.isOpen ?? false,
+    };
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.#cancelAll();
+  }
+
+  // ------------------------------------------------------------ timers
+
+  #after(ms: number, fn: () => void): TimerHandle {
+    const h = this.#clock.setTimeout(() => {
+      this.#timers.delete(h);
+      if (this.#stopped) return;
+      try {
+        fn();
+      } catch (err) {
+        this.#log.error({ err }, 'simulator timer failed');
+      }
+    }, ms);
+    this.#timers.add(h);
+    return h;
+  }
+
+  #cancel(h: TimerHandle | undefined): void {
+    if (!h) return;
+    this.#clock.clearTimeout(h);
+    this.#timers.delete(h);
+  }
+
+  #cancelAll(): void {
+    for (const h of this.#timers) this.#clock.clearTimeout(h);
+    this.#timers.clear();
+  }
+
+  // ------------------------------------------------------------ power
+
+  /** Power-up or reset: RAM starts over, physics stays; BOOT goes out and is retransmitted until acked. */
+  #powerUp(): void {
+    this.#cancelAll();
+    this.#motion = undefined;
+    this.#leaseTimer = undefined;
+    this.#bootId = this.#rng.hex8();
+    this.#txSeq = 0;
+    this.#nakSeq = 0;
+    this.#lastNakAtMs = -Infinity;
+    this.#seqWindow.clear();
+    this.#ids.clear();
+    this.#unacked = [];
+    this.#latched = null;
+    this.#signal = 'off';
+    this.#silentUntilMs = -Infinity;
+    this.#cupReported = this.#cup.present;
+    this.#sendEvent({ name: 'BOOT', boot: this.#bootId, fw: this.#profile.firmware, hw: this.#profile.id });
+    this.#scheduleHeartbeat();
+  }
+
+  #scheduleHeartbeat(): void {
+    this.#after(this.#profile.heartbeatMs, () => {
+      this.#sendFrame('H', encodeHeartbeat('mcu', { boot: this.#bootId, st: this.#state(), cup: this.#cup.present ? 1 : 0 }));
+      this.#scheduleHeartbeat();
+    });
+  }
+
+  #state(): 'idle' | 'busy' | 'latched' {
+    return this.#latched ? 'latched' : this.#motion ? 'busy' : 'idle';
+  }
+
+  // ------------------------------------------------------------ wire: transmit
+
+  #silent(): boolean {
+    return this.#clock.now() < this.#silentUntilMs;
+  }
+
+  #write(line: string): void {
+    const t = this.#transport;
+    if (!t || !t.isOpen || this.#silent()) return;
+    if (this.#rng.chance(this.#faults.dropLine)) return;
+    const body = this.#corrupt(line.slice(0, -1)) + '\n';
+    t.write(body);
+    if (this.#rng.chance(this.#faults.duplicateLine)) t.write(body);
+  }
+
+  #corrupt(text: string): string {
+    if (this.#faults.corruptByte <= 0) return text;
+    let out = '';
+    for (let i = 0; i < text.length; i++) {
+      let c = text.charCodeAt(i);
+      if (this.#rng.chance(this.#faults.corruptByte)) {
+        c ^= 1 << this.#rng.int(8);
+        // A flipped bit that makes a newline would split the line; the gate sees it as a garbled byte instead.
+        if (c === 0x0a) c = 0x8a;
+      }
+      out += String.fromCharCode(c);
+    }
+    return out;
+  }
+
+  #sendFrame(kind: FrameKind, body: string, seq?: number): string | undefined {
+    const s = seq ?? this.#nextTxSeq();
+    let line: string;
+    try {
+      line = encodeFrame({ kind, seq: s, body });
+    } catch (err) {
+      this.#log.error({ err, body }, 'cannot encode frame');
+      return undefined;
+    }
+    this.#write(line);
+    return line;
+  }
+
+  #nextTxSeq(): number {
+    const s = this.#txSeq;
+    this.#txSeq = nextSeq(s);
+    return s;
+  }
+
+  #sendEvent(ev: DeviceEvent): void {
+    const seq = this.#nextTxSeq();
+    let line: string;
+    try {
+      line = encodeFrame({ kind: 'E', seq, body: encodeEvent(ev) });
+    } catch (err) {
+      this.#log.error({ err, ev: ev.name }, 'cannot encode event');
+      return;
+    }
+    const u: Unacked = { seq, line, backoffMs: RETRANSMIT_FIRST_MS };
+    this.#unacked.push(u);
+    while (this.#unacked.length > MAX_UNACKED) this.#cancel(this.#unacked.shift()!.timer);
+    this.#log.debug({ ev: ev.name, seq }, 'event');
+    this.#write(line);
+    this.#armRetransmit(u);
+  }
+
+  #armRetransmit(u: Unacked): void {
+    u.timer = this.#after(u.backoffMs, () => {
+      this.#write(u.line);
+      u.backoffMs = Math.min(u.backoffMs * 2, RETRANSMIT_CAP_MS);
+      this.#armRetransmit(u);
+    });
+  }
+
+  #nak(reason: string): void {
+    const now = this.#clock.now();
+    if (now - this.#lastNakAtMs < NAK_MIN_GAP_MS) return;
+    this.#lastNakAtMs = now;
+    const seq = this.#nakSeq;
+    this.#nakSeq = nextSeq(seq);
+    this.#sendFrame('N', reason, seq);
+  }
+
+  // ------------------------------------------------------------ wire: receive
+
+  #receive(raw: string): void {
+    if (this.#silent()) return;
+    if (this.#rng.chance(this.#faults.dropLine)) return;
+    const line = this.#corrupt(raw);
+    const twice = this.#rng.chance(this.#faults.duplicateLine);
+    for (let i = 0; i < (twice ? 2 : 1); i++) {
+      try {
+        this.#handleLine(line);
+      } catch (err) {
+        this.#log.error({ err }, 'line handler failed');
+      }
+    }
+  }
+
+  #handleLine(line: string): void {
+    if (this.#silent()) return;
+    const r = decodeFrame(line);
+    if (!r.ok) {
+      this.#log.debug({ reason: r.reason, detail: r.detail }, 'rejected line');
+      if (r.reason !== 'empty') this.#nak(r.reason);
+      return;
+    }
+    this.#lastHostFrameAtMs = this.#clock.now();
+    if (this.#rng.chance(this.#faults.notAnswering)) {
+      this.#silentUntilMs = this.#clock.now() + NOT_ANSWERING_MS;
+      this.#log.info('fault notAnswering: silent for 5 s');
+      return;
+    }
+    const { kind, seq, body } = r.frame;
+    switch (kind) {
+      case 'C':
+        this.#command(seq, body);
+        break;
+      case 'A': {
+        const i = this.#unacked.findIndex((u) => u.seq === seq);
+        if (i >= 0) {
+          this.#cancel(this.#unacked[i]!.timer);
+          this.#unacked.splice(i, 1);
+        }
+        break;
+      }
+      case 'N': {
+        const oldest = this.#unacked[0];
+        if (oldest) this.#write(oldest.line);
+        break;
+      }
+      default:
+        // H keeps the lease alive (done above); E from the host means nothing.
+        break;
+    }
+  }
+
+  #command(seq: number, body: string): void {
+    const dec = decodeCommand(body);
+    const isHello = dec.ok && dec.value.name === 'HELLO';
+    if (isHello) this.#seqWindow.clear();
+    else {
+      const prev = this.#seqWindow.get(seq);
+      if (prev !== undefined) {
+        this.#log.debug({ seq }, 'duplicate seq: re-ack');
+        this.#write(prev);
+        return;
+      }
+    }
+    let ackBody: string;
+    const after: (() => void)[] = [];
+    if (!dec.ok) ackBody = dec.reason === 'unknown_message' ? 'ERR:UNKNOWN' : 'ERR:BAD_FIELD';
+    else ackBody = this.#execute(dec.value, after);
+    const line = this.#sendFrame('A', ackBody, seq);
+    if (line) {
+      this.#seqWindow.delete(seq);
+      this.#seqWindow.set(seq, line);
+      while (this.#seqWindow.size > WINDOW) this.#seqWindow.delete(this.#seqWindow.keys().next().value!);
+    }
+    // Events a command causes at once follow its ack on the wire.
+    for (const f of after) f();
+  }
+
+  #execute(cmd: Command, after: (() => void)[]): string {
+    switch (cmd.name) {
+      case 'HELLO':
+        if (cmd.v !== PROTOCOL_VERSION || cmd.cat !== CATALOGUE_HASH) return 'ERR:VERSION';
+        return encodeAck('HELLO', {
+          result: 'OK',
+          fields: { v: PROTOCOL_VERSION, cat: CATALOGUE_HASH, hw: this.#profile.id, fw: this.#profile.firmware, boot: this.#bootId },
+        });
+      case 'STATUS':
+        return encodeAck('STATUS', {
+          result: 'OK',
+          fields: { st: this.#state(), slot: this.#carousel.indexSlot, cup: this.#cup.present ? 1 : 0, boot: this.#bootId },
+        });
+      case 'QUERY': {
+        const rec = this.#ids.get(cmd.id);
+        if (!rec) return encodeAck('QUERY', { result: 'OK', fields: { id: cmd.id, st: 'none' } });
+        if (rec.state === 'running' || !rec.outcome) return encodeAck('QUERY', { result: 'OK', fields: { id: cmd.id, st: 'running', slot: rec.slot } });
+        const { name, id: _id, ...rest } = rec.outcome;
+        return encodeAck('QUERY', { result: 'OK', fields: { id: cmd.id, st: 'done', ev: name, ...rest } });
+      }
+      case 'SIGNAL':
+        this.#signal = cmd.mode;
+        return 'OK';
+      case 'CLEAR':
+        this.#latched = null;
+        return 'OK';
+      case 'FAULT':
+        return this.#faultCommand(cmd);
+      case 'SIM':
+        if (cmd.act === 'press') after.push(() => this.pressButton());
+        else if (cmd.act === 'take') after.push(() => this.takeCup());
+        else after.push(() => this.placeCup());
+        return 'OK';
+      case 'ROTATE':
+      case 'RELEASE':
+      case 'SHAKE':
+        return this.#motionCommand(cmd);
+    }
+  }
+
+  /** The debug channel: a fault's rate, set at run time. */
+  #faultCommand(f: { fault: string; p: number }): string {
+    if (!isFaultName(f.fault)) return 'ERR:BAD_FIELD';
+    this.setFault(f.fault, f.p / 1_000_000);
+    this.#log.info({ fault: f.fault, rate: f.p / 1_000_000 }, 'fault rate set');
+    return 'OK';
+  }
+
+  // ------------------------------------------------------------ motion
+
+  #motionCommand(cmd: MotionCommand): string {
+    const rec = this.#ids.get(cmd.id);
+    if (rec) {
+      // Same id: a retransmission the seq window no longer covers, or a restarted host. Never move twice.
+      if (rec.name !== cmd.name || rec.slot !== cmd.slot) return 'ERR:ID_REUSED';
+      const outcome = rec.outcome;
+      if (rec.state === 'done' && outcome) this.#after(0, () => this.#sendEvent(outcome));
+      return 'OK';
+    }
+    if (this.#latched) return 'ERR:LATCHED';
+    if (this.#motion) return 'BUSY';
+    if (cmd.slot >= this.#profile.slotCount) return 'ERR:RANGE';
+    if (cmd.name === 'RELEASE') {
+      if (this.#cutMap.has(cmd.slot)) return 'ERR:SLOT_EMPTY';
+      if (!this.#cup.present) return 'ERR:CUP';
+    }
+    if (cmd.name === 'SHAKE' && !this.#cutMap.has(cmd.slot)) return 'ERR:NOT_OPEN';
+
+    this.#ids.set(cmd.id, { name: cmd.name, slot: cmd.slot, state: 'running' });
+    while (this.#ids.size > WINDOW) this.#ids.delete(this.#ids.keys().next().value!);
+    this.ledger.noteExecution(cmd.id);
+    const motion: Motion = { id: cmd.id, name: cmd.name, slot: cmd.slot, leaseMs: cmd.lease, timers: [] };
+    this.#motion = motion;
+    this.#lastHostFrameAtMs = this.#clock.now();
+    this.#armLease(motion);
+    const durationMs =
+      cmd.name === 'ROTATE' ? this.#startRotate(motion) : cmd.name === 'RELEASE' ? this.#startRelease(motion) : this.#startShake(motion);
+    if (this.#rng.chance(this.#faults.mcuReset)) {
+      const atMs = this.#rng.between(0, durationMs);
+      motion.timers.push(this.#after(atMs, () => {
+        this.#log.info({ id: motion.id, atMs: Math.round(atMs) }, 'fault mcuReset during motion');
+        this.#powerUp();
+      }));
+    }
+    this.#log.debug({ cmd: cmd.name, id: cmd.id, slot: cmd.slot, durationMs }, 'motion started');
+    return 'OK';
+  }
+
+  /** Returns the motion's duration, ms. */
+  #startRotate(m: Motion): number {
+    const jam = this.#rng.chance(this.#faults.jam);
+    const slip = !jam && this.#rng.chance(this.#faults.slip) ? (this.#rng.chance(0.5) ? 1 : -1) : 0;
+    const unreadable = this.#rng.chance(this.#faults.labelUnreadable);
+    const plan = this.#carousel.plan(m.slot, { jam, slip });
+    m.timers.push(this.#after(plan.durationMs, () => {
+      this.#carousel.apply(plan);
+      if (plan.jammed) {
+        this.#finish(m, { name: 'ROTATED', id: m.id, slot: plan.indexSlot, err: 'JAM' });
+        this.#latch('JAM');
+        return;
+      }
+      const label = readLabel(this.#pouches.get(plan.physicalSlot), unreadable);
+      this.#finish(m, label === undefined
+        ? { name: 'ROTATED', id: m.id, slot: plan.indexSlot, err: 'LABEL' }
+        : { name: 'ROTATED', id: m.id, slot: plan.indexSlot, label });
+    }));
+    return plan.durationMs;
+  }
+
+  #startRelease(m: Motion): number {
+    const moveMs = this.#carousel.moveMs(m.slot);
+    const cutAtMs = moveMs + this.#profile.cutMs;
+    let reading = { n: 0, w: [] as number[] };
+    let entry: LedgerEntry | undefined;
+    let pouch: Pouch | undefined;
+    m.timers.push(this.#after(cutAtMs, () => {
+      if (moveMs > 0) this.#carousel.moveTo(m.slot);
+      const at = this.#carousel.physicalSlot;
+      pouch = this.#pouches.get(at);
+      this.#cutMap.add(m.slot);
+      this.ledger.noteCut(at);
+      const falling = pouch ? cutPouch(pouch, this.#rng, this.#faults) : 0;
+      this.#cup.receive(falling);
+      reading = sensePills(falling, 0, this.#rng, this.#profile, this.#faults);
+      entry = this.ledger.addEntry({
+        atMs: this.#clock.now(), commandId: m.id, slot: at, label: pouch?.label ?? null, action: 'release',
+        pillsFell: falling, pulsesReported: 0, pillsLeftInPouch: pouch?.pills ?? 0,
+      });
+    }));
+    const total = cutAtMs + this.#profile.settleMs;
+    m.timers.push(this.#after(total, () => {
+      if (entry) entry.pulsesReported = reading.n;
+      this.#finish(m, { name: 'RELEASED', id: m.id, slot: m.slot, n: reading.n, w: reading.w, empty: (pouch?.pills ?? 0) === 0 ? 1 : 0 });
+    }));
+    return total;
+  }
+
+  #startShake(m: Motion): number {
+    const moveMs = this.#carousel.moveMs(m.slot);
+    let reading = { n: 0, w: [] as number[] };
+    let entry: LedgerEntry | undefined;
+    let pouch: Pouch | undefined;
+    m.timers.push(this.#after(moveMs, () => {
+      if (moveMs > 0) this.#carousel.moveTo(m.slot);
+      const at = this.#carousel.physicalSlot;
+      pouch = this.#pouches.get(at);
+      const falling = pouch && pouch.cut ? shakePouch(pouch) : 0;
+      this.#cup.receive(falling);
+      // Freed pills leave at some point during the shake, then fall.
+      reading = sensePills(falling, this.#rng.between(0, this.#profile.shakeMs), this.#rng, this.#profile, this.#faults);
+      entry = this.ledger.addEntry({
+        atMs: this.#clock.now(), commandId: m.id, slot: at, label: pouch?.label ?? null, action: 'shake',
+        pillsFell: falling, pulsesReported: 0, pillsLeftInPouch: pouch?.pills ?? 0,
+      });
+    }));
+    const total = moveMs + this.#profile.shakeMs + this.#profile.settleMs;
+    m.timers.push(this.#after(total, () => {
+      if (entry) entry.pulsesReported = reading.n;
+      this.#finish(m, { name: 'SHAKEN', id: m.id, slot: m.slot, n: reading.n, w: reading.w, empty: (pouch?.pills ?? 0) === 0 ? 1 : 0 });
+    }));
+    return total;
+  }
+
+  #finish(m: Motion, outcome: OutcomeEvent): void {
+    if (this.#motion !== m) return;
+    for (const t of m.timers) this.#cancel(t);
+    this.#motion = undefined;
+    this.#cancel(this.#leaseTimer);
+    this.#leaseTimer = undefined;
+    const rec = this.#ids.get(m.id);
+    if (rec) {
+      rec.state = 'done';
+      rec.outcome = outcome;
+    }
+    this.#sendEvent(outcome);
+  }
+
+  #latch(reason: 'LEASE' | 'JAM' | 'FAULT'): void {
+    this.#latched = reason;
+    this.#log.warn({ reason }, 'latched safe');
+    this.#sendEvent({ name: 'LATCHED', reason });
+  }
+
+  /** Checks the lease when it would run out, and again from the last host frame if one came meanwhile. */
+  #armLease(m: Motion): void {
+    this.#cancel(this.#leaseTimer);
+    const dueMs = this.#lastHostFrameAtMs + m.leaseMs - this.#clock.now();
+    this.#leaseTimer = this.#after(dueMs, () => {
+      if (this.#motion !== m) return;
+      if (this.#clock.now() - this.#lastHostFrameAtMs >= m.leaseMs) {
+        // Stopped half-way: forget the id so a repeat after CLEAR runs again; the cut map still guards the pouch.
+        for (const t of m.timers) this.#cancel(t);
+        this.#motion = undefined;
+        this.#leaseTimer = undefined;
+        this.#ids.delete(m.id);
+        this.#latch('LEASE');
+      } else this.#armLease(m);
+    });
+  }
+
+  #cupChanged(): void {
+    this.#after(this.#profile.cupDebounceMs, () => {
+      if (this.#cup.present === this.#cupReported) return;
+      this.#cupReported = this.#cup.present;
+      this.#sendEvent({ name: 'CUP', present: this.#cup.present ? 1 : 0 });
+    });
+  }
+}
