@@ -1,0 +1,83 @@
+// The alarm centre as a fastify plugin: context (config, clock, database), auth, docs, then routes; one error handler.
+import { fileURLToPath } from 'node:url';
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import cookie from '@fastify/cookie';
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import fastifyStatic from '@fastify/static';
+import fp from 'fastify-plugin';
+import type { Logger } from 'pino';
+import type { Clock } from '../../protocol/src/clock.js';
+import type { AlarmConfig } from './config.js';
+import { DEFAULT_CONFIG } from './config.js';
+import { AlarmError } from './errors.js';
+import context from './plugins/context.js';
+import auth from './plugins/auth.js';
+import deviceRoutes from './routes/device.js';
+import operatorRoutes from './routes/operator.js';
+
+export type AppOptions = { dbPath: string; clock: Clock; config?: Partial<AlarmConfig> | undefined };
+
+export async function app(fastify: FastifyInstance, opts: AppOptions): Promise<void> {
+  const bodyLimit = opts.config?.bodyLimitBytes ?? DEFAULT_CONFIG.bodyLimitBytes;
+  // Signatures cover the exact bytes sent, so keep them before parsing.
+  fastify.removeContentTypeParser('application/json');
+  fastify.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit }, (req, body, done) => {
+    req.rawBody = body as Buffer;
+    if ((body as Buffer).length === 0) return done(null, undefined);
+    try {
+      done(null, JSON.parse((body as Buffer).toString('utf8')));
+    } catch {
+      done(new AlarmError('DOSIS_ERR_BAD_JSON', 400, 'body is not valid JSON'), undefined);
+    }
+  });
+
+  await fastify.register(context, opts);
+  await fastify.register(cookie);
+  await fastify.register(auth);
+  await fastify.register(rateLimit, {
+    max: fastify.config.rateLimitPerMinute,
+    timeWindow: 60_000,
+    // Per address here; signed requests are also counted per device once verified (plugins/auth.ts).
+    keyGenerator: (req) => req.ip,
+  });
+  await fastify.register(swagger, {
+    openapi: { info: { title: 'dosis alarm centre', version: '1' }, components: {} },
+  });
+  await fastify.register(swaggerUi, { routePrefix: '/docs' });
+
+  fastify.setErrorHandler((err: FastifyError | AlarmError, req, reply) => {
+    const status = err.statusCode ?? 500;
+    if (status >= 500) {
+      req.log.error({ err }, 'request failed');
+      return reply.code(500).send({ statusCode: 500, code: 'DOSIS_ERR_INTERNAL', error: 'Internal Server Error', message: 'internal error' });
+    }
+    const validation = (err as FastifyError).validation;
+    const code = validation ? 'DOSIS_ERR_VALIDATION' : status === 413 ? 'DOSIS_ERR_TOO_LARGE' : status === 429 ? 'DOSIS_ERR_RATE_LIMIT' : (err.code ?? 'DOSIS_ERR_BAD_REQUEST');
+    return reply.code(status).send({ statusCode: status, code, error: reply.raw.statusMessage ?? 'Error', message: err.message });
+  });
+  fastify.setNotFoundHandler((req, reply) =>
+    reply.code(404).send({ statusCode: 404, code: 'DOSIS_ERR_NOT_FOUND', error: 'Not Found', message: `no route ${req.method} ${req.url.split('?')[0]}` }),
+  );
+
+  fastify.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true }));
+  await fastify.register(deviceRoutes);
+  await fastify.register(operatorRoutes);
+  await fastify.register(fastifyStatic, { root: fileURLToPath(new URL('../public/', import.meta.url)), prefix: '/' });
+}
+
+/** A ready-to-inject instance; tests use this and never listen unless they mean to. */
+export async function buildApp(opts: AppOptions & { logger?: Logger | undefined }): Promise<FastifyInstance> {
+  const fastify = Fastify({
+    loggerInstance: opts.logger,
+    trustProxy: false,
+    // Reject unknown fields instead of silently dropping them (fastify's default strips them).
+    ajv: { customOptions: { removeAdditional: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+  // Not encapsulated, so the root instance (and tests) see the decorations such as `db`.
+  await fastify.register(fp(app), opts);
+  await fastify.ready();
+  return fastify as unknown as FastifyInstance;
+}

@@ -1,0 +1,344 @@
+// Events in, alerts out: ingestion with deduplication and folding, the alert lifecycle, escalation and supervision.
+//
+// Every change is one transaction that also appends an audit row and bumps the
+// alert's version; escalation state lives in the database so a restart loses none.
+import { createHash } from 'node:crypto';
+import type { Db } from './database.js';
+import type { AlarmConfig } from '../config.js';
+import { conflict, forbidden, notFound } from '../errors.js';
+import { roleAtLeast, type Role } from './accounts.js';
+
+export type DeviceEvent = {
+  eventId: string;
+  seq: number;
+  type: string;
+  occurredAtMs: number;
+  doseId?: string | undefined;
+  payload: Record<string, string | number | boolean | null>;
+};
+export type IngestStatus = 'stored' | 'duplicate' | 'conflict';
+export type AlertState = 'open' | 'claimed' | 'escalated' | 'resolved' | 'cancelled';
+export type Alert = {
+  id: number; deviceId: string; type: string; urgency: number; doseId: string | null; state: AlertState;
+  openedAtMs: number; claimedBy: string | null; claimedAtMs: number | null; escalatedAtMs: number | null;
+  resolvedAtMs: number | null; outcome: string | null; reportCount: number; notifyCount: number;
+  contactAttempts: number; version: number;
+};
+
+const LIVE = `state IN ('open', 'claimed', 'escalated')`;
+/** Which alert a report folds into, and how urgent it is (higher first). */
+const OPENS: Record<string, { fold: (e: DeviceEvent) => string; urgency: number }> = {
+  missed_dose: { fold: (e) => `dose:${e.doseId ?? e.eventId}`, urgency: 90 },
+  dose_failed: { fold: (e) => `dose:${e.doseId ?? e.eventId}`, urgency: 80 },
+  dose_overdue: { fold: (e) => `dose:${e.doseId ?? e.eventId}`, urgency: 60 },
+  device_fault: { fold: () => 'fault', urgency: 70 },
+  power_lost: { fold: () => 'power', urgency: 50 },
+  low_supply: { fold: () => 'supply', urgency: 20 },
+  device_silent: { fold: () => 'silent', urgency: 75 },
+};
+/** Reports that cancel an unclaimed alert (the problem went away before anyone picked it up). */
+const CANCELS: Record<string, (e: DeviceEvent) => string> = {
+  dose_taken_late: (e) => `dose:${e.doseId ?? ''}`,
+  fault_cleared: () => 'fault',
+  power_restored: () => 'power',
+};
+
+export const eventHash = (e: DeviceEvent) =>
+  createHash('sha256').update(JSON.stringify([e.eventId, e.seq, e.type, e.occurredAtMs, e.doseId ?? null, e.payload])).digest('hex');
+
+function audit(db: Db, atMs: number, actor: string, action: string, alertId: number | null, deviceId: string | null, version: number | null, detail?: unknown) {
+  db.prepare('INSERT INTO audit (at_ms, actor, action, alert_id, device_id, version, detail_json) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
+    atMs, actor, action, alertId, deviceId, version, detail === undefined ? null : JSON.stringify(detail),
+  );
+}
+
+export function isSilenced(db: Db, deviceId: string, nowMs: number): boolean {
+  return !!db.prepare('SELECT 1 FROM silences WHERE device_id = ? AND starts_at_ms <= ? AND ends_at_ms > ? AND ended_early_at_ms IS NULL').get(deviceId, nowMs, nowMs);
+}
+
+function openOrFold(db: Db, deviceId: string, type: string, doseId: string | null, fold: string, urgency: number, nowMs: number, detail: unknown): number {
+  const live = db.prepare(`SELECT id, urgency, version FROM alerts WHERE device_id = ? AND fold_key = ? AND ${LIVE}`).get(deviceId, fold) as
+    | { id: number; urgency: number; version: number } | undefined;
+  if (live) {
+    const up = urgency > live.urgency;
+    db.prepare(`UPDATE alerts SET report_count = report_count + 1, version = version + 1${up ? ', urgency = ?, type = ?' : ''} WHERE id = ?`).run(
+      ...(up ? [urgency, type, live.id] : [live.id]),
+    );
+    audit(db, nowMs, 'device', 'alert.folded', live.id, deviceId, live.version + 1, detail);
+    return live.id;
+  }
+  const r = db.prepare(`INSERT INTO alerts (device_id, fold_key, type, urgency, dose_id, state, opened_at_ms, last_notified_at_ms) VALUES (?, ?, ?, ?, ?, 'open', ?, ?)`)
+    .run(deviceId, fold, type, urgency, doseId, nowMs, nowMs);
+  const id = Number(r.lastInsertRowid);
+  audit(db, nowMs, 'device', 'alert.opened', id, deviceId, 1, detail);
+  return id;
+}
+
+/** Stores a batch in one transaction; the caller answers 2xx only after this returns (after COMMIT). */
+export function ingestEvents(db: Db, deviceId: string, events: DeviceEvent[], nowMs: number): { eventId: string; status: IngestStatus; alertId: number | null }[] {
+  return db.transaction(() => {
+    const out: { eventId: string; status: IngestStatus; alertId: number | null }[] = [];
+    for (const e of events) {
+      const hash = eventHash(e);
+      const prior = db.prepare('SELECT body_hash, alert_id FROM events WHERE device_id = ? AND event_id = ?').get(deviceId, e.eventId) as
+        | { body_hash: string; alert_id: number | null } | undefined;
+      if (prior) {
+        out.push({ eventId: e.eventId, status: prior.body_hash === hash ? 'duplicate' : 'conflict', alertId: prior.alert_id });
+        continue;
+      }
+      let alertId: number | null = null;
+      const detail = { eventId: e.eventId, type: e.type, seq: e.seq };
+      const opens = OPENS[e.type];
+      const cancels = CANCELS[e.type];
+      if (opens && !isSilenced(db, deviceId, nowMs)) {
+        alertId = openOrFold(db, deviceId, e.type, e.doseId ?? null, opens.fold(e), opens.urgency, nowMs, detail);
+      } else if (cancels) {
+        const live = db.prepare(`SELECT id, state, version FROM alerts WHERE device_id = ? AND fold_key = ? AND ${LIVE}`).get(deviceId, cancels(e)) as
+          | { id: number; state: AlertState; version: number } | undefined;
+        if (live) {
+          alertId = live.id;
+          if (live.state === 'open') {
+            db.prepare(`UPDATE alerts SET state = 'cancelled', outcome = ?, resolved_at_ms = ?, version = version + 1 WHERE id = ?`).run(e.type, nowMs, live.id);
+            audit(db, nowMs, 'device', 'alert.cancelled', live.id, deviceId, live.version + 1, detail);
+          } else {
+            // Someone is already on it: tell them, do not pull the alert away.
+            db.prepare('UPDATE alerts SET report_count = report_count + 1, version = version + 1 WHERE id = ?').run(live.id);
+            audit(db, nowMs, 'device', 'alert.noted', live.id, deviceId, live.version + 1, detail);
+          }
+        }
+      }
+      db.prepare('INSERT INTO events (device_id, event_id, seq, type, occurred_at_ms, dose_id, payload_json, body_hash, received_at_ms, alert_id) VALUES (?,?,?,?,?,?,?,?,?,?)')
+        .run(deviceId, e.eventId, e.seq, e.type, e.occurredAtMs, e.doseId ?? null, JSON.stringify(e.payload), hash, nowMs, alertId);
+      db.prepare('UPDATE devices SET max_seq = max(max_seq, ?), last_seq = ?, event_count = event_count + 1 WHERE id = ?').run(e.seq, e.seq, deviceId);
+      out.push({ eventId: e.eventId, status: 'stored', alertId });
+    }
+    return out;
+  })();
+}
+
+export type Heartbeat = {
+  sentAtMs: number;
+  outboxDepth: number;
+  link: string;
+  mcu: string;
+  firmwareVersion: string;
+  report?: { day: string; dosings: number; pills: number; correct: number; green: number; yellow: number; missed: number; taken: number } | undefined;
+};
+
+export function recordHeartbeat(db: Db, deviceId: string, hb: Heartbeat, nowMs: number): void {
+  db.transaction(() => {
+    const { report, ...health } = hb;
+    db.prepare('UPDATE devices SET last_heartbeat_at_ms = ?, heartbeat_json = ? WHERE id = ?').run(nowMs, JSON.stringify(health), deviceId);
+    if (report) {
+      // Counts are the day's running totals, so a repeated heartbeat overwrites rather than adds.
+      db.prepare(`INSERT INTO daily_reports (device_id, day, dosings, pills, correct, green, yellow, missed, taken) VALUES (?,?,?,?,?,?,?,?,?)
+        ON CONFLICT (device_id, day) DO UPDATE SET dosings=excluded.dosings, pills=excluded.pills, correct=excluded.correct, green=excluded.green,
+        yellow=excluded.yellow, missed=excluded.missed, taken=excluded.taken`)
+        .run(deviceId, report.day, report.dosings, report.pills, report.correct, report.green, report.yellow, report.missed, report.taken);
+    }
+    const silent = db.prepare(`SELECT id, version FROM alerts WHERE device_id = ? AND fold_key = 'silent' AND ${LIVE}`).get(deviceId) as { id: number; version: number } | undefined;
+    if (silent) {
+      db.prepare(`UPDATE alerts SET state = 'resolved', outcome = 'heartbeat_resumed', resolved_at_ms = ?, version = version + 1 WHERE id = ?`).run(nowMs, silent.id);
+      audit(db, nowMs, 'system', 'alert.resolved', silent.id, deviceId, silent.version + 1, { outcome: 'heartbeat_resumed' });
+    }
+  })();
+}
+
+type Row = Record<string, unknown>;
+const toAlert = (r: Row): Alert => ({
+  id: r.id as number, deviceId: r.device_id as string, type: r.type as string, urgency: r.urgency as number, doseId: (r.dose_id as string) ?? null,
+  state: r.state as AlertState, openedAtMs: r.opened_at_ms as number, claimedBy: (r.claimed_by as string) ?? null,
+  claimedAtMs: (r.claimed_at_ms as number) ?? null, escalatedAtMs: (r.escalated_at_ms as number) ?? null,
+  resolvedAtMs: (r.resolved_at_ms as number) ?? null, outcome: (r.outcome as string) ?? null, reportCount: r.report_count as number,
+  notifyCount: r.notify_count as number, contactAttempts: r.contact_attempts as number, version: r.version as number,
+});
+
+export function getAlert(db: Db, id: number): Alert {
+  const r = db.prepare('SELECT * FROM alerts WHERE id = ?').get(id) as Row | undefined;
+  if (!r) throw notFound(`alert ${id}`);
+  return toAlert(r);
+}
+
+/** The live queue: most urgent first, then oldest first. */
+export function listAlerts(db: Db, live = true, limit = 200): Alert[] {
+  const rows = db.prepare(`SELECT * FROM alerts ${live ? `WHERE ${LIVE}` : ''} ORDER BY ${live ? 'urgency DESC, opened_at_ms ASC' : 'id DESC'} LIMIT ?`).all(limit) as Row[];
+  return rows.map(toAlert);
+}
+
+export type Actor = { username: string; role: Role };
+export type AlertAction =
+  | { kind: 'claim' }
+  | { kind: 'contact'; result: string; note?: string | undefined }
+  | { kind: 'escalate'; note?: string | undefined }
+  | { kind: 'resolve'; outcome: string; note?: string | undefined };
+
+/** Applies an operator's action if `version` is current; stale versions and wrong states are 409s. */
+export function actOnAlert(db: Db, id: number, version: number, actor: Actor, action: AlertAction, nowMs: number): Alert {
+  return db.transaction(() => {
+    const a = getAlert(db, id);
+    if (a.version !== version) throw conflict(`alert ${id} is at version ${a.version}, not ${version}`);
+    const mine = a.claimedBy === actor.username;
+    let set = '';
+    let args: unknown[] = [];
+    switch (action.kind) {
+      case 'claim':
+        if (a.state === 'open') {
+          set = `state = 'claimed', claimed_by = ?, claimed_at_ms = ?, last_notified_at_ms = ?`;
+        } else if (a.state === 'escalated' && !mine) {
+          if (!roleAtLeast(actor.role, 'supervisor')) throw forbidden('escalated alerts are claimed by a supervisor');
+          set = `state = 'claimed', claimed_by = ?, claimed_at_ms = ?, last_notified_at_ms = ?`;
+        } else throw conflict(`alert ${id} is ${a.state}`);
+        args = [actor.username, nowMs, nowMs];
+        break;
+      case 'contact':
+        if (a.state !== 'claimed' || !mine) throw conflict('log contact attempts on an alert you have claimed');
+        set = 'contact_attempts = contact_attempts + 1';
+        break;
+      case 'escalate':
+        if (a.state !== 'claimed' || !mine) throw conflict('escalate an alert you have claimed');
+        set = `state = 'escalated', escalated_at_ms = ?, claimed_by = NULL, last_notified_at_ms = ?`;
+        args = [nowMs, nowMs];
+        break;
+      case 'resolve':
+        if (!(a.state === 'claimed' && mine) && !(a.state !== 'resolved' && a.state !== 'cancelled' && roleAtLeast(actor.role, 'supervisor')))
+          throw conflict('resolve an alert you have claimed');
+        set = `state = 'resolved', outcome = ?, resolved_at_ms = ?`;
+        args = [action.outcome, nowMs];
+        break;
+    }
+    db.prepare(`UPDATE alerts SET ${set}, version = version + 1 WHERE id = ? AND version = ?`).run(...args, id, version);
+    const { kind, ...detail } = action;
+    audit(db, nowMs, actor.username, `alert.${kind}`, id, a.deviceId, version + 1, detail);
+    return getAlert(db, id);
+  })();
+}
+
+/** A citizen's contact details, only for the operator who holds the alert; every read is audited. */
+export function readContact(db: Db, id: number, actor: Actor, nowMs: number): Record<string, string> {
+  return db.transaction(() => {
+    const a = getAlert(db, id);
+    if (a.claimedBy !== actor.username || a.state !== 'claimed') throw forbidden('contact details are shown to the operator who claimed the alert');
+    const row = db.prepare('SELECT contact_json FROM device_contacts WHERE device_id = ?').get(a.deviceId) as { contact_json: string } | undefined;
+    audit(db, nowMs, actor.username, 'contact.read', id, a.deviceId, a.version);
+    return row ? (JSON.parse(row.contact_json) as Record<string, string>) : {};
+  })();
+}
+
+export function setContact(db: Db, deviceId: string, contact: Record<string, string>, actor: string, nowMs: number): void {
+  db.transaction(() => {
+    if (!db.prepare('SELECT 1 FROM devices WHERE id = ?').get(deviceId)) throw notFound(`device ${deviceId}`);
+    db.prepare('INSERT INTO device_contacts (device_id, contact_json) VALUES (?, ?) ON CONFLICT (device_id) DO UPDATE SET contact_json = excluded.contact_json').run(deviceId, JSON.stringify(contact));
+    audit(db, nowMs, actor, 'contact.set', null, deviceId, null);
+  })();
+}
+
+export function addSilence(db: Db, deviceId: string, reason: string, endsAtMs: number, actor: string, nowMs: number): number {
+  return db.transaction(() => {
+    if (!db.prepare('SELECT 1 FROM devices WHERE id = ?').get(deviceId)) throw notFound(`device ${deviceId}`);
+    const r = db.prepare('INSERT INTO silences (device_id, reason, starts_at_ms, ends_at_ms, created_by) VALUES (?, ?, ?, ?, ?)').run(deviceId, reason, nowMs, endsAtMs, actor);
+    audit(db, nowMs, actor, 'silence.added', null, deviceId, null, { silenceId: Number(r.lastInsertRowid), reason, endsAtMs });
+    return Number(r.lastInsertRowid);
+  })();
+}
+
+export function endSilence(db: Db, silenceId: number, actor: string, nowMs: number): void {
+  db.transaction(() => {
+    const s = db.prepare('SELECT device_id FROM silences WHERE id = ? AND ended_early_at_ms IS NULL').get(silenceId) as { device_id: string } | undefined;
+    if (!s) throw notFound(`silence ${silenceId}`);
+    db.prepare('UPDATE silences SET ended_early_at_ms = ? WHERE id = ?').run(nowMs, silenceId);
+    audit(db, nowMs, actor, 'silence.ended', null, s.device_id, null, { silenceId });
+  })();
+}
+
+export function listSilences(db: Db, nowMs: number) {
+  return db.prepare('SELECT id, device_id AS deviceId, reason, starts_at_ms AS startsAtMs, ends_at_ms AS endsAtMs, created_by AS createdBy FROM silences WHERE ended_early_at_ms IS NULL AND ends_at_ms > ? ORDER BY ends_at_ms').all(nowMs) as {
+    id: number; deviceId: string; reason: string; startsAtMs: number; endsAtMs: number; createdBy: string;
+  }[];
+}
+
+export type DeviceHealth = {
+  deviceId: string; status: 'ok' | 'late' | 'silent' | 'never_seen'; lastHeartbeatAtMs: number | null; outboxDepth: number | null;
+  link: string | null; mcu: string | null; firmwareVersion: string | null; maxSeq: number; missingSeqs: number; lowSupply: boolean; silenced: boolean;
+};
+
+export function deviceHealth(db: Db, cfg: AlarmConfig, nowMs: number): DeviceHealth[] {
+  const rows = db.prepare(`SELECT d.*, (SELECT count(DISTINCT seq) FROM events e WHERE e.device_id = d.id) AS seqs,
+    EXISTS (SELECT 1 FROM alerts a WHERE a.device_id = d.id AND a.fold_key = 'supply' AND a.${LIVE}) AS low FROM devices d ORDER BY d.id`).all() as Row[];
+  return rows.map((r) => {
+    const hb = r.heartbeat_json ? (JSON.parse(r.heartbeat_json as string) as Heartbeat) : undefined;
+    const last = (r.last_heartbeat_at_ms as number | null) ?? null;
+    const age = last === null ? Infinity : nowMs - last;
+    const status = last === null ? 'never_seen' : age > 3 * cfg.heartbeatIntervalMs ? 'silent' : age > 2 * cfg.heartbeatIntervalMs ? 'late' : 'ok';
+    return {
+      deviceId: r.id as string, status, lastHeartbeatAtMs: last, outboxDepth: hb?.outboxDepth ?? null, link: hb?.link ?? null, mcu: hb?.mcu ?? null,
+      firmwareVersion: hb?.firmwareVersion ?? null, maxSeq: r.max_seq as number, missingSeqs: (r.max_seq as number) - (r.seqs as number),
+      lowSupply: !!r.low, silenced: isSilenced(db, r.id as string, nowMs),
+    };
+  });
+}
+
+/** One scheduler pass: re-notify, escalate, remind, supervise. Returns how many changes it made. */
+export function runEscalation(db: Db, cfg: AlarmConfig, nowMs: number): number {
+  return db.transaction(() => {
+    let changes = 0;
+    const bump = (id: number, deviceId: string, version: number, set: string, args: unknown[], action: string) => {
+      db.prepare(`UPDATE alerts SET ${set}, version = version + 1 WHERE id = ?`).run(...args, id);
+      audit(db, nowMs, 'system', action, id, deviceId, version + 1);
+      changes++;
+    };
+    const open = db.prepare(`SELECT id, device_id, version, opened_at_ms, last_notified_at_ms FROM alerts WHERE state = 'open'`).all() as Row[];
+    for (const a of open) {
+      if (nowMs - (a.opened_at_ms as number) >= cfg.escalateAfterMs) {
+        bump(a.id as number, a.device_id as string, a.version as number, `state = 'escalated', escalated_at_ms = ?, last_notified_at_ms = ?`, [nowMs, nowMs], 'alert.escalated');
+      } else if (nowMs - (a.last_notified_at_ms as number) >= cfg.renotifyMs) {
+        bump(a.id as number, a.device_id as string, a.version as number, 'notify_count = notify_count + 1, last_notified_at_ms = ?', [nowMs], 'alert.renotified');
+      }
+    }
+    const held = db.prepare(`SELECT id, device_id, version, last_notified_at_ms FROM alerts WHERE state IN ('claimed', 'escalated')`).all() as Row[];
+    for (const a of held) {
+      if (nowMs - (a.last_notified_at_ms as number) >= cfg.remindMs) {
+        bump(a.id as number, a.device_id as string, a.version as number, 'notify_count = notify_count + 1, last_notified_at_ms = ?', [nowMs], 'alert.reminded');
+      }
+    }
+    // Supervision: only devices that have been heard from at least once.
+    const quiet = db.prepare(`SELECT id FROM devices WHERE last_heartbeat_at_ms IS NOT NULL AND last_heartbeat_at_ms <= ?
+      AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.device_id = devices.id AND a.fold_key = 'silent' AND a.${LIVE})`).all(nowMs - 3 * cfg.heartbeatIntervalMs) as { id: string }[];
+    for (const d of quiet) {
+      if (isSilenced(db, d.id, nowMs)) continue;
+      openOrFold(db, d.id, 'device_silent', null, 'silent', OPENS.device_silent!.urgency, nowMs, { missedHeartbeats: 3 });
+      changes++;
+    }
+    db.prepare('DELETE FROM used_signatures WHERE at_ms < ?').run(nowMs - 2 * cfg.signatureWindowMs);
+    return changes;
+  })();
+}
+
+export function auditTrail(db: Db, alertId: number) {
+  return db.prepare('SELECT id, at_ms AS atMs, actor, action, version, detail_json AS detail FROM audit WHERE alert_id = ? ORDER BY id').all(alertId) as {
+    id: number; atMs: number; actor: string; action: string; version: number | null; detail: string | null;
+  }[];
+}
+
+/** Fleet figures per month (UTC): dosing counts from daily reports, alert times from the alerts table. */
+export function fleetReport(db: Db) {
+  const dosing = db.prepare(`SELECT substr(day, 1, 7) AS month, sum(dosings) AS dosings, sum(pills) AS pills, sum(correct) AS correct,
+    sum(green) AS green, sum(yellow) AS yellow, sum(missed) AS missed, sum(taken) AS taken FROM daily_reports GROUP BY month ORDER BY month`).all() as Row[];
+  const alerts = db.prepare(`SELECT strftime('%Y-%m', opened_at_ms / 1000, 'unixepoch') AS month, count(*) AS alerts,
+    sum(type = 'missed_dose') AS missedAlerts, avg(claimed_at_ms - opened_at_ms) AS meanClaimMs, avg(resolved_at_ms - opened_at_ms) AS meanResolveMs
+    FROM alerts GROUP BY month`).all() as Row[];
+  const byMonth = new Map(alerts.map((a) => [a.month as string, a]));
+  const months = new Set([...dosing.map((d) => d.month as string), ...byMonth.keys()]);
+  return [...months].sort().map((month) => {
+    const d = dosing.find((x) => x.month === month);
+    const a = byMonth.get(month);
+    const n = (v: unknown) => (typeof v === 'number' ? v : 0);
+    const dosings = n(d?.dosings);
+    return {
+      month, dosings, pills: n(d?.pills), correct: n(d?.correct), green: n(d?.green), yellow: n(d?.yellow), missed: n(d?.missed), taken: n(d?.taken),
+      accuracy: dosings > 0 ? 1 - (n(d?.green) + n(d?.yellow)) / dosings : null,
+      adherence: dosings > 0 ? n(d?.taken) / dosings : null,
+      alerts: n(a?.alerts), meanClaimMs: a?.meanClaimMs == null ? null : Math.round(a.meanClaimMs as number),
+      meanResolveMs: a?.meanResolveMs == null ? null : Math.round(a.meanResolveMs as number),
+    };
+  });
+}

@@ -1,0 +1,63 @@
+// `dosis alarm-center` commands in-process: help, register-device (secret once), add-operator, usage errors; serving in a child.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { main } from '../../alarm-center/src/cli.js';
+import { openDatabase } from '../../alarm-center/src/store/database.js';
+import { deviceSecret, loadSecretKey, login } from '../../alarm-center/src/store/accounts.js';
+
+const dirs: string[] = [];
+afterEach(() => {
+  vi.restoreAllMocks();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+async function capture(argv: string[]) {
+  let out = '';
+  let err = '';
+  vi.spyOn(process.stdout, 'write').mockImplementation((s) => ((out += String(s)), true));
+  vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((err += String(s)), true));
+  const code = await main(argv);
+  vi.restoreAllMocks();
+  return { code, out, err };
+}
+
+describe('dosis alarm-center', () => {
+  it('prints help for each command', async () => {
+    for (const argv of [['--help'], ['register-device', '--help'], ['add-operator', '--help']]) {
+      const r = await capture(argv);
+      expect(r.code).toBe(0);
+      expect(r.out).toMatch(/Usage: dosis alarm-center/);
+    }
+  });
+
+  it('registers a device, printing a secret that verifies and is stored encrypted', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dosis-cli-'));
+    dirs.push(dir);
+    const db = join(dir, 'x.db');
+    const r = await capture(['register-device', '--id', 'robot-9', '--db', db]);
+    expect(r.code).toBe(0);
+    const secret = /secret \(shown once\): (\S+)/.exec(r.out)![1]!;
+    const d = openDatabase(db);
+    expect(deviceSecret(d, loadSecretKey(db), 'robot-9')).toBe(secret);
+    expect(JSON.stringify(d.prepare('SELECT * FROM devices').all())).not.toContain(secret);
+    d.close();
+    const again = await capture(['register-device', '--id', 'robot-9', '--db', db]);
+    expect(again.code).toBe(1);
+    expect(again.err).toMatch(/already registered/);
+  });
+
+  it('adds an operator who can log in, and refuses bad options with exit 2', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dosis-cli-'));
+    dirs.push(dir);
+    const db = join(dir, 'x.db');
+    expect((await capture(['add-operator', '--username', 'sue', '--role', 'supervisor', '--password', 'sue-password', '--db', db])).code).toBe(0);
+    const d = openDatabase(db);
+    expect(login(d, 'sue', 'sue-password', 0, 1000)?.role).toBe('supervisor');
+    d.close();
+    expect((await capture(['add-operator', '--username', 'x1', '--role', 'king', '--db', db])).code).toBe(2);
+    expect((await capture(['--bogus'])).code).toBe(2);
+    expect((await capture(['--port', 'abc'])).code).toBe(2);
+  });
+});
