@@ -25,6 +25,10 @@ export function sensePills(
   const times: number[] = [];
   for (let i = 0; i < pills; i++) times.push(startMs + rng.between(profile.pillFallMs.min, profile.pillFallMs.max));
   times.sort((a, b) => a - b);
+  // The pouch outlet singulates: pills leave one by one, far enough apart that the gate sees each alone.
+  // Pills passing together are the overlap fault's doing, not the outlet's.
+  const spacingMs = profile.pillPulseMs.nominal + 4 * profile.pillPulseMs.sd + profile.minPulseGapMs;
+  for (let i = 1; i < times.length; i++) times[i] = Math.max(times[i]!, times[i - 1]! + spacingMs);
   // An overlapping pill drags the next one right behind it, so the two shade the gate as one long pulse.
   for (let i = 0; i + 1 < times.length; i++) {
     if (rng.chance(rates.overlap)) times[i + 1] = times[i]! + rng.between(0.4, 0.9) * profile.pillPulseMs.nominal;
