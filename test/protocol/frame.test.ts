@@ -1,0 +1,95 @@
+// Framing and catalogue: CRC, every message round-trips, and no input makes a decoder throw.
+import { describe, expect, it } from 'vitest';
+import * as p from '../../protocol/src/index.js';
+
+const samples: p.Command[] = [
+  { name: 'HELLO', v: 1, cat: p.CATALOGUE_HASH },
+  { name: 'STATUS' },
+  { name: 'ROTATE', id: 'FFFFFFFF', slot: 255, lease: 60_000 },
+  { name: 'RELEASE', id: '00000000', slot: 0, lease: 100 },
+  { name: 'SHAKE', id: '0A0B0C0D', slot: 12, lease: 5000 },
+  { name: 'QUERY', id: '0A0B0C0D' },
+  { name: 'SIGNAL', mode: 'error' },
+  { name: 'CLEAR' },
+  { name: 'FAULT', fault: 'corruptByte', p: 1_000_000 },
+  { name: 'SIM', act: 'place' },
+];
+const events: p.DeviceEvent[] = [
+  { name: 'BOOT', boot: 'DEADBEEF', fw: '1.0.0', hw: 'dosis-r1' },
+  { name: 'ROTATED', id: '00000001', slot: 3, label: 'R1-004' },
+  { name: 'ROTATED', id: '00000001', slot: 3, err: 'LABEL' },
+  { name: 'RELEASED', id: '00000002', slot: 3, n: 255, w: Array(p.MAX_WIDTHS).fill(99), empty: 0 },
+  { name: 'SHAKEN', id: '00000003', slot: 3, n: 0, w: [], empty: 1 },
+  { name: 'CUP', present: 1 },
+  { name: 'BUTTON' },
+  { name: 'LATCHED', reason: 'JAM' },
+];
+
+describe('CRC-16/MCRF4XX', () => {
+  it('gives the check value 6F91 for "123456789" and changes with any one bit', () => {
+    expect(p.crc16('123456789')).toBe(0x6f91);
+    expect(p.crc16Hex('123456788')).not.toBe('6F91');
+    expect(p.crc16Hex('')).toBe('FFFF');
+  });
+});
+
+describe('catalogue round trip', () => {
+  it('covers every command and event in the catalogue', () => {
+    expect(new Set(samples.map((c) => c.name))).toEqual(new Set(Object.keys(p.COMMANDS)));
+    expect(new Set(events.map((e) => e.name))).toEqual(new Set(Object.keys(p.EVENTS)));
+  });
+
+  it.each(samples.map((c) => [c.name, c] as const))('command %s survives encode → frame → decode', (_n, cmd) => {
+    const line = p.encodeFrame({ kind: 'C', seq: 200, body: p.encodeCommand(cmd) });
+    expect(line.length).toBeLessThanOrEqual(p.MAX_FRAME_BYTES);
+    const d = p.decodeFrame(line);
+    expect(d.ok && p.decodeCommand(d.frame.body)).toEqual({ ok: true, value: cmd });
+  });
+
+  it.each(events.map((e, i) => [`${e.name} #${i}`, e] as const))('event %s survives encode → frame → decode', (_n, ev) => {
+    const line = p.encodeFrame({ kind: 'E', seq: 255, body: p.encodeEvent(ev) });
+    expect(line.length).toBeLessThanOrEqual(p.MAX_FRAME_BYTES);
+    const d = p.decodeFrame(line);
+    expect(d.ok && p.decodeEvent(d.frame.body)).toEqual({ ok: true, value: ev });
+  });
+
+  it('keeps the longest answer, a QUERY of a full release, within 128 bytes', () => {
+    const body = p.encodeAck('QUERY', { result: 'OK', fields: { id: 'FFFFFFFF', st: 'done', ev: 'RELEASED', slot: 255, n: 255, w: Array(p.MAX_WIDTHS).fill(99), empty: 1 } });
+    expect(p.encodeFrame({ kind: 'A', seq: 255, body }).length).toBeLessThanOrEqual(p.MAX_FRAME_BYTES);
+  });
+
+  it('refuses to encode a frame no peer could accept', () => {
+    expect(() => p.encodeFrame({ kind: 'C', seq: 256, body: 'STATUS' })).toThrow(p.FrameEncodeError);
+    expect(() => p.encodeFrame({ kind: 'C', seq: 1, body: 'A*B' })).toThrow(/character/);
+    expect(() => p.encodeFrame({ kind: 'C', seq: 1, body: 'X'.repeat(200) })).toThrow(/over 128/);
+  });
+});
+
+describe('decoders never throw', () => {
+  it('on 20,000 random lines, mutations of valid frames included', () => {
+    let s = 12345;
+    const rnd = () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    const valid = samples.map((c) => p.encodeFrame({ kind: 'C', seq: 1, body: p.encodeCommand(c) }));
+    let accepted = 0;
+    for (let i = 0; i < 20_000; i++) {
+      let line: string;
+      if (i % 2 === 0) {
+        line = Array.from({ length: Math.floor(rnd() * 140) }, () => String.fromCharCode(Math.floor(rnd() * 256))).join('');
+      } else {
+        const base = valid[i % valid.length]!;
+        const at = Math.floor(rnd() * base.length);
+        line = base.slice(0, at) + String.fromCharCode(Math.floor(rnd() * 256)) + base.slice(at + 1);
+      }
+      const d = p.decodeFrame(line);
+      if (d.ok) {
+        accepted++;
+        expect(() => p.decodeCommand(d.frame.body)).not.toThrow();
+        expect(() => p.decodeEvent(d.frame.body)).not.toThrow();
+        expect(() => p.decodeAck('QUERY', d.frame.body)).not.toThrow();
+        expect(() => p.decodeHeartbeat('mcu', d.frame.body)).not.toThrow();
+      } else expect(typeof d.reason).toBe('string');
+    }
+    // Only mutations that leave the frame intact (such as replacing a char by itself) may pass the CRC.
+    expect(accepted).toBeLessThan(200);
+  });
+});
