@@ -93,3 +93,13 @@ describe('decoders never throw', () => {
     expect(accepted).toBeLessThan(200);
   });
 });
+
+describe('protocol/README.md', () => {
+  it('documents every command, event and ack error', async () => {
+    const { readFileSync } = await import('node:fs');
+    const readme = readFileSync(new URL('../../protocol/README.md', import.meta.url), 'utf8');
+    for (const name of [...Object.keys(p.COMMANDS), ...Object.keys(p.EVENTS)]) expect(readme).toContain(`| \`${name}\` |`);
+    for (const code of p.ACK_ERRORS) expect(readme).toContain(`| \`${code}\` |`);
+    expect(readme).toContain(p.crc16Hex('123456789'));
+  });
+});
