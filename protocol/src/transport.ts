@@ -15,7 +15,7 @@ export interface Transport {
   onLine(handler: (line: string) => void): void;
   /** Called once when the transport closes or the device disappears (unplug). */
   onClose(handler: (reason: string) => void): void;
-  close(): void;
+  close(reason?: string): void;
 }
 
 /** Splits a byte stream into lines; a line longer than `maxLength` is cut and passed on (the decoder rejects it). */

@@ -1,7 +1,7 @@
 // `dosis bench` / `npm run bench`: prints the speed figures of each part. Figures, not pass/fail: CI machines are noisy.
 import { parseCommand } from '../../bin/cli-kit.js';
 
-const BENCHES: Record<string, () => Promise<void>> = {
+const BENCHES: Record<string, () => Promise<unknown>> = {
   link: async () => (await import('./link-bench.js')).benchLink(),
   soak: async () => (await import('./soak-bench.js')).benchSoak(),
   alarm: async () => (await import('./alarm-bench.js')).benchAlarm(),

@@ -1,0 +1,458 @@
+// The robot's controller: runs one dose machine at a time over the link and the store, and reconciles after a restart.
+//
+// The controller owns the order of things. Nothing moves before the link is
+// ready and the store has been reconciled with the MCU: a dose left mid-motion
+// by a power cut resumes in a state that asks the MCU about its command id
+// first (see dose-machine.ts). Doses run one after another by intake time; a
+// dose closes when the next one's early window opens, so at most one is open.
+
+import { EventEmitter } from 'node:events';
+import { createActor, fromCallback, type Actor, type AnyEventObject, type NonReducibleUnknown } from 'xstate';
+import type { Logger } from 'pino';
+import type { Clock, TimerHandle } from '../../protocol/src/clock.js';
+import type { DeviceEvent } from '../../protocol/src/catalogue.js';
+import type { HardwareProfile } from '../../hardware/src/profile.js';
+import type { DeviceLink, LinkState } from './link/link.js';
+import { DEFAULT_TIMING, type DoseTiming, type ScheduledPouch } from './roll/types.js';
+import type { DoseClass, DoseRow, FinalState, Store } from './store/store.js';
+import type { Reading } from './dosing/judge.js';
+import {
+  createDoseMachine, doseWindows, type DoseDeps, type DoseMachine, type DoseResume, type DoseSpec, type MotionInput, type MotionOutcome, type Notice,
+} from './dosing/dose-machine.js';
+
+export type DosingOutcome = {
+  doseId: string;
+  slot: number;
+  label: string;
+  expectedPills: number;
+  countedPills: number | null;
+  /** Null for a dose that was never dispensed (missed before the button). */
+  cls: DoseClass | null;
+  final: FinalState;
+  reason: string | null;
+  attempts: number;
+  commandIds: string[];
+  finalAtMs: number;
+};
+
+export type ControllerPhase = 'starting' | 'idle' | 'waiting' | 'early' | 'due' | 'overdue' | 'dispensing' | 'presented';
+export type DispensingStep = 'checking' | 'rotating' | 'releasing' | 'counting' | 'retrying';
+
+export type ControllerStatus = {
+  phase: ControllerPhase;
+  step: DispensingStep | null;
+  current: { doseId: string; intakeAtMs: number; pillCount: number } | null;
+  next: { doseId: string; intakeAtMs: number } | null;
+  notice: Notice | null;
+  lastOutcome: DosingOutcome | null;
+  link: LinkState;
+  reconciled: boolean;
+};
+
+export type ControllerOptions = {
+  clock: Clock;
+  link: DeviceLink;
+  store: Store;
+  profile: HardwareProfile;
+  logger: Logger;
+  timing?: Partial<DoseTiming>;
+  /** QA only: replaces the verdict rules (see DoseDeps.judge). */
+  judge?: DoseDeps['judge'];
+};
+
+/** How long the host waits for a motion's outcome event before asking the MCU about it. */
+const OUTCOME_WAIT_EXTRA_MS = 30_000;
+const QUERY_RETRY_MS = 1000;
+
+type Events = { outcome: [DosingOutcome]; status: [ControllerStatus] };
+
+export class Controller {
+  readonly #o: ControllerOptions;
+  readonly #log: Logger;
+  readonly #emitter = new EventEmitter();
+  readonly #machine: DoseMachine;
+  #actor: Actor<DoseMachine> | undefined;
+  #actorDoseId: string | undefined;
+  #reconciled = false;
+  #started = false;
+  #lastOutcome: DosingOutcome | null = null;
+  #scheduleTimer: TimerHandle | undefined;
+  #lastStatusKey = '';
+  readonly #onEvent = (e: DeviceEvent) => this.#deviceEvent(e);
+  readonly #onReady = () => this.#linkReady();
+  readonly #onState = () => this.#emitStatus();
+
+  constructor(opts: ControllerOptions) {
+    this.#o = opts;
+    this.#log = opts.logger;
+    const deps: DoseDeps = {
+      clock: opts.clock,
+      profile: opts.profile,
+      store: opts.store,
+      bootId: () => opts.link.hello?.boot ?? null,
+      signal: (mode) => opts.link.send({ name: 'SIGNAL', mode }, () => undefined),
+      motion: this.#motionLogic(),
+      status: this.#statusLogic(),
+      clear: this.#clearLogic(),
+      judge: opts.judge,
+    };
+    this.#machine = createDoseMachine(deps);
+  }
+
+  on<E extends keyof Events>(event: E, listener: (...args: Events[E]) => void): this {
+    this.#emitter.on(event, listener as (...args: unknown[]) => void);
+    return this;
+  }
+
+  off<E extends keyof Events>(event: E, listener: (...args: Events[E]) => void): this {
+    this.#emitter.off(event, listener as (...args: unknown[]) => void);
+    return this;
+  }
+
+  /** Starts listening to the link; the first dose starts once the link is ready and the store reconciled. */
+  start(): void {
+    if (this.#started) return;
+    this.#started = true;
+    const link = this.#o.link;
+    link.on('event', this.#onEvent);
+    link.on('ready', this.#onReady);
+    link.on('state', this.#onState);
+    if (link.state === 'ready') this.#linkReady();
+  }
+
+  stop(): void {
+    this.#started = false;
+    const link = this.#o.link;
+    link.off('event', this.#onEvent);
+    link.off('ready', this.#onReady);
+    link.off('state', this.#onState);
+    this.#o.clock.clearTimeout(this.#scheduleTimer);
+    this.#actor?.stop();
+    this.#actor = undefined;
+    this.#actorDoseId = undefined;
+  }
+
+  get store(): Store {
+    return this.#o.store;
+  }
+
+  /** Makes a roll the schedule (the store unloads the one before in the same transaction). */
+  loadSchedule(roll: { rollId: string; citizenId: string; pouches: readonly ScheduledPouch[] }, staffId: string | null = null): DoseRow[] {
+    const returned = this.#o.store.loadRoll(roll, staffId);
+    this.#restartIfWaiting();
+    return returned;
+  }
+
+  unloadSchedule(staffId: string | null = null): DoseRow[] {
+    const returned = this.#o.store.unloadRoll(staffId);
+    this.#restartIfWaiting();
+    return returned;
+  }
+
+  /** The on-screen button; the MCU's BUTTON event does the same. */
+  pressButton(): void {
+    this.#log.info({ doseId: this.#actorDoseId ?? null }, 'button');
+    this.#actor?.send({ type: 'PRESS' });
+  }
+
+  status(): ControllerStatus {
+    const snap = this.#actor?.getSnapshot();
+    const open = this.#o.store.openDoses();
+    const current = this.#actorDoseId ? open.find((d) => d.doseId === this.#actorDoseId) : undefined;
+    const next = open.find((d) => d.doseId !== this.#actorDoseId && d.state === 'scheduled');
+    let phase: ControllerPhase = this.#reconciled ? 'idle' : 'starting';
+    let step: DispensingStep | null = null;
+    if (snap && snap.status === 'active') {
+      if (snap.matches('dispensing')) {
+        phase = 'dispensing';
+        step = snap.matches({ dispensing: 'releasing' }) ? 'releasing'
+          : snap.matches({ dispensing: 'shaking' }) ? 'retrying'
+          : snap.matches({ dispensing: 'judging' }) ? 'counting'
+          : snap.matches({ dispensing: 'rotating' }) ? 'rotating' : 'checking';
+      } else if (snap.matches('presented')) phase = 'presented';
+      else if (snap.matches({ timing: 'early' })) phase = 'early';
+      else if (snap.matches({ timing: 'due' })) phase = 'due';
+      else if (snap.matches({ timing: 'overdue' })) phase = 'overdue';
+      else phase = 'waiting';
+    }
+    return {
+      phase,
+      step,
+      current: current ? { doseId: current.doseId, intakeAtMs: current.intakeAtMs, pillCount: current.pillCount } : null,
+      next: next ? { doseId: next.doseId, intakeAtMs: next.intakeAtMs } : null,
+      notice: snap?.context.notice ?? null,
+      lastOutcome: this.#lastOutcome,
+      link: this.#o.link.state,
+      reconciled: this.#reconciled,
+    };
+  }
+
+  // ------------------------------------------------------------ link events
+
+  #deviceEvent(e: DeviceEvent): void {
+    if (e.name === 'BUTTON') this.pressButton();
+    else if (e.name === 'CUP') {
+      if (!e.present) this.#o.store.cupLifted();
+      this.#actor?.send({ type: 'CUP', present: e.present === 1 });
+    } else if (e.name === 'LATCHED') {
+      this.#o.store.log('mcu_latched', this.#actorDoseId ?? null, { reason: e.reason });
+    } else if (e.name === 'BOOT') {
+      this.#o.store.log('mcu_boot', null, { boot: e.boot, fw: e.fw });
+    }
+  }
+
+  /** First ready after start: reconcile the store with the MCU before any motion, then run the schedule. */
+  #linkReady(): void {
+    const hello = this.#o.link.hello;
+    const previous = this.#o.store.getMeta('mcu_boot');
+    if (hello && previous !== hello.boot) {
+      this.#o.store.setMeta('mcu_boot', hello.boot);
+      if (previous) this.#o.store.log('mcu_reset_seen', this.#actorDoseId ?? null, { previous, boot: hello.boot });
+    }
+    if (this.#reconciled) return;
+    // The cup as the MCU sees it now: a presented dose whose cup went while the host was down was taken.
+    this.#o.link.send({ name: 'STATUS' }, (r) => {
+      if (!this.#started || this.#reconciled) return;
+      if (!r.ok || r.ack.result !== 'OK') {
+        this.#log.warn('STATUS failed while reconciling; trying again at the next ready');
+        return;
+      }
+      if (r.ack.fields.cup === 0) this.#o.store.cupLifted();
+      this.#reconciled = true;
+      this.#log.info({ boot: r.ack.fields.boot, cup: r.ack.fields.cup }, 'reconciled with the MCU');
+      this.#schedule();
+      if (r.ack.fields.cup === 0) this.#actor?.send({ type: 'CUP', present: false });
+    });
+  }
+
+  // ------------------------------------------------------------ schedule
+
+  #restartIfWaiting(): void {
+    const snap = this.#actor?.getSnapshot();
+    if (snap && snap.status === 'active' && (snap.matches('dispensing') || snap.matches('presented'))) return;
+    this.#actor?.stop();
+    this.#actor = undefined;
+    this.#actorDoseId = undefined;
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    if (!this.#started || !this.#reconciled || this.#actor) return;
+    const open = this.#o.store.openDoses();
+    const row = open[0];
+    if (!row) {
+      this.#emitStatus();
+      return;
+    }
+    const next = open[1];
+    const nextEarly = next ? next.intakeAtMs - next.timing.earlyMin * 60_000 : null;
+    const timing = { ...DEFAULT_TIMING, ...this.#o.timing, ...row.timing };
+    const spec: DoseSpec = {
+      doseId: row.doseId, slot: row.slot, label: row.label, expectedPills: row.pillCount,
+      windows: doseWindows(row.intakeAtMs, timing, nextEarly), reminderEveryMs: timing.reminderEveryMin * 60_000, overdue: row.overdue,
+    };
+    const actor = createActor(this.#machine, { clock: this.#o.clock, input: { dose: spec, resume: this.#resumeOf(row) } });
+    this.#actor = actor;
+    this.#actorDoseId = row.doseId;
+    actor.subscribe({
+      next: (snap) => {
+        if (snap.status === 'done') this.#doseEnded(actor, row.doseId);
+        else this.#emitStatus();
+      },
+      error: (err) => {
+        this.#log.error({ err, doseId: row.doseId }, 'dose machine failed');
+      },
+    });
+    actor.start();
+  }
+
+  #resumeOf(row: DoseRow): DoseResume {
+    if (row.state === 'presented' && (row.cls === 'correct' || row.cls === 'green')) {
+      return { state: 'presented', cls: row.cls, countedPills: row.countedPills ?? row.pillCount, attempts: row.attempts };
+    }
+    if (row.state !== 'dispensing') return { state: 'timing' };
+    const intents = this.#o.store.intents(row.doseId);
+    const readings: Reading[] = [];
+    for (const i of intents) {
+      if (!i.result || i.name === 'ROTATE') continue;
+      const r = JSON.parse(i.result) as MotionOutcome;
+      if (r.type === 'RELEASED' || r.type === 'SHAKEN') readings.push({ n: r.n, w: r.w, empty: r.empty });
+    }
+    const rotations = intents.filter((i) => i.name === 'ROTATE').length;
+    const shakes = intents.filter((i) => i.name === 'SHAKE').length;
+    const attempts = 1 + Math.max(0, rotations - 1) + shakes;
+    const pending = this.#o.store.pendingIntent(row.doseId);
+    if (pending) {
+      this.#log.warn({ doseId: row.doseId, commandId: pending.commandId, name: pending.name }, 'resuming a motion whose outcome is unknown: asking the MCU');
+      // The machine counts the motion again on entering its state.
+      return {
+        state: 'motion', name: pending.name, commandId: pending.commandId, readings,
+        rotations: pending.name === 'ROTATE' ? rotations - 1 : rotations,
+        shakes: pending.name === 'SHAKE' ? shakes - 1 : shakes,
+        attempts: pending.name === 'SHAKE' ? attempts - 1 : attempts,
+      };
+    }
+    return { state: 'dispensing-idle', readings, attempts };
+  }
+
+  #doseEnded(actor: Actor<DoseMachine>, doseId: string): void {
+    if (this.#actor !== actor) return;
+    this.#actor = undefined;
+    this.#actorDoseId = undefined;
+    const row = this.#o.store.dose(doseId);
+    if (row && (row.state === 'taken' || row.state === 'missed' || row.state === 'failed')) {
+      const outcome: DosingOutcome = {
+        doseId, slot: row.slot, label: row.label, expectedPills: row.pillCount, countedPills: row.countedPills, cls: row.cls,
+        final: row.state, reason: row.reason, attempts: row.attempts,
+        commandIds: this.#o.store.intents(doseId).map((i) => i.commandId), finalAtMs: row.finalAtMs ?? this.#o.clock.now(),
+      };
+      this.#lastOutcome = outcome;
+      this.#log.info({ doseId, final: outcome.final, cls: outcome.cls, reason: outcome.reason, counted: outcome.countedPills, expected: outcome.expectedPills }, 'dose ended');
+      this.#emitter.emit('outcome', outcome);
+    }
+    // The next dose starts from a fresh turn of the clock, not inside this actor's last transition.
+    this.#o.clock.clearTimeout(this.#scheduleTimer);
+    this.#scheduleTimer = this.#o.clock.setTimeout(() => this.#schedule(), 0);
+    this.#emitStatus();
+  }
+
+  #emitStatus(): void {
+    if (this.#emitter.listenerCount('status') === 0) return;
+    const s = this.status();
+    const key = `${s.phase}|${s.step}|${s.current?.doseId}|${s.notice}|${s.link}|${s.lastOutcome?.doseId}|${s.next?.doseId}`;
+    if (key === this.#lastStatusKey) return;
+    this.#lastStatusKey = key;
+    this.#emitter.emit('status', s);
+  }
+
+  // ------------------------------------------------------------ MCU actors
+
+  /** Defers a report made while the actor is still starting (a link callback can run synchronously). */
+  #reporter(sendBack: (e: AnyEventObject) => void): { report: (e: AnyEventObject) => void; started: () => void } {
+    let started = false;
+    let done = false;
+    return {
+      report: (e) => {
+        if (done) return;
+        done = true;
+        if (started) sendBack(e);
+        else this.#o.clock.setTimeout(() => sendBack(e), 0);
+      },
+      started: () => (started = true),
+    };
+  }
+
+  #statusLogic() {
+    return fromCallback<AnyEventObject, NonReducibleUnknown>(({ sendBack }) => {
+      const r = this.#reporter(sendBack);
+      this.#o.link.send({ name: 'STATUS' }, (res) => {
+        if (!res.ok || res.ack.result !== 'OK') r.report({ type: 'STATUS_FAILED' });
+        else r.report({ type: 'STATUS', cup: res.ack.fields.cup === 1, latched: res.ack.fields.st === 'latched', cupHoldsDose: this.#o.store.cupDose() !== null });
+      });
+      r.started();
+    });
+  }
+
+  #clearLogic() {
+    return fromCallback<AnyEventObject, NonReducibleUnknown>(({ sendBack }) => {
+      const r = this.#reporter(sendBack);
+      this.#o.link.send({ name: 'CLEAR' }, (res) => r.report(res.ok && res.ack.result === 'OK' ? { type: 'CLEARED' } : { type: 'STATUS_FAILED' }));
+      r.started();
+    });
+  }
+
+  /**
+   * A motion: sends the command (or, resuming, asks first) and reports its
+   * outcome event. When the answer is lost (link down, MCU reset, no outcome in
+   * time) it asks the MCU about the command id once the link is back: a done
+   * command reports its remembered outcome; one the MCU never saw is sent
+   * again with the same id (the MCU's cut map refuses a second cut with
+   * SLOT_EMPTY), except after a host restart, where the unknown is reported.
+   */
+  #motionLogic() {
+    const o = this.#o;
+    return fromCallback<AnyEventObject, MotionInput>(({ input, sendBack }) => {
+      const r = this.#reporter(sendBack);
+      const link = o.link;
+      let timer: TimerHandle | undefined;
+      let resetSeen = false;
+      let resent = false;
+      let stopped = false;
+      const finish = (e: MotionOutcome) => {
+        if (stopped) return;
+        stopped = true;
+        cleanup();
+        r.report(e);
+      };
+      const arm = (ms: number, fn: () => void) => {
+        o.clock.clearTimeout(timer);
+        timer = o.clock.setTimeout(fn, ms);
+      };
+      const onEvent = (e: DeviceEvent) => {
+        if ((e.name === 'ROTATED' || e.name === 'RELEASED' || e.name === 'SHAKEN') && e.id === input.commandId) finish(toOutcome(e));
+      };
+      const onReset = () => {
+        resetSeen = true;
+        query();
+      };
+      const onReady = () => query();
+      const cleanup = () => {
+        o.clock.clearTimeout(timer);
+        link.off('event', onEvent);
+        link.off('mcuReset', onReset);
+        link.off('ready', onReady);
+      };
+      const send = () => {
+        link.send({ name: input.name, id: input.commandId, slot: input.slot, lease: o.profile.leaseMs }, (res) => {
+          if (stopped) return;
+          if (!res.ok) {
+            if (res.error.code === 'DOSIS_ERR_MCU_RESET') resetSeen = true;
+            return query();
+          }
+          if (res.ack.result === 'OK') {
+            arm(o.profile.leaseMs + OUTCOME_WAIT_EXTRA_MS, query);
+            return;
+          }
+          const code = res.ack.result === 'BUSY' ? 'BUSY' : res.ack.result.slice(4);
+          if (resent && code === 'SLOT_EMPTY') return finish({ type: 'LOST', reason: resetSeen ? 'mcu_reset' : 'unknown' });
+          finish({ type: 'REFUSED', code });
+        });
+      };
+      const query = () => {
+        if (stopped || link.state !== 'ready') return; // `ready` calls again
+        link.send({ name: 'QUERY', id: input.commandId }, (res) => {
+          if (stopped) return;
+          if (!res.ok || res.ack.result !== 'OK') return arm(QUERY_RETRY_MS, query);
+          const a = res.ack.fields;
+          if (a.st === 'done') return finish(fromQuery(a, input.slot));
+          if (a.st === 'running') return arm(QUERY_RETRY_MS, query);
+          if (input.resume || resent) return finish({ type: 'LOST', reason: resetSeen ? 'mcu_reset' : 'unknown' });
+          o.logger.warn({ commandId: input.commandId, name: input.name, resetSeen }, 'MCU does not know the command: sending it again with the same id');
+          resent = true;
+          send();
+        });
+      };
+      link.on('event', onEvent);
+      link.on('mcuReset', onReset);
+      link.on('ready', onReady);
+      if (input.resume) query();
+      else send();
+      r.started();
+      return () => {
+        stopped = true;
+        cleanup();
+      };
+    });
+  }
+}
+
+function toOutcome(e: Extract<DeviceEvent, { name: 'ROTATED' | 'RELEASED' | 'SHAKEN' }>): MotionOutcome {
+  if (e.name === 'ROTATED') return { type: 'ROTATED', slot: e.slot, label: e.label, err: e.err };
+  return { type: e.name, n: e.n, w: e.w, empty: e.empty === 1 };
+}
+
+function fromQuery(a: { ev?: 'ROTATED' | 'RELEASED' | 'SHAKEN' | undefined; slot?: number | undefined; n?: number | undefined; w?: number[] | undefined; empty?: number | undefined; label?: string | undefined; err?: 'JAM' | 'LABEL' | undefined }, slot: number): MotionOutcome {
+  if (a.ev === 'ROTATED') return { type: 'ROTATED', slot: a.slot ?? slot, label: a.label, err: a.err };
+  if (a.ev === 'RELEASED' || a.ev === 'SHAKEN') return { type: a.ev, n: a.n ?? 0, w: a.w ?? [], empty: a.empty === 1 };
+  return { type: 'LOST', reason: 'unknown' };
+}

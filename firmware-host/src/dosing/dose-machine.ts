@@ -1,0 +1,402 @@
+// The dose machine (XState v5): one actor per dose, from its schedule window through dispensing to its one final state.
+//
+// timing       waiting → early → due (reminders) → overdue (alarm) → missed (closed)
+// dispensing   checkingCup → rotating → (label matches) → releasing → judging
+//              → shaking → judging …  → presenting ; every failure → failed (yellow)
+// presented    the right pills wait in the cup → taken, or missed when the window closes
+//
+// Everything the machine does to the world goes through `deps`: the store
+// (write-ahead intents, outcomes, outbox), the signal, and three actor logics
+// that talk to the MCU (`motion`, `status`, `clear`). Guards read only context,
+// events and the injected clock, so the machine's graph can be walked without
+// hardware. All timing
+// is named delays computed from the injected clock; the actor runs on that clock
+// (`createActor(machine, { clock })`).
+
+import { assign, fromCallback, setup, type ActorLogic, type AnyEventObject, type CallbackSnapshot, type NonReducibleUnknown } from 'xstate';
+import type { Clock } from '../../../protocol/src/clock.js';
+import type { HardwareProfile } from '../../../hardware/src/profile.js';
+import type { DoseTiming } from '../roll/types.js';
+import type { DoseClass, IntentName } from '../store/store.js';
+import { judge, type Reading, type Verdict } from './judge.js';
+
+const MIN = 60_000;
+
+/** A rotation that fails (jam, unreadable or wrong label, refused) is tried this many times in all. */
+export const MAX_ROTATIONS = 2;
+
+export type DoseWindows = { earlyAtMs: number; dueAtMs: number; overdueAtMs: number; closeAtMs: number };
+
+export type DoseSpec = {
+  doseId: string;
+  slot: number;
+  label: string;
+  expectedPills: number;
+  windows: DoseWindows;
+  reminderEveryMs: number;
+  /** The alarm centre was told the dose is overdue before (a restart): do not tell it again. */
+  overdue: boolean;
+};
+
+/** Where a restarted host picks the dose up (from the store). */
+export type DoseResume =
+  | { state: 'timing' }
+  | { state: 'presented'; cls: 'correct' | 'green'; countedPills: number; attempts: number }
+  /** A motion whose outcome the host never learnt: the machine asks the MCU about `commandId` before anything else. */
+  | { state: 'motion'; name: IntentName; commandId: string; readings: Reading[]; attempts: number; rotations: number; shakes: number }
+  /** Dispensing had started but no motion was pending: nothing left the pouch since the last known outcome. */
+  | { state: 'dispensing-idle'; readings: Reading[]; attempts: number };
+
+export type DoseInput = { dose: DoseSpec; resume: DoseResume };
+
+/** What the MCU actors report back to the machine. */
+export type MotionOutcome =
+  | { type: 'ROTATED'; slot: number; label?: string | undefined; err?: 'JAM' | 'LABEL' | undefined }
+  | { type: 'RELEASED'; n: number; w: number[]; empty: boolean }
+  | { type: 'SHAKEN'; n: number; w: number[]; empty: boolean }
+  /** The MCU refused the command (ack ERR:<code> or BUSY). */
+  | { type: 'REFUSED'; code: string }
+  /** The outcome cannot be known: the MCU reset or forgot the command id. */
+  | { type: 'LOST'; reason: 'mcu_reset' | 'unknown' };
+
+export type DoseEvent =
+  | { type: 'PRESS' }
+  | { type: 'CUP'; present: boolean }
+  | { type: 'STATUS'; cup: boolean; cupHoldsDose: boolean; latched: boolean }
+  | { type: 'STATUS_FAILED' }
+  | { type: 'CLEARED' }
+  | MotionOutcome;
+
+export type MotionInput = { name: IntentName; commandId: string; slot: number; resume: boolean };
+
+export type Notice = 'cup_missing' | 'cup_not_empty' | 'link_lost' | 'too_early';
+
+export type DoseContext = {
+  dose: DoseSpec;
+  resume: DoseResume;
+  commandId: string | null;
+  /** The current motion continues a command sent before a restart: ask, do not send. */
+  resuming: boolean;
+  rotations: number;
+  shakes: number;
+  attempts: number;
+  readings: Reading[];
+  cls: DoseClass | null;
+  reason: string | null;
+  countedPills: number | null;
+  overdue: boolean;
+  notice: Notice | null;
+};
+
+export type DoseStore = {
+  startDispensing(doseId: string, attempts: number): void;
+  resetToScheduled(doseId: string, why: string): void;
+  presented(doseId: string, o: { cls: 'correct' | 'green'; reason: string | null; countedPills: number; attempts: number }): void;
+  finish(doseId: string, final: 'taken' | 'missed' | 'failed', o?: { cls?: DoseClass | null; reason?: string | null; countedPills?: number | null; attempts?: number }): boolean;
+  markOverdue(doseId: string): boolean;
+  recordIntent(doseId: string, name: IntentName, slot: number, bootId: string | null): string;
+  completeIntent(commandId: string, result: string): void;
+};
+
+type Logic<I> = ActorLogic<CallbackSnapshot<I>, AnyEventObject, I, any, any>;
+
+export type DoseDeps = {
+  clock: Clock;
+  profile: HardwareProfile;
+  store: DoseStore;
+  bootId(): string | null;
+  signal(mode: 'off' | 'remind' | 'present' | 'error'): void;
+  /** Sends (or, when resuming, asks after) a ROTATE, RELEASE or SHAKE; reports a MotionOutcome. */
+  motion: Logic<MotionInput>;
+  /** STATUS of the MCU, with the host's own knowledge of the cup: reports STATUS or STATUS_FAILED. */
+  status: Logic<NonReducibleUnknown>;
+  /** CLEAR a latched MCU: reports CLEARED or STATUS_FAILED. */
+  clear: Logic<NonReducibleUnknown>;
+  /** The verdict rules; QA swaps in a deliberately broken one to prove the soak's ground-truth check catches it. */
+  judge?: typeof judge;
+};
+
+/** Logic that never reports: for walking the machine's graph without an MCU. */
+export const silentLogic = <I>() => fromCallback<AnyEventObject, I>(() => undefined) as unknown as Logic<I>;
+
+export function doseWindows(intakeAtMs: number, timing: DoseTiming, nextEarlyAtMs: number | null): DoseWindows {
+  const closeAtMs = Math.min(intakeAtMs + timing.closeAfterMin * MIN, nextEarlyAtMs ?? Infinity);
+  return {
+    earlyAtMs: intakeAtMs - timing.earlyMin * MIN,
+    dueAtMs: intakeAtMs,
+    overdueAtMs: Math.min(intakeAtMs + timing.overdueAfterMin * MIN, closeAtMs),
+    closeAtMs,
+  };
+}
+
+const verdictOf = (deps: DoseDeps, c: DoseContext): Verdict => (deps.judge ?? judge)(deps.profile, c.dose.expectedPills, c.readings, c.shakes);
+
+const rotateFailure = (e: MotionOutcome): string => {
+  if (e.type === 'ROTATED') return e.err === 'JAM' ? 'jam' : e.err === 'LABEL' ? 'label_unreadable' : 'label_mismatch';
+  if (e.type === 'LOST') return e.reason;
+  if (e.type === 'REFUSED') return e.code === 'LATCHED' ? 'latched' : 'mcu_refused';
+  return 'mcu_refused';
+};
+
+export function createDoseMachine(deps: DoseDeps) {
+  const until = (atMs: number) => Math.max(0, atMs - deps.clock.now());
+  // Write-ahead: the command id is committed before the motion actor (started after the entry actions) sends it.
+  const intent = (context: DoseContext, name: IntentName): Partial<DoseContext> => {
+    if (context.resuming && context.commandId) return {};
+    return { commandId: deps.store.recordIntent(context.dose.doseId, name, context.dose.slot, deps.bootId()), resuming: false };
+  };
+  const motionInput = (name: IntentName) => ({ context }: { context: DoseContext }): MotionInput => ({
+    name, commandId: context.commandId ?? '', slot: context.dose.slot, resume: context.resuming,
+  });
+
+  return setup({
+    types: {} as { context: DoseContext; events: DoseEvent; input: DoseInput },
+    actors: { motion: deps.motion, status: deps.status, clear: deps.clear },
+    delays: {
+      untilEarly: ({ context }) => until(context.dose.windows.earlyAtMs),
+      untilDue: ({ context }) => until(context.dose.windows.dueAtMs),
+      untilOverdue: ({ context }) => until(context.dose.windows.overdueAtMs),
+      untilClose: ({ context }) => until(context.dose.windows.closeAtMs),
+      reminderEvery: ({ context }) => context.dose.reminderEveryMs,
+    },
+    guards: {
+      pastClose: ({ context }) => deps.clock.now() >= context.dose.windows.closeAtMs,
+      pastOverdue: ({ context }) => deps.clock.now() >= context.dose.windows.overdueAtMs,
+      pastDue: ({ context }) => deps.clock.now() >= context.dose.windows.dueAtMs,
+      pastEarly: ({ context }) => deps.clock.now() >= context.dose.windows.earlyAtMs,
+      resumePresented: ({ context }) => context.resume.state === 'presented',
+      resumeRotate: ({ context }) => context.resume.state === 'motion' && context.resume.name === 'ROTATE',
+      resumeRelease: ({ context }) => context.resume.state === 'motion' && context.resume.name === 'RELEASE',
+      resumeShake: ({ context }) => context.resume.state === 'motion' && context.resume.name === 'SHAKE',
+      resumeJudging: ({ context }) => context.resume.state === 'dispensing-idle' && context.resume.readings.length > 0,
+      resumeIdle: ({ context }) => context.resume.state === 'dispensing-idle',
+      latched: ({ event }) => event.type === 'STATUS' && event.latched,
+      cupMissing: ({ event }) => event.type === 'STATUS' && !event.cup,
+      cupHoldsDose: ({ event }) => event.type === 'STATUS' && event.cupHoldsDose,
+      labelMatches: ({ context, event }) =>
+        event.type === 'ROTATED' && event.err === undefined && event.slot === context.dose.slot && event.label === context.dose.label,
+      canRotateAgain: ({ context }) => context.rotations < MAX_ROTATIONS,
+      refusedNoCup: ({ event }) => event.type === 'REFUSED' && event.code === 'CUP',
+      refusedSlotEmpty: ({ event }) => event.type === 'REFUSED' && event.code === 'SLOT_EMPTY',
+      refusedRetryable: ({ context, event }) =>
+        event.type === 'REFUSED' && (event.code === 'LATCHED' || event.code === 'BUSY') && context.rotations < MAX_ROTATIONS,
+      lostWhileResuming: ({ context }) => context.resuming,
+      verdictRight: ({ context }) => verdictOf(deps, context).kind === 'right',
+      verdictShake: ({ context }) => verdictOf(deps, context).kind === 'shake',
+      cupLifted: ({ event }) => event.type === 'CUP' && !event.present,
+      notYetOverdue: ({ context }) => !context.overdue,
+    },
+    actions: {
+      remind: () => deps.signal('remind'),
+      signalOff: () => deps.signal('off'),
+      signalPresent: () => deps.signal('present'),
+      signalError: () => deps.signal('error'),
+      markOverdue: assign(({ context }) => {
+        if (!context.overdue) deps.store.markOverdue(context.dose.doseId);
+        return { overdue: true };
+      }),
+      clearNotice: assign({ notice: null }),
+      noticeTooEarly: assign({ notice: 'too_early' as Notice }),
+      noticeCupMissing: assign({ notice: 'cup_missing' as Notice }),
+      noticeCupNotEmpty: assign({ notice: 'cup_not_empty' as Notice }),
+      noticeLinkLost: assign({ notice: 'link_lost' as Notice }),
+      startDispensing: ({ context }) => deps.store.startDispensing(context.dose.doseId, context.attempts),
+      abandonBeforeMotion: ({ context }) => deps.store.resetToScheduled(context.dose.doseId, 'restart before any motion'),
+      abandonRotation: ({ context }) => deps.store.resetToScheduled(context.dose.doseId, 'rotation outcome unknown'),
+      abandonNoCup: ({ context }) => deps.store.resetToScheduled(context.dose.doseId, 'no cup'),
+      recordRotate: assign(({ context }) => intent(context, 'ROTATE')),
+      recordRelease: assign(({ context }) => intent(context, 'RELEASE')),
+      recordShake: assign(({ context }) => intent(context, 'SHAKE')),
+      countRotation: assign(({ context }) => ({ rotations: context.rotations + 1, attempts: context.rotations >= 1 ? context.attempts + 1 : context.attempts })),
+      countShake: assign(({ context }) => ({ shakes: context.shakes + 1, attempts: context.attempts + 1 })),
+      completeIntent: ({ context, event }) => {
+        if (context.commandId) deps.store.completeIntent(context.commandId, JSON.stringify(event));
+      },
+      addReading: assign(({ context, event }) =>
+        event.type === 'RELEASED' || event.type === 'SHAKEN'
+          ? { readings: [...context.readings, { n: event.n, w: event.w, empty: event.empty }], resuming: false }
+          : {},
+      ),
+      doneResuming: assign({ resuming: false }),
+      failSlotAlreadyCut: assign({ cls: 'yellow' as const, reason: 'slot_already_cut' }),
+      failMcuRefused: assign({ cls: 'yellow' as const, reason: 'mcu_refused' }),
+      failMcuReset: assign({ cls: 'yellow' as const, reason: 'mcu_reset' }),
+      failUnknownAfterRestart: assign({ cls: 'yellow' as const, reason: 'unknown_after_restart' }),
+      failFromRotation: assign(({ event }) => ({ cls: 'yellow' as const, reason: rotateFailure(event as MotionOutcome) })),
+      failFromVerdict: assign(({ context }) => {
+        const v = verdictOf(deps, context);
+        return { cls: 'yellow' as const, reason: v.kind === 'yellow' ? v.reason : 'sensor_implausible', countedPills: v.pills };
+      }),
+      saveRight: assign(({ context }) => {
+        const v = verdictOf(deps, context);
+        const cls = context.attempts > 1 ? ('green' as const) : ('correct' as const);
+        const reason = v.kind === 'right' && v.overlapResolved ? 'overlap_resolved' : null;
+        deps.store.presented(context.dose.doseId, { cls, reason, countedPills: v.pills, attempts: context.attempts });
+        return { cls, reason, countedPills: v.pills };
+      }),
+      saveFailed: ({ context }) =>
+        void deps.store.finish(context.dose.doseId, 'failed', { cls: 'yellow', reason: context.reason, countedPills: context.countedPills, attempts: context.attempts }),
+      saveMissed: ({ context }) => void deps.store.finish(context.dose.doseId, 'missed', { reason: context.reason ?? 'not_taken' }),
+      saveTaken: ({ context }) => void deps.store.finish(context.dose.doseId, 'taken', { attempts: context.attempts }),
+      leftInCup: assign({ reason: 'left_in_cup' }),
+    },
+  }).createMachine({
+    id: 'dose',
+    context: ({ input }) => {
+      const r = input.resume;
+      return {
+        dose: input.dose,
+        resume: r,
+        commandId: r.state === 'motion' ? r.commandId : null,
+        resuming: r.state === 'motion',
+        rotations: r.state === 'motion' ? r.rotations : 0,
+        shakes: r.state === 'motion' ? r.shakes : 0,
+        attempts: r.state === 'motion' || r.state === 'dispensing-idle' || r.state === 'presented' ? r.attempts : 1,
+        readings: r.state === 'motion' || r.state === 'dispensing-idle' ? r.readings : [],
+        cls: r.state === 'presented' ? r.cls : null,
+        reason: null,
+        countedPills: r.state === 'presented' ? r.countedPills : null,
+        overdue: input.dose.overdue,
+        notice: null,
+      };
+    },
+    initial: 'boot',
+    states: {
+      boot: {
+        always: [
+          { guard: 'resumePresented', target: 'presented' },
+          { guard: 'resumeRotate', target: 'dispensing.rotating' },
+          { guard: 'resumeRelease', target: 'dispensing.releasing' },
+          { guard: 'resumeShake', target: 'dispensing.shaking' },
+          { guard: 'resumeJudging', target: 'dispensing.judging' },
+          { guard: 'resumeIdle', target: 'timing', actions: 'abandonBeforeMotion' },
+          { target: 'timing' },
+        ],
+      },
+      timing: {
+        initial: 'entering',
+        states: {
+          entering: {
+            always: [
+              { guard: 'pastClose', target: '#dose.missed' },
+              { guard: 'pastOverdue', target: 'overdue' },
+              { guard: 'pastDue', target: 'due' },
+              { guard: 'pastEarly', target: 'early' },
+              { target: 'waiting' },
+            ],
+          },
+          waiting: {
+            on: { PRESS: { actions: 'noticeTooEarly' } },
+            after: { untilEarly: 'early' },
+          },
+          early: {
+            on: { PRESS: '#dose.dispensing' },
+            after: { untilDue: 'due' },
+          },
+          due: {
+            entry: 'remind',
+            on: { PRESS: '#dose.dispensing' },
+            after: { reminderEvery: { target: 'due', reenter: true }, untilOverdue: 'overdue' },
+          },
+          overdue: {
+            entry: ['markOverdue', 'remind'],
+            on: { PRESS: '#dose.dispensing' },
+            after: { reminderEvery: { target: 'overdue', reenter: true }, untilClose: '#dose.missed' },
+          },
+        },
+      },
+      dispensing: {
+        entry: ['clearNotice', 'signalOff'],
+        initial: 'checkingCup',
+        states: {
+          checkingCup: {
+            invoke: { src: 'status' },
+            on: {
+              STATUS: [
+                { guard: 'latched', target: 'clearing' },
+                { guard: 'cupMissing', target: '#dose.timing', actions: 'noticeCupMissing' },
+                { guard: 'cupHoldsDose', target: '#dose.timing', actions: 'noticeCupNotEmpty' },
+                { target: 'rotating', actions: 'startDispensing' },
+              ],
+              STATUS_FAILED: { target: '#dose.timing', actions: 'noticeLinkLost' },
+            },
+          },
+          clearing: {
+            invoke: { src: 'clear' },
+            on: {
+              CLEARED: 'checkingCup',
+              STATUS_FAILED: { target: '#dose.timing', actions: 'noticeLinkLost' },
+            },
+          },
+          rotating: {
+            entry: ['recordRotate', 'countRotation'],
+            invoke: { src: 'motion', input: motionInput('ROTATE') },
+            on: {
+              ROTATED: [
+                { guard: 'labelMatches', target: 'releasing', actions: ['completeIntent', 'doneResuming'] },
+                { guard: 'canRotateAgain', target: 'clearing', actions: ['completeIntent', 'doneResuming'] },
+                { target: '#dose.failed', actions: ['completeIntent', 'failFromRotation'] },
+              ],
+              REFUSED: [
+                { guard: 'refusedRetryable', target: 'clearing', actions: 'completeIntent' },
+                { target: '#dose.failed', actions: ['completeIntent', 'failFromRotation'] },
+              ],
+              // Nothing is cut by a rotation: whatever became of it, the dose can still be dispensed.
+              LOST: { target: '#dose.timing', actions: ['completeIntent', 'abandonRotation', 'noticeLinkLost'] },
+            },
+          },
+          releasing: {
+            entry: 'recordRelease',
+            invoke: { src: 'motion', input: motionInput('RELEASE') },
+            on: {
+              RELEASED: { target: 'judging', actions: ['completeIntent', 'addReading'] },
+              REFUSED: [
+                { guard: 'refusedNoCup', target: '#dose.timing', actions: ['completeIntent', 'abandonNoCup', 'noticeCupMissing'] },
+                { guard: 'refusedSlotEmpty', target: '#dose.failed', actions: ['completeIntent', 'failSlotAlreadyCut'] },
+                { guard: 'refusedRetryable', target: 'clearing', actions: 'completeIntent' },
+                { target: '#dose.failed', actions: ['completeIntent', 'failMcuRefused'] },
+              ],
+              LOST: [
+                { guard: 'lostWhileResuming', target: '#dose.failed', actions: ['completeIntent', 'failUnknownAfterRestart'] },
+                { target: '#dose.failed', actions: ['completeIntent', 'failMcuReset'] },
+              ],
+            },
+          },
+          judging: {
+            always: [
+              { guard: 'verdictRight', target: '#dose.presented', actions: 'saveRight' },
+              { guard: 'verdictShake', target: 'shaking' },
+              { target: '#dose.failed', actions: 'failFromVerdict' },
+            ],
+          },
+          shaking: {
+            entry: ['recordShake', 'countShake'],
+            invoke: { src: 'motion', input: motionInput('SHAKE') },
+            on: {
+              SHAKEN: { target: 'judging', actions: ['completeIntent', 'addReading'] },
+              REFUSED: { target: '#dose.failed', actions: ['completeIntent', 'failMcuRefused'] },
+              LOST: [
+                { guard: 'lostWhileResuming', target: '#dose.failed', actions: ['completeIntent', 'failUnknownAfterRestart'] },
+                { target: '#dose.failed', actions: ['completeIntent', 'failMcuReset'] },
+              ],
+            },
+          },
+        },
+      },
+      presented: {
+        entry: 'signalPresent',
+        on: { CUP: { guard: 'cupLifted', target: 'taken' } },
+        after: {
+          reminderEvery: { target: 'presented', reenter: true },
+          untilOverdue: { guard: 'notYetOverdue', actions: 'markOverdue' },
+          untilClose: { target: 'missed', actions: 'leftInCup' },
+        },
+      },
+      taken: { type: 'final', entry: ['signalOff', 'saveTaken'] },
+      missed: { type: 'final', entry: ['signalOff', 'saveMissed'] },
+      failed: { type: 'final', entry: ['signalError', 'saveFailed'] },
+    },
+  });
+}
+
+export type DoseMachine = ReturnType<typeof createDoseMachine>;

@@ -1,0 +1,409 @@
+// The robot's durable state: rolls, doses, write-ahead motion intents, outcomes, the event log and the alarm outbox.
+//
+// One better-sqlite3 file in WAL mode with synchronous=FULL, so a committed row
+// survives a power cut. Every method is one transaction: a dose's final state,
+// its event-log row and its alarm-outbox event are committed together or not at
+// all. A motion's command id is committed here before the command goes on the
+// wire (write-ahead intent), so a restarted host asks the MCU about it instead
+// of repeating it.
+
+import Database from 'better-sqlite3';
+import type { Database as Db } from 'better-sqlite3';
+import type { Clock } from '../../../protocol/src/clock.js';
+import { enqueueOutbox, migrateOutbox, outboxDepth, type OutboxEventType } from '../alarm/outbox.js';
+import { DEFAULT_TIMING, type DoseTiming, type ScheduledPouch } from '../roll/types.js';
+
+export type DoseState = 'scheduled' | 'dispensing' | 'presented' | 'taken' | 'missed' | 'failed' | 'returned';
+export type FinalState = 'taken' | 'missed' | 'failed';
+export type DoseClass = 'correct' | 'green' | 'yellow';
+export const FINAL_STATES: readonly DoseState[] = ['taken', 'missed', 'failed', 'returned'];
+
+export type DoseRow = {
+  doseId: string;
+  rollId: string;
+  position: number;
+  slot: number;
+  label: string;
+  intakeAtMs: number;
+  pillCount: number;
+  timing: DoseTiming;
+  state: DoseState;
+  cls: DoseClass | null;
+  reason: string | null;
+  countedPills: number | null;
+  attempts: number;
+  overdue: boolean;
+  finalAtMs: number | null;
+};
+
+export type IntentName = 'ROTATE' | 'RELEASE' | 'SHAKE';
+export type IntentRow = { commandId: string; doseId: string; name: IntentName; slot: number; sentAtMs: number; result: string | null; bootId: string | null };
+
+export type LoggedEvent = { id: number; atMs: number; type: string; doseId: string | null; detail: Record<string, unknown> | null };
+
+export type RollRow = { rollId: string; citizenId: string; loadedAtMs: number; loadedBy: string | null; unloadedAtMs: number | null };
+
+export class StoreError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+const SCHEMA_VERSION = 1;
+
+type RawDose = {
+  dose_id: string; roll_id: string; position: number; slot: number; label: string; intake_at_ms: number; pill_count: number;
+  timing_json: string; state: DoseState; cls: DoseClass | null; reason: string | null; counted_pills: number | null;
+  attempts: number; overdue: number; final_at_ms: number | null;
+};
+
+const toDose = (r: RawDose): DoseRow => ({
+  doseId: r.dose_id, rollId: r.roll_id, position: r.position, slot: r.slot, label: r.label, intakeAtMs: r.intake_at_ms,
+  pillCount: r.pill_count, timing: JSON.parse(r.timing_json) as DoseTiming, state: r.state, cls: r.cls, reason: r.reason,
+  countedPills: r.counted_pills, attempts: r.attempts, overdue: r.overdue === 1, finalAtMs: r.final_at_ms,
+});
+
+export type StoreOptions = {
+  clock: Clock;
+  /** FULL on the robot (default); the soak may pass NORMAL or OFF for an in-memory or throw-away file. */
+  synchronous?: 'FULL' | 'NORMAL' | 'OFF';
+  /** Timing defaults for doses whose roll gives none. */
+  timing?: Partial<DoseTiming>;
+  /** First command number of a new database; random by default, so two databases never share command ids. */
+  firstCommandNumber?: number;
+};
+
+export class Store {
+  readonly db: Db;
+  readonly #clock: Clock;
+  readonly #timing: DoseTiming;
+  readonly #q;
+
+  constructor(db: Db, opts: StoreOptions) {
+    this.db = db;
+    this.#clock = opts.clock;
+    this.#timing = { ...DEFAULT_TIMING, ...opts.timing };
+    migrate(db, opts.firstCommandNumber ?? Math.floor(Math.random() * 0x40000000));
+    migrateOutbox(db);
+    this.#q = {
+      dose: db.prepare('SELECT * FROM doses WHERE dose_id = ?'),
+      open: db.prepare(`SELECT * FROM doses WHERE state IN ('scheduled','dispensing','presented') ORDER BY intake_at_ms, position`),
+      setState: db.prepare('UPDATE doses SET state = ?, attempts = ? WHERE dose_id = ?'),
+      present: db.prepare(`UPDATE doses SET state = 'presented', cls = ?, reason = ?, counted_pills = ?, attempts = ? WHERE dose_id = ?`),
+      finish: db.prepare('UPDATE doses SET state = ?, cls = coalesce(?, cls), reason = coalesce(?, reason), counted_pills = coalesce(?, counted_pills), attempts = max(attempts, ?), final_at_ms = ? WHERE dose_id = ?'),
+      overdue: db.prepare('UPDATE doses SET overdue = 1 WHERE dose_id = ? AND overdue = 0'),
+      intent: db.prepare('INSERT INTO intents (dose_id, name, slot, sent_at_ms, boot_id) VALUES (?, ?, ?, ?, ?)'),
+      intentId: db.prepare('UPDATE intents SET command_id = ? WHERE n = ?'),
+      intentDone: db.prepare('UPDATE intents SET result = ? WHERE command_id = ?'),
+      pending: db.prepare('SELECT * FROM intents WHERE dose_id = ? AND result IS NULL ORDER BY n DESC LIMIT 1'),
+      intents: db.prepare('SELECT * FROM intents WHERE dose_id = ? ORDER BY n'),
+      log: db.prepare('INSERT INTO events (at_ms, type, dose_id, detail_json) VALUES (?, ?, ?, ?)'),
+      recent: db.prepare('SELECT * FROM events ORDER BY id DESC LIMIT ?'),
+      getMeta: db.prepare('SELECT value FROM meta WHERE key = ?'),
+      setMeta: db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
+    };
+  }
+
+  static open(path: string, opts: StoreOptions): Store {
+    const db = new Database(path);
+    db.pragma('journal_mode = WAL');
+    db.pragma(`synchronous = ${opts.synchronous ?? 'FULL'}`);
+    db.pragma('foreign_keys = ON');
+    return new Store(db, opts);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  // ------------------------------------------------------------ rolls
+
+  activeRoll(): RollRow | undefined {
+    const r = this.db.prepare('SELECT * FROM rolls WHERE unloaded_at_ms IS NULL ORDER BY loaded_at_ms DESC LIMIT 1').get() as
+      | { roll_id: string; citizen_id: string; loaded_at_ms: number; loaded_by: string | null; unloaded_at_ms: number | null }
+      | undefined;
+    return r && { rollId: r.roll_id, citizenId: r.citizen_id, loadedAtMs: r.loaded_at_ms, loadedBy: r.loaded_by, unloadedAtMs: r.unloaded_at_ms };
+  }
+
+  /**
+   * Makes `pouches` the schedule, in one transaction: the roll loaded before is
+   * unloaded and its pouches not yet dispensed are returned. A power cut leaves
+   * the old roll or the new one, never a mix. Returns the pouches that came back.
+   */
+  loadRoll(roll: { rollId: string; citizenId: string; pouches: readonly ScheduledPouch[] }, staffId: string | null): DoseRow[] {
+    return this.db.transaction(() => {
+      const now = this.#clock.now();
+      const returned = this.#unload(now, staffId);
+      if (this.db.prepare('SELECT 1 FROM rolls WHERE roll_id = ?').get(roll.rollId)) {
+        throw new StoreError('DOSIS_ERR_ROLL_LOADED_BEFORE', `roll ${roll.rollId} was loaded before`);
+      }
+      this.db.prepare('INSERT INTO rolls (roll_id, citizen_id, loaded_at_ms, loaded_by) VALUES (?, ?, ?, ?)').run(roll.rollId, roll.citizenId, now, staffId);
+      const ins = this.db.prepare(
+        `INSERT INTO doses (dose_id, roll_id, position, slot, label, intake_at_ms, pill_count, timing_json, state)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'scheduled')`,
+      );
+      for (const p of roll.pouches) {
+        ins.run(p.label, roll.rollId, p.position, p.slot, p.label, p.intakeAtMs, p.pillCount, JSON.stringify({ ...this.#timing, ...p.timing }));
+      }
+      this.#logAt(now, 'roll_loaded', null, { rollId: roll.rollId, pouches: roll.pouches.length, staffId, returned: returned.length });
+      return returned;
+    })();
+  }
+
+  /** Unloads the active roll; its pouches not yet dispensed come back (the return receipt). */
+  unloadRoll(staffId: string | null): DoseRow[] {
+    return this.db.transaction(() => {
+      const now = this.#clock.now();
+      const active = this.activeRoll();
+      const returned = this.#unload(now, staffId);
+      if (active) this.#logAt(now, 'roll_unloaded', null, { rollId: active.rollId, staffId, returned: returned.length });
+      return returned;
+    })();
+  }
+
+  #unload(now: number, _staffId: string | null): DoseRow[] {
+    const active = this.activeRoll();
+    if (!active) return [];
+    const busy = this.db.prepare(`SELECT dose_id FROM doses WHERE roll_id = ? AND state IN ('dispensing','presented')`).all(active.rollId) as { dose_id: string }[];
+    if (busy.length > 0) throw new StoreError('DOSIS_ERR_ROLL_BUSY', `dose ${busy[0]!.dose_id} is being dispensed or waits in the cup`);
+    const back = (this.db.prepare(`SELECT * FROM doses WHERE roll_id = ? AND state = 'scheduled' ORDER BY position`).all(active.rollId) as RawDose[]).map(toDose);
+    this.db.prepare(`UPDATE doses SET state = 'returned', final_at_ms = ? WHERE roll_id = ? AND state = 'scheduled'`).run(now, active.rollId);
+    this.db.prepare('UPDATE rolls SET unloaded_at_ms = ? WHERE roll_id = ?').run(now, active.rollId);
+    return back;
+  }
+
+  // ------------------------------------------------------------ doses
+
+  dose(doseId: string): DoseRow | undefined {
+    const r = this.#q.dose.get(doseId) as RawDose | undefined;
+    return r && toDose(r);
+  }
+
+  /** Doses not yet final, by intake time. */
+  openDoses(): DoseRow[] {
+    return (this.#q.open.all() as RawDose[]).map(toDose);
+  }
+
+  /** Pouches of the active roll still to come (scheduled). */
+  remainingPouches(): DoseRow[] {
+    const active = this.activeRoll();
+    if (!active) return [];
+    return (this.db.prepare(`SELECT * FROM doses WHERE roll_id = ? AND state = 'scheduled' ORDER BY intake_at_ms, position`).all(active.rollId) as RawDose[]).map(toDose);
+  }
+
+  allDoses(): DoseRow[] {
+    return (this.db.prepare('SELECT * FROM doses ORDER BY intake_at_ms, position').all() as RawDose[]).map(toDose);
+  }
+
+  startDispensing(doseId: string, attempts: number): void {
+    this.db.transaction(() => {
+      this.#q.setState.run('dispensing', attempts, doseId);
+      this.#log('dispense_started', doseId, null);
+    })();
+  }
+
+  /** Back to waiting for the button: nothing left the pouch (e.g. a ROTATE the restarted MCU never ran). */
+  resetToScheduled(doseId: string, why: string): void {
+    this.db.transaction(() => {
+      this.#q.setState.run('scheduled', 0, doseId);
+      this.#log('dispense_abandoned', doseId, { why });
+    })();
+  }
+
+  /** The right pills are in the cup: correct or green, waiting for the citizen to take the cup. */
+  presented(doseId: string, o: { cls: 'correct' | 'green'; reason: string | null; countedPills: number; attempts: number }): void {
+    this.db.transaction(() => {
+      this.#q.present.run(o.cls, o.reason, o.countedPills, o.attempts, doseId);
+      this.#q.setMeta.run('cup_dose', doseId);
+      this.#log('dose_presented', doseId, { cls: o.cls, reason: o.reason, countedPills: o.countedPills, attempts: o.attempts });
+    })();
+  }
+
+  /**
+   * Ends a dose for good, with its event-log row and, for missed and failed
+   * doses (and taken-late ones), the alarm-outbox event, in one transaction.
+   * A dose already final is left as it is: a dose ends once.
+   */
+  finish(doseId: string, final: FinalState, o: { cls?: DoseClass | null; reason?: string | null; countedPills?: number | null; attempts?: number } = {}): boolean {
+    return this.db.transaction(() => {
+      const before = this.dose(doseId);
+      if (!before || FINAL_STATES.includes(before.state)) return false;
+      const now = this.#clock.now();
+      this.#q.finish.run(final, o.cls ?? null, o.reason ?? null, o.countedPills ?? null, o.attempts ?? 0, now, doseId);
+      const after = this.dose(doseId)!;
+      // A failed dose may have left pills in the cup: no dose goes in until the cup has been emptied.
+      if (final === 'failed' && this.intents(doseId).some((i) => i.name !== 'ROTATE')) this.#q.setMeta.run('cup_dose', doseId);
+      if (final === 'taken') this.#q.setMeta.run('cup_dose', '');
+      this.#log(`dose_${final}`, doseId, { cls: after.cls, reason: after.reason, countedPills: after.countedPills, attempts: after.attempts });
+      const type: OutboxEventType | null =
+        final === 'missed' ? 'missed_dose' : final === 'failed' ? 'dose_failed' : after.overdue ? 'dose_taken_late' : null;
+      if (type) {
+        enqueueOutbox(this.db, {
+          eventId: `${doseId}:${type}`, type, occurredAtMs: now, doseId,
+          payload: { reason: after.reason, cls: after.cls, intakeAtMs: after.intakeAtMs, expectedPills: after.pillCount, countedPills: after.countedPills },
+        });
+      }
+      return true;
+    })();
+  }
+
+  /** The dose is overdue: the alarm centre is told, once. */
+  markOverdue(doseId: string): boolean {
+    return this.db.transaction(() => {
+      if (this.#q.overdue.run(doseId).changes === 0) return false;
+      const d = this.dose(doseId)!;
+      const now = this.#clock.now();
+      this.#log('dose_overdue', doseId, null);
+      enqueueOutbox(this.db, { eventId: `${doseId}:dose_overdue`, type: 'dose_overdue', occurredAtMs: now, doseId, payload: { intakeAtMs: d.intakeAtMs, state: d.state } });
+      return true;
+    })();
+  }
+
+  // ------------------------------------------------------------ write-ahead intents
+
+  /** Commits a motion's command id before the command is sent; returns the id. */
+  recordIntent(doseId: string, name: IntentName, slot: number, bootId: string | null): string {
+    return this.db.transaction(() => {
+      const r = this.#q.intent.run(doseId, name, slot, this.#clock.now(), bootId);
+      const n = Number(r.lastInsertRowid);
+      const commandId = (n >>> 0).toString(16).toUpperCase().padStart(8, '0');
+      this.#q.intentId.run(commandId, n);
+      return commandId;
+    })();
+  }
+
+  /** The MCU's answer to an intent (its outcome event or the reason it never ran). */
+  completeIntent(commandId: string, result: string): void {
+    this.#q.intentDone.run(result, commandId);
+  }
+
+  /** The last motion of a dose whose outcome the host never learnt. */
+  pendingIntent(doseId: string): IntentRow | undefined {
+    const r = this.#q.pending.get(doseId) as RawIntent | undefined;
+    return r && toIntent(r);
+  }
+
+  intents(doseId: string): IntentRow[] {
+    return (this.#q.intents.all(doseId) as RawIntent[]).map(toIntent);
+  }
+
+  // ------------------------------------------------------------ event log, meta
+
+  /** Appends to the event log (pseudonymous ids and technical detail only). */
+  log(type: string, doseId: string | null, detail: Record<string, unknown> | null): void {
+    this.#log(type, doseId, detail);
+  }
+
+  /** An outbox event that is not about a dose's end (device faults, low supply); the id makes repeats no-ops. */
+  alarm(eventId: string, type: OutboxEventType, doseId: string | null, payload: Record<string, string | number | boolean | null>): void {
+    this.db.transaction(() => {
+      this.#log(type, doseId, payload);
+      enqueueOutbox(this.db, { eventId, type, occurredAtMs: this.#clock.now(), doseId: doseId ?? undefined, payload });
+    })();
+  }
+
+  recentEvents(limit: number): LoggedEvent[] {
+    return (this.#q.recent.all(limit) as { id: number; at_ms: number; type: string; dose_id: string | null; detail_json: string | null }[]).map((r) => ({
+      id: r.id, atMs: r.at_ms, type: r.type, doseId: r.dose_id, detail: r.detail_json ? (JSON.parse(r.detail_json) as Record<string, unknown>) : null,
+    }));
+  }
+
+  /** The dose whose pills may still be in the cup (presented, or failed after a release), or null. */
+  cupDose(): string | null {
+    return this.getMeta('cup_dose') || null;
+  }
+
+  /** The cup was lifted: whatever was in it is gone. */
+  cupLifted(): void {
+    const d = this.cupDose();
+    if (!d) return;
+    this.db.transaction(() => {
+      this.#q.setMeta.run('cup_dose', '');
+      this.#log('cup_emptied', d, null);
+    })();
+  }
+
+  getMeta(key: string): string | undefined {
+    return (this.#q.getMeta.get(key) as { value: string } | undefined)?.value;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.#q.setMeta.run(key, value);
+  }
+
+  outboxDepth(): number {
+    return outboxDepth(this.db);
+  }
+
+  #log(type: string, doseId: string | null, detail: Record<string, unknown> | null): void {
+    this.#logAt(this.#clock.now(), type, doseId, detail);
+  }
+
+  #logAt(atMs: number, type: string, doseId: string | null, detail: Record<string, unknown> | null): void {
+    this.#q.log.run(atMs, type, doseId, detail ? JSON.stringify(detail) : null);
+  }
+}
+
+type RawIntent = { n: number; command_id: string; dose_id: string; name: IntentName; slot: number; sent_at_ms: number; result: string | null; boot_id: string | null };
+const toIntent = (r: RawIntent): IntentRow => ({ commandId: r.command_id, doseId: r.dose_id, name: r.name, slot: r.slot, sentAtMs: r.sent_at_ms, result: r.result, bootId: r.boot_id });
+
+function migrate(db: Db, firstCommandNumber: number): void {
+  db.exec(`CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`);
+  const v = Number((db.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).get() as { value: string } | undefined)?.value ?? 0);
+  if (v > SCHEMA_VERSION) throw new StoreError('DOSIS_ERR_STORE_VERSION', `database schema ${v} is newer than this build's ${SCHEMA_VERSION}`);
+  if (v === SCHEMA_VERSION) return;
+  db.transaction(() => {
+    db.exec(`
+      CREATE TABLE rolls (
+        roll_id        TEXT PRIMARY KEY,
+        citizen_id     TEXT NOT NULL,
+        loaded_at_ms   INTEGER NOT NULL,
+        loaded_by      TEXT,
+        unloaded_at_ms INTEGER
+      );
+      CREATE TABLE doses (
+        dose_id       TEXT PRIMARY KEY,
+        roll_id       TEXT NOT NULL REFERENCES rolls (roll_id),
+        position      INTEGER NOT NULL,
+        slot          INTEGER NOT NULL,
+        label         TEXT NOT NULL,
+        intake_at_ms  INTEGER NOT NULL,
+        pill_count    INTEGER NOT NULL,
+        timing_json   TEXT NOT NULL,
+        state         TEXT NOT NULL CHECK (state IN ('scheduled','dispensing','presented','taken','missed','failed','returned')),
+        cls           TEXT CHECK (cls IN ('correct','green','yellow')),
+        reason        TEXT,
+        counted_pills INTEGER,
+        attempts      INTEGER NOT NULL DEFAULT 0,
+        overdue       INTEGER NOT NULL DEFAULT 0,
+        final_at_ms   INTEGER
+      );
+      CREATE INDEX doses_open ON doses (intake_at_ms) WHERE state IN ('scheduled','dispensing','presented');
+      CREATE TABLE intents (
+        n          INTEGER PRIMARY KEY AUTOINCREMENT,
+        command_id TEXT UNIQUE,
+        dose_id    TEXT NOT NULL REFERENCES doses (dose_id),
+        name       TEXT NOT NULL CHECK (name IN ('ROTATE','RELEASE','SHAKE')),
+        slot       INTEGER NOT NULL,
+        sent_at_ms INTEGER NOT NULL,
+        boot_id    TEXT,
+        result     TEXT
+      );
+      CREATE INDEX intents_dose ON intents (dose_id, n);
+      CREATE TABLE events (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        at_ms       INTEGER NOT NULL,
+        type        TEXT NOT NULL,
+        dose_id     TEXT,
+        detail_json TEXT
+      );
+      CREATE TRIGGER events_append_only_u BEFORE UPDATE ON events BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
+      CREATE TRIGGER events_append_only_d BEFORE DELETE ON events BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
+    `);
+    // Command ids continue from a random point per database, so a replaced host never reuses one the MCU remembers.
+    db.prepare(`INSERT INTO sqlite_sequence (name, seq) VALUES ('intents', ?)`).run(firstCommandNumber);
+    db.prepare(`INSERT INTO meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`).run(String(SCHEMA_VERSION));
+  })();
+}
