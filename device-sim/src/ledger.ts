@@ -9,6 +9,10 @@ export type LedgerEntry = {
   pillsFell: number;
   pulsesReported: number;
   pillsLeftInPouch: number;
+  /** Pills already in the cup when these fell (a release onto an untaken dose breaks invariant 3). */
+  cupPillsBefore: number;
+  /** Whether the cup was in place to catch them (pills falling without it are lost on the tray). */
+  cupPresent: boolean;
 };
 
 export class Ledger {

@@ -66,6 +66,9 @@ export class DeviceSimulator {
   readonly #profile: HardwareProfile;
   readonly #rng: Random;
   readonly #faults: FaultRates = noFaults();
+  /** Clean bytes left before the wire corrupts one (see #corrupt). */
+  #cleanBytes: number | undefined;
+  #cleanBytesRate = 0;
   readonly #log: Logger;
   readonly #timers = new Set<TimerHandle>();
   #transport: Transport | undefined;
@@ -269,18 +272,36 @@ export class DeviceSimulator {
   }
 
   #corrupt(text: string): string {
-    if (this.#faults.corruptByte <= 0) return text;
-    let out = '';
-    for (let i = 0; i < text.length; i++) {
-      let c = text.charCodeAt(i);
-      if (this.#rng.chance(this.#faults.corruptByte)) {
-        c ^= 1 << this.#rng.int(8);
-        // A flipped bit that makes a newline would split the line; the gate sees it as a garbled byte instead.
-        if (c === 0x0a) c = 0x8a;
-      }
-      out += String.fromCharCode(c);
+    const p = this.#faults.corruptByte;
+    if (p <= 0) return text;
+    // Bytes until the next flipped one, drawn once (geometric) rather than a draw per byte: same odds, far fewer draws.
+    if (this.#cleanBytes === undefined || this.#cleanBytesRate !== p) {
+      this.#cleanBytesRate = p;
+      this.#cleanBytes = this.#geometric(p);
     }
-    return out;
+    if (this.#cleanBytes >= text.length) {
+      this.#cleanBytes -= text.length;
+      return text;
+    }
+    let out = '';
+    let i = 0;
+    while (this.#cleanBytes < text.length - i) {
+      const at = i + this.#cleanBytes;
+      let c = text.charCodeAt(at) ^ (1 << this.#rng.int(8));
+      // A flipped bit that makes a newline would split the line; the gate sees it as a garbled byte instead.
+      if (c === 0x0a) c = 0x8a;
+      out += text.slice(i, at) + String.fromCharCode(c);
+      i = at + 1;
+      this.#cleanBytes = this.#geometric(p);
+    }
+    this.#cleanBytes -= text.length - i;
+    return out + text.slice(i);
+  }
+
+  /** Failures before the first success of a p-coin: the clean bytes before the next corrupted one. */
+  #geometric(p: number): number {
+    if (p >= 1) return 0;
+    return Math.floor(Math.log(1 - this.#rng.next()) / Math.log(1 - p));
   }
 
   #sendFrame(kind: FrameKind, body: string, seq?: number): string | undefined {
@@ -538,11 +559,12 @@ export class DeviceSimulator {
       this.#cutMap.add(m.slot);
       this.ledger.noteCut(at);
       const falling = pouch ? cutPouch(pouch, this.#rng, this.#faults) : 0;
+      const cupPillsBefore = this.#cup.pills;
       this.#cup.receive(falling);
       reading = sensePills(falling, 0, this.#rng, this.#profile, this.#faults);
       entry = this.ledger.addEntry({
         atMs: this.#clock.now(), commandId: m.id, slot: at, label: pouch?.label ?? null, action: 'release',
-        pillsFell: falling, pulsesReported: 0, pillsLeftInPouch: pouch?.pills ?? 0,
+        pillsFell: falling, pulsesReported: 0, pillsLeftInPouch: pouch?.pills ?? 0, cupPillsBefore, cupPresent: this.#cup.present,
       });
     }));
     const total = cutAtMs + this.#profile.settleMs;
@@ -563,12 +585,13 @@ export class DeviceSimulator {
       const at = this.#carousel.physicalSlot;
       pouch = this.#pouches.get(at);
       const falling = pouch && pouch.cut ? shakePouch(pouch) : 0;
+      const cupPillsBefore = this.#cup.pills;
       this.#cup.receive(falling);
       // Freed pills leave at some point during the shake, then fall.
       reading = sensePills(falling, this.#rng.between(0, this.#profile.shakeMs), this.#rng, this.#profile, this.#faults);
       entry = this.ledger.addEntry({
         atMs: this.#clock.now(), commandId: m.id, slot: at, label: pouch?.label ?? null, action: 'shake',
-        pillsFell: falling, pulsesReported: 0, pillsLeftInPouch: pouch?.pills ?? 0,
+        pillsFell: falling, pulsesReported: 0, pillsLeftInPouch: pouch?.pills ?? 0, cupPillsBefore, cupPresent: this.#cup.present,
       });
     }));
     const total = moveMs + this.#profile.shakeMs + this.#profile.settleMs;

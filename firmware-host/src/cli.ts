@@ -10,13 +10,15 @@ import { DeviceLink } from './link/link.js';
 import { listPorts } from './link/ports.js';
 import { SerialTransport } from './link/serial-transport.js';
 import { countPills } from './dosing/pill-count.js';
+import { outcomeLine, startRobot } from './robot.js';
 
 const spec = {
   name: 'host',
-  summary: 'The robot controller: opens the serial port to the MCU (or the simulator), says hello and keeps the link.',
-  usage: 'dosis host --port <path> [--dispense-slot N] [--fault NAME=RATE] | dosis host --list-ports',
+  summary: 'The robot controller: opens the serial port to the MCU (or the simulator) and, with --db, dispenses the loaded roll.',
+  usage: 'dosis host --port <path> --db <file> | dosis host --port <path> [--dispense-slot N] [--fault NAME=RATE] | dosis host --list-ports',
   options: {
     port: { type: 'string' },
+    db: { type: 'string' },
     'list-ports': { type: 'boolean' },
     profile: { type: 'string', default: 'dosis-r1' },
     'dispense-slot': { type: 'string' },
@@ -25,13 +27,14 @@ const spec = {
   },
   help: {
     port: 'serial device of the MCU, e.g. /dev/ttyACM0, or the path `dosis sim --pty` printed',
+    db: 'the robot\'s SQLite store (created if new): run the controller on the roll loaded there (dosis roll load), one line per dose',
     'list-ports': 'list the serial ports of this machine and exit',
     profile: 'hardware profile: an id from hardware/profiles/ or a JSON file',
     'dispense-slot': 'manual test dispense: turn to slot N (0-based), read its label, release it, print the pill count, exit',
     fault: `simulator only: set a fault rate at run time, NAME=RATE (repeatable or comma-separated; ${FAULT_NAMES.join(', ')})`,
     'log-level': 'pino log level on stderr: fatal, error, warn, info, debug, trace',
   },
-  examples: ['dosis sim --pty   # in one terminal; prints "host port: <path>"', 'dosis host --port <path> --dispense-slot 3'],
+  examples: ['dosis sim --pty   # in one terminal; prints "host port: <path>"', 'dosis host --port <path> --dispense-slot 3', 'dosis host --port <path> --db var/robot.db'],
 } as const;
 
 export type LinkOnlyOptions = { port: string; profile: HardwareProfile; dispenseSlot?: number | undefined; faults: [string, number][]; logger: Logger };
@@ -57,7 +60,34 @@ export async function main(argv: string[]): Promise<number> {
   const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'];
   if (!levels.includes(v['log-level'])) throw new UsageError(`host: --log-level must be one of ${levels.join(', ')}`);
   const logger = pino({ name: 'host', level: v['log-level'] }, pino.destination(2));
+  if (v.db !== undefined) {
+    if (dispenseSlot !== undefined) throw new UsageError('host: --dispense-slot is for bring-up without a store; leave out --db');
+    return runController(v.port, v.db, profile, logger);
+  }
   return runLinkOnly({ port: v.port, profile, dispenseSlot, faults, logger });
+}
+
+/** The robot proper: runs until SIGINT or SIGTERM. */
+function runController(port: string, dbPath: string, profile: HardwareProfile, logger: Logger): Promise<number> {
+  const robot = startRobot({ port, dbPath, profile, logger });
+  const out = (s: string) => process.stdout.write(`${s}\n`);
+  robot.link.on('ready', (h) => out(`hello: MCU ${h.hw} firmware ${h.fw}, boot ${h.boot}`));
+  robot.controller.on('outcome', (o) => out(outcomeLine(o)));
+  let last = '';
+  robot.controller.on('status', (s) => {
+    const line = `status: ${s.phase}${s.step ? ` ${s.step}` : ''}${s.current ? ` dose ${s.current.doseId}` : ''}${s.notice ? ` notice ${s.notice}` : ''}`;
+    if (line !== last) out((last = line));
+  });
+  return new Promise((resolve) => {
+    const onSignal = () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      robot.close();
+      resolve(0);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
 }
 
 function parseFaultOptions(values: string[]): [string, number][] {

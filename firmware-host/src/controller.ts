@@ -63,6 +63,18 @@ export type ControllerOptions = {
 /** How long the host waits for a motion's outcome event before asking the MCU about it. */
 const OUTCOME_WAIT_EXTRA_MS = 30_000;
 const QUERY_RETRY_MS = 1000;
+/** How often the controller looks for commits by another process (`dosis roll load/unload` on the same file). */
+export const DB_WATCH_MS = 3000;
+/**
+ * After start, the MCU may still be resending events it kept while no host
+ * listened (protocol: unacked events are resent at least once a second, each on
+ * its own timer). The controller lets them pass for this long (two resend
+ * intervals: one resend may be lost on the line) before it reconciles, so that
+ * an old cup lift is never taken for news about a dose presented since.
+ */
+export const KEPT_EVENTS_MS = 2000;
+
+type SignalMode = 'off' | 'remind' | 'present' | 'error';
 
 type Events = { outcome: [DosingOutcome]; status: [ControllerStatus] };
 
@@ -78,6 +90,14 @@ export class Controller {
   #lastOutcome: DosingOutcome | null = null;
   #scheduleTimer: TimerHandle | undefined;
   #lastStatusKey = '';
+  /** What the robot's light and sound should show; sent again when a SIGNAL was lost or the MCU restarted. */
+  #signalMode: SignalMode = 'off';
+  #signalTimer: TimerHandle | undefined;
+  #watchTimer: TimerHandle | undefined;
+  #dataVersion: number | undefined;
+  #reconcileTimer: TimerHandle | undefined;
+  /** The store rows the running actor was built from; a commit by another process that changes them restarts it. */
+  #scheduleKey = '';
   readonly #onEvent = (e: DeviceEvent) => this.#deviceEvent(e);
   readonly #onReady = () => this.#linkReady();
   readonly #onState = () => this.#emitStatus();
@@ -90,7 +110,7 @@ export class Controller {
       profile: opts.profile,
       store: opts.store,
       bootId: () => opts.link.hello?.boot ?? null,
-      signal: (mode) => opts.link.send({ name: 'SIGNAL', mode }, () => undefined),
+      signal: (mode) => this.#signal(mode),
       motion: this.#motionLogic(),
       status: this.#statusLogic(),
       clear: this.#clearLogic(),
@@ -117,6 +137,8 @@ export class Controller {
     link.on('event', this.#onEvent);
     link.on('ready', this.#onReady);
     link.on('state', this.#onState);
+    this.#dataVersion = this.#o.store.dataVersion();
+    this.#armWatch();
     if (link.state === 'ready') this.#linkReady();
   }
 
@@ -127,6 +149,10 @@ export class Controller {
     link.off('ready', this.#onReady);
     link.off('state', this.#onState);
     this.#o.clock.clearTimeout(this.#scheduleTimer);
+    this.#o.clock.clearTimeout(this.#signalTimer);
+    this.#o.clock.clearTimeout(this.#watchTimer);
+    this.#o.clock.clearTimeout(this.#reconcileTimer);
+    this.#reconcileTimer = undefined;
     this.#actor?.stop();
     this.#actor = undefined;
     this.#actorDoseId = undefined;
@@ -157,7 +183,8 @@ export class Controller {
 
   status(): ControllerStatus {
     const snap = this.#actor?.getSnapshot();
-    const open = this.#o.store.openDoses();
+    // The running dose is the first open one; a third row covers a roll loaded while one is presented.
+    const open = this.#o.store.openDoses(3);
     const current = this.#actorDoseId ? open.find((d) => d.doseId === this.#actorDoseId) : undefined;
     const next = open.find((d) => d.doseId !== this.#actorDoseId && d.state === 'scheduled');
     let phase: ControllerPhase = this.#reconciled ? 'idle' : 'starting';
@@ -192,6 +219,8 @@ export class Controller {
   #deviceEvent(e: DeviceEvent): void {
     if (e.name === 'BUTTON') this.pressButton();
     else if (e.name === 'CUP') {
+      // Before reconciling, a CUP event may be one the MCU kept from long ago: the reconciling STATUS says where the cup is now.
+      if (!this.#reconciled) return;
       if (!e.present) this.#o.store.cupLifted();
       this.#actor?.send({ type: 'CUP', present: e.present === 1 });
     } else if (e.name === 'LATCHED') {
@@ -209,8 +238,17 @@ export class Controller {
       this.#o.store.setMeta('mcu_boot', hello.boot);
       if (previous) this.#o.store.log('mcu_reset_seen', this.#actorDoseId ?? null, { previous, boot: hello.boot });
     }
-    if (this.#reconciled) return;
-    // The cup as the MCU sees it now: a presented dose whose cup went while the host was down was taken.
+    // At every ready: a SIGNAL lost while the MCU was silent, forgotten by its reset, or never sent by a host that died would leave
+    // a stale light (e.g. "take the cup" after it was taken).
+    this.#sendSignal();
+    if (this.#reconciled || this.#reconcileTimer) return;
+    this.#reconcileTimer = this.#o.clock.setTimeout(() => this.#reconcile(), KEPT_EVENTS_MS);
+  }
+
+  /** The cup as the MCU sees it now, once its kept events have passed: a presented dose whose cup went while the host was down was taken. */
+  #reconcile(): void {
+    this.#reconcileTimer = undefined;
+    if (!this.#started || this.#reconciled) return;
     this.#o.link.send({ name: 'STATUS' }, (r) => {
       if (!this.#started || this.#reconciled) return;
       if (!r.ok || r.ack.result !== 'OK') {
@@ -225,7 +263,59 @@ export class Controller {
     });
   }
 
+  // ------------------------------------------------------------ signal
+
+  #signal(mode: SignalMode): void {
+    this.#signalMode = mode;
+    this.#o.clock.clearTimeout(this.#signalTimer);
+    this.#sendSignal();
+  }
+
+  #sendSignal(): void {
+    const mode = this.#signalMode;
+    this.#o.link.send({ name: 'SIGNAL', mode }, (r) => {
+      if ((r.ok && r.ack.result === 'OK') || !this.#started || this.#signalMode !== mode) return;
+      // Link not ready: the next ready sends it. Unanswered on a ready link: try again shortly.
+      if (this.#o.link.state !== 'ready') return;
+      this.#o.clock.clearTimeout(this.#signalTimer);
+      this.#signalTimer = this.#o.clock.setTimeout(() => {
+        if (this.#started && this.#signalMode === mode) this.#sendSignal();
+      }, QUERY_RETRY_MS);
+    });
+  }
+
   // ------------------------------------------------------------ schedule
+
+  /** Looks for commits by another process on the injected clock; only while no dose is being dispensed or waits in the cup. */
+  #armWatch(): void {
+    this.#watchTimer = this.#o.clock.setTimeout(() => {
+      if (!this.#started) return;
+      this.#checkStore();
+      this.#armWatch();
+    }, DB_WATCH_MS);
+  }
+
+  #checkStore(): void {
+    const snap = this.#actor?.getSnapshot();
+    if (snap && snap.status === 'active' && (snap.matches('dispensing') || snap.matches('presented'))) return;
+    let version: number;
+    try {
+      version = this.#o.store.dataVersion();
+    } catch (err) {
+      this.#log.error({ err }, 'cannot read the store version');
+      return;
+    }
+    if (version === this.#dataVersion) return;
+    this.#dataVersion = version;
+    if (!this.#reconciled) return;
+    if (this.#actor && this.#keyOf(this.#o.store.openDoses(2)) === this.#scheduleKey) return;
+    this.#log.info({ doseId: this.#actorDoseId ?? null }, 'the schedule changed in the store (another process): starting over from it');
+    this.#restartIfWaiting();
+  }
+
+  #keyOf(open: readonly DoseRow[]): string {
+    return JSON.stringify(open.map((d) => [d.doseId, d.state, d.intakeAtMs, d.timing, d.overdue, d.slot, d.label, d.pillCount]));
+  }
 
   #restartIfWaiting(): void {
     const snap = this.#actor?.getSnapshot();
@@ -238,7 +328,8 @@ export class Controller {
 
   #schedule(): void {
     if (!this.#started || !this.#reconciled || this.#actor) return;
-    const open = this.#o.store.openDoses();
+    const open = this.#o.store.openDoses(2);
+    this.#scheduleKey = this.#keyOf(open);
     const row = open[0];
     if (!row) {
       this.#emitStatus();
@@ -367,7 +458,8 @@ export class Controller {
    * time) it asks the MCU about the command id once the link is back: a done
    * command reports its remembered outcome; one the MCU never saw is sent
    * again with the same id (the MCU's cut map refuses a second cut with
-   * SLOT_EMPTY), except after a host restart, where the unknown is reported.
+   * SLOT_EMPTY), except after a host restart or an MCU reset (which forgets
+   * ids it did run), where the unknown is reported.
    */
   #motionLogic() {
     const o = this.#o;
@@ -426,7 +518,8 @@ export class Controller {
           const a = res.ack.fields;
           if (a.st === 'done') return finish(fromQuery(a, input.slot));
           if (a.st === 'running') return arm(QUERY_RETRY_MS, query);
-          if (input.resume || resent) return finish({ type: 'LOST', reason: resetSeen ? 'mcu_reset' : 'unknown' });
+          // After an MCU reset its id memory is gone: the same id would run a second time. Never repeat it; say LOST.
+          if (input.resume || resent || resetSeen) return finish({ type: 'LOST', reason: resetSeen ? 'mcu_reset' : 'unknown' });
           o.logger.warn({ commandId: input.commandId, name: input.name, resetSeen }, 'MCU does not know the command: sending it again with the same id');
           resent = true;
           send();

@@ -28,6 +28,12 @@ export type HarnessOptions = {
   firstCommandNumber?: number;
   /** QA only: a replacement for the controller's verdict rules. */
   judge?: ControllerOptions['judge'];
+  /**
+   * The host's end of the serial line, for a real port (a pty pair); the
+   * caller then attaches the simulator to the other end. Default: an
+   * in-memory wire with the simulator on its far end.
+   */
+  open?: () => Transport | Promise<Transport>;
 };
 
 export type HarnessDose = { intakeAtMs: number; pills: number };
@@ -50,12 +56,12 @@ export class SimHarness {
     this.sim = new DeviceSimulator({ clock: this.clock, profile: this.profile, seed: opts.seed, faults: opts.faults ?? {}, logger: logger.child({ part: 'sim' }) });
     this.link = new DeviceLink({
       clock: this.clock, profile: this.profile, logger: logger.child({ part: 'link' }),
-      open: () => {
+      open: opts.open ?? (() => {
         // Each (re)open is a fresh cable: the simulator is re-attached to its far end.
         this.#wire = createMemoryWire(this.clock, { baudRate: this.profile.baudRate });
         this.sim.attach(this.#wire[1]);
         return this.#wire[0];
-      },
+      }),
     });
     this.store = Store.open(opts.dbPath ?? ':memory:', {
       clock: this.clock, synchronous: opts.synchronous ?? 'FULL', timing: opts.timing, firstCommandNumber: opts.firstCommandNumber ?? (opts.seed & 0xffffff),

@@ -134,7 +134,7 @@ export class AlarmDelivery {
   async #post(path: string, body: unknown): Promise<{ status: number; json: unknown } | undefined> {
     const raw = JSON.stringify(body);
     const fullPath = `/v1/devices/${encodeURIComponent(this.#o.deviceId)}${path}`;
-    const headers = { 'content-type': 'application/json', ...signedHeaders(this.#o.deviceId, this.#o.secret, 'POST', fullPath, this.#o.clock.now(), raw) };
+    const headers = { 'content-type': 'application/json', ...signedHeaders(this.#o.deviceId, this.#o.secret, 'POST', fullPath, Math.floor(this.#o.clock.now()), raw) };
     const ac = new AbortController();
     const t = this.#o.clock.setTimeout(() => ac.abort(), this.#o.requestTimeoutMs);
     try {
@@ -180,7 +180,7 @@ export class AlarmDelivery {
     if (!this.#running) return;
     try {
       const h = this.#o.health();
-      const res = await this.#post('/heartbeat', { sentAtMs: this.#o.clock.now(), outboxDepth: Math.max(0, this.depth()), ...h });
+      const res = await this.#post('/heartbeat', { sentAtMs: Math.floor(this.#o.clock.now()), outboxDepth: Math.max(0, this.depth()), ...h });
       if (res && res.status === 200) {
         this.stats.heartbeats++;
         const interval = (res.json as { intervalMs?: number }).intervalMs;

@@ -6,7 +6,7 @@
 // once the centre answered 2xx. `seq` is the per-device sequence number the
 // centre uses to see gaps; `event_id` is stable across every retry.
 
-import type { Database } from 'better-sqlite3';
+import type { Database, Statement } from 'better-sqlite3';
 
 export const OUTBOX_EVENT_TYPES = [
   'missed_dose',
@@ -52,11 +52,19 @@ export function migrateOutbox(db: Database): void {
 
 /** Adds an event; call it inside the transaction that writes what the event reports. Enqueuing the same event id twice is a no-op. */
 export function enqueueOutbox(db: Database, ev: OutboxEvent): void {
-  db.prepare(
-    `INSERT INTO outbox (event_id, type, occurred_at_ms, dose_id, payload_json) VALUES (?, ?, ?, ?, ?)
-     ON CONFLICT (event_id) DO NOTHING`,
-  ).run(ev.eventId, ev.type, ev.occurredAtMs, ev.doseId ?? null, JSON.stringify(ev.payload));
+  let insert = inserts.get(db);
+  if (!insert) {
+    insert = db.prepare(
+      `INSERT INTO outbox (event_id, type, occurred_at_ms, dose_id, payload_json) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (event_id) DO NOTHING`,
+    );
+    inserts.set(db, insert);
+  }
+  // Whole milliseconds: the centre's schema takes integers, and a clock may run in fractions.
+  insert.run(ev.eventId, ev.type, Math.floor(ev.occurredAtMs), ev.doseId ?? null, JSON.stringify(ev.payload));
 }
+
+const inserts = new WeakMap<Database, Statement>();
 
 type RawRow = {
   seq: number;

@@ -1,9 +1,10 @@
 // The dose machine (XState v5): one actor per dose, from its schedule window through dispensing to its one final state.
 //
 // timing       waiting → early → due (reminders) → overdue (alarm) → missed (closed)
-// dispensing   checkingCup → rotating → (label matches) → releasing → judging
+// dispensing   checkingCup → starting (claims the dose in the store) → rotating → (label matches) → releasing → judging
 //              → shaking → judging …  → presenting ; every failure → failed (yellow)
 // presented    the right pills wait in the cup → taken, or missed when the window closes
+// withdrawn    the store would not let the dose start (returned by another process): no motion, nothing written
 //
 // Everything the machine does to the world goes through `deps`: the store
 // (write-ahead intents, outcomes, outbox), the signal, and three actor logics
@@ -86,10 +87,17 @@ export type DoseContext = {
   countedPills: number | null;
   overdue: boolean;
   notice: Notice | null;
+  /** The store has the dose as 'dispensing' on this machine's behalf (claimed, or resumed mid-motion). */
+  started: boolean;
+  /** The store refused the claim: the dose is no longer scheduled. */
+  withdrawn: boolean;
+  /** A RELEASE lost to an MCU reset was sent once more under a new id. */
+  releaseRetried: boolean;
 };
 
 export type DoseStore = {
-  startDispensing(doseId: string, attempts: number): void;
+  /** Moves the dose from scheduled to dispensing; false when it was no longer scheduled (nothing may move). */
+  startDispensing(doseId: string, attempts: number): boolean;
   resetToScheduled(doseId: string, why: string): void;
   presented(doseId: string, o: { cls: 'correct' | 'green'; reason: string | null; countedPills: number; attempts: number }): void;
   finish(doseId: string, final: 'taken' | 'missed' | 'failed', o?: { cls?: DoseClass | null; reason?: string | null; countedPills?: number | null; attempts?: number }): boolean;
@@ -175,16 +183,29 @@ export function createDoseMachine(deps: DoseDeps) {
       cupHoldsDose: ({ event }) => event.type === 'STATUS' && event.cupHoldsDose,
       labelMatches: ({ context, event }) =>
         event.type === 'ROTATED' && event.err === undefined && event.slot === context.dose.slot && event.label === context.dose.label,
+      // The cut is the point of no return: not once the window has closed (a long rotation, or a host back from a long outage).
+      labelMatchesAfterClose: ({ context, event }) =>
+        event.type === 'ROTATED' && event.err === undefined && event.slot === context.dose.slot && event.label === context.dose.label &&
+        deps.clock.now() >= context.dose.windows.closeAtMs,
       canRotateAgain: ({ context }) => context.rotations < MAX_ROTATIONS,
       refusedNoCup: ({ event }) => event.type === 'REFUSED' && event.code === 'CUP',
       refusedSlotEmpty: ({ event }) => event.type === 'REFUSED' && event.code === 'SLOT_EMPTY',
+      // Cut before the MCU reset: the pills fell uncounted.
+      refusedSlotEmptyAfterReset: ({ context, event }) => event.type === 'REFUSED' && event.code === 'SLOT_EMPTY' && context.releaseRetried,
       refusedRetryable: ({ context, event }) =>
         event.type === 'REFUSED' && (event.code === 'LATCHED' || event.code === 'BUSY') && context.rotations < MAX_ROTATIONS,
       lostWhileResuming: ({ context }) => context.resuming,
+      // The MCU reset during the motion and forgot it: the same id must not run again (it would run twice), but a fresh one may.
+      // A rotation cuts nothing: turn and read the label again.
+      resetMayRotateAgain: ({ context, event }) => event.type === 'LOST' && event.reason === 'mcu_reset' && !context.resuming && context.rotations < MAX_ROTATIONS,
+      // A RELEASE once more, straight away (no way out of the dispensing in between that could hide pills already cut): the MCU's
+      // non-volatile cut map answers SLOT_EMPTY if the pouch was cut before the reset (yellow), else it is cut now.
+      resetMayReleaseAgain: ({ context, event }) => event.type === 'LOST' && event.reason === 'mcu_reset' && !context.resuming && !context.releaseRetried,
       verdictRight: ({ context }) => verdictOf(deps, context).kind === 'right',
       verdictShake: ({ context }) => verdictOf(deps, context).kind === 'shake',
       cupLifted: ({ event }) => event.type === 'CUP' && !event.present,
       notYetOverdue: ({ context }) => !context.overdue,
+      withdrawn: ({ context }) => context.withdrawn,
     },
     actions: {
       remind: () => deps.signal('remind'),
@@ -200,15 +221,30 @@ export function createDoseMachine(deps: DoseDeps) {
       noticeCupMissing: assign({ notice: 'cup_missing' as Notice }),
       noticeCupNotEmpty: assign({ notice: 'cup_not_empty' as Notice }),
       noticeLinkLost: assign({ notice: 'link_lost' as Notice }),
-      startDispensing: ({ context }) => deps.store.startDispensing(context.dose.doseId, context.attempts),
-      abandonBeforeMotion: ({ context }) => deps.store.resetToScheduled(context.dose.doseId, 'restart before any motion'),
-      abandonRotation: ({ context }) => deps.store.resetToScheduled(context.dose.doseId, 'rotation outcome unknown'),
-      abandonNoCup: ({ context }) => deps.store.resetToScheduled(context.dose.doseId, 'no cup'),
+      // Claimed once per dispensing: a retry through clearing finds the dose already 'dispensing' on our behalf.
+      startDispensing: assign(({ context }) => {
+        if (context.started) return {};
+        const ok = deps.store.startDispensing(context.dose.doseId, context.attempts);
+        return { started: ok, withdrawn: !ok };
+      }),
+      abandonBeforeMotion: assign(({ context }) => {
+        deps.store.resetToScheduled(context.dose.doseId, 'restart before any motion');
+        return { started: false };
+      }),
+      abandonRotation: assign(({ context }) => {
+        deps.store.resetToScheduled(context.dose.doseId, 'rotation outcome unknown');
+        return { started: false };
+      }),
+      abandonNoCup: assign(({ context }) => {
+        deps.store.resetToScheduled(context.dose.doseId, 'no cup');
+        return { started: false };
+      }),
       recordRotate: assign(({ context }) => intent(context, 'ROTATE')),
       recordRelease: assign(({ context }) => intent(context, 'RELEASE')),
       recordShake: assign(({ context }) => intent(context, 'SHAKE')),
       countRotation: assign(({ context }) => ({ rotations: context.rotations + 1, attempts: context.rotations >= 1 ? context.attempts + 1 : context.attempts })),
       countShake: assign(({ context }) => ({ shakes: context.shakes + 1, attempts: context.attempts + 1 })),
+      countReleaseRetry: assign(({ context }) => ({ releaseRetried: true, attempts: context.attempts + 1 })),
       completeIntent: ({ context, event }) => {
         if (context.commandId) deps.store.completeIntent(context.commandId, JSON.stringify(event));
       },
@@ -239,6 +275,7 @@ export function createDoseMachine(deps: DoseDeps) {
       saveMissed: ({ context }) => void deps.store.finish(context.dose.doseId, 'missed', { reason: context.reason ?? 'not_taken' }),
       saveTaken: ({ context }) => void deps.store.finish(context.dose.doseId, 'taken', { attempts: context.attempts }),
       leftInCup: assign({ reason: 'left_in_cup' }),
+      closedBeforeRelease: assign({ reason: 'closed_before_release' }),
     },
   }).createMachine({
     id: 'dose',
@@ -258,6 +295,9 @@ export function createDoseMachine(deps: DoseDeps) {
         countedPills: r.state === 'presented' ? r.countedPills : null,
         overdue: input.dose.overdue,
         notice: null,
+        started: r.state === 'motion' || r.state === 'dispensing-idle',
+        withdrawn: false,
+        releaseRetried: false,
       };
     },
     initial: 'boot',
@@ -316,10 +356,14 @@ export function createDoseMachine(deps: DoseDeps) {
                 { guard: 'latched', target: 'clearing' },
                 { guard: 'cupMissing', target: '#dose.timing', actions: 'noticeCupMissing' },
                 { guard: 'cupHoldsDose', target: '#dose.timing', actions: 'noticeCupNotEmpty' },
-                { target: 'rotating', actions: 'startDispensing' },
+                { target: 'starting' },
               ],
               STATUS_FAILED: { target: '#dose.timing', actions: 'noticeLinkLost' },
             },
+          },
+          starting: {
+            entry: 'startDispensing',
+            always: [{ guard: 'withdrawn', target: '#dose.withdrawn' }, { target: 'rotating' }],
           },
           clearing: {
             invoke: { src: 'clear' },
@@ -333,6 +377,7 @@ export function createDoseMachine(deps: DoseDeps) {
             invoke: { src: 'motion', input: motionInput('ROTATE') },
             on: {
               ROTATED: [
+                { guard: 'labelMatchesAfterClose', target: '#dose.missed', actions: ['completeIntent', 'closedBeforeRelease'] },
                 { guard: 'labelMatches', target: 'releasing', actions: ['completeIntent', 'doneResuming'] },
                 { guard: 'canRotateAgain', target: 'clearing', actions: ['completeIntent', 'doneResuming'] },
                 { target: '#dose.failed', actions: ['completeIntent', 'failFromRotation'] },
@@ -342,7 +387,10 @@ export function createDoseMachine(deps: DoseDeps) {
                 { target: '#dose.failed', actions: ['completeIntent', 'failFromRotation'] },
               ],
               // Nothing is cut by a rotation: whatever became of it, the dose can still be dispensed.
-              LOST: { target: '#dose.timing', actions: ['completeIntent', 'abandonRotation', 'noticeLinkLost'] },
+              LOST: [
+                { guard: 'resetMayRotateAgain', target: 'clearing', actions: 'completeIntent' },
+                { target: '#dose.timing', actions: ['completeIntent', 'abandonRotation', 'noticeLinkLost'] },
+              ],
             },
           },
           releasing: {
@@ -352,11 +400,13 @@ export function createDoseMachine(deps: DoseDeps) {
               RELEASED: { target: 'judging', actions: ['completeIntent', 'addReading'] },
               REFUSED: [
                 { guard: 'refusedNoCup', target: '#dose.timing', actions: ['completeIntent', 'abandonNoCup', 'noticeCupMissing'] },
+                { guard: 'refusedSlotEmptyAfterReset', target: '#dose.failed', actions: ['completeIntent', 'failMcuReset'] },
                 { guard: 'refusedSlotEmpty', target: '#dose.failed', actions: ['completeIntent', 'failSlotAlreadyCut'] },
                 { guard: 'refusedRetryable', target: 'clearing', actions: 'completeIntent' },
                 { target: '#dose.failed', actions: ['completeIntent', 'failMcuRefused'] },
               ],
               LOST: [
+                { guard: 'resetMayReleaseAgain', target: 'releasing', reenter: true, actions: ['completeIntent', 'countReleaseRetry'] },
                 { guard: 'lostWhileResuming', target: '#dose.failed', actions: ['completeIntent', 'failUnknownAfterRestart'] },
                 { target: '#dose.failed', actions: ['completeIntent', 'failMcuReset'] },
               ],
@@ -395,6 +445,8 @@ export function createDoseMachine(deps: DoseDeps) {
       taken: { type: 'final', entry: ['signalOff', 'saveTaken'] },
       missed: { type: 'final', entry: ['signalOff', 'saveMissed'] },
       failed: { type: 'final', entry: ['signalError', 'saveFailed'] },
+      // Not ours any more (the store says so): stop without motion and without writing; the controller picks the next dose.
+      withdrawn: { type: 'final', entry: 'signalOff' },
     },
   });
 }

@@ -1,4 +1,4 @@
-// `dosis roll <subcommand>`: roll manifests from the command line (validate; the JSON Schema; loading is added beside them).
+// `dosis roll <subcommand>`: roll manifests from the command line (validate, the JSON Schema, load and unload behind a staff PIN).
 
 import { closeSync, openSync, readSync } from 'node:fs';
 import { SystemClock } from '../../../protocol/src/clock.js';
@@ -6,21 +6,26 @@ import { DEFAULT_PROFILE_ID, loadProfile } from '../../../hardware/src/profile.j
 import { intOption, parseCommand, UsageError, type CommandSpec } from '../../../bin/cli-kit.js';
 import { MANIFEST_JSON_SCHEMA } from './manifest-schema.js';
 import { DEFAULT_MAX_PILLS_PER_POUCH, MAX_MANIFEST_BYTES, validateManifest } from './validate.js';
+import { addStaffMain, loadMain, unloadMain, type CliIo } from './load-cli.js';
 
-type Subcommand = { summary: string; run: (argv: string[]) => Promise<number> };
+type Subcommand = { summary: string; run: (argv: string[], io: CliIo) => Promise<number> };
 
 /** One entry per subcommand; `dosis roll --help` lists them in this order. */
 const SUBCOMMANDS: Record<string, Subcommand> = {
   validate: { summary: 'check a roll manifest and print every problem, one line each', run: validateMain },
   schema: { summary: 'print the manifest format as a JSON Schema document', run: schemaMain },
+  load: { summary: "check a roll and load it into the robot's database (staff PIN on stdin)", run: (argv, io) => loadMain(argv, io, readCapped) },
+  unload: { summary: "unload the roll in the robot's database and list the pouches that came back", run: unloadMain },
+  'add-staff': { summary: "set a staff member's PIN (read from stdin, stored scrypt-hashed)", run: addStaffMain },
 };
 
 function usage(): string {
-  const rows = Object.entries(SUBCOMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);
+  const rows = Object.entries(SUBCOMMANDS).map(([name, c]) => `  ${name.padEnd(11)} ${c.summary}`);
   return `Roll manifests: the pharmacy's rolls of dose pouches.\n\nUsage: dosis roll <subcommand> [options]\n\nSubcommands:\n${rows.join('\n')}\n\nRun 'dosis roll <subcommand> --help' for its options.\n`;
 }
 
-export async function main(argv: string[]): Promise<number> {
+/** `io` lets tests give --pin-stdin its stdin; the dispatcher passes argv only. */
+export async function main(argv: string[], io: CliIo = {}): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(usage());
@@ -31,7 +36,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`dosis roll: unknown subcommand ${JSON.stringify(name)} (see: dosis roll --help)\n`);
     return 2;
   }
-  return sub.run(rest);
+  return sub.run(rest, io);
 }
 
 const validateSpec = {

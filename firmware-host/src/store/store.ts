@@ -89,8 +89,9 @@ export class Store {
     migrateOutbox(db);
     this.#q = {
       dose: db.prepare('SELECT * FROM doses WHERE dose_id = ?'),
-      open: db.prepare(`SELECT * FROM doses WHERE state IN ('scheduled','dispensing','presented') ORDER BY intake_at_ms, position`),
+      open: db.prepare(`SELECT * FROM doses WHERE state IN ('scheduled','dispensing','presented') ORDER BY intake_at_ms, position LIMIT ?`),
       setState: db.prepare('UPDATE doses SET state = ?, attempts = ? WHERE dose_id = ?'),
+      claim: db.prepare(`UPDATE doses SET state = 'dispensing', attempts = ? WHERE dose_id = ? AND state = 'scheduled'`),
       present: db.prepare(`UPDATE doses SET state = 'presented', cls = ?, reason = ?, counted_pills = ?, attempts = ? WHERE dose_id = ?`),
       finish: db.prepare('UPDATE doses SET state = ?, cls = coalesce(?, cls), reason = coalesce(?, reason), counted_pills = coalesce(?, counted_pills), attempts = max(attempts, ?), final_at_ms = ? WHERE dose_id = ?'),
       overdue: db.prepare('UPDATE doses SET overdue = 1 WHERE dose_id = ? AND overdue = 0'),
@@ -181,9 +182,9 @@ export class Store {
     return r && toDose(r);
   }
 
-  /** Doses not yet final, by intake time. */
-  openDoses(): DoseRow[] {
-    return (this.#q.open.all() as RawDose[]).map(toDose);
+  /** Doses not yet final, by intake time (the first `limit` of them). */
+  openDoses(limit = -1): DoseRow[] {
+    return (this.#q.open.all(limit) as RawDose[]).map(toDose);
   }
 
   /** Pouches of the active roll still to come (scheduled). */
@@ -197,11 +198,25 @@ export class Store {
     return (this.db.prepare('SELECT * FROM doses ORDER BY intake_at_ms, position').all() as RawDose[]).map(toDose);
   }
 
-  startDispensing(doseId: string, attempts: number): void {
-    this.db.transaction(() => {
-      this.#q.setState.run('dispensing', attempts, doseId);
+  /**
+   * Claims a scheduled dose for dispensing. Only a dose still 'scheduled' moves:
+   * another process on the same file (`dosis roll unload`) may have returned it
+   * since the machine last looked. Returns whether it moved; false means no motion.
+   */
+  startDispensing(doseId: string, attempts: number): boolean {
+    return this.db.transaction(() => {
+      if (this.#q.claim.run(attempts, doseId).changes === 0) {
+        this.#log('dispense_not_started', doseId, { state: this.dose(doseId)?.state ?? null });
+        return false;
+      }
       this.#log('dispense_started', doseId, null);
+      return true;
     })();
+  }
+
+  /** SQLite's data_version: changes when another connection (another process) commits to the file. */
+  dataVersion(): number {
+    return this.db.pragma('data_version', { simple: true }) as number;
   }
 
   /** Back to waiting for the button: nothing left the pouch (e.g. a ROTATE the restarted MCU never ran). */

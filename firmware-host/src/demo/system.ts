@@ -1,0 +1,289 @@
+// The whole demo system wired together: alarm centre, robot (store, link, controller), simulator, delivery loop, screens.
+//
+// The demo command and the end-to-end tests build the system here, so what the
+// tests check is what `npm start` runs. One clock drives every part, the centre
+// included: at --speed 600 a signed request's timestamp must agree with the
+// centre's idea of now, and an overdue dose must happen in seconds. Durations
+// a person lives through in real time (sessions, re-notification, escalation,
+// heartbeats) are stretched by the speed so the dashboard stays usable.
+
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { Clock } from '../../../protocol/src/clock.js';
+import { createMemoryWire, type Transport } from '../../../protocol/src/transport.js';
+import type { HardwareProfile } from '../../../hardware/src/profile.js';
+import { DeviceSimulator } from '../../../device-sim/src/simulator.js';
+import type { FaultRates } from '../../../device-sim/src/faults.js';
+import { createPtyPair, keepSerialAttached, type PtyPair } from '../../../device-sim/src/pty.js';
+import { Random } from '../../../device-sim/src/random.js';
+import { addOperator, registerDevice, startAlarmCenter, type RunningAlarmCenter } from '../../../alarm-center/src/server.js';
+import { DEFAULT_CONFIG, type AlarmConfig } from '../../../alarm-center/src/config.js';
+import { DeviceLink } from '../link/link.js';
+import { SerialTransport } from '../link/serial-transport.js';
+import { Store } from '../store/store.js';
+import { Controller } from '../controller.js';
+import { AlarmDelivery, type DeviceHealth } from '../alarm/delivery.js';
+import { createScreenServer } from '../screens/server.js';
+import { createControllerBackend } from '../screens/controller-backend.js';
+import { localDate } from '../supply.js';
+import { resolveLocalTime } from '../roll/local-time.js';
+import { pouchLabel, type ScheduledPouch } from '../roll/types.js';
+import { TrackingClock } from './tracking-clock.js';
+
+export const DEMO_DEVICE_ID = 'demo-robot';
+export const DEMO_OPERATOR = { username: 'operator', password: 'demo-password' } as const;
+export const DEMO_CITIZEN = 'C-DEMO';
+export const DEMO_TIME_ZONE = 'Europe/Copenhagen';
+const SECRET_FILE = 'demo-device-secret';
+
+export type DemoSystemOptions = {
+  /** Where both databases live; created. */
+  dataDir: string;
+  /** Keep the databases of an earlier run instead of starting fresh. */
+  keep?: boolean;
+  /** The one clock of the whole system (a PacedClock or the SystemClock); the system never stops it. */
+  clock: Clock;
+  /** How many times faster than the wall clock `clock` runs; stretches the durations people live through. */
+  speed: number;
+  profile: HardwareProfile;
+  seed: number;
+  faults?: Partial<FaultRates>;
+  /** `memory`: the in-memory wire on the clock; `pty`: socat pseudo-terminals and serialport (needs a real-time clock). */
+  serial: 'memory' | 'pty';
+  portScreen: number;
+  portAlarm: number;
+  host?: string;
+  logger: Logger;
+  timeZone?: string;
+  alarmConfig?: Partial<AlarmConfig>;
+  /** Called for each alarm event the centre confirmed (stored or duplicate). */
+  onAlarm?: (e: { eventId: string; type: string; doseId: string | null; status: string }) => void;
+};
+
+export type DemoSystem = {
+  clock: Clock;
+  profile: HardwareProfile;
+  sim: DeviceSimulator;
+  link: DeviceLink;
+  store: Store;
+  controller: Controller;
+  delivery: AlarmDelivery;
+  robotDbPath: string;
+  alarmDbPath: string;
+  deviceId: string;
+  urls: { citizen: string; pharmacy: string; alarm: string };
+  /** Loads a roll into the simulated carousel and the schedule, slot i holding pouch i. */
+  loadRoll(doses: readonly { intakeAtMs: number; pills: number }[], rollId: string): ScheduledPouch[];
+  /** Stops the alarm centre (the robot keeps running and queues its alarms). */
+  stopAlarmCentre(): Promise<void>;
+  /** Starts it again on the same port and database. */
+  startAlarmCentre(): Promise<void>;
+  close(): Promise<void>;
+};
+
+/** The centre's timings, stretched by the speed so people at the dashboard still have real seconds to act. */
+export function alarmConfigFor(speed: number, extra: Partial<AlarmConfig> = {}): Partial<AlarmConfig> {
+  const s = Math.max(1, speed);
+  return {
+    renotifyMs: DEFAULT_CONFIG.renotifyMs * s,
+    escalateAfterMs: DEFAULT_CONFIG.escalateAfterMs * s,
+    remindMs: DEFAULT_CONFIG.remindMs * s,
+    heartbeatIntervalMs: Math.max(DEFAULT_CONFIG.heartbeatIntervalMs, 10_000 * s),
+    schedulerTickMs: DEFAULT_CONFIG.schedulerTickMs * s,
+    sessionTtlMs: DEFAULT_CONFIG.sessionTtlMs * s,
+    // The request's timestamp and the centre's now come from the same clock; at high speed a few wall
+    // milliseconds of network are minutes of virtual time.
+    signatureWindowMs: Math.max(DEFAULT_CONFIG.signatureWindowMs, 2_000 * s),
+    ...extra,
+  };
+}
+
+/** The day's demo doses: the next 08:00, 12:00, 17:00 and 21:00 (local) over `days` days, and one a minute from now. */
+export function demoDoses(nowMs: number, opts: { timeZone: string; slotCount: number; seed: number; days?: number }): { intakeAtMs: number; pills: number }[] {
+  const rng = new Random(opts.seed ^ 0x5eed);
+  const first = Math.ceil((nowMs + 60_000) / 60_000) * 60_000;
+  const times: number[] = [first];
+  const days = opts.days ?? 3;
+  const today = localDate(nowMs, opts.timeZone);
+  const [y, m, d] = today.split('-').map(Number) as [number, number, number];
+  for (let day = 0; day <= days; day++) {
+    const date = new Date(Date.UTC(y, m - 1, d + day)).toISOString().slice(0, 10);
+    for (const t of ['08:00', '12:00', '17:00', '21:00']) {
+      const at = resolveLocalTime(date, t, opts.timeZone).atMs;
+      // A dose closes when the next one's early window opens: keep the first one's 2.5 h to itself.
+      if (at >= first + 150 * 60_000) times.push(at);
+    }
+  }
+  return times.slice(0, opts.slotCount).map((intakeAtMs) => ({ intakeAtMs, pills: 1 + rng.int(8) }));
+}
+
+export async function startDemoSystem(o: DemoSystemOptions): Promise<DemoSystem> {
+  const host = o.host ?? '127.0.0.1';
+  const timeZone = o.timeZone ?? DEMO_TIME_ZONE;
+  const clock = new TrackingClock(o.clock);
+  const log = o.logger;
+  mkdirSync(o.dataDir, { recursive: true });
+  const robotDbPath = join(o.dataDir, 'robot.db');
+  const alarmDbPath = join(o.dataDir, 'alarm-center.db');
+  const secretPath = join(o.dataDir, SECRET_FILE);
+  if (!o.keep) {
+    for (const base of [robotDbPath, alarmDbPath]) {
+      for (const suffix of ['', '-wal', '-shm', '.key']) rmSync(base + suffix, { force: true });
+    }
+    rmSync(secretPath, { force: true });
+  }
+
+  // ---- alarm centre
+  let secret: string;
+  if (existsSync(secretPath)) secret = readFileSync(secretPath, 'utf8').trim();
+  else {
+    secret = registerDevice(alarmDbPath, DEMO_DEVICE_ID, { clock });
+    addOperator(alarmDbPath, DEMO_OPERATOR.username, 'operator', DEMO_OPERATOR.password, { clock });
+    // A demo: the secret is kept beside the database so --keep can reuse it.
+    writeFileSync(secretPath, `${secret}\n`, { mode: 0o600 });
+  }
+  const alarmConfig = alarmConfigFor(o.speed, o.alarmConfig);
+  let alarmPort = o.portAlarm;
+  let centre: RunningAlarmCenter | undefined = await startAlarmCenter({
+    port: alarmPort, host, dbPath: alarmDbPath, clock, logger: log.child({ part: 'alarm-center' }), config: alarmConfig,
+  });
+  alarmPort = Number(new URL(centre.url).port);
+
+  // ---- robot
+  const cleanups: (() => void | Promise<void>)[] = [];
+  const sim = new DeviceSimulator({ clock, profile: o.profile, seed: o.seed, faults: o.faults ?? {}, logger: log.child({ part: 'sim' }) });
+  let pty: PtyPair | undefined;
+  let openLink: () => Transport | Promise<Transport>;
+  if (o.serial === 'pty') {
+    pty = await createPtyPair({ dir: undefined });
+    const p = pty;
+    const detach = keepSerialAttached({ path: p.simPath, baudRate: o.profile.baudRate, attach: (t) => sim.attach(t), clock, logger: log.child({ part: 'sim-serial' }) });
+    cleanups.push(detach);
+    openLink = () => SerialTransport.open(p.hostPath, o.profile.baudRate);
+  } else {
+    openLink = () => {
+      const [hostEnd, deviceEnd] = createMemoryWire(clock, { baudRate: o.profile.baudRate });
+      sim.attach(deviceEnd);
+      return hostEnd;
+    };
+  }
+  const link = new DeviceLink({ clock, profile: o.profile, logger: log.child({ part: 'link' }), open: openLink });
+  // Serial timing puts fractions of a millisecond on a paced clock; the centre wants whole milliseconds in
+  // occurredAtMs and refuses the whole batch otherwise, so the store stamps its rows with whole ones.
+  const storeClock: Clock = { now: () => Math.floor(clock.now()), setTimeout: (fn, ms) => clock.setTimeout(fn, ms), clearTimeout: (h) => clock.clearTimeout(h) };
+  const store = Store.open(robotDbPath, { clock: storeClock });
+  const controller = new Controller({ clock, link, store, profile: o.profile, logger: log.child({ part: 'controller' }) });
+
+  const health = (): DeviceHealth => {
+    const day = localDate(clock.now(), timeZone);
+    const ended = store.allDoses().filter((d) => d.finalAtMs !== null && localDate(d.finalAtMs, timeZone) === day && d.state !== 'returned');
+    const dispensed = ended.filter((d) => d.cls !== null);
+    return {
+      link: link.state === 'ready' ? 'ok' : link.state === 'lost' ? 'degraded' : 'down',
+      mcu: link.hello ? 'ok' : 'unknown',
+      firmwareVersion: link.hello?.fw ?? 'unknown',
+      report: {
+        day, dosings: dispensed.length, pills: dispensed.reduce((n, d) => n + (d.countedPills ?? 0), 0),
+        correct: dispensed.filter((d) => d.cls === 'correct').length, green: dispensed.filter((d) => d.cls === 'green').length,
+        yellow: dispensed.filter((d) => d.cls === 'yellow').length, missed: ended.filter((d) => d.state === 'missed').length,
+        taken: ended.filter((d) => d.state === 'taken').length,
+      },
+    };
+  };
+
+  // Watches the centre's answers so the demo can say which alarms were delivered.
+  const watchingFetch: typeof globalThis.fetch = async (input, init) => {
+    const res = await globalThis.fetch(input, init);
+    if (o.onAlarm && res.ok && String(input).endsWith('/events/batch')) {
+      try {
+        const sent = (JSON.parse(String(init?.body)) as { events: { eventId: string; type: string; doseId?: string }[] }).events;
+        const answer = (await res.clone().json()) as { results?: { eventId: string; status: string }[] };
+        for (const r of answer.results ?? []) {
+          const e = sent.find((s) => s.eventId === r.eventId);
+          o.onAlarm({ eventId: r.eventId, type: e?.type ?? '?', doseId: e?.doseId ?? null, status: r.status });
+        }
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, 'could not read the centre\'s answer for the console');
+      }
+    }
+    return res;
+  };
+  const delivery = new AlarmDelivery({
+    db: store.db, clock, url: `http://${host}:${alarmPort}`, deviceId: DEMO_DEVICE_ID, secret, logger: log.child({ part: 'delivery' }), health,
+    // Backoff and timeouts are virtual time: keep them a few wall seconds at any speed.
+    baseBackoffMs: 1_000 * Math.max(1, o.speed), maxBackoffMs: 10_000 * Math.max(1, o.speed),
+    requestTimeoutMs: 10_000 * Math.max(1, o.speed), pollMs: 5_000 * Math.max(1, o.speed), fetch: watchingFetch,
+  });
+  // The store enqueues inside its own transactions; a dose ending or going overdue is the moment to drain.
+  const kick = () => delivery.kick();
+  controller.on('outcome', kick);
+  controller.on('status', kick);
+
+  const loadInto = (rollId: string, pouches: readonly ScheduledPouch[]) => {
+    sim.loadPouches(pouches.map((p) => ({ slot: p.slot, label: p.label, pills: p.pillCount })));
+    log.info({ rollId, pouches: pouches.length }, 'roll in the simulated carousel');
+  };
+  const backend = createControllerBackend({
+    controller, store, clock, profile: o.profile, link, logger: log.child({ part: 'backend' }), timeZone, citizenId: DEMO_CITIZEN,
+    onLoaded: (roll) => loadInto(roll.rollId, roll.pouches),
+  });
+  const screens: FastifyInstance = createScreenServer({
+    backend, db: store.db, clock, logger: log.child({ part: 'screens' }), lang: 'da',
+    heartbeatMs: 15_000 * Math.max(1, o.speed),
+    session: { idleMs: 10 * 60_000 * Math.max(1, o.speed), absoluteMs: 8 * 3600_000 * Math.max(1, o.speed) },
+  });
+
+  let closed = false;
+  const close = async (): Promise<void> => {
+    if (closed) return;
+    closed = true;
+    delivery.stop();
+    controller.stop();
+    await screens.close().catch((err: Error) => log.warn({ err: err.message }, 'closing the screens'));
+    link.close();
+    sim.stop();
+    for (const c of cleanups.reverse()) await c();
+    await pty?.close();
+    await centre?.close();
+    centre = undefined;
+    clock.close();
+    store.close();
+  };
+
+  try {
+    await screens.listen({ port: o.portScreen, host });
+    link.start();
+    controller.start();
+    delivery.start();
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  const screenPort = (screens.server.address() as { port: number }).port;
+
+  return {
+    clock, profile: o.profile, sim, link, store, controller, delivery, robotDbPath, alarmDbPath, deviceId: DEMO_DEVICE_ID,
+    urls: { citizen: `http://${host}:${screenPort}/`, pharmacy: `http://${host}:${screenPort}/pharmacy`, alarm: `http://${host}:${alarmPort}/` },
+    loadRoll(doses, rollId) {
+      if (doses.length > o.profile.slotCount) throw new RangeError(`a roll holds at most ${o.profile.slotCount} pouches`);
+      const pouches: ScheduledPouch[] = doses.map((d, i) => ({
+        rollId, position: i + 1, slot: i, label: pouchLabel(rollId, i + 1), intakeAtMs: d.intakeAtMs, pillCount: d.pills,
+      }));
+      loadInto(rollId, pouches);
+      controller.loadSchedule({ rollId, citizenId: DEMO_CITIZEN, pouches });
+      return pouches;
+    },
+    async stopAlarmCentre() {
+      await centre?.close();
+      centre = undefined;
+    },
+    async startAlarmCentre() {
+      if (centre || closed) return;
+      centre = await startAlarmCenter({ port: alarmPort, host, dbPath: alarmDbPath, clock, logger: log.child({ part: 'alarm-center' }), config: alarmConfig });
+      delivery.kick();
+    },
+    close,
+  };
+}

@@ -1,0 +1,238 @@
+// `dosis roll load|unload|add-staff`: loading a roll into the robot's database file from the command line, behind a staff PIN.
+//
+// The PIN comes on stdin only (--pin-stdin): a PIN on the command line would
+// sit in the shell history and in every process listing. The same PIN table,
+// scrypt hashing and lock-out as the pharmacy screen (screens/pin.ts) guard
+// it. The load itself is the store's one transaction: the roll before is
+// unloaded and the new one loaded, or nothing changes.
+
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { SystemClock } from '../../../protocol/src/clock.js';
+import { DEFAULT_PROFILE_ID, loadProfile } from '../../../hardware/src/profile.js';
+import { parseCommand, UsageError, type CommandSpec } from '../../../bin/cli-kit.js';
+import { Store } from '../store/store.js';
+import { migratePins, setPin, verifyPin } from '../screens/pin.js';
+import { migrateReceipts, saveReceipt } from '../screens/receipts.js';
+import { DEFAULT_TIME_ZONE } from './manifest-schema.js';
+import { validateManifest, type LoadedRoll } from './validate.js';
+
+export const DEFAULT_DB = 'var/dosis-robot.db';
+export const EXIT = { ok: 0, invalid: 1, usage: 2, auth: 3 } as const;
+
+export type CliIo = {
+  /** Where --pin-stdin reads its line; process.stdin by default (tests pass a stream). */
+  stdin?: NodeJS.ReadableStream;
+};
+
+type Spec = CommandSpec<Record<string, { type: 'string' | 'boolean'; default?: string | boolean }>>;
+
+const PIN_HELP = 'read the PIN from the first line of stdin (required; a PIN is never taken on the command line)';
+const RUNNING_NOTE =
+  'It works on the database file. A running robot picks up a roll loaded this way at its next dose;\nwhile the robot runs, the pharmacy screen (/pharmacy) is the way to load and unload.';
+
+const loadSpec = {
+  name: 'roll load',
+  summary: `Checks a roll manifest and loads it into the robot's database, replacing the roll loaded before (its pouches not yet\ndispensed come back). ${RUNNING_NOTE}\nExit status: 0 loaded, 1 invalid or refused, 2 usage error or unreadable file, 3 wrong PIN or locked out.`,
+  usage: 'echo "$PIN" | dosis roll load FILE --staff ID --pin-stdin [--db FILE] [--citizen ID] [--profile ID]',
+  allowPositionals: true,
+  options: {
+    db: { type: 'string', default: DEFAULT_DB },
+    staff: { type: 'string' },
+    'pin-stdin': { type: 'boolean', default: false },
+    citizen: { type: 'string' },
+    profile: { type: 'string', default: DEFAULT_PROFILE_ID },
+  },
+  help: {
+    db: "the robot's SQLite file (created with its directory if missing)",
+    staff: 'the staff id loading the roll',
+    'pin-stdin': PIN_HELP,
+    citizen: "the citizen this robot serves (default: the citizen of the roll now loaded; unchecked if none)",
+    profile: 'hardware profile id or path, for the slot count',
+  },
+  examples: ['read -rs PIN && echo "$PIN" | dosis roll load roll.json --staff anna --pin-stdin --db var/dosis-robot.db'],
+} satisfies Spec;
+
+const unloadSpec = {
+  name: 'roll unload',
+  summary: `Unloads the roll in the robot's database and prints the pouches that came back (a return receipt is stored).\n${RUNNING_NOTE}\nExit status: 0 unloaded, 1 refused (a dose is being dispensed or waits in the cup), 2 usage error, 3 wrong PIN or locked out.`,
+  usage: 'echo "$PIN" | dosis roll unload --staff ID --pin-stdin [--db FILE]',
+  options: {
+    db: { type: 'string', default: DEFAULT_DB },
+    staff: { type: 'string' },
+    'pin-stdin': { type: 'boolean', default: false },
+  },
+  help: { db: "the robot's SQLite file", staff: 'the staff id unloading the roll', 'pin-stdin': PIN_HELP },
+} satisfies Spec;
+
+const addStaffSpec = {
+  name: 'roll add-staff',
+  summary: "Sets (or replaces) a staff member's PIN in the robot's database, scrypt-hashed; clears a lock-out.\nExit status: 0 set, 2 usage error (a PIN is 4 to 12 digits).",
+  usage: 'echo "$PIN" | dosis roll add-staff --staff ID --pin-stdin [--db FILE]',
+  options: {
+    db: { type: 'string', default: DEFAULT_DB },
+    staff: { type: 'string' },
+    'pin-stdin': { type: 'boolean', default: false },
+  },
+  help: { db: "the robot's SQLite file (created with its directory if missing)", staff: 'the staff id', 'pin-stdin': PIN_HELP },
+} satisfies Spec;
+
+const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
+const err = (s: string) => process.stderr.write(s.endsWith('\n') ? s : `${s}\n`);
+const iso = (ms: number) => new Date(ms).toISOString().replace('.000Z', 'Z');
+
+/** The first line of `stream`, at most 1 KiB; stops reading there. */
+export async function readLine(stream: NodeJS.ReadableStream): Promise<string> {
+  let text = '';
+  for await (const chunk of stream) {
+    text += typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString('utf8');
+    const nl = text.indexOf('\n');
+    if (nl >= 0) {
+      text = text.slice(0, nl);
+      break;
+    }
+    if (text.length > 1024) break;
+  }
+  return text.replace(/\r$/, '').slice(0, 1024);
+}
+
+function common(name: string, values: Record<string, unknown>): { db: string; staff: string } {
+  const staff = values.staff as string | undefined;
+  if (!staff) throw new UsageError(`${name}: --staff ID is required (see: dosis ${name} --help)`);
+  if (values['pin-stdin'] !== true) throw new UsageError(`${name}: give the PIN on stdin with --pin-stdin; a PIN is never taken on the command line`);
+  const db = (values.db as string | undefined) || DEFAULT_DB;
+  return { db, staff };
+}
+
+function openStore(path: string): Store {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const store = Store.open(path, { clock: new SystemClock() });
+  migratePins(store.db);
+  migrateReceipts(store.db);
+  return store;
+}
+
+/** Checks the staff PIN; prints why not and returns false when it fails. */
+async function authenticate(name: string, store: Store, staff: string, io: CliIo): Promise<boolean> {
+  const pin = await readLine(io.stdin ?? process.stdin);
+  const r = verifyPin(store.db, staff, pin, new SystemClock().now());
+  if (r.ok) return true;
+  if (r.reason === 'locked') err(`dosis ${name}: too many wrong PINs; locked until ${iso(r.lockedUntilMs)}`);
+  else err(`dosis ${name}: wrong staff id or PIN (${r.attemptsLeft} attempt${r.attemptsLeft === 1 ? '' : 's'} left)`);
+  return false;
+}
+
+function loadedRoll(store: Store): LoadedRoll | undefined {
+  const active = store.activeRoll();
+  if (!active) return undefined;
+  const doses = store.allDoses().filter((d) => d.rollId === active.rollId);
+  if (doses.length === 0) return undefined;
+  return { rollId: active.rollId, firstIntakeAtMs: doses[0]!.intakeAtMs, lastIntakeAtMs: doses[doses.length - 1]!.intakeAtMs };
+}
+
+export async function loadMain(argv: string[], io: CliIo = {}, readFile: (file: string) => Buffer): Promise<number> {
+  const parsed = parseCommand(loadSpec, argv);
+  if (!parsed) return EXIT.ok;
+  const { values, positionals } = parsed;
+  if (positionals.length !== 1) throw new UsageError(`roll load: expected one FILE, got ${positionals.length} (see: dosis roll load --help)`);
+  const file = positionals[0] as string;
+  const { db, staff } = common('roll load', values);
+  let slotCount: number;
+  try {
+    slotCount = loadProfile(values.profile as string).slotCount;
+  } catch (e) {
+    throw new UsageError(`roll load: ${(e as Error).message}`);
+  }
+  const store = openStore(db);
+  try {
+    if (!(await authenticate('roll load', store, staff, io))) return EXIT.auth;
+    let bytes: Buffer;
+    try {
+      bytes = readFile(file);
+    } catch (e) {
+      err(`dosis roll load: cannot read ${file}: ${(e as Error).message}`);
+      return EXIT.usage;
+    }
+    const citizenId = (values.citizen as string | undefined) ?? store.activeRoll()?.citizenId;
+    const result = validateManifest(bytes, { slotCount, nowMs: new SystemClock().now(), loaded: loadedRoll(store), ...(citizenId !== undefined ? { citizenId } : {}) });
+    const lines = result.problems.map((p) => `${file}: ${p.path}: ${p.severity} ${p.code}: ${p.message}`);
+    if (!result.ok || !result.manifest) {
+      const errors = result.problems.filter((p) => p.severity === 'error').length;
+      store.log('roll_load_refused', null, { staffId: staff, problems: result.problems.length, via: 'cli' });
+      lines.push(`${file}: invalid (${errors} error${errors === 1 ? '' : 's'}); nothing was loaded`);
+      out(lines.join('\n'));
+      return EXIT.invalid;
+    }
+    const roll = { rollId: result.manifest.rollId, citizenId: result.manifest.citizenId, pouches: result.pouches };
+    const before = store.activeRoll()?.rollId;
+    let returned;
+    try {
+      returned = store.loadRoll(roll, staff);
+    } catch (e) {
+      const code = (e as { code?: string }).code ?? 'DOSIS_ERR_INTERNAL';
+      store.log('roll_load_refused', null, { staffId: staff, rollId: roll.rollId, code, via: 'cli' });
+      lines.push(`${file}: refused: ${code}: ${(e as Error).message}; nothing was loaded`);
+      out(lines.join('\n'));
+      return EXIT.invalid;
+    }
+    const first = roll.pouches[0]!;
+    const last = roll.pouches[roll.pouches.length - 1]!;
+    lines.push(`loaded roll ${roll.rollId} for citizen ${roll.citizenId}: ${roll.pouches.length} pouches due ${iso(first.intakeAtMs)} to ${iso(last.intakeAtMs)} (by ${staff})`);
+    if (before) lines.push(`roll ${before} unloaded: ${returned.length} pouch${returned.length === 1 ? '' : 'es'} came back${returned.length ? `: ${returned.map((d) => d.label).join(' ')}` : ''}`);
+    out(lines.join('\n'));
+    return EXIT.ok;
+  } finally {
+    store.close();
+  }
+}
+
+export async function unloadMain(argv: string[], io: CliIo = {}): Promise<number> {
+  const parsed = parseCommand(unloadSpec, argv);
+  if (!parsed) return EXIT.ok;
+  const { db, staff } = common('roll unload', parsed.values);
+  const store = openStore(db);
+  try {
+    if (!(await authenticate('roll unload', store, staff, io))) return EXIT.auth;
+    const active = store.activeRoll();
+    if (!active) {
+      out('no roll is loaded; nothing to unload');
+      return EXIT.ok;
+    }
+    let rows;
+    try {
+      rows = store.unloadRoll(staff);
+    } catch (e) {
+      err(`dosis roll unload: refused: ${(e as { code?: string }).code ?? 'DOSIS_ERR_INTERNAL'}: ${(e as Error).message}`);
+      return EXIT.invalid;
+    }
+    const returned = rows.map((d) => ({ position: d.position, intakeAtMs: d.intakeAtMs, pillCount: d.pillCount }));
+    const receipt = saveReceipt(store.db, { rollId: active.rollId, staffId: staff, atMs: new SystemClock().now(), timeZone: DEFAULT_TIME_ZONE, returned });
+    const lines = rows.map((d) => `returned ${d.label}: due ${iso(d.intakeAtMs)}, ${d.pillCount} pills`);
+    lines.push(`roll ${active.rollId} unloaded by ${staff}: ${rows.length} pouch${rows.length === 1 ? '' : 'es'} came back (receipt ${receipt.receiptId})`);
+    out(lines.join('\n'));
+    return EXIT.ok;
+  } finally {
+    store.close();
+  }
+}
+
+export async function addStaffMain(argv: string[], io: CliIo = {}): Promise<number> {
+  const parsed = parseCommand(addStaffSpec, argv);
+  if (!parsed) return EXIT.ok;
+  const { db, staff } = common('roll add-staff', parsed.values);
+  const pin = await readLine(io.stdin ?? process.stdin);
+  const store = openStore(db);
+  try {
+    try {
+      setPin(store.db, staff, pin, new SystemClock().now());
+    } catch (e) {
+      if ((e as { code?: string }).code?.startsWith('DOSIS_ERR_PIN')) throw new UsageError(`roll add-staff: ${(e as Error).message}`);
+      throw e;
+    }
+    store.log('staff_pin_set', null, { staffId: staff, via: 'cli' });
+    out(`PIN set for staff ${staff}`);
+    return EXIT.ok;
+  } finally {
+    store.close();
+  }
+}

@@ -1,0 +1,106 @@
+// Soak speed: dosings per second in memory (one process and two workers), over real ptys, memory over a long
+// run, and where the time goes (a CPU profile of the in-memory soak, by file).
+import { Session } from 'node:inspector/promises';
+import { performance } from 'node:perf_hooks';
+import { spawnSync } from 'node:child_process';
+import { runEpisode } from '../../device-sim/src/soak/episode.js';
+import { planEpisodes, runSoak } from '../../device-sim/src/soak/runner.js';
+import { loadSoakProfile, type SoakProfile } from '../../device-sim/src/soak/soak-profile.js';
+import type { SoakTally } from '../../device-sim/src/soak/report.js';
+
+export type SoakFigures = {
+  memoryPerSecond: number;
+  memoryTwoWorkersPerSecond: number;
+  ptyPerSecond: number | null;
+  ptyTwoWorkersPerSecond: number | null;
+  heapMb: number[];
+};
+
+const SEED = 20_260_105;
+const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
+
+async function timed(profile: SoakProfile, dosings: number, transport: 'memory' | 'pty', workers: number): Promise<{ tally: SoakTally; perSecond: number }> {
+  const started = performance.now();
+  const { tally } = await runSoak({ episodes: planEpisodes(SEED, dosings), profile, transport, workers, runEpisode });
+  const seconds = (performance.now() - started) / 1000;
+  return { tally, perSecond: tally.dosings / seconds };
+}
+
+const fmt = (n: number) => Math.round(n).toLocaleString('en-GB');
+const line = (s: string) => process.stdout.write(`${s}\n`);
+
+export async function benchSoak(): Promise<SoakFigures> {
+  const profile = loadSoakProfile('reference');
+  const n = env('DOSIS_BENCH_SOAK_DOSINGS', 10_000);
+
+  // Memory over a long run: heap after each block of episodes in this process.
+  const heapMb: number[] = [];
+  let dosingsDone = 0;
+  const started = performance.now();
+  for (let block = 0; block < 4; block++) {
+    const episodes = planEpisodes(SEED + block, Math.ceil(n / 4));
+    const { tally } = await runSoak({ episodes, profile, transport: 'memory', workers: 1, runEpisode });
+    dosingsDone += tally.dosings;
+    (globalThis as { gc?: () => void }).gc?.();
+    heapMb.push(process.memoryUsage().heapUsed / 2 ** 20);
+  }
+  const memoryPerSecond = dosingsDone / ((performance.now() - started) / 1000);
+  line(`soak memory, 1 process:  ${fmt(memoryPerSecond)} dosings/s (${fmt(dosingsDone)} dosings, reference profile, store on)`);
+  line(`  138,000 dosings ≈ ${(138_000 / memoryPerSecond).toFixed(0)} s; heap after each quarter: ${heapMb.map((m) => `${m.toFixed(0)} MB`).join(', ')}`);
+
+  const two = await timed(profile, n * 2, 'memory', 2);
+  line(`soak memory, 2 workers:  ${fmt(two.perSecond)} dosings/s (${fmt(two.tally.dosings)} dosings); 1,000,000 dosings ≈ ${(1_000_000 / two.perSecond / 60).toFixed(1)} min`);
+
+  let ptyPerSecond: number | null = null;
+  let ptyTwoWorkersPerSecond: number | null = null;
+  if (spawnSync('socat', ['-V'], { stdio: 'ignore' }).status === 0) {
+    const p = env('DOSIS_BENCH_PTY_DOSINGS', 1000);
+    const one = await timed(profile, p, 'pty', 1);
+    ptyPerSecond = one.perSecond;
+    line(`soak pty, 1 process:     ${fmt(ptyPerSecond)} dosings/s (${fmt(one.tally.dosings)} dosings over socat ptys, wall clock)`);
+    const both = await timed(profile, p * 2, 'pty', 2);
+    ptyTwoWorkersPerSecond = both.perSecond;
+    line(`soak pty, 2 workers:     ${fmt(ptyTwoWorkersPerSecond)} dosings/s (${fmt(both.tally.dosings)} dosings)`);
+  } else {
+    line('soak pty: skipped, socat is not installed (apt-get install socat)');
+  }
+
+  await whereTheTimeGoes(profile, env('DOSIS_BENCH_PROFILE_DOSINGS', 3000));
+  return { memoryPerSecond, memoryTwoWorkersPerSecond: two.perSecond, ptyPerSecond, ptyTwoWorkersPerSecond, heapMb };
+}
+
+type ProfileNode = { id: number; callFrame: { url: string; functionName: string } };
+
+/** CPU profile of an in-memory soak, self time summed by source file (dependencies by package). */
+async function whereTheTimeGoes(profile: SoakProfile, dosings: number): Promise<void> {
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  await runSoak({ episodes: planEpisodes(SEED, dosings), profile, transport: 'memory', workers: 1, runEpisode });
+  const { profile: cpu } = (await session.post('Profiler.stop')) as unknown as {
+    profile: { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] };
+  };
+  session.disconnect();
+  const byNode = new Map<number, number>();
+  cpu.samples.forEach((id, i) => byNode.set(id, (byNode.get(id) ?? 0) + (cpu.timeDeltas[i] ?? 0)));
+  const byPlace = new Map<string, number>();
+  let total = 0;
+  for (const node of cpu.nodes) {
+    const t = byNode.get(node.id) ?? 0;
+    total += t;
+    byPlace.set(place(node), (byPlace.get(place(node)) ?? 0) + t);
+  }
+  line(`where the time goes (self time, ${fmt(dosings)} in-memory dosings):`);
+  for (const [k, t] of [...byPlace].sort((a, b) => b[1] - a[1]).slice(0, 12)) line(`  ${((t / total) * 100).toFixed(1).padStart(5)} %  ${k}`);
+}
+
+function place(node: ProfileNode): string {
+  const url = node.callFrame.url;
+  if (!url) return node.callFrame.functionName || '(native)';
+  const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
+  if (pkg) return `${pkg[1]} (dependency)`;
+  if (url.startsWith('node:')) return 'node internals';
+  const m = /\/(firmware-host|device-sim|protocol|hardware|alarm-center)\/(.*)$/.exec(url);
+  return m ? `${m[1]}/${m[2]}` : url;
+}

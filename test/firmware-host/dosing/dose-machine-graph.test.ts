@@ -1,0 +1,151 @@
+// Path coverage of the dose machine: @xstate/graph walks it from every kind of start, and every state and transition must be reached.
+import { describe, expect, it } from 'vitest';
+import { createActor, type AnyEventObject, type AnyStateNode, type AnyTransitionDefinition } from 'xstate';
+import { getShortestPaths, getStateNodes } from '@xstate/graph';
+import { ManualClock } from '../../../protocol/src/clock.js';
+import { loadProfile } from '../../../hardware/src/profile.js';
+import {
+  createDoseMachine, doseWindows, silentLogic, type DoseEvent, type DoseInput, type DoseResume, type DoseStore, type MotionInput,
+} from '../../../firmware-host/src/dosing/dose-machine.js';
+import { DEFAULT_TIMING } from '../../../firmware-host/src/roll/types.js';
+import type { NonReducibleUnknown } from 'xstate';
+
+const profile = loadProfile('dosis-r1');
+const T = Date.UTC(2027, 0, 4, 8, 0);
+const H = 3600_000;
+
+// Command ids depend only on the motion, so one logical state serialises the same however the walk reached it.
+const INTENT_IDS = { ROTATE: '0000000A', RELEASE: '0000000B', SHAKE: '0000000C' } as const;
+
+function fakeStore(claims = true): DoseStore & { calls: string[] } {
+  const calls: string[] = [];
+  return {
+    calls,
+    startDispensing: () => (calls.push('startDispensing'), claims),
+    resetToScheduled: () => void calls.push('resetToScheduled'),
+    presented: () => void calls.push('presented'),
+    finish: (_id, final) => (calls.push(`finish:${final}`), true),
+    markOverdue: () => (calls.push('markOverdue'), true),
+    recordIntent: (_d, name) => (calls.push(`intent:${name}`), INTENT_IDS[name]),
+    completeIntent: () => void calls.push('completeIntent'),
+  };
+}
+
+function machineAt(nowMs: number, claims = true) {
+  const clock = new ManualClock(nowMs);
+  return createDoseMachine({
+    clock, profile, store: fakeStore(claims), bootId: () => 'B0000001', signal: () => undefined,
+    motion: silentLogic<MotionInput>(), status: silentLogic<NonReducibleUnknown>(), clear: silentLogic<NonReducibleUnknown>(),
+  });
+}
+
+const dose = { doseId: 'R1-001', slot: 0, label: 'R1-001', expectedPills: 3, windows: doseWindows(T, DEFAULT_TIMING, T + 4 * H - 30 * 60_000), reminderEveryMs: 5 * 60_000, overdue: false };
+
+/** Events with the payloads that tell the guards apart. */
+const PAYLOAD_EVENTS: DoseEvent[] = [
+  { type: 'PRESS' },
+  { type: 'CUP', present: false },
+  { type: 'CUP', present: true },
+  { type: 'STATUS', cup: true, cupHoldsDose: false, latched: false },
+  { type: 'STATUS', cup: true, cupHoldsDose: false, latched: true },
+  { type: 'STATUS', cup: false, cupHoldsDose: false, latched: false },
+  { type: 'STATUS', cup: true, cupHoldsDose: true, latched: false },
+  { type: 'STATUS_FAILED' },
+  { type: 'CLEARED' },
+  { type: 'ROTATED', slot: 0, label: 'R1-001' },
+  { type: 'ROTATED', slot: 0, err: 'JAM' },
+  { type: 'ROTATED', slot: 0, err: 'LABEL' },
+  { type: 'ROTATED', slot: 0, label: 'R1-002' },
+  { type: 'RELEASED', n: 3, w: [12, 12, 12], empty: true }, // right
+  { type: 'RELEASED', n: 2, w: [12, 12], empty: false }, // short, a pill stuck
+  { type: 'RELEASED', n: 2, w: [12, 17], empty: true }, // short, but a pulse long enough for two
+  { type: 'RELEASED', n: 2, w: [12, 12], empty: true }, // short, pouch empty: the sensor missed one
+  { type: 'RELEASED', n: 4, w: [12, 12, 12, 12], empty: true }, // over
+  { type: 'RELEASED', n: 3, w: [12, 12, 12], empty: false }, // right count, pouch not empty
+  { type: 'SHAKEN', n: 1, w: [12], empty: true },
+  { type: 'SHAKEN', n: 0, w: [], empty: false },
+  { type: 'REFUSED', code: 'CUP' },
+  { type: 'REFUSED', code: 'SLOT_EMPTY' },
+  { type: 'REFUSED', code: 'LATCHED' },
+  { type: 'REFUSED', code: 'RANGE' },
+  { type: 'LOST', reason: 'mcu_reset' },
+];
+
+function allNodes(machine: ReturnType<typeof machineAt>): AnyStateNode[] {
+  return getStateNodes(machine.root);
+}
+
+/** Delayed transitions are events too: `xstate.after.<delay>.<state id>`. */
+function delayEvents(machine: ReturnType<typeof machineAt>): AnyEventObject[] {
+  const out: AnyEventObject[] = [];
+  for (const node of allNodes(machine)) for (const t of node.after) out.push({ type: t.eventType });
+  return out;
+}
+
+function transitionsOf(node: AnyStateNode): AnyTransitionDefinition[] {
+  return [...node.transitions.values()].flat().concat(node.always ?? []);
+}
+
+const readings = [{ n: 2, w: [12, 12], empty: false }];
+const STARTS: { name: string; nowMs: number; resume: DoseResume; claims?: boolean }[] = [
+  { name: 'before the early window', nowMs: T - 2 * H, resume: { state: 'timing' } },
+  { name: 'in the early window', nowMs: T - 10 * 60_000, resume: { state: 'timing' } },
+  { name: 'due', nowMs: T + 60_000, resume: { state: 'timing' } },
+  { name: 'due, but returned by another process before the claim', nowMs: T + 60_000, resume: { state: 'timing' }, claims: false },
+  { name: 'overdue', nowMs: T + 45 * 60_000, resume: { state: 'timing' } },
+  { name: 'closed', nowMs: T + 3 * H, resume: { state: 'timing' } },
+  { name: 'presented before a restart', nowMs: T + 60_000, resume: { state: 'presented', cls: 'correct', countedPills: 3, attempts: 1 } },
+  { name: 'mid-rotation', nowMs: T + 60_000, resume: { state: 'motion', name: 'ROTATE', commandId: '00000009', readings: [], attempts: 1, rotations: 0, shakes: 0 } },
+  { name: 'mid-rotation, back after the window closed', nowMs: T + 3 * H, resume: { state: 'motion', name: 'ROTATE', commandId: '00000009', readings: [], attempts: 1, rotations: 0, shakes: 0 } },
+  { name: 'mid-release', nowMs: T + 60_000, resume: { state: 'motion', name: 'RELEASE', commandId: '00000009', readings: [], attempts: 1, rotations: 1, shakes: 0 } },
+  { name: 'mid-shake', nowMs: T + 60_000, resume: { state: 'motion', name: 'SHAKE', commandId: '00000009', readings, attempts: 1, rotations: 1, shakes: 0 } },
+  { name: 'between motions', nowMs: T + 60_000, resume: { state: 'dispensing-idle', readings, attempts: 1 } },
+  { name: 'dispensing before any motion', nowMs: T + 60_000, resume: { state: 'dispensing-idle', readings: [], attempts: 1 } },
+];
+
+describe('dose machine path coverage (@xstate/graph)', () => {
+  it('reaches every state and takes every transition', () => {
+    const visited = new Set<string>();
+    const taken = new Set<AnyTransitionDefinition>();
+    let machine = machineAt(T);
+    let paths = 0;
+    for (const start of STARTS) {
+      machine = machineAt(start.nowMs, start.claims ?? true);
+      const input: DoseInput = { dose, resume: start.resume };
+      const events = [...PAYLOAD_EVENTS, ...delayEvents(machine)] as DoseEvent[];
+      const shortest = getShortestPaths(machine, { events, input });
+      // From every state the walk reached, try every event once: that covers every edge, not only the shortest ones.
+      for (const path of shortest) {
+        for (const last of [null, ...events]) {
+          const actor = createActor(machine, {
+            input,
+            inspect: (ev) => {
+              if (ev.type !== '@xstate.microstep') return;
+              const m = ev as unknown as { _transitions: AnyTransitionDefinition[]; snapshot: { _nodes: AnyStateNode[] } };
+              for (const t of m._transitions) taken.add(t);
+              for (const n of m.snapshot._nodes) visited.add(n.id);
+            },
+          });
+          actor.start();
+          for (const n of (actor.getSnapshot() as unknown as { _nodes: AnyStateNode[] })._nodes) visited.add(n.id);
+          for (const step of path.steps) if (!step.event.type.startsWith('xstate.init')) actor.send(step.event as DoseEvent);
+          if (last) actor.send(last);
+          for (const n of (actor.getSnapshot() as unknown as { _nodes: AnyStateNode[] })._nodes) visited.add(n.id);
+          actor.stop();
+          paths++;
+        }
+      }
+    }
+    const nodes = allNodes(machine).map((n) => n.id);
+    const missingStates = nodes.filter((id) => !visited.has(id));
+    // Transition definitions differ per machine instance: compare by source state, event and target.
+    const key = (t: AnyTransitionDefinition) => `${t.source.id} --${t.eventType}${t.guard ? `[${typeof t.guard === 'string' ? t.guard : (t.guard as { type?: string }).type ?? 'inline'}]` : ''}--> ${(t.target ?? []).map((s) => s.id).join(',') || '(self)'}`;
+    const takenKeys = new Set([...taken].map(key));
+    const all = allNodes(machine).flatMap(transitionsOf).map(key);
+    const missingTransitions = all.filter((k) => !takenKeys.has(k));
+    expect(paths).toBeGreaterThan(100);
+    expect(missingStates).toEqual([]);
+    expect(missingTransitions).toEqual([]);
+    expect(all.length).toBeGreaterThan(40);
+  });
+});

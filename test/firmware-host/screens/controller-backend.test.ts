@@ -1,0 +1,155 @@
+// The screens' backend over the real controller: a SimHarness (controller, store, link, simulated MCU) on a ManualClock.
+
+import pino from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../../protocol/src/clock.js';
+import type { FaultRates } from '../../../device-sim/src/faults.js';
+import { SimHarness } from '../../../firmware-host/src/sim-harness.js';
+import { createControllerBackend } from '../../../firmware-host/src/screens/controller-backend.js';
+import type { CitizenView, ScreenBackend } from '../../../firmware-host/src/screens/backend.js';
+import { manifestFor, series } from '../roll/manifest-kit.js';
+
+const T0 = Date.UTC(2027, 0, 4, 6, 0); // 07:00 in Copenhagen
+const H = 3_600_000;
+const silent = pino({ level: 'silent' });
+
+type Rig = { h: SimHarness; clock: ManualClock; backend: ScreenBackend; views: CitizenView[]; unsubscribe: () => void };
+let rig: Rig | undefined;
+
+afterEach(() => {
+  rig?.unsubscribe();
+  rig?.h.stop();
+  rig = undefined;
+});
+
+function makeRig(faults: Partial<FaultRates> = {}): Rig {
+  const clock = new ManualClock(T0);
+  const h = new SimHarness({ seed: 7, clock, faults, logger: silent }).start();
+  const backend = createControllerBackend({
+    controller: h.controller, store: h.store, clock, profile: h.profile, link: h.link, logger: silent, citizenId: 'C1',
+    onLoaded: (r) => h.sim.loadPouches(r.pouches.map((p) => ({ slot: p.slot, label: p.label, pills: p.pillCount }))),
+  });
+  const views: CitizenView[] = [];
+  const unsubscribe = backend.onCitizenView((v) => views.push(v));
+  rig = { h, clock, backend, views, unsubscribe };
+  return rig;
+}
+
+const phase = (r: Rig) => r.backend.citizenView().phase;
+
+describe('controller backend: the citizen view', () => {
+  it('a due dose shows due, the button dispenses, the cup is presented, taking it ends the dose', () => {
+    const r = makeRig();
+    expect(r.backend.loadRoll(manifestFor('R1', series(T0 + H, 4)), 'anna').ok).toBe(true);
+    expect(r.h.runUntil(() => phase(r) === 'idle', 60_000)).toBe(true);
+    expect(r.backend.citizenView().nextDose?.doseId).toBe('R1-001');
+
+    expect(r.h.runUntil(() => phase(r) === 'due', 2 * H)).toBe(true);
+    const due = r.backend.citizenView();
+    expect(due.currentDose).toMatchObject({ doseId: 'R1-001', pillCount: 3 });
+    expect(due.reminder).toBe(true);
+    expect(r.views.at(-1)?.phase).toBe('due');
+
+    r.backend.pressButton();
+    expect(r.h.runUntil(() => phase(r) === 'present', 120_000)).toBe(true);
+    const seen = r.views.map((v) => v.phase);
+    expect(seen.indexOf('dispensing')).toBeGreaterThan(seen.indexOf('due'));
+    expect(r.views.some((v) => v.phase === 'dispensing' && v.dispensing !== null)).toBe(true);
+    expect(r.views.at(-1)?.phase).toBe('present');
+
+    r.h.sim.takeCup();
+    expect(r.h.runUntil(() => r.h.outcomes.length === 1, 60_000)).toBe(true);
+    expect(r.h.outcomes[0]).toMatchObject({ doseId: 'R1-001', final: 'taken', cls: 'correct' });
+    expect(r.h.runUntil(() => phase(r) === 'idle', 60_000)).toBe(true);
+    expect(r.backend.citizenView().nextDose?.doseId).toBe('R1-002');
+  });
+
+  it('a yellow dose shows error with its reason until the cup has been emptied', () => {
+    const r = makeRig({ pillsStuckForGood: 1 });
+    expect(r.backend.loadRoll(manifestFor('R1', series(T0 + H, 4)), 'anna').ok).toBe(true);
+    expect(r.h.runUntil(() => phase(r) === 'due', 2 * H)).toBe(true);
+    r.backend.pressButton();
+    expect(r.h.runUntil(() => r.h.outcomes.length === 1, 120_000)).toBe(true);
+    expect(r.h.outcomes[0]).toMatchObject({ final: 'failed', cls: 'yellow' });
+    expect(r.h.runUntil(() => phase(r) === 'error', 10_000)).toBe(true);
+    const v = r.backend.citizenView();
+    expect(v.error?.reason).toBe(r.h.outcomes[0]!.reason);
+    expect(v.error?.reason).toBeTruthy();
+    expect(r.views.at(-1)?.phase).toBe('error');
+    r.h.sim.takeCup();
+    expect(r.h.runUntil(() => phase(r) === 'idle', 10_000)).toBe(true);
+    expect(r.views.at(-1)?.phase).toBe('idle');
+  });
+
+  it('is offline while the link is down', () => {
+    const r = makeRig();
+    expect(r.h.runUntil(() => phase(r) === 'idle', 60_000)).toBe(true);
+    r.h.link.close();
+    expect(phase(r)).toBe('offline');
+  });
+
+  it('shows running low when fewer than 3 days of pouches are left, and ticks the minute', () => {
+    const r = makeRig();
+    r.backend.loadRoll(manifestFor('R1', series(T0 + H, 8, 6)), 'anna');
+    expect(r.h.runUntil(() => phase(r) === 'idle', 60_000)).toBe(true);
+    expect(r.backend.citizenView().lowSupply).toEqual({ daysLeft: 1 });
+    const before = r.views.length;
+    r.clock.advance(3 * 60_000);
+    expect(r.views.length).toBeGreaterThan(before);
+  });
+});
+
+describe('controller backend: the pharmacy', () => {
+  it('validates against the robot (wrong citizen, past intake) and loads nothing then', () => {
+    const r = makeRig();
+    const wrong = r.backend.validateRoll(manifestFor('R1', series(T0 + H, 4), 'OTHER'));
+    expect(wrong.ok).toBe(false);
+    expect(wrong.problems.map((p) => p.code)).toContain('wrong_citizen');
+    const load = r.backend.loadRoll(manifestFor('R1', series(T0 - 2 * H, 4)), 'anna');
+    expect(load.ok).toBe(false);
+    expect(load.problems.map((p) => p.code)).toContain('past_intake');
+    expect(r.h.store.activeRoll()).toBeUndefined();
+    expect(r.h.store.recentEvents(5).map((e) => e.type)).toContain('roll_load_refused');
+    const ok = r.backend.validateRoll(manifestFor('R1', series(T0 + H, 4)));
+    expect(ok).toMatchObject({ ok: true, pouches: 4 });
+  });
+
+  it('replaces a roll atomically; a load that fails half-way leaves the old roll', () => {
+    const r = makeRig();
+    const first = series(T0 + H, 4, 6); // last at T0 + 19 h
+    expect(r.backend.loadRoll(manifestFor('R1', first), 'anna').ok).toBe(true);
+    const second = series(T0 + 20 * H, 4, 6); // last at T0 + 38 h
+    expect(r.backend.loadRoll(manifestFor('R2', second), 'anna').ok).toBe(true);
+    expect(r.backend.pharmacyView().roll).toMatchObject({ rollId: 'R2', pouchesLeft: 4, nextPouch: { position: 1, intakeAtMs: second[0]!.intakeAtMs } });
+    expect(r.h.store.allDoses().filter((d) => d.rollId === 'R1').every((d) => d.state === 'returned')).toBe(true);
+
+    // R1 again, after R2: valid as a manifest, but the store refuses it after it has unloaded R2 in the same transaction.
+    const again = r.backend.loadRoll(manifestFor('R1', series(T0 + 39 * H, 4, 6)), 'anna');
+    expect(again.ok).toBe(false);
+    expect(again.problems.map((p) => p.code)).toContain('DOSIS_ERR_ROLL_LOADED_BEFORE');
+    expect(r.h.store.activeRoll()?.rollId).toBe('R2');
+    expect(r.h.store.remainingPouches()).toHaveLength(4);
+    expect(r.backend.pharmacyView().events.map((e) => e.type)).toContain('roll_load_refused');
+  });
+
+  it('unloads the roll and gives the pouches back; refused while a dose waits in the cup', () => {
+    const r = makeRig();
+    const pouches = series(T0 + H, 4, 6);
+    r.backend.loadRoll(manifestFor('R1', pouches), 'anna');
+    expect(r.h.runUntil(() => phase(r) === 'due', 2 * H)).toBe(true);
+    r.backend.pressButton();
+    expect(r.h.runUntil(() => phase(r) === 'present', 120_000)).toBe(true);
+    expect(r.backend.unloadRoll('anna')).toEqual({ ok: false, returned: [] });
+    expect(r.h.store.activeRoll()?.rollId).toBe('R1');
+    r.h.sim.takeCup();
+    expect(r.h.runUntil(() => r.h.outcomes.length === 1, 60_000)).toBe(true);
+    const out = r.backend.unloadRoll('anna');
+    expect(out.ok).toBe(true);
+    expect(out.returned).toEqual(pouches.slice(1).map((p, i) => ({ position: i + 2, intakeAtMs: p.intakeAtMs, pillCount: 3 })));
+    const view = r.backend.pharmacyView();
+    expect(view.roll).toBeNull();
+    expect(view.events[0]?.type).toBe('roll_unloaded');
+    expect(view.health).toMatchObject({ link: 'ready' });
+    expect(view.health.bootId).toBeTruthy();
+  });
+});
