@@ -263,8 +263,10 @@ class Episode {
       }
     }
     await this.#need(ended, this.#limitMs, doseId, 'the dose never ended');
-    // A yellow dose may have left pills in the cup: the care staff empty it before the next dose.
-    if (h.sim.status().pillsInCup > 0 || !h.sim.cupPresent) await this.#cupOut(plan);
+    // A dose that was not taken may have left pills in the cup (some the sensor never saw): the care staff empty it before
+    // the next dose, as the citizen screen asks them to.
+    const final = this.#outcomes.get(doseId)![0]!.final;
+    if (final !== 'taken' || h.sim.status().pillsInCup > 0 || !h.sim.cupPresent) await this.#cupOut(plan);
     this.#judge(doseId);
   }
 

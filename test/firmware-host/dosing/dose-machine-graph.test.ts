@@ -1,11 +1,12 @@
-// Path coverage of the dose machine: @xstate/graph walks it from every kind of start, and every state and transition must be reached.
+// Path coverage of the dose machine: a breadth-first walk over its distinct states from every kind of start; every state and
+// transition must be reached. (@xstate/graph keys states by their whole context, which never repeats here: the walk would not end.)
 import { describe, expect, it } from 'vitest';
 import { createActor, type AnyEventObject, type AnyStateNode, type AnyTransitionDefinition } from 'xstate';
-import { getShortestPaths, getStateNodes } from '@xstate/graph';
+import { getStateNodes } from '@xstate/graph';
 import { ManualClock } from '../../../protocol/src/clock.js';
 import { loadProfile } from '../../../hardware/src/profile.js';
 import {
-  createDoseMachine, doseWindows, silentLogic, type DoseEvent, type DoseInput, type DoseResume, type DoseStore, type MotionInput,
+  MAX_ROTATIONS, createDoseMachine, doseWindows, silentLogic, type DoseContext, type DoseEvent, type DoseInput, type DoseResume, type DoseStore, type MotionInput,
 } from '../../../firmware-host/src/dosing/dose-machine.js';
 import { DEFAULT_TIMING } from '../../../firmware-host/src/roll/types.js';
 import type { NonReducibleUnknown } from 'xstate';
@@ -103,49 +104,85 @@ const STARTS: { name: string; nowMs: number; resume: DoseResume; claims?: boolea
   { name: 'dispensing before any motion', nowMs: T + 60_000, resume: { state: 'dispensing-idle', readings: [], attempts: 1 } },
 ];
 
-describe('dose machine path coverage (@xstate/graph)', () => {
-  it('reaches every state and takes every transition', () => {
-    const visited = new Set<string>();
-    const taken = new Set<AnyTransitionDefinition>();
+type Snap = { value: unknown; status: string; context: DoseContext; _nodes: AnyStateNode[] };
+
+/**
+ * The parts of a snapshot that decide what it does next. The notice and the ids only label it; the guards ask only whether
+ * rotations reached MAX_ROTATIONS and whether attempts passed one (each citizen press after an abandoned rotation adds one).
+ */
+function keyOf(s: Snap): string {
+  const c = s.context;
+  return JSON.stringify([s.value, s.status, Math.min(c.attempts, 2), Math.min(c.rotations, MAX_ROTATIONS), c.shakes, c.readings, c.cls, c.reason, c.started, c.withdrawn, c.resuming, c.releaseRetried, c.overdue]);
+}
+
+/** Replays a path of events in a fresh actor, reporting every transition it takes and every state it enters. */
+function replay(machine: ReturnType<typeof machineAt>, input: DoseInput, path: readonly DoseEvent[], seen: { taken: Set<AnyTransitionDefinition>; visited: Set<string> }): Snap {
+  const actor = createActor(machine, {
+    input,
+    inspect: (ev) => {
+      if (ev.type !== '@xstate.microstep') return;
+      const m = ev as unknown as { _transitions: AnyTransitionDefinition[]; snapshot: Snap };
+      for (const t of m._transitions) seen.taken.add(t);
+      for (const n of m.snapshot._nodes) seen.visited.add(n.id);
+    },
+  });
+  actor.start();
+  for (const e of path) actor.send(e);
+  const snap = actor.getSnapshot() as unknown as Snap;
+  for (const n of snap._nodes) seen.visited.add(n.id);
+  actor.stop();
+  return snap;
+}
+
+describe('dose machine path coverage', () => {
+  it('reaches every state and takes every transition, from every kind of start', () => {
+    const seen = { taken: new Set<AnyTransitionDefinition>(), visited: new Set<string>() };
     let machine = machineAt(T);
-    let paths = 0;
+    let states = 0;
+    let walks = 0;
+    const finals = new Set<string>();
     for (const start of STARTS) {
       machine = machineAt(start.nowMs, start.claims ?? true);
       const input: DoseInput = { dose, resume: start.resume };
       const events = [...PAYLOAD_EVENTS, ...delayEvents(machine)] as DoseEvent[];
-      const shortest = getShortestPaths(machine, { events, input });
-      // From every state the walk reached, try every event once: that covers every edge, not only the shortest ones.
-      for (const path of shortest) {
-        for (const last of [null, ...events]) {
-          const actor = createActor(machine, {
-            input,
-            inspect: (ev) => {
-              if (ev.type !== '@xstate.microstep') return;
-              const m = ev as unknown as { _transitions: AnyTransitionDefinition[]; snapshot: { _nodes: AnyStateNode[] } };
-              for (const t of m._transitions) taken.add(t);
-              for (const n of m.snapshot._nodes) visited.add(n.id);
-            },
-          });
-          actor.start();
-          for (const n of (actor.getSnapshot() as unknown as { _nodes: AnyStateNode[] })._nodes) visited.add(n.id);
-          for (const step of path.steps) if (!step.event.type.startsWith('xstate.init')) actor.send(step.event as DoseEvent);
-          if (last) actor.send(last);
-          for (const n of (actor.getSnapshot() as unknown as { _nodes: AnyStateNode[] })._nodes) visited.add(n.id);
-          actor.stop();
-          paths++;
+      // Breadth first over distinct states: each is reached by its shortest path, and every event is tried from it.
+      const first = replay(machine, input, [], seen);
+      const known = new Set([keyOf(first)]);
+      if (first.status === 'done') finals.add(String(first.value));
+      let frontier: DoseEvent[][] = first.status === 'done' ? [] : [[]];
+      for (let depth = 0; frontier.length > 0; depth++) {
+        expect(depth, `${start.name}: the walk does not end`).toBeLessThan(20);
+        const next: DoseEvent[][] = [];
+        for (const path of frontier) {
+          for (const event of events) {
+            const p = [...path, event];
+            const snap = replay(machine, input, p, seen);
+            walks++;
+            if (snap.status === 'done') finals.add(String(snap.value));
+            const k = keyOf(snap);
+            if (known.has(k)) continue;
+            known.add(k);
+            if (snap.status !== 'done') next.push(p);
+          }
         }
+        frontier = next;
       }
+      states += known.size;
     }
     const nodes = allNodes(machine).map((n) => n.id);
-    const missingStates = nodes.filter((id) => !visited.has(id));
-    // Transition definitions differ per machine instance: compare by source state, event and target.
+    // A transient state (only `always` transitions) is never at rest in a snapshot: it counts as reached through its transitions.
+    const passedThrough = (id: string) => seen.taken.size > 0 && [...seen.taken].some((t) => t.source.id === id && t.eventType === '');
+    const missingStates = nodes.filter((id) => !seen.visited.has(id) && !passedThrough(id));
+    // Transition definitions differ per machine instance: compare by source state, event, guard and target.
     const key = (t: AnyTransitionDefinition) => `${t.source.id} --${t.eventType}${t.guard ? `[${typeof t.guard === 'string' ? t.guard : (t.guard as { type?: string }).type ?? 'inline'}]` : ''}--> ${(t.target ?? []).map((s) => s.id).join(',') || '(self)'}`;
-    const takenKeys = new Set([...taken].map(key));
+    const takenKeys = new Set([...seen.taken].map(key));
     const all = allNodes(machine).flatMap(transitionsOf).map(key);
     const missingTransitions = all.filter((k) => !takenKeys.has(k));
-    expect(paths).toBeGreaterThan(100);
     expect(missingStates).toEqual([]);
     expect(missingTransitions).toEqual([]);
     expect(all.length).toBeGreaterThan(40);
+    expect([...finals].sort()).toEqual(['failed', 'missed', 'taken', 'withdrawn']);
+    expect(states).toBeGreaterThan(100);
+    expect(walks).toBeGreaterThan(states);
   });
 });
