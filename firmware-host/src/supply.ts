@@ -91,13 +91,18 @@ export class SupplyWatch {
     this.#o.logger.warn({ rollId: s.rollId, pouchesLeft: s.pouchesLeft, daysLeft }, 'low supply: the alarm centre is told');
   }
 
-  #tick(): void {
-    if (!this.#running) return;
+  /** Looks now, as `check()`, for callers that must not fail (a dose just ended): a failure is logged, the next look retries. */
+  nudge(): void {
     try {
       this.check();
     } catch (err) {
       this.#o.logger.error({ err }, 'low-supply check failed');
     }
+  }
+
+  #tick(): void {
+    if (!this.#running) return;
+    this.nudge();
     this.#timer = this.#o.clock.setTimeout(() => this.#tick(), SUPPLY_CHECK_EVERY_MS);
   }
 }

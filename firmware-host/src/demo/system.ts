@@ -27,7 +27,7 @@ import { Controller } from '../controller.js';
 import { AlarmDelivery, type DeviceHealth } from '../alarm/delivery.js';
 import { createScreenServer } from '../screens/server.js';
 import { createControllerBackend } from '../screens/controller-backend.js';
-import { localDate } from '../supply.js';
+import { SupplyWatch, localDate } from '../supply.js';
 import { resolveLocalTime } from '../roll/local-time.js';
 import { pouchLabel, type ScheduledPouch } from '../roll/types.js';
 import { TrackingClock } from './tracking-clock.js';
@@ -218,7 +218,12 @@ export async function startDemoSystem(o: DemoSystemOptions): Promise<DemoSystem>
   });
   // The store enqueues inside its own transactions; a dose ending or going overdue is the moment to drain.
   const kick = () => delivery.kick();
-  controller.on('outcome', kick);
+  // Low supply: once a day while the roll holds fewer than 3 days of pouches, an event for the alarm centre.
+  const supply = new SupplyWatch({ store, clock, logger: log.child({ part: 'supply' }), timeZone });
+  controller.on('outcome', () => {
+    supply.nudge();
+    kick();
+  });
   controller.on('status', kick);
 
   const loadInto = (rollId: string, pouches: readonly ScheduledPouch[]) => {
@@ -240,6 +245,7 @@ export async function startDemoSystem(o: DemoSystemOptions): Promise<DemoSystem>
     if (closed) return;
     closed = true;
     delivery.stop();
+    supply.stop();
     controller.stop();
     await screens.close().catch((err: Error) => log.warn({ err: err.message }, 'closing the screens'));
     link.close();
@@ -256,6 +262,7 @@ export async function startDemoSystem(o: DemoSystemOptions): Promise<DemoSystem>
     await screens.listen({ port: o.portScreen, host });
     link.start();
     controller.start();
+    supply.start();
     delivery.start();
   } catch (err) {
     await close();

@@ -395,7 +395,7 @@ function migrate(db: Db, firstCommandNumber: number): void {
         overdue       INTEGER NOT NULL DEFAULT 0,
         final_at_ms   INTEGER
       );
-      CREATE INDEX doses_open ON doses (intake_at_ms) WHERE state IN ('scheduled','dispensing','presented');
+      CREATE INDEX doses_open ON doses (intake_at_ms, position) WHERE state IN ('scheduled','dispensing','presented');
       CREATE TABLE intents (
         n          INTEGER PRIMARY KEY AUTOINCREMENT,
         command_id TEXT UNIQUE,

@@ -1,8 +1,9 @@
-// Path coverage of the dose machine: a breadth-first walk over its distinct states from every kind of start; every state and
-// transition must be reached. (@xstate/graph keys states by their whole context, which never repeats here: the walk would not end.)
+// Path coverage of the dose machine: @xstate/graph's shortest paths reach every distinct state from every kind of start, and
+// every event is tried from each; every state and transition must be reached. States are keyed by what decides their next
+// step (the default key, the whole context, never repeats here and the walk would not end).
 import { describe, expect, it } from 'vitest';
 import { createActor, type AnyEventObject, type AnyStateNode, type AnyTransitionDefinition } from 'xstate';
-import { getStateNodes } from '@xstate/graph';
+import { getShortestPaths, getStateNodes } from '@xstate/graph';
 import { ManualClock } from '../../../protocol/src/clock.js';
 import { loadProfile } from '../../../hardware/src/profile.js';
 import {
@@ -145,27 +146,24 @@ describe('dose machine path coverage', () => {
       machine = machineAt(start.nowMs, start.claims ?? true);
       const input: DoseInput = { dose, resume: start.resume };
       const events = [...PAYLOAD_EVENTS, ...delayEvents(machine)] as DoseEvent[];
-      // Breadth first over distinct states: each is reached by its shortest path, and every event is tried from it.
-      const first = replay(machine, input, [], seen);
-      const known = new Set([keyOf(first)]);
-      if (first.status === 'done') finals.add(String(first.value));
-      let frontier: DoseEvent[][] = first.status === 'done' ? [] : [[]];
-      for (let depth = 0; frontier.length > 0; depth++) {
-        expect(depth, `${start.name}: the walk does not end`).toBeLessThan(20);
-        const next: DoseEvent[][] = [];
-        for (const path of frontier) {
-          for (const event of events) {
-            const p = [...path, event];
-            const snap = replay(machine, input, p, seen);
-            walks++;
-            if (snap.status === 'done') finals.add(String(snap.value));
-            const k = keyOf(snap);
-            if (known.has(k)) continue;
-            known.add(k);
-            if (snap.status !== 'done') next.push(p);
-          }
+      // Shortest paths to every distinct state (keyed by what decides its next step), then every event tried from each:
+      // that takes every edge, not only the ones on shortest paths.
+      const paths = getShortestPaths(machine, { events, input, serializeState: (snap) => keyOf(snap as unknown as Snap), limit: 200_000 });
+      const known = new Set(paths.map((q) => keyOf(q.state as unknown as Snap)));
+      for (const path of paths) {
+        const steps = path.steps.map((st) => st.event as DoseEvent).filter((e) => !e.type.startsWith('xstate.init'));
+        const reached = replay(machine, input, steps, seen);
+        if (reached.status === 'done') {
+          finals.add(String(reached.value));
+          continue;
         }
-        frontier = next;
+        for (const event of events) {
+          const snap = replay(machine, input, [...steps, event], seen);
+          walks++;
+          if (snap.status === 'done') finals.add(String(snap.value));
+          // Every state a step leads to is one the shortest paths reach: the walk is closed.
+          if (!known.has(keyOf(snap))) expect.fail(`${start.name}: ${keyOf(snap)} is not among the shortest paths' states`);
+        }
       }
       states += known.size;
     }

@@ -43,7 +43,7 @@ function until(clock: Clock, pred: () => boolean, timeoutMs: number, what: strin
 }
 
 describe('scenario over a real pseudo-terminal', () => {
-  it('a correct dose, then a dose with a stuck pill (green), through serialport and the store file', async () => {
+  it('a correct dose, then a dose with a stuck pill (green), through serialport and the store file; each empty roll reported', async () => {
     const clock = new SystemClock();
     const profile = loadProfile(QUICK_PROFILE);
     const dir = mkdtempSync(join(tmpdir(), 'dosis-pty-scenario-'));
@@ -86,5 +86,8 @@ describe('scenario over a real pseudo-terminal', () => {
     expect(sim.ledger.entries.map((e) => [e.action, e.pillsFell])).toEqual([['release', 3], ['shake', 1]]);
     expect(sim.ledger.takes.map((t) => t.pills)).toEqual([4]);
     expect(robot.link.stats.framesIn).toBeGreaterThan(10);
+    // Each one-pouch roll ran out with its dose: the robot's low-supply watch told the alarm centre once per roll.
+    const low = robot.store.db.prepare("SELECT event_id FROM outbox WHERE type = 'low_supply' ORDER BY seq").all() as { event_id: string }[];
+    expect(low.map((r) => r.event_id.split(':low_supply:')[0])).toEqual(['A', 'B']);
   });
 });
