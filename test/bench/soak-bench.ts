@@ -95,9 +95,12 @@ async function whereTheTimeGoes(profile: SoakProfile, dosings: number): Promise<
   for (const [k, t] of [...byPlace].sort((a, b) => b[1] - a[1]).slice(0, 12)) line(`  ${((t / total) * 100).toFixed(1).padStart(5)} %  ${k}`);
 }
 
+const SQLITE_NATIVE = new Set(['all', 'run', 'get', 'iterate', 'pragma', 'exec', 'prepare', 'transaction']);
+
 function place(node: ProfileNode): string {
   const url = node.callFrame.url;
-  if (!url) return node.callFrame.functionName || '(native)';
+  // Statement and database methods without a script are better-sqlite3's C++ side: SQLite itself.
+  if (!url) return SQLITE_NATIVE.has(node.callFrame.functionName) ? 'better-sqlite3 (dependency)' : node.callFrame.functionName || '(native)';
   const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (pkg) return `${pkg[1]} (dependency)`;
   if (url.startsWith('node:')) return 'node internals';

@@ -53,11 +53,15 @@ const PTY_HARDWARE: Partial<HardwareProfile> = {
 /**
  * On the pty, time runs on the wall clock: the citizen's delays and the dose
  * windows (minutes on a real robot) are scaled by this, so a forgotten dose
- * closes in about a second instead of two hours.
+ * closes in under a second instead of two hours. The mechanics keep their
+ * settle time: with less, pills still falling are reported short.
  */
-const PTY_TIME_SCALE = 0.0002;
-/** Robots run side by side in a pty episode, each with its own socat pair, simulator and store. */
-export const PTY_ROBOTS = 8;
+const PTY_TIME_SCALE = 0.0001;
+/**
+ * Robots run side by side in a pty episode, each with its own socat pair, simulator and store: a dosing waits on
+ * motions and on the citizen most of its ~90 ms, so one process keeps this many busy at under one core.
+ */
+export const PTY_ROBOTS = 16;
 
 const MIN = 60_000;
 /** Longest a dosing may take before the episode calls the controller stuck (virtual time). */
