@@ -7,7 +7,7 @@ import type { Database } from 'better-sqlite3';
 import type { Logger } from 'pino';
 import type { Clock, TimerHandle } from '../../../protocol/src/clock.js';
 import { outboxDepth, peekOutbox, type OutboxRow } from './outbox.js';
-import { markDelivered, recordAttempt } from './delivery-store.js';
+import { markDelivered, markRefused, recordAttempt } from './delivery-store.js';
 import { signedHeaders } from './signing.js';
 
 export type DeviceHealth = {
@@ -40,10 +40,16 @@ export type DeliveryOptions = {
 
 type Resolved = Required<Omit<DeliveryOptions, 'fetch'>> & { fetch: typeof globalThis.fetch };
 
-export type DeliveryStats = { delivered: number; duplicates: number; conflicts: number; failures: number; heartbeats: number };
+export type DeliveryStats = { delivered: number; duplicates: number; conflicts: number; refused: number; failures: number; heartbeats: number };
+
+/**
+ * Answers that say the request itself is wrong, whenever it is sent: schema violation, too large, unprocessable.
+ * Auth failures (401/403), rate limits (429) and server errors are about the moment, not the event: those are retried.
+ */
+const REFUSED_AS_MALFORMED = new Set([400, 413, 422]);
 
 export class AlarmDelivery {
-  readonly stats: DeliveryStats = { delivered: 0, duplicates: 0, conflicts: 0, failures: 0, heartbeats: 0 };
+  readonly stats: DeliveryStats = { delivered: 0, duplicates: 0, conflicts: 0, refused: 0, failures: 0, heartbeats: 0 };
   #o: Resolved;
   #drainTimer: TimerHandle | undefined;
   #hbTimer: TimerHandle | undefined;
@@ -154,6 +160,20 @@ export class AlarmDelivery {
     recordAttempt(this.#o.db, seqs);
     const events = rows.map((r) => ({ eventId: r.eventId, seq: r.seq, type: r.type, occurredAtMs: r.occurredAtMs, ...(r.doseId ? { doseId: r.doseId } : {}), payload: r.payload }));
     const res = await this.#post('/events/batch', { events });
+    if (res && REFUSED_AS_MALFORMED.has(res.status)) {
+      // Something in the batch is malformed for this centre. Alone, each event either goes through or is refused on
+      // its own; one bad event must not hold back the missed doses queued behind it.
+      if (rows.length > 1) {
+        this.#o.logger.warn({ status: res.status, events: rows.length }, 'alarm centre refused a batch: sending its events one by one');
+        for (const row of rows) if (!(await this.#send([row]))) return false;
+        return true;
+      }
+      const row = rows[0]!;
+      markRefused(this.#o.db, row.seq, res.status, Math.floor(this.#o.clock.now()));
+      this.stats.refused++;
+      this.#o.logger.error({ eventId: row.eventId, seq: row.seq, type: row.type, status: res.status }, 'alarm centre refused an event: taken out of the queue');
+      return true;
+    }
     if (!res || res.status < 200 || res.status >= 300) {
       if (res) this.#o.logger.warn({ status: res.status, events: rows.length }, 'alarm centre refused a batch');
       return false;

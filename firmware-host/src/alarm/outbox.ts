@@ -48,6 +48,10 @@ export function migrateOutbox(db: Database): void {
     );
     CREATE INDEX IF NOT EXISTS outbox_undelivered ON outbox (seq) WHERE delivered_at_ms IS NULL;
   `);
+  // An event the centre refuses as malformed (a 4xx on that event alone) leaves the queue so it cannot hold up the
+  // ones behind it; it stays here, with the centre's status, for the service log and the pharmacy screen's events.
+  const columns = new Set((db.prepare('PRAGMA table_info(outbox)').all() as { name: string }[]).map((c) => c.name));
+  if (!columns.has('refused_status')) db.exec('ALTER TABLE outbox ADD COLUMN refused_status INTEGER; ALTER TABLE outbox ADD COLUMN refused_at_ms INTEGER;');
 }
 
 /** Adds an event; call it inside the transaction that writes what the event reports. Enqueuing the same event id twice is a no-op. */
@@ -76,10 +80,10 @@ type RawRow = {
   attempts: number;
 };
 
-/** Undelivered events, oldest first. */
+/** Undelivered events, oldest first (not those the centre refused). */
 export function peekOutbox(db: Database, limit: number): OutboxRow[] {
   const rows = db
-    .prepare(`SELECT seq, event_id, type, occurred_at_ms, dose_id, payload_json, attempts FROM outbox WHERE delivered_at_ms IS NULL ORDER BY seq LIMIT ?`)
+    .prepare(`SELECT seq, event_id, type, occurred_at_ms, dose_id, payload_json, attempts FROM outbox WHERE delivered_at_ms IS NULL AND refused_at_ms IS NULL ORDER BY seq LIMIT ?`)
     .all(limit) as RawRow[];
   return rows.map((r) => ({
     seq: r.seq,
@@ -93,5 +97,5 @@ export function peekOutbox(db: Database, limit: number): OutboxRow[] {
 }
 
 export function outboxDepth(db: Database): number {
-  return (db.prepare(`SELECT count(*) AS n FROM outbox WHERE delivered_at_ms IS NULL`).get() as { n: number }).n;
+  return (db.prepare(`SELECT count(*) AS n FROM outbox WHERE delivered_at_ms IS NULL AND refused_at_ms IS NULL`).get() as { n: number }).n;
 }

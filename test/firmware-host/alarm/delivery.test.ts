@@ -82,6 +82,37 @@ describe('alarm delivery', () => {
     expect(delivery.stats.heartbeats).toBeGreaterThanOrEqual(1);
   });
 
+  it('sends the events of a refused batch one by one: a malformed one leaves the queue, the rest are delivered', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dosis-del-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const centreDb = join(dir, 'centre.db');
+    const secret = registerDevice(centreDb, 'r-8');
+    const clock = new SystemClock();
+    const centre = await startAlarmCenter({ port: 0, dbPath: centreDb, clock, logger: silent });
+    cleanups.push(() => centre.close());
+    const db = robotDb(dir);
+    const delivery = new AlarmDelivery({ db, clock, url: centre.url, deviceId: 'r-8', secret, logger: silent, health, batchSize: 10, baseBackoffMs: 20, maxBackoffMs: 200, pollMs: 50 });
+    cleanups.push(() => delivery.stop());
+    enqueueOutbox(db, { eventId: 'ok-1', type: 'missed_dose', occurredAtMs: clock.now(), doseId: 'd-1', payload: {} });
+    // An event type this centre does not know (say, from newer robot software): the batch schema refuses it.
+    enqueueOutbox(db, { eventId: 'bad-2', type: 'pouch_on_fire' as 'missed_dose', occurredAtMs: clock.now(), doseId: 'd-2', payload: {} });
+    enqueueOutbox(db, { eventId: 'ok-3', type: 'dose_overdue', occurredAtMs: clock.now(), doseId: 'd-3', payload: {} });
+    delivery.start();
+    await until(() => outboxDepth(db) === 0, 10_000);
+    expect(delivery.stats).toMatchObject({ delivered: 2, refused: 1 });
+    const robotRows = db.prepare('SELECT event_id, delivered_at_ms IS NOT NULL AS delivered, refused_status FROM outbox ORDER BY seq').all();
+    expect(robotRows).toEqual([
+      { event_id: 'ok-1', delivered: 1, refused_status: null },
+      { event_id: 'bad-2', delivered: 0, refused_status: 400 },
+      { event_id: 'ok-3', delivered: 1, refused_status: null },
+    ]);
+    await centre.close();
+    const check = new Database(centreDb, { readonly: true });
+    const stored = check.prepare(`SELECT event_id FROM events WHERE device_id = 'r-8' ORDER BY event_id`).all();
+    check.close();
+    expect(stored).toEqual([{ event_id: 'ok-1' }, { event_id: 'ok-3' }]);
+  });
+
   it('backs off exponentially with jitter on the injected clock and never throws', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'dosis-del-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
