@@ -13,6 +13,7 @@
 // a full carousel are loaded one after another, so rotations, label checks
 // and wrong-pouch faults are exercised as on a real roll.
 
+import type { Statement } from 'better-sqlite3';
 import pino from 'pino';
 import { ManualClock, SystemClock, type Clock } from '../../../protocol/src/clock.js';
 import { loadProfile, parseProfile, type HardwareProfile } from '../../../hardware/src/profile.js';
@@ -144,6 +145,8 @@ class Episode {
   readonly #limitMs: number;
   /** Wakes a wall-clock wait early: the controller announced something. */
   #wake: (() => void) | undefined;
+  /** Places the next dose of the roll in time (once per dosing: prepared once). */
+  readonly #retime: Statement<[number, string]>;
 
   constructor(
     private readonly spec: EpisodeSpec,
@@ -159,6 +162,7 @@ class Episode {
     this.#clock = robot.clock;
     this.#timing = scaledTiming(scale);
     this.#limitMs = Math.max(MIN_DOSE_LIMIT_MS, DOSE_LIMIT_MS * scale);
+    this.#retime = this.#h.store.db.prepare(`UPDATE doses SET intake_at_ms = ? WHERE dose_id = ? AND state = 'scheduled'`);
   }
 
   async run(): Promise<SoakTally> {
@@ -242,7 +246,7 @@ class Episode {
     if (nextId && !this.#plans.has(nextId)) {
       const plan = this.#plan();
       this.#plans.set(nextId, plan);
-      this.#h.store.db.prepare(`UPDATE doses SET intake_at_ms = ? WHERE dose_id = ? AND state = 'scheduled'`).run(this.#intakeFor(plan), nextId);
+      this.#retime.run(this.#intakeFor(plan), nextId);
     }
   }
 
