@@ -14,7 +14,7 @@ import type { DeviceEvent } from '../../protocol/src/catalogue.js';
 import type { HardwareProfile } from '../../hardware/src/profile.js';
 import type { DeviceLink, LinkState } from './link/link.js';
 import { DEFAULT_TIMING, type DoseTiming, type ScheduledPouch } from './roll/types.js';
-import type { DoseClass, DoseRow, FinalState, Store } from './store/store.js';
+import type { DoseClass, DoseRow, FinalState, OpenHead, Store } from './store/store.js';
 import type { Reading } from './dosing/judge.js';
 import {
   createDoseMachine, doseWindows, type DoseDeps, type DoseMachine, type DoseResume, type DoseSpec, type MotionInput, type MotionOutcome, type Notice,
@@ -98,6 +98,12 @@ export class Controller {
   #reconcileTimer: TimerHandle | undefined;
   /** The store rows the running actor was built from; a commit by another process that changes them restarts it. */
   #scheduleKey = '';
+  /**
+   * The first open doses as the status shows them, read with the schedule and read again when it may have changed
+   * otherwise: a roll loaded or unloaded here, or a commit by another process. The running dose's own steps (claimed,
+   * presented, ended) change neither which other doses come first nor their times.
+   */
+  #heads: OpenHead[] | undefined;
   readonly #onEvent = (e: DeviceEvent) => this.#deviceEvent(e);
   readonly #onReady = () => this.#linkReady();
   readonly #onState = () => this.#emitStatus();
@@ -137,8 +143,11 @@ export class Controller {
     link.on('event', this.#onEvent);
     link.on('ready', this.#onReady);
     link.on('state', this.#onState);
-    this.#dataVersion = this.#o.store.dataVersion();
-    this.#armWatch();
+    // A private in-memory store (soaks, fast tests) has no other process to watch for.
+    if (this.#o.store.shared) {
+      this.#dataVersion = this.#o.store.dataVersion();
+      this.#armWatch();
+    }
     if (link.state === 'ready') this.#linkReady();
   }
 
@@ -165,12 +174,14 @@ export class Controller {
   /** Makes a roll the schedule (the store unloads the one before in the same transaction). */
   loadSchedule(roll: { rollId: string; citizenId: string; pouches: readonly ScheduledPouch[] }, staffId: string | null = null): DoseRow[] {
     const returned = this.#o.store.loadRoll(roll, staffId);
+    this.#heads = undefined;
     this.#restartIfWaiting();
     return returned;
   }
 
   unloadSchedule(staffId: string | null = null): DoseRow[] {
     const returned = this.#o.store.unloadRoll(staffId);
+    this.#heads = undefined;
     this.#restartIfWaiting();
     return returned;
   }
@@ -184,7 +195,7 @@ export class Controller {
   status(): ControllerStatus {
     const snap = this.#actor?.getSnapshot();
     // The running dose is the first open one; a third row covers a roll loaded while one is presented.
-    const open = this.#o.store.openDoses(3);
+    const open = (this.#heads ??= this.#o.store.openHeads(3));
     const current = this.#actorDoseId ? open.find((d) => d.doseId === this.#actorDoseId) : undefined;
     const next = open.find((d) => d.doseId !== this.#actorDoseId && d.state === 'scheduled');
     let phase: ControllerPhase = this.#reconciled ? 'idle' : 'starting';
@@ -307,6 +318,7 @@ export class Controller {
     }
     if (version === this.#dataVersion) return;
     this.#dataVersion = version;
+    this.#heads = undefined;
     if (!this.#reconciled) return;
     if (this.#actor && this.#keyOf(this.#o.store.openDoses(2)) === this.#scheduleKey) return;
     this.#log.info({ doseId: this.#actorDoseId ?? null }, 'the schedule changed in the store (another process): starting over from it');
@@ -328,7 +340,9 @@ export class Controller {
 
   #schedule(): void {
     if (!this.#started || !this.#reconciled || this.#actor) return;
-    const open = this.#o.store.openDoses(2);
+    const open = this.#o.store.openDoses(3);
+    this.#heads = open.map((d) => ({ doseId: d.doseId, intakeAtMs: d.intakeAtMs, pillCount: d.pillCount, state: d.state }));
+    open.length = Math.min(open.length, 2);
     this.#scheduleKey = this.#keyOf(open);
     const row = open[0];
     if (!row) {
@@ -390,6 +404,8 @@ export class Controller {
     if (this.#actor !== actor) return;
     this.#actor = undefined;
     this.#actorDoseId = undefined;
+    // The ended dose leaves the open ones; the others stay as they were (the next #schedule reads them afresh).
+    this.#heads = this.#heads?.filter((d) => d.doseId !== doseId);
     const row = this.#o.store.dose(doseId);
     if (row && (row.state === 'taken' || row.state === 'missed' || row.state === 'failed')) {
       const outcome: DosingOutcome = {

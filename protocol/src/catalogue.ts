@@ -214,9 +214,13 @@ function check(schema: TObject): TypeCheck<TObject> {
   return c as TypeCheck<TObject>;
 }
 
+const fieldKeys = new Map<TObject, readonly string[]>();
+
 function encodeFields(schema: TObject, values: Record<string, unknown>): string {
+  let keys = fieldKeys.get(schema);
+  if (!keys) fieldKeys.set(schema, (keys = Object.keys(schema.properties)));
   let out = '';
-  for (const key of Object.keys(schema.properties)) {
+  for (const key of keys) {
     const v = values[key];
     if (v === undefined) continue;
     out += `,${key}=${Array.isArray(v) ? v.join('.') : String(v)}`;

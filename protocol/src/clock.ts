@@ -47,7 +47,17 @@ export class SystemClock implements Clock {
   }
 }
 
-type ManualTimer = { id: number; atMs: number; order: number; fn: () => void };
+/** A manual clock's timer is its own handle: clearing it marks it dead, and the heap drops it when it comes to the top. */
+class ManualTimer implements TimerHandle {
+  live = true;
+  constructor(
+    readonly id: number,
+    readonly atMs: number,
+    readonly order: number,
+    readonly fn: () => void,
+    readonly clock: ManualClock,
+  ) {}
+}
 
 /**
  * A virtual clock that moves only when told to. Timers fire in time order
@@ -57,10 +67,9 @@ type ManualTimer = { id: number; atMs: number; order: number; fn: () => void };
 export class ManualClock implements Clock {
   #nowMs: number;
   #next = 1;
-  #order = 0;
   // A binary heap keyed on (atMs, order); cancelled timers are dropped lazily.
   readonly #heap: ManualTimer[] = [];
-  readonly #live = new Set<number>();
+  #live = 0;
 
   constructor(startMs = Date.UTC(2026, 0, 5, 7, 0, 0)) {
     this.#nowMs = startMs;
@@ -72,19 +81,21 @@ export class ManualClock implements Clock {
 
   setTimeout(fn: () => void, delayMs: number): TimerHandle {
     const id = this.#next++;
-    const timer: ManualTimer = { id, atMs: this.#nowMs + Math.max(0, delayMs), order: this.#order++, fn };
+    const timer = new ManualTimer(id, this.#nowMs + Math.max(0, delayMs), id, fn, this);
     this.#push(timer);
-    this.#live.add(id);
-    return { id };
+    this.#live++;
+    return timer;
   }
 
   clearTimeout(handle: TimerHandle | undefined): void {
-    if (handle) this.#live.delete(handle.id);
+    if (!(handle instanceof ManualTimer) || handle.clock !== this || !handle.live) return;
+    handle.live = false;
+    this.#live--;
   }
 
   /** Number of armed timers. */
   get pending(): number {
-    return this.#live.size;
+    return this.#live;
   }
 
   /** When the next armed timer fires, or undefined when none is armed. */
@@ -112,7 +123,8 @@ export class ManualClock implements Clock {
       const top = this.#heap[0];
       if (!top || top.atMs > targetMs) break;
       this.#pop();
-      this.#live.delete(top.id);
+      top.live = false;
+      this.#live--;
       if (top.atMs > this.#nowMs) this.#nowMs = top.atMs;
       top.fn();
     }
@@ -137,11 +149,8 @@ export class ManualClock implements Clock {
   }
 
   #dropCancelled(): void {
-    while (this.#heap.length > 0 && !this.#live.has(this.#heap[0]!.id)) this.#pop();
-  }
-
-  #less(a: ManualTimer, b: ManualTimer): boolean {
-    return a.atMs < b.atMs || (a.atMs === b.atMs && a.order < b.order);
+    const h = this.#heap;
+    while (h.length > 0 && !h[0]!.live) this.#pop();
   }
 
   #push(t: ManualTimer): void {
@@ -150,32 +159,35 @@ export class ManualClock implements Clock {
     let i = h.length - 1;
     while (i > 0) {
       const p = (i - 1) >> 1;
-      if (!this.#less(h[i]!, h[p]!)) break;
-      [h[i], h[p]] = [h[p]!, h[i]!];
+      const parent = h[p]!;
+      if (!less(t, parent)) break;
+      h[i] = parent;
       i = p;
     }
+    h[i] = t;
   }
 
-  #pop(): ManualTimer | undefined {
+  #pop(): void {
     const h = this.#heap;
-    const top = h[0];
     const last = h.pop();
-    if (h.length > 0 && last) {
-      h[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && this.#less(h[l]!, h[m]!)) m = l;
-        if (r < h.length && this.#less(h[r]!, h[m]!)) m = r;
-        if (m === i) break;
-        [h[i], h[m]] = [h[m]!, h[i]!];
-        i = m;
-      }
+    const n = h.length;
+    if (n === 0 || !last) return;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) break;
+      const r = l + 1;
+      const m = r < n && less(h[r]!, h[l]!) ? r : l;
+      if (!less(h[m]!, last)) break;
+      h[i] = h[m]!;
+      i = m;
     }
-    return top;
+    h[i] = last;
   }
+}
+
+function less(a: ManualTimer, b: ManualTimer): boolean {
+  return a.atMs < b.atMs || (a.atMs === b.atMs && a.order < b.order);
 }
 
 /**

@@ -17,7 +17,22 @@ export function crc16(text: string, start = 0, end = text.length): number {
   return crc;
 }
 
+const HEX = '0123456789ABCDEF';
+
 /** The CRC as a frame carries it: four uppercase hex digits. */
 export function crc16Hex(text: string, start = 0, end = text.length): string {
-  return crc16(text, start, end).toString(16).toUpperCase().padStart(4, '0');
+  const c = crc16(text, start, end);
+  return HEX[(c >>> 12) & 15]! + HEX[(c >>> 8) & 15]! + HEX[(c >>> 4) & 15]! + HEX[c & 15]!;
+}
+
+/** The value of four uppercase hex digits of `text` from `at`, or -1 when they are not that (lowercase is refused: frames carry uppercase). */
+export function parseHex4(text: string, at: number): number {
+  let v = 0;
+  for (let i = at; i < at + 4; i++) {
+    const c = text.charCodeAt(i);
+    const d = c >= 0x30 && c <= 0x39 ? c - 0x30 : c >= 0x41 && c <= 0x46 ? c - 0x37 : -1;
+    if (d < 0) return -1;
+    v = (v << 4) | d;
+  }
+  return v;
 }

@@ -1,6 +1,6 @@
 // Serial framing: `$<K>,<seq>,<body>*<CRC>\n`, one ASCII line of at most 128 bytes (newline included).
 
-import { crc16Hex } from './crc16.js';
+import { crc16, crc16Hex, parseHex4 } from './crc16.js';
 
 export const MAX_FRAME_BYTES = 128;
 export const SEQ_MODULO = 256;
@@ -47,7 +47,6 @@ export function encodeFrame(frame: Frame): string {
 }
 
 const SEQ_RE = /^(0|[1-9][0-9]{0,2})$/;
-const CRC_RE = /^[0-9A-F]{4}$/;
 
 /**
  * Decodes one received line (with or without its line ending; read as latin1 so
@@ -59,19 +58,17 @@ export function decodeFrame(raw: string): DecodeResult {
   if (line.endsWith('\n')) line = line.slice(0, -1);
   if (line.endsWith('\r')) line = line.slice(0, -1);
   if (line.length + 1 > MAX_FRAME_BYTES) return reject('too_long', `${line.length + 1} bytes`);
-  if (line.trim() === '') return reject('empty', 'blank line');
   const start = line.lastIndexOf('$');
-  if (start < 0) return reject('no_sync', 'no $ in line');
+  if (start < 0) return line.trim() === '' ? reject('empty', 'blank line') : reject('no_sync', 'no $ in line');
   for (let i = start; i < line.length; i++) {
     const c = line.charCodeAt(i);
     if (c < 0x20 || c > 0x7e) return reject('non_ascii', `byte 0x${c.toString(16).padStart(2, '0')} at ${i}`);
   }
   const star = line.lastIndexOf('*');
   if (star < start + 5 || line.length - star - 1 !== 4) return reject('malformed', 'expected $K,seq,body*CRC');
-  const crcText = line.slice(star + 1);
-  if (!CRC_RE.test(crcText)) return reject('malformed', `CRC ${JSON.stringify(crcText)} is not 4 uppercase hex digits`);
-  const expected = crc16Hex(line, start + 1, star);
-  if (expected !== crcText) return reject('bad_crc', `got ${crcText}, computed ${expected}`);
+  const got = parseHex4(line, star + 1);
+  if (got < 0) return reject('malformed', `CRC ${JSON.stringify(line.slice(star + 1))} is not 4 uppercase hex digits`);
+  if (crc16(line, start + 1, star) !== got) return reject('bad_crc', `got ${line.slice(star + 1)}, computed ${crc16Hex(line, start + 1, star)}`);
   const inner = line.slice(start + 1, star);
   const c1 = inner.indexOf(',');
   const c2 = c1 < 0 ? -1 : inner.indexOf(',', c1 + 1);

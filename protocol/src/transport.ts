@@ -58,7 +58,9 @@ class MemoryEndpoint implements Transport {
   readonly #splitter = new LineSplitter((line) => {
     for (const h of this.#lineHandlers) h(line);
   });
-  readonly #timers = new Set<TimerHandle>();
+  /** Writes on their way to the peer, oldest first: each arrives after the one before (one line, one byte at a time). */
+  readonly #inFlight: TimerHandle[] = [];
+  #inFlightHead = 0;
 
   constructor(
     private readonly clock: Clock,
@@ -80,11 +82,16 @@ class MemoryEndpoint implements Transport {
     // Bytes leave one after another: a write waits for the previous one to finish.
     const start = Math.max(this.clock.now(), this.#busyUntilMs);
     this.#busyUntilMs = start + data.length * this.byteMs;
-    const handle = this.clock.setTimeout(() => {
-      this.#timers.delete(handle);
-      if (peer.#open) peer.#splitter.push(data);
-    }, this.#busyUntilMs + this.latencyMs - this.clock.now());
-    this.#timers.add(handle);
+    this.#inFlight.push(this.clock.setTimeout(() => this.#arrive(peer, data), this.#busyUntilMs + this.latencyMs - this.clock.now()));
+  }
+
+  #arrive(peer: MemoryEndpoint, data: string): void {
+    // Arrivals come in the order of the writes, so the one arriving is the oldest in flight.
+    if (++this.#inFlightHead > 64 && this.#inFlightHead * 2 > this.#inFlight.length) {
+      this.#inFlight.splice(0, this.#inFlightHead);
+      this.#inFlightHead = 0;
+    }
+    if (peer.#open) peer.#splitter.push(data);
   }
 
   onLine(handler: (line: string) => void): void {
@@ -98,8 +105,9 @@ class MemoryEndpoint implements Transport {
   close(reason = 'closed'): void {
     if (!this.#open) return;
     this.#open = false;
-    for (const t of this.#timers) this.clock.clearTimeout(t);
-    this.#timers.clear();
+    for (let i = this.#inFlightHead; i < this.#inFlight.length; i++) this.clock.clearTimeout(this.#inFlight[i]);
+    this.#inFlight.length = 0;
+    this.#inFlightHead = 0;
     for (const h of this.#closeHandlers) h(reason);
     this.#peer?.close(reason === 'closed' ? 'peer closed' : reason);
   }

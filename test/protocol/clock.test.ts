@@ -42,6 +42,25 @@ describe('ManualClock', () => {
     expect(clock.pending).toBe(0);
   });
 
+  it('counts a timer once however often it is cleared, and ignores handles of another clock or timers already fired', () => {
+    const clock = new ManualClock(0);
+    const other = new ManualClock(0);
+    let fired = 0;
+    const a = clock.setTimeout(() => fired++, 10);
+    const b = clock.setTimeout(() => fired++, 20);
+    const foreign = other.setTimeout(() => fired++, 5);
+    clock.clearTimeout(foreign);
+    clock.clearTimeout(a);
+    clock.clearTimeout(a);
+    expect(clock.pending).toBe(1);
+    expect(other.pending).toBe(1);
+    clock.advance(30);
+    clock.clearTimeout(b);
+    expect([fired, clock.pending]).toEqual([1, 0]);
+    other.advance(5);
+    expect(fired).toBe(2);
+  });
+
   it('jumps from timer to timer with runNext and stops runUntil when done or out of time', () => {
     const clock = new ManualClock(0);
     let n = 0;

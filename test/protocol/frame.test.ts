@@ -33,6 +33,19 @@ describe('CRC-16/MCRF4XX', () => {
   });
 });
 
+describe('decodeFrame', () => {
+  it('checks the CRC as four uppercase hex digits and names the one it computed', () => {
+    const line = p.encodeFrame({ kind: 'C', seq: 1, body: 'STATUS' }).trimEnd();
+    const crc = line.slice(-4);
+    expect(p.decodeFrame(line)).toMatchObject({ ok: true, frame: { kind: 'C', seq: 1, body: 'STATUS' } });
+    expect(crc).toBe('831C'); // has a letter, so its lowercase differs
+    expect(p.decodeFrame(line.slice(0, -4) + crc.toLowerCase())).toMatchObject({ ok: false, reason: 'malformed' });
+    const wrong = (parseInt(crc, 16) ^ 1).toString(16).toUpperCase().padStart(4, '0');
+    expect(p.decodeFrame(line.slice(0, -4) + wrong)).toEqual({ ok: false, reason: 'bad_crc', detail: `got ${wrong}, computed ${crc}` });
+    expect(p.decodeFrame('  \r')).toMatchObject({ ok: false, reason: 'empty' });
+  });
+});
+
 describe('catalogue round trip', () => {
   it('covers every command and event in the catalogue', () => {
     expect(new Set(samples.map((c) => c.name))).toEqual(new Set(Object.keys(p.COMMANDS)));

@@ -32,6 +32,20 @@ describe('createMemoryWire', () => {
     expect(got).toEqual([[10, 'abcdefghi'], [14, 'xyz']]);
   });
 
+  it('delivers a long run of writes in order and, closed half-way, drops exactly those still on the wire', () => {
+    const clock = new ManualClock(0);
+    const [host, dev] = createMemoryWire(clock, { baudRate: 10_000, latencyMs: 0 });
+    const got: string[] = [];
+    dev.onLine((l) => got.push(l));
+    for (let i = 0; i < 300; i++) host.write(`${String(i).padStart(3, '0')}\n`); // 4 bytes: each arrives 4 ms after the one before
+    clock.advance(4 * 150);
+    expect(got).toEqual(Array.from({ length: 150 }, (_, i) => String(i).padStart(3, '0')));
+    host.close();
+    expect(clock.pending).toBe(0);
+    clock.advance(10_000);
+    expect(got).toHaveLength(150);
+  });
+
   it('closes both ends once and drops what was in flight', () => {
     const clock = new ManualClock(0);
     const [host, dev] = createMemoryWire(clock);

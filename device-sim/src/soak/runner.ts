@@ -91,7 +91,8 @@ function runInWorkers(queue: EpisodeSpec[], opts: RunOptions, finish: (t: SoakTa
     let alive = 0;
     for (let i = 0; i < opts.workers; i++) {
       // SIGINT goes to the whole process group; workers ignore it and finish their episode.
-      const child = fork(WORKER, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      // One GC thread per worker: with a worker per core, V8's helper threads would only take turns with the other worker.
+      const child = fork(WORKER, [], { execArgv: ['--import', 'tsx', '--single-threaded-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
       alive++;
       children.push(child);
       child.on('message', (m: FromWorker) => {

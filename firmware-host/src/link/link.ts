@@ -55,7 +55,7 @@ export type LinkStats = {
 type LinkEvents = {
   ready: [HelloInfo];
   event: [DeviceEvent];
-  heartbeat: [McuHeartbeat];
+  heartbeat: [Readonly<McuHeartbeat>];
   mcuReset: [{ previousBootId: string; bootId: string }];
   lost: [string];
   state: [LinkState];
@@ -112,6 +112,7 @@ export class DeviceLink {
   readonly #outstanding = new Map<number, Pending>();
   readonly #queue: Pending[] = [];
   #heartbeatTimer: TimerHandle | undefined;
+  #lastHeartbeat: { body: string; value: Readonly<McuHeartbeat> } | undefined;
   #reconnectTimer: TimerHandle | undefined;
   /** Bumped on every (re)connect so callbacks of an old transport are ignored. */
   #generation = 0;
@@ -407,10 +408,15 @@ export class DeviceLink {
         this.#onEvent(seq, body);
         break;
       case 'H': {
-        const hb = decodeHeartbeat('mcu', body);
-        if (!hb.ok) {
-          this.stats.badBodies++;
-          return;
+        // An idle MCU sends the same heartbeat body every second: it is parsed once.
+        let hb = this.#lastHeartbeat;
+        if (hb?.body !== body) {
+          const r = decodeHeartbeat('mcu', body);
+          if (!r.ok) {
+            this.stats.badBodies++;
+            return;
+          }
+          hb = this.#lastHeartbeat = { body, value: Object.freeze(r.value) };
         }
         if (this.#hello && hb.value.boot !== this.#hello.boot) this.#reportReset(this.#hello.boot, hb.value.boot);
         this.#emitter.emit('heartbeat', hb.value);

@@ -36,6 +36,9 @@ export type DoseRow = {
   finalAtMs: number | null;
 };
 
+/** An open dose as the status shows it. */
+export type OpenHead = Readonly<Pick<DoseRow, 'doseId' | 'intakeAtMs' | 'pillCount' | 'state'>>;
+
 export type IntentName = 'ROTATE' | 'RELEASE' | 'SHAKE';
 export type IntentRow = { commandId: string; doseId: string; name: IntentName; slot: number; sentAtMs: number; result: string | null; bootId: string | null };
 
@@ -80,6 +83,8 @@ export class Store {
   readonly #clock: Clock;
   readonly #timing: DoseTiming;
   readonly #q;
+  /** Runs its argument as one transaction (nested: a savepoint). Built once: better-sqlite3 makes a new wrapper per db.transaction(). */
+  readonly #inTx: <R>(body: () => R) => R;
 
   constructor(db: Db, opts: StoreOptions) {
     this.db = db;
@@ -90,10 +95,11 @@ export class Store {
     this.#q = {
       dose: db.prepare('SELECT * FROM doses WHERE dose_id = ?'),
       open: db.prepare(`SELECT * FROM doses WHERE state IN ('scheduled','dispensing','presented') ORDER BY intake_at_ms, position LIMIT ?`),
+      heads: db.prepare(`SELECT dose_id, intake_at_ms, pill_count, state FROM doses WHERE state IN ('scheduled','dispensing','presented') ORDER BY intake_at_ms, position LIMIT ?`),
       setState: db.prepare('UPDATE doses SET state = ?, attempts = ? WHERE dose_id = ?'),
       claim: db.prepare(`UPDATE doses SET state = 'dispensing', attempts = ? WHERE dose_id = ? AND state = 'scheduled'`),
       present: db.prepare(`UPDATE doses SET state = 'presented', cls = ?, reason = ?, counted_pills = ?, attempts = ? WHERE dose_id = ?`),
-      finish: db.prepare('UPDATE doses SET state = ?, cls = coalesce(?, cls), reason = coalesce(?, reason), counted_pills = coalesce(?, counted_pills), attempts = max(attempts, ?), final_at_ms = ? WHERE dose_id = ?'),
+      finish: db.prepare('UPDATE doses SET state = ?, cls = coalesce(?, cls), reason = coalesce(?, reason), counted_pills = coalesce(?, counted_pills), attempts = max(attempts, ?), final_at_ms = ? WHERE dose_id = ? RETURNING *'),
       overdue: db.prepare('UPDATE doses SET overdue = 1 WHERE dose_id = ? AND overdue = 0'),
       intent: db.prepare('INSERT INTO intents (dose_id, name, slot, sent_at_ms, boot_id) VALUES (?, ?, ?, ?, ?)'),
       intentId: db.prepare('UPDATE intents SET command_id = ? WHERE n = ?'),
@@ -105,6 +111,11 @@ export class Store {
       getMeta: db.prepare('SELECT value FROM meta WHERE key = ?'),
       setMeta: db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
     };
+    this.#inTx = db.transaction((body: () => unknown) => body()) as <R>(body: () => R) => R;
+  }
+
+  #tx<R>(body: () => R): R {
+    return this.#inTx(body);
   }
 
   static open(path: string, opts: StoreOptions): Store {
@@ -134,7 +145,7 @@ export class Store {
    * the old roll or the new one, never a mix. Returns the pouches that came back.
    */
   loadRoll(roll: { rollId: string; citizenId: string; pouches: readonly ScheduledPouch[] }, staffId: string | null): DoseRow[] {
-    return this.db.transaction(() => {
+    return this.#tx(() => {
       const now = this.#clock.now();
       const returned = this.#unload(now, staffId);
       if (this.db.prepare('SELECT 1 FROM rolls WHERE roll_id = ?').get(roll.rollId)) {
@@ -150,18 +161,18 @@ export class Store {
       }
       this.#logAt(now, 'roll_loaded', null, { rollId: roll.rollId, pouches: roll.pouches.length, staffId, returned: returned.length });
       return returned;
-    })();
+    });
   }
 
   /** Unloads the active roll; its pouches not yet dispensed come back (the return receipt). */
   unloadRoll(staffId: string | null): DoseRow[] {
-    return this.db.transaction(() => {
+    return this.#tx(() => {
       const now = this.#clock.now();
       const active = this.activeRoll();
       const returned = this.#unload(now, staffId);
       if (active) this.#logAt(now, 'roll_unloaded', null, { rollId: active.rollId, staffId, returned: returned.length });
       return returned;
-    })();
+    });
   }
 
   #unload(now: number, _staffId: string | null): DoseRow[] {
@@ -187,6 +198,13 @@ export class Store {
     return (this.#q.open.all(limit) as RawDose[]).map(toDose);
   }
 
+  /** The first `limit` open doses with the columns the robot's status shows (fewer than openDoses). */
+  openHeads(limit: number): OpenHead[] {
+    return (this.#q.heads.all(limit) as { dose_id: string; intake_at_ms: number; pill_count: number; state: DoseState }[]).map((r) => ({
+      doseId: r.dose_id, intakeAtMs: r.intake_at_ms, pillCount: r.pill_count, state: r.state,
+    }));
+  }
+
   /** Pouches of the active roll still to come (scheduled). */
   remainingPouches(): DoseRow[] {
     const active = this.activeRoll();
@@ -204,14 +222,19 @@ export class Store {
    * since the machine last looked. Returns whether it moved; false means no motion.
    */
   startDispensing(doseId: string, attempts: number): boolean {
-    return this.db.transaction(() => {
+    return this.#tx(() => {
       if (this.#q.claim.run(attempts, doseId).changes === 0) {
         this.#log('dispense_not_started', doseId, { state: this.dose(doseId)?.state ?? null });
         return false;
       }
       this.#log('dispense_started', doseId, null);
       return true;
-    })();
+    });
+  }
+
+  /** Whether another connection can commit to this database: false for a private in-memory one (soaks, fast tests). */
+  get shared(): boolean {
+    return !this.db.memory;
   }
 
   /** SQLite's data_version: changes when another connection (another process) commits to the file. */
@@ -221,19 +244,19 @@ export class Store {
 
   /** Back to waiting for the button: nothing left the pouch (e.g. a ROTATE the restarted MCU never ran). */
   resetToScheduled(doseId: string, why: string): void {
-    this.db.transaction(() => {
+    this.#tx(() => {
       this.#q.setState.run('scheduled', 0, doseId);
       this.#log('dispense_abandoned', doseId, { why });
-    })();
+    });
   }
 
   /** The right pills are in the cup: correct or green, waiting for the citizen to take the cup. */
   presented(doseId: string, o: { cls: 'correct' | 'green'; reason: string | null; countedPills: number; attempts: number }): void {
-    this.db.transaction(() => {
+    this.#tx(() => {
       this.#q.present.run(o.cls, o.reason, o.countedPills, o.attempts, doseId);
       this.#q.setMeta.run('cup_dose', doseId);
       this.#log('dose_presented', doseId, { cls: o.cls, reason: o.reason, countedPills: o.countedPills, attempts: o.attempts });
-    })();
+    });
   }
 
   /**
@@ -242,12 +265,11 @@ export class Store {
    * A dose already final is left as it is: a dose ends once.
    */
   finish(doseId: string, final: FinalState, o: { cls?: DoseClass | null; reason?: string | null; countedPills?: number | null; attempts?: number } = {}): boolean {
-    return this.db.transaction(() => {
+    return this.#tx(() => {
       const before = this.dose(doseId);
       if (!before || FINAL_STATES.includes(before.state)) return false;
       const now = this.#clock.now();
-      this.#q.finish.run(final, o.cls ?? null, o.reason ?? null, o.countedPills ?? null, o.attempts ?? 0, now, doseId);
-      const after = this.dose(doseId)!;
+      const after = toDose(this.#q.finish.get(final, o.cls ?? null, o.reason ?? null, o.countedPills ?? null, o.attempts ?? 0, now, doseId) as RawDose);
       // A failed dose may have left pills in the cup: no dose goes in until the cup has been emptied.
       if (final === 'failed' && this.intents(doseId).some((i) => i.name !== 'ROTATE')) this.#q.setMeta.run('cup_dose', doseId);
       if (final === 'taken') this.#q.setMeta.run('cup_dose', '');
@@ -261,32 +283,32 @@ export class Store {
         });
       }
       return true;
-    })();
+    });
   }
 
   /** The dose is overdue: the alarm centre is told, once. */
   markOverdue(doseId: string): boolean {
-    return this.db.transaction(() => {
+    return this.#tx(() => {
       if (this.#q.overdue.run(doseId).changes === 0) return false;
       const d = this.dose(doseId)!;
       const now = this.#clock.now();
       this.#log('dose_overdue', doseId, null);
       enqueueOutbox(this.db, { eventId: `${doseId}:dose_overdue`, type: 'dose_overdue', occurredAtMs: now, doseId, payload: { intakeAtMs: d.intakeAtMs, state: d.state } });
       return true;
-    })();
+    });
   }
 
   // ------------------------------------------------------------ write-ahead intents
 
   /** Commits a motion's command id before the command is sent; returns the id. */
   recordIntent(doseId: string, name: IntentName, slot: number, bootId: string | null): string {
-    return this.db.transaction(() => {
+    return this.#tx(() => {
       const r = this.#q.intent.run(doseId, name, slot, this.#clock.now(), bootId);
       const n = Number(r.lastInsertRowid);
       const commandId = (n >>> 0).toString(16).toUpperCase().padStart(8, '0');
       this.#q.intentId.run(commandId, n);
       return commandId;
-    })();
+    });
   }
 
   /** The MCU's answer to an intent (its outcome event or the reason it never ran). */
@@ -313,10 +335,10 @@ export class Store {
 
   /** An outbox event that is not about a dose's end (device faults, low supply); the id makes repeats no-ops. */
   alarm(eventId: string, type: OutboxEventType, doseId: string | null, payload: Record<string, string | number | boolean | null>): void {
-    this.db.transaction(() => {
+    this.#tx(() => {
       this.#log(type, doseId, payload);
       enqueueOutbox(this.db, { eventId, type, occurredAtMs: this.#clock.now(), doseId: doseId ?? undefined, payload });
-    })();
+    });
   }
 
   recentEvents(limit: number): LoggedEvent[] {
@@ -334,10 +356,10 @@ export class Store {
   cupLifted(): void {
     const d = this.cupDose();
     if (!d) return;
-    this.db.transaction(() => {
+    this.#tx(() => {
       this.#q.setMeta.run('cup_dose', '');
       this.#log('cup_emptied', d, null);
-    })();
+    });
   }
 
   getMeta(key: string): string | undefined {

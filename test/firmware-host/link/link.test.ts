@@ -16,6 +16,18 @@ describe('DeviceLink in memory', () => {
     expect(rig.link.hello).toMatchObject({ cat: CATALOGUE_HASH, hw: 'dosis-r1', boot: rig.sim.bootId });
   });
 
+  it('hands up every MCU heartbeat, each with the state the MCU sent in it', () => {
+    rig = new LinkRig().start();
+    const seen: string[] = [];
+    rig.link.on('heartbeat', (hb) => seen.push(`${hb.st} cup=${hb.cup}`));
+    rig.clock.advance(3 * rig.profile.heartbeatMs);
+    rig.sim.takeCup();
+    rig.clock.advance(3 * rig.profile.heartbeatMs);
+    rig.sim.placeCup();
+    rig.clock.advance(2 * rig.profile.heartbeatMs);
+    expect(seen).toEqual(['idle cup=1', 'idle cup=1', 'idle cup=1', 'idle cup=0', 'idle cup=0', 'idle cup=0', 'idle cup=1', 'idle cup=1']);
+  });
+
   it('refuses to send before the link is ready, at once and without throwing', () => {
     rig = new LinkRig();
     let code: string | undefined;
