@@ -49,7 +49,8 @@ export async function benchSoak(): Promise<SoakFigures> {
   line(`  138,000 dosings ≈ ${(138_000 / memoryPerSecond).toFixed(0)} s; heap after each quarter: ${heapMb.map((m) => `${m.toFixed(0)} MB`).join(', ')}`);
 
   const two = await timed(profile, n * 2, 'memory', 2);
-  line(`soak memory, 2 workers:  ${fmt(two.perSecond)} dosings/s (${fmt(two.tally.dosings)} dosings); 1,000,000 dosings ≈ ${(1_000_000 / two.perSecond / 60).toFixed(1)} min`);
+  line(`soak memory, 2 workers:  ${fmt(two.perSecond)} dosings/s (${fmt(two.tally.dosings)} dosings); 1,000,000 dosings ≈ ${(1_000_000 / two.perSecond / 60).toFixed(1)} min at most`);
+  line('  (a short run: the workers\' start-up and JIT warm-up weigh in; a long run goes faster)');
 
   let ptyPerSecond: number | null = null;
   let ptyTwoWorkersPerSecond: number | null = null;
