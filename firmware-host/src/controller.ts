@@ -342,8 +342,7 @@ export class Controller {
     if (!this.#started || !this.#reconciled || this.#actor) return;
     const open = this.#o.store.openDoses(3);
     this.#heads = open.map((d) => ({ doseId: d.doseId, intakeAtMs: d.intakeAtMs, pillCount: d.pillCount, state: d.state }));
-    open.length = Math.min(open.length, 2);
-    this.#scheduleKey = this.#keyOf(open);
+    this.#scheduleKey = this.#keyOf(open.slice(0, 2));
     const row = open[0];
     if (!row) {
       this.#emitStatus();

@@ -53,7 +53,6 @@ class ManualTimer implements TimerHandle {
   constructor(
     readonly id: number,
     readonly atMs: number,
-    readonly order: number,
     readonly fn: () => void,
     readonly clock: ManualClock,
   ) {}
@@ -67,7 +66,7 @@ class ManualTimer implements TimerHandle {
 export class ManualClock implements Clock {
   #nowMs: number;
   #next = 1;
-  // A binary heap keyed on (atMs, order); cancelled timers are dropped lazily.
+  // A binary heap keyed on (atMs, id): ids grow, so ties keep the order timers were set in. Cancelled timers are dropped lazily.
   readonly #heap: ManualTimer[] = [];
   #live = 0;
 
@@ -81,7 +80,7 @@ export class ManualClock implements Clock {
 
   setTimeout(fn: () => void, delayMs: number): TimerHandle {
     const id = this.#next++;
-    const timer = new ManualTimer(id, this.#nowMs + Math.max(0, delayMs), id, fn, this);
+    const timer = new ManualTimer(id, this.#nowMs + Math.max(0, delayMs), fn, this);
     this.#push(timer);
     this.#live++;
     return timer;
@@ -187,7 +186,7 @@ export class ManualClock implements Clock {
 }
 
 function less(a: ManualTimer, b: ManualTimer): boolean {
-  return a.atMs < b.atMs || (a.atMs === b.atMs && a.order < b.order);
+  return a.atMs < b.atMs || (a.atMs === b.atMs && a.id < b.id);
 }
 
 /**

@@ -84,7 +84,7 @@ export class Store {
   readonly #timing: DoseTiming;
   readonly #q;
   /** Runs its argument as one transaction (nested: a savepoint). Built once: better-sqlite3 makes a new wrapper per db.transaction(). */
-  readonly #inTx: <R>(body: () => R) => R;
+  readonly #tx: <R>(body: () => R) => R;
 
   constructor(db: Db, opts: StoreOptions) {
     this.db = db;
@@ -111,11 +111,7 @@ export class Store {
       getMeta: db.prepare('SELECT value FROM meta WHERE key = ?'),
       setMeta: db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
     };
-    this.#inTx = db.transaction((body: () => unknown) => body()) as <R>(body: () => R) => R;
-  }
-
-  #tx<R>(body: () => R): R {
-    return this.#inTx(body);
+    this.#tx = db.transaction((body: () => unknown) => body()) as <R>(body: () => R) => R;
   }
 
   static open(path: string, opts: StoreOptions): Store {
