@@ -82,6 +82,7 @@ export class DeviceSimulator {
 
   // RAM
   #bootId = '00000000';
+  #lastHeartbeat: { boot: string; st: string; cup: number; body: string } | undefined;
   #txSeq = 0;
   #nakSeq = 0;
   #lastNakAtMs = -Infinity;
@@ -246,10 +247,23 @@ export class DeviceSimulator {
   }
 
   #scheduleHeartbeat(): void {
-    this.#after(this.#profile.heartbeatMs, () => {
-      this.#sendFrame('H', encodeHeartbeat('mcu', { boot: this.#bootId, st: this.#state(), cup: this.#cup.present ? 1 : 0 }));
-      this.#scheduleHeartbeat();
-    });
+    this.#after(this.#profile.heartbeatMs, this.#heartbeatTick);
+  }
+
+  readonly #heartbeatTick = () => {
+    this.#sendFrame('H', this.#heartbeatBody());
+    this.#scheduleHeartbeat();
+  };
+
+  /** The heartbeat's body; an idle MCU sends the same one every second, so it is encoded again only when it changes. */
+  #heartbeatBody(): string {
+    const st = this.#state();
+    const cup = this.#cup.present ? 1 : 0;
+    const last = this.#lastHeartbeat;
+    if (last?.boot === this.#bootId && last.st === st && last.cup === cup) return last.body;
+    const body = encodeHeartbeat('mcu', { boot: this.#bootId, st, cup });
+    this.#lastHeartbeat = { boot: this.#bootId, st, cup, body };
+    return body;
   }
 
   #state(): 'idle' | 'busy' | 'latched' {
@@ -266,12 +280,13 @@ export class DeviceSimulator {
     const t = this.#transport;
     if (!t || !t.isOpen || this.#silent()) return;
     if (this.#rng.chance(this.#faults.dropLine)) return;
-    const body = this.#corrupt(line.slice(0, -1)) + '\n';
+    const body = this.#corrupt(line, line.length - 1);
     t.write(body);
     if (this.#rng.chance(this.#faults.duplicateLine)) t.write(body);
   }
 
-  #corrupt(text: string): string {
+  /** `text` with bits flipped at the wire's error rate among its first `end` bytes (a line ending after them is kept as it is). */
+  #corrupt(text: string, end = text.length): string {
     const p = this.#faults.corruptByte;
     if (p <= 0) return text;
     // Bytes until the next flipped one, drawn once (geometric) rather than a draw per byte: same odds, far fewer draws.
@@ -279,13 +294,13 @@ export class DeviceSimulator {
       this.#cleanBytesRate = p;
       this.#cleanBytes = this.#geometric(p);
     }
-    if (this.#cleanBytes >= text.length) {
-      this.#cleanBytes -= text.length;
+    if (this.#cleanBytes >= end) {
+      this.#cleanBytes -= end;
       return text;
     }
     let out = '';
     let i = 0;
-    while (this.#cleanBytes < text.length - i) {
+    while (this.#cleanBytes < end - i) {
       const at = i + this.#cleanBytes;
       let c = text.charCodeAt(at) ^ (1 << this.#rng.int(8));
       // A flipped bit that makes a newline would split the line; the gate sees it as a garbled byte instead.
@@ -294,7 +309,7 @@ export class DeviceSimulator {
       i = at + 1;
       this.#cleanBytes = this.#geometric(p);
     }
-    this.#cleanBytes -= text.length - i;
+    this.#cleanBytes -= end - i;
     return out + text.slice(i);
   }
 

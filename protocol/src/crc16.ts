@@ -10,19 +10,31 @@ const TABLE = (() => {
   return t;
 })();
 
+export const CRC16_INIT = 0xffff;
+
+/** The CRC after one more byte: for a caller that checks each byte on the same pass. */
+export function crc16Next(crc: number, byte: number): number {
+  return (crc >>> 8) ^ TABLE[(crc ^ byte) & 0xff]!;
+}
+
 /** CRC over the char codes of an ASCII (or latin1) string, from `start` to `end` (exclusive). */
 export function crc16(text: string, start = 0, end = text.length): number {
-  let crc = 0xffff;
+  let crc = CRC16_INIT;
   for (let i = start; i < end; i++) crc = (crc >>> 8) ^ TABLE[(crc ^ text.charCodeAt(i)) & 0xff]!;
   return crc;
 }
 
-const HEX = '0123456789ABCDEF';
+/** Every byte as two uppercase hex digits. */
+const HEX2 = Array.from({ length: 256 }, (_, i) => i.toString(16).toUpperCase().padStart(2, '0'));
 
-/** The CRC as a frame carries it: four uppercase hex digits. */
+/** A 16-bit value as a frame carries its CRC: four uppercase hex digits. */
+export function hex4(c: number): string {
+  return HEX2[(c >>> 8) & 0xff]! + HEX2[c & 0xff]!;
+}
+
+/** The CRC of `text` (or part of it) as four uppercase hex digits. */
 export function crc16Hex(text: string, start = 0, end = text.length): string {
-  const c = crc16(text, start, end);
-  return HEX[(c >>> 12) & 15]! + HEX[(c >>> 8) & 15]! + HEX[(c >>> 4) & 15]! + HEX[c & 15]!;
+  return hex4(crc16(text, start, end));
 }
 
 /** The value of four uppercase hex digits of `text` from `at`, or -1 when they are not that (lowercase is refused: frames carry uppercase). */

@@ -1,6 +1,6 @@
 // Serial framing: `$<K>,<seq>,<body>*<CRC>\n`, one ASCII line of at most 128 bytes (newline included).
 
-import { crc16, crc16Hex, parseHex4 } from './crc16.js';
+import { CRC16_INIT, crc16Hex, crc16Next, hex4, parseHex4 } from './crc16.js';
 
 export const MAX_FRAME_BYTES = 128;
 export const SEQ_MODULO = 256;
@@ -27,26 +27,45 @@ export type DecodeResult =
   | { ok: false; reason: FrameRejection; detail: string };
 
 /** Body characters a field may carry: printable ASCII without the frame's own delimiters. */
-const FORBIDDEN_IN_BODY = /[^\x20-\x7e]|[$*]/;
+const isBodyChar = (c: number) => c >= 0x20 && c <= 0x7e && c !== 0x24 /* $ */ && c !== 0x2a; /* * */
 
 export class FrameEncodeError extends Error {
   readonly code = 'DOSIS_ERR_FRAME_ENCODE';
 }
 
+/** `$K,seq,` and the CRC so far, per kind and seq: every frame starts with one of these 5 × 256. */
+const heads = new Map<string, { text: string; crc: number }[]>();
+
+function frameHead(kind: FrameKind, seq: number): { text: string; crc: number } {
+  let bySeq = heads.get(kind);
+  if (!bySeq) heads.set(kind, (bySeq = []));
+  let head = bySeq[seq];
+  if (!head) {
+    const inner = `${kind},${seq},`;
+    let crc = CRC16_INIT;
+    for (let i = 0; i < inner.length; i++) crc = crc16Next(crc, inner.charCodeAt(i));
+    head = bySeq[seq] = { text: `$${inner}`, crc };
+  }
+  return head;
+}
+
 /** Encodes a frame as one line, newline included. Throws FrameEncodeError on a frame no peer could accept. */
 export function encodeFrame(frame: Frame): string {
-  if (!KINDS.has(frame.kind)) throw new FrameEncodeError(`unknown frame kind ${JSON.stringify(frame.kind)}`);
-  if (!Number.isInteger(frame.seq) || frame.seq < 0 || frame.seq >= SEQ_MODULO) {
-    throw new FrameEncodeError(`seq ${frame.seq} is outside 0–255`);
+  const { kind, seq, body } = frame;
+  if (!KINDS.has(kind)) throw new FrameEncodeError(`unknown frame kind ${JSON.stringify(kind)}`);
+  if (!Number.isInteger(seq) || seq < 0 || seq >= SEQ_MODULO) throw new FrameEncodeError(`seq ${seq} is outside 0–255`);
+  const head = frameHead(kind, seq);
+  let crc = head.crc;
+  // The body is checked on the pass that adds it to the CRC.
+  for (let i = 0; i < body.length; i++) {
+    const c = body.charCodeAt(i);
+    if (!isBodyChar(c)) throw new FrameEncodeError(`body has a character a frame cannot carry: ${JSON.stringify(body)}`);
+    crc = crc16Next(crc, c);
   }
-  if (FORBIDDEN_IN_BODY.test(frame.body)) throw new FrameEncodeError(`body has a character a frame cannot carry: ${JSON.stringify(frame.body)}`);
-  const inner = `${frame.kind},${frame.seq},${frame.body}`;
-  const line = `$${inner}*${crc16Hex(inner)}\n`;
+  const line = `${head.text}${body}*${hex4(crc)}\n`;
   if (line.length > MAX_FRAME_BYTES) throw new FrameEncodeError(`frame is ${line.length} bytes, over ${MAX_FRAME_BYTES}`);
   return line;
 }
-
-const SEQ_RE = /^(0|[1-9][0-9]{0,2})$/;
 
 /**
  * Decodes one received line (with or without its line ending; read as latin1 so
@@ -54,30 +73,52 @@ const SEQ_RE = /^(0|[1-9][0-9]{0,2})$/;
  * receiver resynchronises on `$`. Never throws.
  */
 export function decodeFrame(raw: string): DecodeResult {
-  let line = raw;
-  if (line.endsWith('\n')) line = line.slice(0, -1);
-  if (line.endsWith('\r')) line = line.slice(0, -1);
-  if (line.length + 1 > MAX_FRAME_BYTES) return reject('too_long', `${line.length + 1} bytes`);
+  let end = raw.length;
+  if (end > 0 && raw.charCodeAt(end - 1) === 0x0a) end--;
+  if (end > 0 && raw.charCodeAt(end - 1) === 0x0d) end--;
+  if (end + 1 > MAX_FRAME_BYTES) return reject('too_long', `${end + 1} bytes`);
+  const line = end === raw.length ? raw : raw.slice(0, end);
   const start = line.lastIndexOf('$');
   if (start < 0) return line.trim() === '' ? reject('empty', 'blank line') : reject('no_sync', 'no $ in line');
-  for (let i = start; i < line.length; i++) {
+  const star = line.lastIndexOf('*');
+  // One pass over the frame: every byte printable ASCII, the CRC of what lies between `$` and `*`, the first two commas.
+  let crc = CRC16_INIT;
+  let c1 = -1;
+  let c2 = -1;
+  for (let i = start; i < end; i++) {
     const c = line.charCodeAt(i);
     if (c < 0x20 || c > 0x7e) return reject('non_ascii', `byte 0x${c.toString(16).padStart(2, '0')} at ${i}`);
+    if (i > start && i < star) {
+      crc = crc16Next(crc, c);
+      if (c === 0x2c /* , */ && c2 < 0) {
+        if (c1 < 0) c1 = i;
+        else c2 = i;
+      }
+    }
   }
-  const star = line.lastIndexOf('*');
-  if (star < start + 5 || line.length - star - 1 !== 4) return reject('malformed', 'expected $K,seq,body*CRC');
+  if (star < start + 5 || end - star - 1 !== 4) return reject('malformed', 'expected $K,seq,body*CRC');
   const got = parseHex4(line, star + 1);
   if (got < 0) return reject('malformed', `CRC ${JSON.stringify(line.slice(star + 1))} is not 4 uppercase hex digits`);
-  if (crc16(line, start + 1, star) !== got) return reject('bad_crc', `got ${line.slice(star + 1)}, computed ${crc16Hex(line, start + 1, star)}`);
-  const inner = line.slice(start + 1, star);
-  const c1 = inner.indexOf(',');
-  const c2 = c1 < 0 ? -1 : inner.indexOf(',', c1 + 1);
+  if (crc !== got) return reject('bad_crc', `got ${line.slice(star + 1)}, computed ${crc16Hex(line, start + 1, star)}`);
   if (c1 < 0 || c2 < 0) return reject('malformed', 'expected K,seq,body');
-  const kind = inner.slice(0, c1);
+  const kind = line.slice(start + 1, c1);
   if (!KINDS.has(kind)) return reject('bad_kind', `kind ${JSON.stringify(kind)}`);
-  const seqText = inner.slice(c1 + 1, c2);
-  if (!SEQ_RE.test(seqText) || Number(seqText) >= SEQ_MODULO) return reject('bad_seq', `seq ${JSON.stringify(seqText)}`);
-  return { ok: true, frame: { kind: kind as FrameKind, seq: Number(seqText), body: inner.slice(c2 + 1) }, noise: start };
+  const seq = parseSeq(line, c1 + 1, c2);
+  if (seq < 0) return reject('bad_seq', `seq ${JSON.stringify(line.slice(c1 + 1, c2))}`);
+  return { ok: true, frame: { kind: kind as FrameKind, seq, body: line.slice(c2 + 1, star) }, noise: start };
+}
+
+/** A seq as frames write it (decimal 0–255, no leading zeros) from `text[from, to)`, or -1. */
+function parseSeq(text: string, from: number, to: number): number {
+  const n = to - from;
+  if (n < 1 || n > 3 || (n > 1 && text.charCodeAt(from) === 0x30)) return -1;
+  let v = 0;
+  for (let i = from; i < to; i++) {
+    const d = text.charCodeAt(i) - 0x30;
+    if (d < 0 || d > 9) return -1;
+    v = v * 10 + d;
+  }
+  return v < SEQ_MODULO ? v : -1;
 }
 
 function reject(reason: FrameRejection, detail: string): DecodeResult {

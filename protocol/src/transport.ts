@@ -27,6 +27,11 @@ export class LineSplitter {
   ) {}
 
   push(chunk: string): void {
+    // The common case: one whole line, nothing buffered.
+    if (this.#buffer === '' && chunk.indexOf('\n') === chunk.length - 1) {
+      this.emit(chunk.slice(0, -1));
+      return;
+    }
     let data = this.#buffer + chunk;
     let nl = data.indexOf('\n');
     while (nl >= 0) {
@@ -56,11 +61,14 @@ class MemoryEndpoint implements Transport {
   #closeHandlers: ((reason: string) => void)[] = [];
   #busyUntilMs = 0;
   readonly #splitter = new LineSplitter((line) => {
-    for (const h of this.#lineHandlers) h(line);
+    const handlers = this.#lineHandlers;
+    for (let i = 0; i < handlers.length; i++) handlers[i]!(line);
   });
   /** Writes on their way to the peer, oldest first: each arrives after the one before (one line, one byte at a time). */
   readonly #inFlight: TimerHandle[] = [];
+  readonly #inFlightData: string[] = [];
   #inFlightHead = 0;
+  readonly #arriveNext = () => this.#arrive();
 
   constructor(
     private readonly clock: Clock,
@@ -82,16 +90,20 @@ class MemoryEndpoint implements Transport {
     // Bytes leave one after another: a write waits for the previous one to finish.
     const start = Math.max(this.clock.now(), this.#busyUntilMs);
     this.#busyUntilMs = start + data.length * this.byteMs;
-    this.#inFlight.push(this.clock.setTimeout(() => this.#arrive(peer, data), this.#busyUntilMs + this.latencyMs - this.clock.now()));
+    this.#inFlight.push(this.clock.setTimeout(this.#arriveNext, this.#busyUntilMs + this.latencyMs - this.clock.now()));
+    this.#inFlightData.push(data);
   }
 
-  #arrive(peer: MemoryEndpoint, data: string): void {
+  #arrive(): void {
     // Arrivals come in the order of the writes, so the one arriving is the oldest in flight.
+    const data = this.#inFlightData[this.#inFlightHead]!;
     if (++this.#inFlightHead > 64 && this.#inFlightHead * 2 > this.#inFlight.length) {
       this.#inFlight.splice(0, this.#inFlightHead);
+      this.#inFlightData.splice(0, this.#inFlightHead);
       this.#inFlightHead = 0;
     }
-    if (peer.#open) peer.#splitter.push(data);
+    const peer = this.#peer;
+    if (peer && peer.#open) peer.#splitter.push(data);
   }
 
   onLine(handler: (line: string) => void): void {
@@ -107,6 +119,7 @@ class MemoryEndpoint implements Transport {
     this.#open = false;
     for (let i = this.#inFlightHead; i < this.#inFlight.length; i++) this.clock.clearTimeout(this.#inFlight[i]);
     this.#inFlight.length = 0;
+    this.#inFlightData.length = 0;
     this.#inFlightHead = 0;
     for (const h of this.#closeHandlers) h(reason);
     this.#peer?.close(reason === 'closed' ? 'peer closed' : reason);

@@ -54,7 +54,8 @@ describe('dosis sim --pty (real process)', () => {
     const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
     try {
       const until = async (re: RegExp) => {
-        for (let i = 0; i < 300 && !re.test(out); i++) await new Promise((r) => setTimeout(r, 20));
+        // Generous: a loaded machine (the suite runs files side by side) may take seconds to start the process.
+        for (let i = 0; i < 750 && !re.test(out); i++) await new Promise((r) => setTimeout(r, 20));
         return re.exec(out);
       };
       const m = await until(/host port: (\S+)\n/);
@@ -68,7 +69,7 @@ describe('dosis sim --pty (real process)', () => {
         if (r.ok && r.frame.kind === 'A') acks.push(r.frame.body);
       });
       t.write(encodeFrame({ kind: 'C', seq: 1, body: `HELLO,v=1,cat=${CATALOGUE_HASH}` }));
-      for (let i = 0; i < 150 && acks.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      for (let i = 0; i < 400 && acks.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
       expect(acks[0]).toMatch(/^OK,v=1,.*hw=dosis-r1/);
       proc.stdin.write('take\nstatus\n');
       expect(await until(/"cupPresent":false/)).not.toBeNull();

@@ -294,11 +294,13 @@ export class DeviceLink {
   // ------------------------------------------------------------ heartbeats and the silence watchdog
 
   #armHeartbeat(): void {
-    this.#heartbeatTimer = this.#clock.setTimeout(() => {
-      this.#heartbeatTick();
-      if (this.#state !== 'closed') this.#armHeartbeat();
-    }, this.#profile.heartbeatMs);
+    this.#heartbeatTimer = this.#clock.setTimeout(this.#onHeartbeatTimer, this.#profile.heartbeatMs);
   }
+
+  readonly #onHeartbeatTimer = () => {
+    this.#heartbeatTick();
+    if (this.#state !== 'closed') this.#armHeartbeat();
+  };
 
   #heartbeatTick(): void {
     if (!this.#transport) return;

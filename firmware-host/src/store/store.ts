@@ -99,7 +99,7 @@ export class Store {
       setState: db.prepare('UPDATE doses SET state = ?, attempts = ? WHERE dose_id = ?'),
       claim: db.prepare(`UPDATE doses SET state = 'dispensing', attempts = ? WHERE dose_id = ? AND state = 'scheduled'`),
       present: db.prepare(`UPDATE doses SET state = 'presented', cls = ?, reason = ?, counted_pills = ?, attempts = ? WHERE dose_id = ?`),
-      finish: db.prepare('UPDATE doses SET state = ?, cls = coalesce(?, cls), reason = coalesce(?, reason), counted_pills = coalesce(?, counted_pills), attempts = max(attempts, ?), final_at_ms = ? WHERE dose_id = ? RETURNING *'),
+      finish: db.prepare(`UPDATE doses SET state = ?, cls = coalesce(?, cls), reason = coalesce(?, reason), counted_pills = coalesce(?, counted_pills), attempts = max(attempts, ?), final_at_ms = ? WHERE dose_id = ? AND state NOT IN (${FINAL_STATES.map((f) => `'${f}'`).join(',')}) RETURNING *`),
       overdue: db.prepare('UPDATE doses SET overdue = 1 WHERE dose_id = ? AND overdue = 0'),
       intent: db.prepare('INSERT INTO intents (dose_id, name, slot, sent_at_ms, boot_id) VALUES (?, ?, ?, ?, ?)'),
       intentId: db.prepare('UPDATE intents SET command_id = ? WHERE n = ?'),
@@ -262,10 +262,11 @@ export class Store {
    */
   finish(doseId: string, final: FinalState, o: { cls?: DoseClass | null; reason?: string | null; countedPills?: number | null; attempts?: number } = {}): boolean {
     return this.#tx(() => {
-      const before = this.dose(doseId);
-      if (!before || FINAL_STATES.includes(before.state)) return false;
       const now = this.#clock.now();
-      const after = toDose(this.#q.finish.get(final, o.cls ?? null, o.reason ?? null, o.countedPills ?? null, o.attempts ?? 0, now, doseId) as RawDose);
+      // A dose already final is not matched: no row comes back.
+      const row = this.#q.finish.get(final, o.cls ?? null, o.reason ?? null, o.countedPills ?? null, o.attempts ?? 0, now, doseId) as RawDose | undefined;
+      if (!row) return false;
+      const after = toDose(row);
       // A failed dose may have left pills in the cup: no dose goes in until the cup has been emptied.
       if (final === 'failed' && this.intents(doseId).some((i) => i.name !== 'ROTATE')) this.#q.setMeta.run('cup_dose', doseId);
       if (final === 'taken') this.#q.setMeta.run('cup_dose', '');
