@@ -46,6 +46,38 @@ describe('decodeFrame', () => {
   });
 });
 
+describe('frame codec', () => {
+  // The codec builds and checks frames in one pass with cached heads; the plain definition is the yardstick.
+  const plain = (kind: string, seq: number, body: string) => `$${kind},${seq},${body}*${p.crc16Hex(`${kind},${seq},${body}`)}\n`;
+
+  it('encodes every kind and seq as the framing rule says, and decodes each back', () => {
+    for (const kind of ['C', 'A', 'N', 'E', 'H'] as const) {
+      for (let seq = 0; seq < p.SEQ_MODULO; seq++) {
+        const body = seq % 3 === 0 ? '' : `HB,boot=0000${seq.toString(16).toUpperCase().padStart(4, '0')},st=idle,cup=${seq & 1}`;
+        const line = p.encodeFrame({ kind, seq, body });
+        expect(line).toBe(plain(kind, seq, body));
+        expect(p.decodeFrame(line)).toEqual({ ok: true, frame: { kind, seq, body }, noise: 0 });
+      }
+    }
+  });
+
+  it('rejects in the order of the rules: a non-ASCII byte anywhere, then the shape, the CRC, the kind, the seq', () => {
+    const ok = plain('E', 7, 'CUP,present=1').trimEnd();
+    expect(p.decodeFrame(`${ok.slice(0, -1)}\u00e9`)).toMatchObject({ ok: false, reason: 'non_ascii', detail: `byte 0xe9 at ${ok.length - 1}` });
+    expect(p.decodeFrame(`x\u0001$${ok.slice(1)}`)).toMatchObject({ ok: true, noise: 2 });
+    expect(p.decodeFrame('$E,7*1234')).toMatchObject({ ok: false, reason: 'malformed' });
+    expect(p.decodeFrame(plain('E', 7, '').trimEnd().replace('E,7,', 'E;7;'))).toMatchObject({ ok: false, reason: 'bad_crc' });
+    const reframe = (inner: string) => `$${inner}*${p.crc16Hex(inner)}`;
+    expect(p.decodeFrame(reframe('E7,x'))).toMatchObject({ ok: false, reason: 'malformed', detail: 'expected K,seq,body' });
+    expect(p.decodeFrame(reframe('EE,7,x'))).toMatchObject({ ok: false, reason: 'bad_kind', detail: 'kind "EE"' });
+    expect(p.decodeFrame(reframe('X,7,x'))).toMatchObject({ ok: false, reason: 'bad_kind' });
+    for (const seq of ['', '07', '256', '1000', '-1', '1a']) {
+      expect(p.decodeFrame(reframe(`E,${seq},x`))).toMatchObject({ ok: false, reason: 'bad_seq', detail: `seq ${JSON.stringify(seq)}` });
+    }
+    expect(p.decodeFrame(reframe('E,255,a,b'))).toMatchObject({ ok: true, frame: { kind: 'E', seq: 255, body: 'a,b' } });
+  });
+});
+
 describe('catalogue round trip', () => {
   it('covers every command and event in the catalogue', () => {
     expect(new Set(samples.map((c) => c.name))).toEqual(new Set(Object.keys(p.COMMANDS)));

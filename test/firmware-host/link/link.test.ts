@@ -28,6 +28,20 @@ describe('DeviceLink in memory', () => {
     expect(seen).toEqual(['idle cup=1', 'idle cup=1', 'idle cup=1', 'idle cup=0', 'idle cup=0', 'idle cup=0', 'idle cup=1', 'idle cup=1']);
   });
 
+  it('carries the new boot id in the heartbeats after an MCU reset', () => {
+    rig = new LinkRig().start();
+    const boots: string[] = [];
+    rig.link.on('heartbeat', (hb) => boots.push(hb.boot));
+    rig.clock.advance(2 * rig.profile.heartbeatMs);
+    const before = rig.sim.bootId;
+    rig.sim.powerCycle();
+    rig.clock.advance(5 * rig.profile.heartbeatMs);
+    expect(rig.sim.bootId).not.toBe(before);
+    expect(boots.slice(0, 2)).toEqual([before, before]);
+    expect(boots.at(-1)).toBe(rig.sim.bootId);
+    expect(boots.filter((b) => b !== before && b !== rig.sim.bootId)).toEqual([]);
+  });
+
   it('refuses to send before the link is ready, at once and without throwing', () => {
     rig = new LinkRig();
     let code: string | undefined;
