@@ -1,6 +1,6 @@
 // Serial framing: `$<K>,<seq>,<body>*<CRC>\n`, one ASCII line of at most 128 bytes (newline included).
 
-import { CRC16_INIT, crc16Hex, crc16Next, hex4, parseHex4 } from './crc16.js';
+import { CRC16_INIT, crc16Next, hex4, parseHex4 } from './crc16.js';
 
 export const MAX_FRAME_BYTES = 128;
 export const SEQ_MODULO = 256;
@@ -78,29 +78,41 @@ export function decodeFrame(raw: string): DecodeResult {
   if (end > 0 && raw.charCodeAt(end - 1) === 0x0d) end--;
   if (end + 1 > MAX_FRAME_BYTES) return reject('too_long', `${end + 1} bytes`);
   const line = end === raw.length ? raw : raw.slice(0, end);
-  const start = line.lastIndexOf('$');
+  // One forward pass. A `$` starts the frame over (what came before it is noise: the receiver resynchronises on the
+  // last one); on the way it notes the first byte outside printable ASCII, the first two commas, and the last `*`
+  // with the CRC of what lies between `$` and it.
+  let start = line.indexOf('$');
   if (start < 0) return line.trim() === '' ? reject('empty', 'blank line') : reject('no_sync', 'no $ in line');
-  const star = line.lastIndexOf('*');
-  // One pass over the frame: every byte printable ASCII, the CRC of what lies between `$` and `*`, the first two commas.
   let crc = CRC16_INIT;
+  let star = -1;
+  let crcToStar = 0;
   let c1 = -1;
   let c2 = -1;
-  for (let i = start; i < end; i++) {
+  let bad = -1;
+  for (let i = start + 1; i < end; i++) {
     const c = line.charCodeAt(i);
-    if (c < 0x20 || c > 0x7e) return reject('non_ascii', `byte 0x${c.toString(16).padStart(2, '0')} at ${i}`);
-    if (i > start && i < star) {
-      crc = crc16Next(crc, c);
-      if (c === 0x2c /* , */ && c2 < 0) {
-        if (c1 < 0) c1 = i;
-        else c2 = i;
-      }
+    if (c === 0x24 /* $ */) {
+      start = i;
+      crc = CRC16_INIT;
+      star = c1 = c2 = bad = -1;
+      continue;
     }
+    if ((c < 0x20 || c > 0x7e) && bad < 0) bad = i;
+    if (c === 0x2a /* * */) {
+      star = i;
+      crcToStar = crc;
+    } else if (c === 0x2c /* , */ && c2 < 0) {
+      if (c1 < 0) c1 = i;
+      else c2 = i;
+    }
+    crc = crc16Next(crc, c);
   }
+  if (bad >= 0) return reject('non_ascii', `byte 0x${line.charCodeAt(bad).toString(16).padStart(2, '0')} at ${bad}`);
   if (star < start + 5 || end - star - 1 !== 4) return reject('malformed', 'expected $K,seq,body*CRC');
   const got = parseHex4(line, star + 1);
   if (got < 0) return reject('malformed', `CRC ${JSON.stringify(line.slice(star + 1))} is not 4 uppercase hex digits`);
-  if (crc !== got) return reject('bad_crc', `got ${line.slice(star + 1)}, computed ${crc16Hex(line, start + 1, star)}`);
-  if (c1 < 0 || c2 < 0) return reject('malformed', 'expected K,seq,body');
+  if (crcToStar !== got) return reject('bad_crc', `got ${line.slice(star + 1)}, computed ${hex4(crcToStar)}`);
+  if (c1 < 0 || c2 < 0 || c2 > star) return reject('malformed', 'expected K,seq,body');
   const kind = line.slice(start + 1, c1);
   if (!KINDS.has(kind)) return reject('bad_kind', `kind ${JSON.stringify(kind)}`);
   const seq = parseSeq(line, c1 + 1, c2);
@@ -119,6 +131,10 @@ function parseSeq(text: string, from: number, to: number): number {
     v = v * 10 + d;
   }
   return v < SEQ_MODULO ? v : -1;
+}
+
+function nonAscii(c: number, at: number): DecodeResult {
+  return reject('non_ascii', `byte 0x${c.toString(16).padStart(2, '0')} at ${at}`);
 }
 
 function reject(reason: FrameRejection, detail: string): DecodeResult {

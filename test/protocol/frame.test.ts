@@ -65,6 +65,8 @@ describe('frame codec', () => {
     const ok = plain('E', 7, 'CUP,present=1').trimEnd();
     expect(p.decodeFrame(`${ok.slice(0, -1)}\u00e9`)).toMatchObject({ ok: false, reason: 'non_ascii', detail: `byte 0xe9 at ${ok.length - 1}` });
     expect(p.decodeFrame(`x\u0001$${ok.slice(1)}`)).toMatchObject({ ok: true, noise: 2 });
+    expect(p.decodeFrame(`$E,1\u00ff,*$${ok.slice(1)}`)).toMatchObject({ ok: true, frame: { kind: 'E', seq: 7 }, noise: 7 });
+    expect(p.decodeFrame(`$E,7,a*b*${p.crc16Hex('E,7,a*b')}`)).toMatchObject({ ok: true, frame: { body: 'a*b' } });
     expect(p.decodeFrame('$E,7*1234')).toMatchObject({ ok: false, reason: 'malformed' });
     expect(p.decodeFrame(plain('E', 7, '').trimEnd().replace('E,7,', 'E;7;'))).toMatchObject({ ok: false, reason: 'bad_crc' });
     const reframe = (inner: string) => `$${inner}*${p.crc16Hex(inner)}`;

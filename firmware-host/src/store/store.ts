@@ -56,17 +56,20 @@ export class StoreError extends Error {
 
 const SCHEMA_VERSION = 1;
 
-type RawDose = {
-  dose_id: string; roll_id: string; position: number; slot: number; label: string; intake_at_ms: number; pill_count: number;
-  timing_json: string; state: DoseState; cls: DoseClass | null; reason: string | null; counted_pills: number | null;
-  attempts: number; overdue: number; final_at_ms: number | null;
-};
+/** The doses columns in the order toDose reads them: statements that read whole doses return rows as arrays, cheaper than objects. */
+const DOSE_COLUMNS = 'dose_id, roll_id, position, slot, label, intake_at_ms, pill_count, timing_json, state, cls, reason, counted_pills, attempts, overdue, final_at_ms';
+type RawDose = [
+  doseId: string, rollId: string, position: number, slot: number, label: string, intakeAtMs: number, pillCount: number, timingJson: string,
+  state: DoseState, cls: DoseClass | null, reason: string | null, countedPills: number | null, attempts: number, overdue: number, finalAtMs: number | null,
+];
 
 const toDose = (r: RawDose): DoseRow => ({
-  doseId: r.dose_id, rollId: r.roll_id, position: r.position, slot: r.slot, label: r.label, intakeAtMs: r.intake_at_ms,
-  pillCount: r.pill_count, timing: JSON.parse(r.timing_json) as DoseTiming, state: r.state, cls: r.cls, reason: r.reason,
-  countedPills: r.counted_pills, attempts: r.attempts, overdue: r.overdue === 1, finalAtMs: r.final_at_ms,
+  doseId: r[0], rollId: r[1], position: r[2], slot: r[3], label: r[4], intakeAtMs: r[5], pillCount: r[6], timing: JSON.parse(r[7]) as DoseTiming,
+  state: r[8], cls: r[9], reason: r[10], countedPills: r[11], attempts: r[12], overdue: r[13] === 1, finalAtMs: r[14],
 });
+
+/** Reads whole doses: `SELECT <the dose columns> <rest>`, rows as arrays for toDose. */
+const selectDoses = (db: Db, rest: string) => db.prepare(`SELECT ${DOSE_COLUMNS} ${rest}`).raw();
 
 export type StoreOptions = {
   clock: Clock;
@@ -93,13 +96,13 @@ export class Store {
     migrate(db, opts.firstCommandNumber ?? Math.floor(Math.random() * 0x40000000));
     migrateOutbox(db);
     this.#q = {
-      dose: db.prepare('SELECT * FROM doses WHERE dose_id = ?'),
-      open: db.prepare(`SELECT * FROM doses WHERE state IN ('scheduled','dispensing','presented') ORDER BY intake_at_ms, position LIMIT ?`),
+      dose: selectDoses(db, 'FROM doses WHERE dose_id = ?'),
+      open: selectDoses(db, `FROM doses WHERE state IN ('scheduled','dispensing','presented') ORDER BY intake_at_ms, position LIMIT ?`),
       heads: db.prepare(`SELECT dose_id, intake_at_ms, pill_count, state FROM doses WHERE state IN ('scheduled','dispensing','presented') ORDER BY intake_at_ms, position LIMIT ?`),
       setState: db.prepare('UPDATE doses SET state = ?, attempts = ? WHERE dose_id = ?'),
       claim: db.prepare(`UPDATE doses SET state = 'dispensing', attempts = ? WHERE dose_id = ? AND state = 'scheduled'`),
       present: db.prepare(`UPDATE doses SET state = 'presented', cls = ?, reason = ?, counted_pills = ?, attempts = ? WHERE dose_id = ?`),
-      finish: db.prepare(`UPDATE doses SET state = ?, cls = coalesce(?, cls), reason = coalesce(?, reason), counted_pills = coalesce(?, counted_pills), attempts = max(attempts, ?), final_at_ms = ? WHERE dose_id = ? AND state NOT IN (${FINAL_STATES.map((f) => `'${f}'`).join(',')}) RETURNING *`),
+      finish: db.prepare(`UPDATE doses SET state = ?, cls = coalesce(?, cls), reason = coalesce(?, reason), counted_pills = coalesce(?, counted_pills), attempts = max(attempts, ?), final_at_ms = ? WHERE dose_id = ? AND state NOT IN (${FINAL_STATES.map((f) => `'${f}'`).join(',')}) RETURNING ${DOSE_COLUMNS}`).raw(),
       overdue: db.prepare('UPDATE doses SET overdue = 1 WHERE dose_id = ? AND overdue = 0'),
       intent: db.prepare('INSERT INTO intents (dose_id, name, slot, sent_at_ms, boot_id) VALUES (?, ?, ?, ?, ?)'),
       intentId: db.prepare('UPDATE intents SET command_id = ? WHERE n = ?'),
@@ -176,7 +179,7 @@ export class Store {
     if (!active) return [];
     const busy = this.db.prepare(`SELECT dose_id FROM doses WHERE roll_id = ? AND state IN ('dispensing','presented')`).all(active.rollId) as { dose_id: string }[];
     if (busy.length > 0) throw new StoreError('DOSIS_ERR_ROLL_BUSY', `dose ${busy[0]!.dose_id} is being dispensed or waits in the cup`);
-    const back = (this.db.prepare(`SELECT * FROM doses WHERE roll_id = ? AND state = 'scheduled' ORDER BY position`).all(active.rollId) as RawDose[]).map(toDose);
+    const back = (selectDoses(this.db, `FROM doses WHERE roll_id = ? AND state = 'scheduled' ORDER BY position`).all(active.rollId) as RawDose[]).map(toDose);
     this.db.prepare(`UPDATE doses SET state = 'returned', final_at_ms = ? WHERE roll_id = ? AND state = 'scheduled'`).run(now, active.rollId);
     this.db.prepare('UPDATE rolls SET unloaded_at_ms = ? WHERE roll_id = ?').run(now, active.rollId);
     return back;
@@ -205,11 +208,11 @@ export class Store {
   remainingPouches(): DoseRow[] {
     const active = this.activeRoll();
     if (!active) return [];
-    return (this.db.prepare(`SELECT * FROM doses WHERE roll_id = ? AND state = 'scheduled' ORDER BY intake_at_ms, position`).all(active.rollId) as RawDose[]).map(toDose);
+    return (selectDoses(this.db, `FROM doses WHERE roll_id = ? AND state = 'scheduled' ORDER BY intake_at_ms, position`).all(active.rollId) as RawDose[]).map(toDose);
   }
 
   allDoses(): DoseRow[] {
-    return (this.db.prepare('SELECT * FROM doses ORDER BY intake_at_ms, position').all() as RawDose[]).map(toDose);
+    return (selectDoses(this.db, 'FROM doses ORDER BY intake_at_ms, position').all() as RawDose[]).map(toDose);
   }
 
   /**

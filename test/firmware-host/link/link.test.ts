@@ -39,7 +39,8 @@ describe('DeviceLink in memory', () => {
     expect(rig.sim.bootId).not.toBe(before);
     expect(boots.slice(0, 2)).toEqual([before, before]);
     expect(boots.at(-1)).toBe(rig.sim.bootId);
-    expect(boots.filter((b) => b !== before && b !== rig.sim.bootId)).toEqual([]);
+    const after = rig.sim.bootId;
+    expect(boots.filter((b) => b !== before && b !== after)).toEqual([]);
   });
 
   it('refuses to send before the link is ready, at once and without throwing', () => {
