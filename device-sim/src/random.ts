@@ -13,27 +13,26 @@ function splitmix32(seed: number): () => number {
 }
 
 export class Random {
-  #a: number;
-  #b: number;
-  #c: number;
-  #d: number;
+  /** sfc32's four words (a typed array: they stay unboxed 32-bit integers, and stores wrap modulo 2³²). */
+  readonly #s = new Uint32Array(4);
 
   constructor(seed: number) {
     const mix = splitmix32(seed);
-    this.#a = mix();
-    this.#b = mix();
-    this.#c = mix();
-    this.#d = mix();
+    for (let i = 0; i < 4; i++) this.#s[i] = mix();
     for (let i = 0; i < 12; i++) this.uint32();
   }
 
   uint32(): number {
-    const t = (((this.#a + this.#b) >>> 0) + this.#d) >>> 0;
-    this.#d = (this.#d + 1) >>> 0;
-    this.#a = this.#b ^ (this.#b >>> 9);
-    this.#b = (this.#c + (this.#c << 3)) >>> 0;
-    this.#c = ((this.#c << 21) | (this.#c >>> 11)) >>> 0;
-    this.#c = (this.#c + t) >>> 0;
+    const s = this.#s;
+    const a = s[0]!;
+    const b = s[1]!;
+    const c = s[2]!;
+    const d = s[3]!;
+    const t = (((a + b) >>> 0) + d) >>> 0;
+    s[3] = d + 1;
+    s[0] = b ^ (b >>> 9);
+    s[1] = c + (c << 3);
+    s[2] = ((c << 21) | (c >>> 11)) + t;
     return t;
   }
 
