@@ -90,6 +90,8 @@ export class ManualClock implements Clock {
     if (!(handle instanceof ManualTimer) || handle.clock !== this || !handle.live) return;
     handle.live = false;
     this.#live--;
+    // Cleared timers wait in the heap until their time comes; when they outnumber the armed ones, the heap is rebuilt without them.
+    if (this.#heap.length > 2 * this.#live + COMPACT_MIN) this.#compact();
   }
 
   /** Number of armed timers. */
@@ -147,6 +149,15 @@ export class ManualClock implements Clock {
     return true;
   }
 
+  #compact(): void {
+    const h = this.#heap;
+    let n = 0;
+    for (const t of h) if (t.live) h[n++] = t;
+    h.length = n;
+    // Bottom-up heapify: sift each parent down, last parent first.
+    for (let i = (n >> 1) - 1; i >= 0; i--) this.#siftDown(h[i]!, i);
+  }
+
   #dropCancelled(): void {
     const h = this.#heap;
     while (h.length > 0 && !h[0]!.live) this.#pop();
@@ -169,21 +180,29 @@ export class ManualClock implements Clock {
   #pop(): void {
     const h = this.#heap;
     const last = h.pop();
+    if (h.length === 0 || !last) return;
+    this.#siftDown(last, 0);
+  }
+
+  /** Places `t` at slot `i` or below, moving smaller children up. */
+  #siftDown(t: ManualTimer, i: number): void {
+    const h = this.#heap;
     const n = h.length;
-    if (n === 0 || !last) return;
-    let i = 0;
     for (;;) {
       const l = 2 * i + 1;
       if (l >= n) break;
       const r = l + 1;
       const m = r < n && less(h[r]!, h[l]!) ? r : l;
-      if (!less(h[m]!, last)) break;
+      if (!less(h[m]!, t)) break;
       h[i] = h[m]!;
       i = m;
     }
-    h[i] = last;
+    h[i] = t;
   }
 }
+
+/** Cleared timers the heap may hold beyond twice the armed ones before it is rebuilt. */
+const COMPACT_MIN = 64;
 
 function less(a: ManualTimer, b: ManualTimer): boolean {
   return a.atMs < b.atMs || (a.atMs === b.atMs && a.id < b.id);

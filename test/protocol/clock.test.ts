@@ -61,6 +61,48 @@ describe('ManualClock', () => {
     expect(fired).toBe(2);
   });
 
+  it('keeps time order through thousands of timers, most of them cleared (the heap drops cleared ones as it goes)', () => {
+    const clock = new ManualClock(0);
+    let x = 12345;
+    const rand = (n: number) => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) % n);
+    type T = { n: number; at: number; handle: ReturnType<ManualClock['setTimeout']>; cleared: boolean };
+    const timers: T[] = [];
+    const fired: T[] = [];
+    const arm = (depth: number) => {
+      const delay = rand(3) === 0 ? rand(7_200_000) : rand(2000);
+      const t: T = { n: timers.length, at: clock.now() + delay, cleared: false, handle: undefined as never };
+      t.handle = clock.setTimeout(() => {
+        fired.push(t);
+        // A firing timer sets new ones and clears others, as the link and the dose machine do.
+        if (depth < 3) for (let k = rand(3); k > 0; k--) arm(depth + 1);
+        for (let k = rand(4); k > 0; k--) clearOne();
+      }, delay);
+      timers.push(t);
+    };
+    // Mostly a timer set a moment ago (a retransmit timer the ack made moot, a window timer the button press ended).
+    const clearOne = () => {
+      const t = timers[Math.max(0, timers.length - 1 - rand(20))]!;
+      if (!fired.includes(t)) t.cleared = true;
+      clock.clearTimeout(t.handle);
+    };
+    for (let i = 0; i < 3000; i++) {
+      arm(0);
+      if (rand(10) < 9) clearOne();
+      if (rand(50) === 0) clock.advance(rand(600_000));
+    }
+    expect(clock.pending).toBe(timers.filter((t) => !t.cleared && !fired.includes(t)).length);
+    clock.advance(10 * 7_200_000);
+    expect(clock.pending).toBe(0);
+    expect(fired.filter((t) => t.cleared)).toEqual([]);
+    expect(fired.length).toBe(timers.filter((t) => !t.cleared).length);
+    for (let i = 1; i < fired.length; i++) {
+      const a = fired[i - 1]!;
+      const b = fired[i]!;
+      expect(a.at < b.at || (a.at === b.at && a.n < b.n), `timer ${b.n} fired after ${a.n}`).toBe(true);
+    }
+    expect(timers.filter((t) => t.cleared).length).toBeGreaterThan(1000);
+  });
+
   it('jumps from timer to timer with runNext and stops runUntil when done or out of time', () => {
     const clock = new ManualClock(0);
     let n = 0;

@@ -26,8 +26,10 @@ import type { Transport } from '../../../protocol/src/transport.js';
 import type { HardwareProfile } from '../../../hardware/src/profile.js';
 import { DedupWindow } from './dedup-window.js';
 import { LinkError, type LinkErrorCode } from './errors.js';
-
 export { LinkError } from './errors.js';
+
+/** The host's heartbeat body: it carries no fields, so it never changes. */
+const HOST_HEARTBEAT = encodeHeartbeat('host');
 
 export type LinkState = 'closed' | 'connecting' | 'ready' | 'lost';
 export type HelloInfo = { v: number; cat: string; hw: string; fw: string; boot: string };
@@ -304,7 +306,7 @@ export class DeviceLink {
 
   #heartbeatTick(): void {
     if (!this.#transport) return;
-    this.#writeFrame('H', this.#hbSeq, encodeHeartbeat('host'));
+    this.#writeFrame('H', this.#hbSeq, HOST_HEARTBEAT);
     this.#hbSeq = nextSeq(this.#hbSeq);
     const silentMs = this.#clock.now() - this.#lastRxMs;
     if (this.#state === 'ready' && silentMs > this.#profile.missedHeartbeats * this.#profile.heartbeatMs) {
