@@ -36,8 +36,10 @@ type MotionName = 'ROTATE' | 'RELEASE' | 'SHAKE';
 type MotionCommand = Extract<Command, { name: MotionName }>;
 type OutcomeEvent = Extract<DeviceEvent, { name: 'ROTATED' | 'RELEASED' | 'SHAKEN' }>;
 type IdRecord = { name: MotionName; slot: number; state: 'running' | 'done'; outcome?: OutcomeEvent };
-type Unacked = { seq: number; line: string; backoffMs: number; timer?: TimerHandle };
-type Motion = { id: string; name: MotionName; slot: number; leaseMs: number; timers: TimerHandle[] };
+type Unacked = { seq: number; line: string; backoffMs: number; timer?: SimTimer };
+type Motion = { id: string; name: MotionName; slot: number; leaseMs: number; timers: SimTimer[] };
+/** A timer of the simulator's: the clock's handle and its place in the list of armed ones. */
+type SimTimer = { handle: TimerHandle | undefined; index: number };
 
 /** Remembered host seqs and command ids. */
 const WINDOW = 64;
@@ -70,7 +72,8 @@ export class DeviceSimulator {
   #cleanBytes: number | undefined;
   #cleanBytesRate = 0;
   readonly #log: Logger;
-  readonly #timers = new Set<TimerHandle>();
+  /** Armed timers, for a reset or stop to cancel at once (an array: timers come and go hundreds of times a dosing). */
+  readonly #timers: SimTimer[] = [];
   #transport: Transport | undefined;
   #stopped = false;
 
@@ -95,7 +98,7 @@ export class DeviceSimulator {
   #lastHostFrameAtMs = 0;
   #silentUntilMs = -Infinity;
   #cupReported = true;
-  #leaseTimer: TimerHandle | undefined;
+  #leaseTimer: SimTimer | undefined;
 
   constructor(opts: {
     clock: Clock;
@@ -199,9 +202,11 @@ export class DeviceSimulator {
 
   // ------------------------------------------------------------ timers
 
-  #after(ms: number, fn: () => void): TimerHandle {
-    const h = this.#clock.setTimeout(() => {
-      this.#timers.delete(h);
+  #after(ms: number, fn: () => void): SimTimer {
+    const t: SimTimer = { handle: undefined, index: this.#timers.length };
+    this.#timers.push(t);
+    t.handle = this.#clock.setTimeout(() => {
+      this.#forget(t);
       if (this.#stopped) return;
       try {
         fn();
@@ -209,19 +214,33 @@ export class DeviceSimulator {
         this.#log.error({ err }, 'simulator timer failed');
       }
     }, ms);
-    this.#timers.add(h);
-    return h;
+    return t;
   }
 
-  #cancel(h: TimerHandle | undefined): void {
-    if (!h) return;
-    this.#clock.clearTimeout(h);
-    this.#timers.delete(h);
+  #cancel(t: SimTimer | undefined): void {
+    if (!t) return;
+    this.#clock.clearTimeout(t.handle);
+    this.#forget(t);
+  }
+
+  /** Takes a fired or cancelled timer off the armed list: the last one moves into its place. */
+  #forget(t: SimTimer): void {
+    if (t.index < 0) return;
+    const timers = this.#timers;
+    const last = timers.pop()!;
+    if (last !== t) {
+      timers[t.index] = last;
+      last.index = t.index;
+    }
+    t.index = -1;
   }
 
   #cancelAll(): void {
-    for (const h of this.#timers) this.#clock.clearTimeout(h);
-    this.#timers.clear();
+    for (const t of this.#timers) {
+      this.#clock.clearTimeout(t.handle);
+      t.index = -1;
+    }
+    this.#timers.length = 0;
   }
 
   // ------------------------------------------------------------ power

@@ -340,9 +340,10 @@ export class Controller {
 
   #schedule(): void {
     if (!this.#started || !this.#reconciled || this.#actor) return;
-    const open = this.#o.store.openDoses(3);
+    // The dose to run and the one after it: enough for the windows, the status (current and next) and the change key.
+    const open = this.#o.store.openDoses(2);
     this.#heads = open.map((d) => ({ doseId: d.doseId, intakeAtMs: d.intakeAtMs, pillCount: d.pillCount, state: d.state }));
-    this.#scheduleKey = this.#keyOf(open.slice(0, 2));
+    this.#scheduleKey = this.#keyOf(open);
     const row = open[0];
     if (!row) {
       this.#emitStatus();

@@ -219,4 +219,24 @@ describe('DeviceSimulator protocol', () => {
     h.run(10_000);
     expect(h.rx.length).toBe(n);
   });
+
+  it('cancels every timer of its own on a power cycle and on stop, however many came and went before', () => {
+    const h = new Host();
+    h.autoAck = false;
+    h.end.close(); // nothing on the wire: what is left armed is the simulator's own
+    const atPowerUp = h.clock.pending;
+    // Cup events nobody acks: debounce and retransmit timers by the hundred, the oldest unacked ones cancelled.
+    for (let i = 0; i < 200; i++) {
+      h.sim.takeCup();
+      h.clock.advance(400);
+      h.sim.placeCup();
+      h.clock.advance(400);
+    }
+    expect(h.clock.pending).toBeGreaterThan(atPowerUp + 2);
+    h.sim.powerCycle();
+    expect(h.clock.pending).toBe(atPowerUp);
+    h.clock.advance(5000);
+    h.sim.stop();
+    expect(h.clock.pending).toBe(0);
+  });
 });
