@@ -74,6 +74,8 @@ export class DeviceSimulator {
   readonly #log: Logger;
   /** Armed timers, for a reset or stop to cancel at once (an array: timers come and go hundreds of times a dosing). */
   readonly #timers: SimTimer[] = [];
+  /** The last heartbeat body sent and what it said (not the MCU's state: a cache of its encoding). */
+  #lastHeartbeat: { boot: string; st: string; cup: number; body: string } | undefined;
   #transport: Transport | undefined;
   #stopped = false;
 
@@ -85,7 +87,6 @@ export class DeviceSimulator {
 
   // RAM
   #bootId = '00000000';
-  #lastHeartbeat: { boot: string; st: string; cup: number; body: string } | undefined;
   #txSeq = 0;
   #nakSeq = 0;
   #lastNakAtMs = -Infinity;
