@@ -80,6 +80,60 @@ describe('frame codec', () => {
   });
 });
 
+describe('frame decoder against the framing rule read literally', () => {
+  // The rule of DESIGN.md, written for clarity rather than speed: the decoder must agree with it on every line.
+  const literal = (raw: string): p.DecodeResult => {
+    const no = (reason: p.FrameRejection, detail: string): p.DecodeResult => ({ ok: false, reason, detail });
+    let line = raw;
+    if (line.endsWith('\n')) line = line.slice(0, -1);
+    if (line.endsWith('\r')) line = line.slice(0, -1);
+    if (line.length + 1 > p.MAX_FRAME_BYTES) return no('too_long', `${line.length + 1} bytes`);
+    const start = line.lastIndexOf('$');
+    if (start < 0) return line.trim() === '' ? no('empty', 'blank line') : no('no_sync', 'no $ in line');
+    const bad = /[^\x20-\x7e]/.exec(line.slice(start));
+    if (bad) return no('non_ascii', `byte 0x${bad[0].charCodeAt(0).toString(16).padStart(2, '0')} at ${start + bad.index}`);
+    const star = line.lastIndexOf('*');
+    if (star < start + 5 || line.length - star - 1 !== 4) return no('malformed', 'expected $K,seq,body*CRC');
+    const crc = line.slice(star + 1);
+    if (!/^[0-9A-F]{4}$/.test(crc)) return no('malformed', `CRC ${JSON.stringify(crc)} is not 4 uppercase hex digits`);
+    const inner = line.slice(start + 1, star);
+    if (p.crc16Hex(inner) !== crc) return no('bad_crc', `got ${crc}, computed ${p.crc16Hex(inner)}`);
+    const [kind, seq, ...rest] = inner.split(',');
+    if (rest.length === 0) return no('malformed', 'expected K,seq,body');
+    if (!['C', 'A', 'N', 'E', 'H'].includes(kind!)) return no('bad_kind', `kind ${JSON.stringify(kind)}`);
+    if (!/^(0|[1-9][0-9]{0,2})$/.test(seq!) || Number(seq) > 255) return no('bad_seq', `seq ${JSON.stringify(seq)}`);
+    return { ok: true, frame: { kind: kind as p.FrameKind, seq: Number(seq), body: rest.join(',') }, noise: start };
+  };
+
+  it('agrees on 30,000 lines: valid frames, frames with bytes changed, dropped or added, and noise', () => {
+    let x = 2024;
+    const rand = (n: number) => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) >>> 8) % n;
+    const alphabet = ['$', '*', ',', 'C', 'A', 'N', 'E', 'H', '0', '1', '2', '5', '9', 'F', 'a', ' ', '=', '\r', '\n', '\u0001', '\u00e9', '\u007f'];
+    const valid = () => {
+      const kind = 'CANEH'[rand(5)]!;
+      const seq = rand(300);
+      const body = ['HB,boot=1A2B3C4D,st=idle,cup=1', 'OK', 'STATUS', '', 'RELEASED,id=00000002,slot=3,n=4,w=1.2.3.4,empty=0'][rand(5)]!;
+      const inner = `${kind},${seq},${body}`;
+      return `$${inner}*${p.crc16Hex(inner)}${rand(4) === 0 ? '\r\n' : '\n'}`;
+    };
+    let agreedOk = 0;
+    for (let i = 0; i < 30_000; i++) {
+      let line = valid();
+      for (let k = rand(4); k > 0; k--) {
+        const at = rand(line.length + 1);
+        const op = rand(3);
+        const ch = alphabet[rand(alphabet.length)]!;
+        line = op === 0 ? line.slice(0, at) + ch + line.slice(at) : op === 1 ? line.slice(0, at) + line.slice(at + 1) : line.slice(0, at) + ch + line.slice(at + 1);
+      }
+      if (rand(10) === 0) line = 'x'.repeat(rand(140)) + line;
+      const want = literal(line);
+      expect(p.decodeFrame(line), JSON.stringify(line)).toEqual(want);
+      if (want.ok) agreedOk++;
+    }
+    expect(agreedOk).toBeGreaterThan(5000);
+  });
+});
+
 describe('catalogue round trip', () => {
   it('covers every command and event in the catalogue', () => {
     expect(new Set(samples.map((c) => c.name))).toEqual(new Set(Object.keys(p.COMMANDS)));
