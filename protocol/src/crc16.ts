@@ -20,7 +20,7 @@ export function crc16Next(crc: number, byte: number): number {
 /** CRC over the char codes of an ASCII (or latin1) string, from `start` to `end` (exclusive). */
 export function crc16(text: string, start = 0, end = text.length): number {
   let crc = CRC16_INIT;
-  for (let i = start; i < end; i++) crc = (crc >>> 8) ^ TABLE[(crc ^ text.charCodeAt(i)) & 0xff]!;
+  for (let i = start; i < end; i++) crc = crc16Next(crc, text.charCodeAt(i));
   return crc;
 }
 
