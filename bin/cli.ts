@@ -4,13 +4,12 @@ import { UsageError } from './cli-kit.js';
 type Main = (argv: string[]) => Promise<number>;
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<{ main: Main }> }> = {
-  demo: { summary: 'the whole system on the simulator: robot, citizen screen, alarm centre (what npm start runs)', load: () => import('../firmware-host/src/demo.js') },
+  demo: { summary: 'the whole system on the simulator: robot, citizen screen, alarm centre (what npm start runs)', load: () => import('../device-sim/src/demo/cli.js') },
   sim: { summary: 'the device simulator, on a pseudo-terminal (--pty) or a serial path', load: () => import('../device-sim/src/cli.js') },
   host: { summary: 'the robot controller: link to the MCU, dispensing, screens', load: () => import('../firmware-host/src/cli.js') },
   soak: { summary: 'accuracy soak test of the controller against the simulator', load: () => import('../device-sim/src/soak/cli.js') },
   roll: { summary: 'validate and load roll manifests', load: () => import('../firmware-host/src/roll/cli.js') },
   'alarm-center': { summary: 'the alarm centre service and its set-up commands', load: () => import('../alarm-center/src/cli.js') },
-  bench: { summary: 'speed figures: framing, link round trips, soak, alarm ingestion', load: () => import('../test/bench/cli.js') },
 };
 
 function usage(): string {

@@ -6,7 +6,7 @@ import pino from 'pino';
 import { intOption, parseCommand, UsageError } from '../../bin/cli-kit.js';
 import { SystemClock } from '../../protocol/src/clock.js';
 import { loadProfile, DEFAULT_PROFILE_ID } from '../../hardware/src/profile.js';
-import { pouchLabel } from '../../firmware-host/src/roll/types.js';
+import { pouchLabel } from '../../protocol/src/label.js';
 import { FAULT_NAMES, FaultSpecError, isFaultName, parseFaults } from './faults.js';
 import { DeviceSimulator } from './simulator.js';
 import { createPtyPair, keepSerialAttached, type PtyPair } from './pty.js';

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { SystemClock, type Clock, type TimerHandle } from '../../protocol/src/clock.js';
 import type { Transport } from '../../protocol/src/transport.js';
-import { SerialTransport } from '../../firmware-host/src/link/serial-transport.js';
+import { SerialTransport } from '../../hardware/src/serial-transport.js';
 
 export class PtyError extends Error {
   constructor(

@@ -4,25 +4,23 @@ import { randomBytes } from 'node:crypto';
 import pino, { type Logger } from 'pino';
 import { intOption, parseCommand, UsageError } from '../../bin/cli-kit.js';
 import { SystemClock } from '../../protocol/src/clock.js';
-import { FAULT_NAMES } from '../../device-sim/src/faults.js';
 import { loadProfile, type HardwareProfile } from '../../hardware/src/profile.js';
 import { DeviceLink } from './link/link.js';
 import { listPorts } from './link/ports.js';
-import { SerialTransport } from './link/serial-transport.js';
+import { SerialTransport } from '../../hardware/src/serial-transport.js';
 import { countPills } from './dosing/pill-count.js';
 import { outcomeLine, startRobot } from './robot.js';
 
 const spec = {
   name: 'host',
   summary: 'The robot controller: opens the serial port to the MCU (or the simulator) and, with --db, dispenses the loaded roll.',
-  usage: 'dosis host --port <path> --db <file> | dosis host --port <path> [--dispense-slot N] [--fault NAME=RATE] | dosis host --list-ports',
+  usage: 'dosis host --port <path> --db <file> | dosis host --port <path> [--dispense-slot N] | dosis host --list-ports',
   options: {
     port: { type: 'string' },
     db: { type: 'string' },
     'list-ports': { type: 'boolean' },
     profile: { type: 'string', default: 'dosis-r1' },
     'dispense-slot': { type: 'string' },
-    fault: { type: 'string', multiple: true },
     'log-level': { type: 'string', default: 'info' },
   },
   help: {
@@ -31,13 +29,12 @@ const spec = {
     'list-ports': 'list the serial ports of this machine and exit',
     profile: 'hardware profile: an id from hardware/profiles/ or a JSON file',
     'dispense-slot': 'manual test dispense: turn to slot N (0-based), read its label, release it, print the pill count, exit',
-    fault: `simulator only: set a fault rate at run time, NAME=RATE (repeatable or comma-separated; ${FAULT_NAMES.join(', ')})`,
     'log-level': 'pino log level on stderr: fatal, error, warn, info, debug, trace',
   },
   examples: ['dosis sim --pty   # in one terminal; prints "host port: <path>"', 'dosis host --port <path> --dispense-slot 3', 'dosis host --port <path> --db var/robot.db'],
 } as const;
 
-export type LinkOnlyOptions = { port: string; profile: HardwareProfile; dispenseSlot?: number | undefined; faults: [string, number][]; logger: Logger };
+export type LinkOnlyOptions = { port: string; profile: HardwareProfile; dispenseSlot?: number | undefined; logger: Logger };
 
 export async function main(argv: string[]): Promise<number> {
   const args = parseCommand(spec, argv);
@@ -56,7 +53,6 @@ export async function main(argv: string[]): Promise<number> {
   if (!v.port) throw new UsageError('host: --port <path> is required (or --list-ports; see: dosis host --help)');
   const profile = loadProfile(v.profile);
   const dispenseSlot = v['dispense-slot'] === undefined ? undefined : intOption('dispense-slot', v['dispense-slot'], 0, 0, profile.slotCount - 1);
-  const faults = parseFaultOptions(v.fault ?? []);
   const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'];
   if (!levels.includes(v['log-level'])) throw new UsageError(`host: --log-level must be one of ${levels.join(', ')}`);
   const logger = pino({ name: 'host', level: v['log-level'] }, pino.destination(2));
@@ -64,7 +60,7 @@ export async function main(argv: string[]): Promise<number> {
     if (dispenseSlot !== undefined) throw new UsageError('host: --dispense-slot is for bring-up without a store; leave out --db');
     return runController(v.port, v.db, profile, logger);
   }
-  return runLinkOnly({ port: v.port, profile, dispenseSlot, faults, logger });
+  return runLinkOnly({ port: v.port, profile, dispenseSlot, logger });
 }
 
 /** The robot proper: runs until SIGINT or SIGTERM. */
@@ -88,18 +84,6 @@ function runController(port: string, dbPath: string, profile: HardwareProfile, l
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
   });
-}
-
-function parseFaultOptions(values: string[]): [string, number][] {
-  const out: [string, number][] = [];
-  for (const part of values.flatMap((s) => s.split(',')).filter(Boolean)) {
-    const [name, rate] = part.split('=');
-    const r = Number(rate);
-    if (!name || !(FAULT_NAMES as readonly string[]).includes(name)) throw new UsageError(`host: --fault ${JSON.stringify(part)}: unknown fault (one of ${FAULT_NAMES.join(', ')})`);
-    if (rate === undefined || rate.trim() === '' || !Number.isFinite(r) || r < 0 || r > 1) throw new UsageError(`host: --fault ${JSON.stringify(part)}: rate must be a number from 0 to 1`);
-    out.push([name, r]);
-  }
-  return out;
 }
 
 /** Connects and logs the link; with a dispense slot, does one manual dispense and returns its exit code. */
@@ -130,10 +114,6 @@ export function runLinkOnly(o: LinkOnlyOptions): Promise<number> {
       if (started) return;
       started = true;
       try {
-        for (const [fault, rate] of o.faults) {
-          const a = await link.request({ name: 'FAULT', fault, p: Math.round(rate * 1_000_000) });
-          out(`fault ${fault}=${rate}: ${a.result}`);
-        }
         if (o.dispenseSlot !== undefined) finish(await dispense(link, o.profile, o.dispenseSlot, clock, out));
       } catch (err) {
         out(`error: ${(err as Error).message}`);

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { SystemClock, type Clock } from '../../protocol/src/clock.js';
 import type { HardwareProfile } from '../../hardware/src/profile.js';
 import { DeviceLink } from './link/link.js';
-import { SerialTransport } from './link/serial-transport.js';
+import { SerialTransport } from '../../hardware/src/serial-transport.js';
 import { Store } from './store/store.js';
 import { Controller, type DosingOutcome } from './controller.js';
 import { SupplyWatch } from './supply.js';

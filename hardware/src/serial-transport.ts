@@ -2,7 +2,7 @@
 
 import { SerialPort } from 'serialport';
 import { ReadlineParser } from '@serialport/parser-readline';
-import type { Transport } from '../../../protocol/src/transport.js';
+import type { Transport } from '../../protocol/src/transport.js';
 
 export class SerialOpenError extends Error {
   readonly code = 'DOSIS_ERR_SERIAL_OPEN';

@@ -8,7 +8,7 @@ import { ManualClock } from '../../protocol/src/clock.js';
 import { buildApp } from '../../alarm-center/src/app.js';
 import type { AlarmConfig } from '../../alarm-center/src/config.js';
 import { addOperator, registerDevice } from '../../alarm-center/src/server.js';
-import { signedHeaders } from '../../firmware-host/src/alarm/signing.js';
+import { signedHeaders } from '../../protocol/src/centre/signing.js';
 import type { Role } from '../../alarm-center/src/store/accounts.js';
 
 export const KEY = '11'.repeat(32);

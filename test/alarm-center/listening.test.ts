@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SystemClock } from '../../protocol/src/clock.js';
 import { addOperator, registerDevice, startAlarmCenter, type RunningAlarmCenter } from '../../alarm-center/src/server.js';
-import { signedHeaders } from '../../firmware-host/src/alarm/signing.js';
+import { signedHeaders } from '../../protocol/src/centre/signing.js';
 import { silent } from './helpers.js';
 
 let dir: string;

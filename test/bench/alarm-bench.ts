@@ -7,7 +7,7 @@ import Fastify from 'fastify';
 import pino from 'pino';
 import { SystemClock } from '../../protocol/src/clock.js';
 import { registerDevice, startAlarmCenter } from '../../alarm-center/src/server.js';
-import { signedHeaders } from '../../firmware-host/src/alarm/signing.js';
+import { signedHeaders } from '../../protocol/src/centre/signing.js';
 
 // autocannon ships no type declarations; this is the part of its API used here.
 type AcRequest = { method?: string; path?: string; body?: string; headers?: Record<string, string>; setupRequest?: (req: AcRequest) => AcRequest };

@@ -8,7 +8,7 @@ import { loadProfile } from '../../hardware/src/profile.js';
 import { DeviceSimulator } from '../../device-sim/src/simulator.js';
 import { createPtyPair, keepSerialAttached } from '../../device-sim/src/pty.js';
 import { DeviceLink } from '../../firmware-host/src/link/link.js';
-import { SerialTransport } from '../../firmware-host/src/link/serial-transport.js';
+import { SerialTransport } from '../../hardware/src/serial-transport.js';
 
 export type LinkFigures = { framesPerSecond: number; ptyRoundTripsPerSecond: number; ptyRoundTripMeanMs: number };
 

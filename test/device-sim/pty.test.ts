@@ -5,7 +5,7 @@ import { SystemClock } from '../../protocol/src/clock.js';
 import { decodeFrame, encodeFrame, type Frame } from '../../protocol/src/frame.js';
 import { CATALOGUE_HASH, PROTOCOL_VERSION } from '../../protocol/src/catalogue.js';
 import { loadProfile } from '../../hardware/src/profile.js';
-import { SerialTransport } from '../../firmware-host/src/link/serial-transport.js';
+import { SerialTransport } from '../../hardware/src/serial-transport.js';
 import { DeviceSimulator } from '../../device-sim/src/simulator.js';
 import { createPtyPair, keepSerialAttached, type PtyPair } from '../../device-sim/src/pty.js';
 

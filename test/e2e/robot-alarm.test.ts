@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { PacedClock, SystemClock } from '../../protocol/src/clock.js';
 import { loadProfile } from '../../hardware/src/profile.js';
 import type { FaultRates } from '../../device-sim/src/faults.js';
-import { DEMO_OPERATOR, startDemoSystem, type DemoSystem } from '../../firmware-host/src/demo/system.js';
+import { DEMO_OPERATOR, startDemoSystem, type DemoSystem } from '../../device-sim/src/demo/system.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const SPEED = 1200;

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../protocol/src/clock.js';
-import { SimHarness } from '../../firmware-host/src/sim-harness.js';
+import { SimHarness } from '../../device-sim/src/harness/sim-harness.js';
 import type { ControllerStatus } from '../../firmware-host/src/controller.js';
 import { Citizen, controllerView, MIN, QUICK_TIMING, scenarioRoll } from './scenarios/kit.js';
 

@@ -1,7 +1,7 @@
 // Device request signatures (HMAC, time window, replay) and operator sessions (cookie), as route hooks.
 import fp from 'fastify-plugin';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { DEVICE_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verifyRequest } from '../../../firmware-host/src/alarm/signing.js';
+import { DEVICE_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verifyRequest } from '../../../protocol/src/centre/signing.js';
 import { deviceSecret, roleAtLeast, sessionUser, type Role } from '../store/accounts.js';
 import { AlarmError, forbidden, unauthorized } from '../errors.js';
 

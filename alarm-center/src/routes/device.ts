@@ -1,6 +1,6 @@
 // Device API: signed event posts (single and batch) and heartbeats.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { BatchBody, BatchReply, DeviceParams, EventBody, EventReply, HeartbeatBody, HeartbeatReply } from '../schemas/device.js';
+import { BatchBody, BatchReply, DeviceParams, EventBody, EventReply, HeartbeatBody, HeartbeatReply } from '../../../protocol/src/centre/contract.js';
 import { ErrorReply } from '../schemas/operator.js';
 import { ingestEvents, recordHeartbeat } from '../store/alerts.js';
 import { conflict } from '../errors.js';

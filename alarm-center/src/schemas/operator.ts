@@ -1,5 +1,6 @@
 // TypeBox schemas of the operator API: login, alerts and their actions, devices, silences, reports.
 import { Type } from '@sinclair/typebox';
+import { DeviceId } from '../../../protocol/src/centre/contract.js';
 
 const Text = (max: number) => Type.String({ minLength: 1, maxLength: max });
 export const ErrorReply = Type.Object({ statusCode: Type.Integer(), code: Type.String(), error: Type.String(), message: Type.String() });
@@ -29,15 +30,15 @@ export const ResolveBody = Type.Object({ version: Type.Integer({ minimum: 1 }), 
 export const Contact = Type.Record(Type.String({ maxLength: 40 }), Type.String({ maxLength: 200 }), { maxProperties: 10 });
 export const AuditList = Type.Array(Type.Object({ id: Type.Integer(), atMs: Type.Integer(), actor: Type.String(), action: Type.String(), version: Type.Union([Type.Integer(), Type.Null()]), detail: Type.Union([Type.String(), Type.Null()]) }));
 
-export const DeviceParams = Type.Object({ deviceId: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' }) }, { additionalProperties: false });
-export const RegisterBody = Type.Object({ deviceId: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' }) }, { additionalProperties: false });
+export const DeviceParams = Type.Object({ deviceId: DeviceId }, { additionalProperties: false });
+export const RegisterBody = Type.Object({ deviceId: DeviceId }, { additionalProperties: false });
 export const RegisterReply = Type.Object({ deviceId: Type.String(), secret: Type.String() });
 export const DeviceHealth = Type.Object({
   deviceId: Type.String(), status: Type.String(), lastHeartbeatAtMs: Type.Union([Type.Integer(), Type.Null()]), outboxDepth: Type.Union([Type.Integer(), Type.Null()]),
   link: Type.Union([Type.String(), Type.Null()]), mcu: Type.Union([Type.String(), Type.Null()]), firmwareVersion: Type.Union([Type.String(), Type.Null()]),
   maxSeq: Type.Integer(), missingSeqs: Type.Integer(), lowSupply: Type.Boolean(), silenced: Type.Boolean(),
 });
-export const SilenceBody = Type.Object({ deviceId: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' }), reason: Type.Union([Type.Literal('hospital'), Type.Literal('away'), Type.Literal('maintenance'), Type.Literal('other')]), endsAtMs: Type.Integer({ minimum: 0 }) }, { additionalProperties: false });
+export const SilenceBody = Type.Object({ deviceId: DeviceId, reason: Type.Union([Type.Literal('hospital'), Type.Literal('away'), Type.Literal('maintenance'), Type.Literal('other')]), endsAtMs: Type.Integer({ minimum: 0 }) }, { additionalProperties: false });
 export const Silence = Type.Object({ id: Type.Integer(), deviceId: Type.String(), reason: Type.String(), startsAtMs: Type.Integer(), endsAtMs: Type.Integer(), createdBy: Type.String() });
 export const SilenceParams = Type.Object({ id: Type.Integer({ minimum: 1 }) }, { additionalProperties: false });
 const N = Type.Union([Type.Number(), Type.Null()]);

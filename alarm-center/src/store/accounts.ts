@@ -3,6 +3,7 @@ import { createCipheriv, createDecipheriv, createHash, randomBytes, scryptSync, 
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Db } from './database.js';
 import { badRequest, conflict } from '../errors.js';
+import { isDeviceId } from '../../../protocol/src/centre/contract.js';
 
 export const ROLES = ['operator', 'supervisor', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
@@ -42,11 +43,10 @@ function decrypt(key: Buffer, enc: string): string {
   return Buffer.concat([d.update(body!), d.final()]).toString('utf8');
 }
 
-export const DEVICE_ID_PATTERN = '^[A-Za-z0-9_-]{1,64}$';
 
 /** Registers a device and returns its secret: the only time the secret is ever shown. */
 export function registerDevice(db: Db, key: Buffer, deviceId: string, nowMs: number): string {
-  if (!new RegExp(DEVICE_ID_PATTERN).test(deviceId)) throw badRequest('device id: 1-64 of A-Z a-z 0-9 _ -');
+  if (!isDeviceId(deviceId)) throw badRequest('device id: 1-64 of A-Z a-z 0-9 _ -');
   const secret = randomBytes(32).toString('base64url');
   db.transaction(() => {
     const exists = db.prepare('SELECT 1 FROM devices WHERE id = ?').get(deviceId);

@@ -1,8 +1,8 @@
 // The demo's simulated citizen: presses the button some minutes after a dose is due, takes the cup, puts it back; forgets some doses.
-import { Random } from '../../../device-sim/src/random.js';
+import { Random } from '../random.js';
 import type { Clock } from '../../../protocol/src/clock.js';
-import type { DeviceSimulator } from '../../../device-sim/src/simulator.js';
-import type { Controller, ControllerStatus, DosingOutcome } from '../controller.js';
+import type { DeviceSimulator } from '../simulator.js';
+import type { Controller, ControllerStatus, DosingOutcome } from '../../../firmware-host/src/controller.js';
 
 export type CitizenOptions = {
   clock: Clock;

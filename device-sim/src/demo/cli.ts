@@ -9,14 +9,14 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import closeWithGrace from 'close-with-grace';
 import pino from 'pino';
-import { intOption, numberOption, parseCommand, UsageError } from '../../bin/cli-kit.js';
-import { PacedClock, SystemClock, type Clock } from '../../protocol/src/clock.js';
-import { FAULT_NAMES, isFaultName, parseFaults, type FaultRates } from '../../device-sim/src/faults.js';
-import { loadProfile } from '../../hardware/src/profile.js';
-import type { ControllerStatus } from './controller.js';
-import { outcomeLine } from './robot.js';
-import { SimulatedCitizen } from './demo/citizen.js';
-import { DEMO_OPERATOR, DEMO_TIME_ZONE, demoDoses, startDemoSystem, type DemoSystem } from './demo/system.js';
+import { intOption, numberOption, parseCommand, UsageError } from '../../../bin/cli-kit.js';
+import { PacedClock, SystemClock, type Clock } from '../../../protocol/src/clock.js';
+import { FAULT_NAMES, isFaultName, parseFaults, type FaultRates } from '../faults.js';
+import { loadProfile } from '../../../hardware/src/profile.js';
+import type { ControllerStatus } from '../../../firmware-host/src/controller.js';
+import { outcomeLine } from '../../../firmware-host/src/robot.js';
+import { SimulatedCitizen } from './citizen.js';
+import { DEMO_OPERATOR, DEMO_TIME_ZONE, demoDoses, startDemoSystem, type DemoSystem } from './system.js';
 
 const spec = {
   name: 'demo',

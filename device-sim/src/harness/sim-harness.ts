@@ -4,15 +4,15 @@
 // (manual for tests and soaks, paced for the demo) and the store file differ.
 
 import pino, { type Logger } from 'pino';
-import { ManualClock, type Clock } from '../../protocol/src/clock.js';
-import { createMemoryWire, type Transport } from '../../protocol/src/transport.js';
-import { loadProfile, type HardwareProfile } from '../../hardware/src/profile.js';
-import { DeviceSimulator } from '../../device-sim/src/simulator.js';
-import type { FaultRates } from '../../device-sim/src/faults.js';
-import { DeviceLink } from './link/link.js';
-import { Store } from './store/store.js';
-import { Controller, type ControllerOptions, type DosingOutcome } from './controller.js';
-import { pouchLabel, type DoseTiming, type ScheduledPouch } from './roll/types.js';
+import { ManualClock, type Clock } from '../../../protocol/src/clock.js';
+import { createMemoryWire, type Transport } from '../../../protocol/src/transport.js';
+import { loadProfile, type HardwareProfile } from '../../../hardware/src/profile.js';
+import { DeviceSimulator } from '../simulator.js';
+import type { FaultRates } from '../faults.js';
+import { DeviceLink } from '../../../firmware-host/src/link/link.js';
+import { Store } from '../../../firmware-host/src/store/store.js';
+import { Controller, type ControllerOptions, type DosingOutcome } from '../../../firmware-host/src/controller.js';
+import { pouchLabel, type DoseTiming, type ScheduledPouch } from '../../../firmware-host/src/roll/types.js';
 
 export type HarnessOptions = {
   seed: number;

@@ -8,15 +8,10 @@ import type { Logger } from 'pino';
 import type { Clock, TimerHandle } from '../../../protocol/src/clock.js';
 import { outboxDepth, peekOutbox, type OutboxRow } from './outbox.js';
 import { markDelivered, markRefused, recordAttempt } from './delivery-store.js';
-import { signedHeaders } from './signing.js';
+import { signedHeaders } from '../../../protocol/src/centre/signing.js';
+import type { DeviceHealth } from '../../../protocol/src/centre/contract.js';
 
-export type DeviceHealth = {
-  link: 'ok' | 'degraded' | 'down';
-  mcu: 'ok' | 'fault' | 'unknown';
-  firmwareVersion: string;
-  /** Running totals of the robot-local day; see alarm-center/README.md. */
-  report?: { day: string; dosings: number; pills: number; correct: number; green: number; yellow: number; missed: number; taken: number } | undefined;
-};
+export type { DeviceHealth };
 
 export type DeliveryOptions = {
   db: Database;

@@ -7,19 +7,9 @@
 // centre uses to see gaps; `event_id` is stable across every retry.
 
 import type { Database, Statement } from 'better-sqlite3';
+import type { EventType } from '../../../protocol/src/centre/contract.js';
 
-export const OUTBOX_EVENT_TYPES = [
-  'missed_dose',
-  'dose_overdue',
-  'dose_failed',
-  'dose_taken_late',
-  'device_fault',
-  'fault_cleared',
-  'low_supply',
-  'power_lost',
-  'power_restored',
-] as const;
-export type OutboxEventType = (typeof OUTBOX_EVENT_TYPES)[number];
+export type OutboxEventType = EventType;
 
 export type OutboxEvent = {
   /** Stable id, the same on every delivery attempt (the centre deduplicates by it). */

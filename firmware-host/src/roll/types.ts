@@ -29,6 +29,4 @@ export type ScheduledPouch = {
   timing?: Partial<DoseTiming> | undefined;
 };
 
-export function pouchLabel(rollId: string, position: number): string {
-  return `${rollId}-${String(position).padStart(3, '0')}`;
-}
+export { pouchLabel } from '../../../protocol/src/label.js';

@@ -1,10 +1,22 @@
-// TypeBox schemas of the device API: events (single and batch) and heartbeats.
+// The robot-to-centre contract: event types, the device API's bodies (events, batches, heartbeats, the daily report),
+// the device-id pattern. The robot (firmware-host) and the alarm centre both import it; neither defines its own.
+// Request signing, the other half of the contract, is in ./signing.ts.
 import { Type, type Static } from '@sinclair/typebox';
 
 export const EVENT_TYPES = ['missed_dose', 'dose_overdue', 'dose_failed', 'dose_taken_late', 'device_fault', 'fault_cleared', 'low_supply', 'power_lost', 'power_restored'] as const;
 
+export type EventType = (typeof EVENT_TYPES)[number];
+
+/** A device id: 1-64 of A-Z a-z 0-9 _ - (pseudonymous: never a citizen's name). */
+export const DEVICE_ID_PATTERN = '^[A-Za-z0-9_-]{1,64}$';
+export const DeviceId = Type.String({ minLength: 1, maxLength: 64, pattern: DEVICE_ID_PATTERN });
+export function isDeviceId(s: string): boolean {
+  return DEVICE_ID_RE.test(s);
+}
+const DEVICE_ID_RE = new RegExp(DEVICE_ID_PATTERN);
+
 const Id = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_.:-]+$' });
-export const DeviceParams = Type.Object({ deviceId: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' }) }, { additionalProperties: false });
+export const DeviceParams = Type.Object({ deviceId: DeviceId }, { additionalProperties: false });
 
 export const EventBody = Type.Object(
   {
@@ -35,6 +47,7 @@ export const DailyReport = Type.Object(
   { day: Type.String({ pattern: '^\\d{4}-\\d{2}-\\d{2}$' }), dosings: Count, pills: Count, correct: Count, green: Count, yellow: Count, missed: Count, taken: Count },
   { additionalProperties: false },
 );
+export type DailyReport = Static<typeof DailyReport>;
 export const HeartbeatBody = Type.Object(
   {
     sentAtMs: Type.Integer({ minimum: 0 }),
@@ -46,4 +59,7 @@ export const HeartbeatBody = Type.Object(
   },
   { additionalProperties: false },
 );
+export type HeartbeatBody = Static<typeof HeartbeatBody>;
+/** What the robot says of itself in a heartbeat, besides when it was sent and its outbox depth. */
+export type DeviceHealth = Omit<HeartbeatBody, 'sentAtMs' | 'outboxDepth'>;
 export const HeartbeatReply = Type.Object({ intervalMs: Type.Integer(), serverTimeMs: Type.Integer() });

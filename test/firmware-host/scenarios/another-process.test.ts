@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../../protocol/src/clock.js';
-import { SimHarness } from '../../../firmware-host/src/sim-harness.js';
+import { SimHarness } from '../../../device-sim/src/harness/sim-harness.js';
 import { Store } from '../../../firmware-host/src/store/store.js';
 import { DB_WATCH_MS } from '../../../firmware-host/src/controller.js';
 import { migratePins, setPin } from '../../../firmware-host/src/screens/pin.js';

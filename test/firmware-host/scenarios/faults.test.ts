@@ -13,7 +13,7 @@ import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../../protocol/src/clock.js';
 import { FAULT_NAMES, type FaultName, type FaultRates } from '../../../device-sim/src/faults.js';
-import { SimHarness } from '../../../firmware-host/src/sim-harness.js';
+import { SimHarness } from '../../../device-sim/src/harness/sim-harness.js';
 import type { DosingOutcome } from '../../../firmware-host/src/controller.js';
 import { Citizen, controllerView, DOSE_SPACING_MS, MIN, QUICK_TIMING, referee, tally, type RefereeReport } from './kit.js';
 

@@ -4,7 +4,7 @@ import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../../protocol/src/clock.js';
 import type { FaultRates } from '../../../device-sim/src/faults.js';
-import { SimHarness } from '../../../firmware-host/src/sim-harness.js';
+import { SimHarness } from '../../../device-sim/src/harness/sim-harness.js';
 import { createControllerBackend } from '../../../firmware-host/src/screens/controller-backend.js';
 import type { CitizenView, ScreenBackend } from '../../../firmware-host/src/screens/backend.js';
 import { manifestFor, series } from '../roll/manifest-kit.js';

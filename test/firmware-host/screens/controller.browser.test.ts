@@ -8,7 +8,7 @@ import pino from 'pino';
 import { type BrowserContext, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../../protocol/src/clock.js';
-import { SimHarness } from '../../../firmware-host/src/sim-harness.js';
+import { SimHarness } from '../../../device-sim/src/harness/sim-harness.js';
 import { createControllerBackend } from '../../../firmware-host/src/screens/controller-backend.js';
 import type { ScreenBackend } from '../../../firmware-host/src/screens/backend.js';
 import { createScreenServer } from '../../../firmware-host/src/screens/server.js';
