@@ -10,7 +10,8 @@
 import Database from 'better-sqlite3';
 import type { Database as Db } from 'better-sqlite3';
 import type { Clock } from '../../../protocol/src/clock.js';
-import { enqueueOutbox, migrateOutbox, outboxDepth, type OutboxEventType } from '../alarm/outbox.js';
+import { enqueueOutbox, outboxDepth, type OutboxEventType } from '../alarm/outbox.js';
+import { migrate } from './schema.js';
 import { DEFAULT_TIMING, type DoseTiming, type ScheduledPouch } from '../roll/types.js';
 
 export type DoseState = 'scheduled' | 'dispensing' | 'presented' | 'taken' | 'missed' | 'failed' | 'returned';
@@ -54,7 +55,6 @@ export class StoreError extends Error {
   }
 }
 
-const SCHEMA_VERSION = 1;
 
 /** The doses columns in the order toDose reads them: statements that read whole doses return rows as arrays, cheaper than objects. */
 const DOSE_COLUMNS = 'dose_id, roll_id, position, slot, label, intake_at_ms, pill_count, timing_json, state, cls, reason, counted_pills, attempts, overdue, final_at_ms';
@@ -93,8 +93,7 @@ export class Store {
     this.db = db;
     this.#clock = opts.clock;
     this.#timing = { ...DEFAULT_TIMING, ...opts.timing };
-    migrate(db, opts.firstCommandNumber ?? Math.floor(Math.random() * 0x40000000));
-    migrateOutbox(db);
+    migrate(db, { firstCommandNumber: opts.firstCommandNumber ?? Math.floor(Math.random() * 0x40000000) });
     this.#q = {
       dose: selectDoses(db, 'FROM doses WHERE dose_id = ?'),
       open: selectDoses(db, `FROM doses WHERE state IN ('scheduled','dispensing','presented') ORDER BY intake_at_ms, position LIMIT ?`),
@@ -385,62 +384,3 @@ export class Store {
 
 type RawIntent = { n: number; command_id: string; dose_id: string; name: IntentName; slot: number; sent_at_ms: number; result: string | null; boot_id: string | null };
 const toIntent = (r: RawIntent): IntentRow => ({ commandId: r.command_id, doseId: r.dose_id, name: r.name, slot: r.slot, sentAtMs: r.sent_at_ms, result: r.result, bootId: r.boot_id });
-
-function migrate(db: Db, firstCommandNumber: number): void {
-  db.exec(`CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`);
-  const v = Number((db.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).get() as { value: string } | undefined)?.value ?? 0);
-  if (v > SCHEMA_VERSION) throw new StoreError('DOSIS_ERR_STORE_VERSION', `database schema ${v} is newer than this build's ${SCHEMA_VERSION}`);
-  if (v === SCHEMA_VERSION) return;
-  db.transaction(() => {
-    db.exec(`
-      CREATE TABLE rolls (
-        roll_id        TEXT PRIMARY KEY,
-        citizen_id     TEXT NOT NULL,
-        loaded_at_ms   INTEGER NOT NULL,
-        loaded_by      TEXT,
-        unloaded_at_ms INTEGER
-      );
-      CREATE TABLE doses (
-        dose_id       TEXT PRIMARY KEY,
-        roll_id       TEXT NOT NULL REFERENCES rolls (roll_id),
-        position      INTEGER NOT NULL,
-        slot          INTEGER NOT NULL,
-        label         TEXT NOT NULL,
-        intake_at_ms  INTEGER NOT NULL,
-        pill_count    INTEGER NOT NULL,
-        timing_json   TEXT NOT NULL,
-        state         TEXT NOT NULL CHECK (state IN ('scheduled','dispensing','presented','taken','missed','failed','returned')),
-        cls           TEXT CHECK (cls IN ('correct','green','yellow')),
-        reason        TEXT,
-        counted_pills INTEGER,
-        attempts      INTEGER NOT NULL DEFAULT 0,
-        overdue       INTEGER NOT NULL DEFAULT 0,
-        final_at_ms   INTEGER
-      );
-      CREATE INDEX doses_open ON doses (intake_at_ms, position) WHERE state IN ('scheduled','dispensing','presented');
-      CREATE TABLE intents (
-        n          INTEGER PRIMARY KEY AUTOINCREMENT,
-        command_id TEXT UNIQUE,
-        dose_id    TEXT NOT NULL REFERENCES doses (dose_id),
-        name       TEXT NOT NULL CHECK (name IN ('ROTATE','RELEASE','SHAKE')),
-        slot       INTEGER NOT NULL,
-        sent_at_ms INTEGER NOT NULL,
-        boot_id    TEXT,
-        result     TEXT
-      );
-      CREATE INDEX intents_dose ON intents (dose_id, n);
-      CREATE TABLE events (
-        id          INTEGER PRIMARY KEY AUTOINCREMENT,
-        at_ms       INTEGER NOT NULL,
-        type        TEXT NOT NULL,
-        dose_id     TEXT,
-        detail_json TEXT
-      );
-      CREATE TRIGGER events_append_only_u BEFORE UPDATE ON events BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
-      CREATE TRIGGER events_append_only_d BEFORE DELETE ON events BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
-    `);
-    // Command ids continue from a random point per database, so a replaced host never reuses one the MCU remembers.
-    db.prepare(`INSERT INTO sqlite_sequence (name, seq) VALUES ('intents', ?)`).run(firstCommandNumber);
-    db.prepare(`INSERT INTO meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`).run(String(SCHEMA_VERSION));
-  })();
-}

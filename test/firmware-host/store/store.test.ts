@@ -6,6 +6,7 @@ import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../../protocol/src/clock.js';
 import { Store, StoreError } from '../../../firmware-host/src/store/store.js';
+import { migrate, MIGRATIONS, SCHEMA_VERSION, schemaVersion } from '../../../firmware-host/src/store/schema.js';
 import { pouchLabel, type ScheduledPouch } from '../../../firmware-host/src/roll/types.js';
 
 const T0 = Date.UTC(2027, 0, 4, 6, 0);
@@ -46,7 +47,7 @@ describe('migration', () => {
     const s = open(file, new ManualClock(T0), 0x2000);
     const tables = (s.db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).all() as { name: string }[]).map((r) => r.name);
     expect(tables).toEqual(expect.arrayContaining(['doses', 'events', 'intents', 'meta', 'outbox', 'rolls']));
-    expect(s.getMeta('schema_version')).toBe('1');
+    expect(s.getMeta('schema_version')).toBe(String(SCHEMA_VERSION));
     expect(s.db.pragma('journal_mode', { simple: true })).toBe('wal');
     expect(s.db.pragma('synchronous', { simple: true })).toBe(2);
     s.loadRoll(roll('R1', 1), null);
@@ -63,6 +64,25 @@ describe('migration', () => {
     const b = open(file, new ManualClock(T0), 0x9000);
     expect(b.activeRoll()).toMatchObject({ rollId: 'R1', loadedBy: 'anna' });
     expect(b.recordIntent('R1-001', 'RELEASE', 0, null)).toBe('00002002');
+  });
+
+  it('upgrades a file of every earlier schema version, keeping its roll, doses and command numbers', () => {
+    expect(SCHEMA_VERSION).toBe(MIGRATIONS.length);
+    for (let from = 1; from < SCHEMA_VERSION; from++) {
+      const file = tempFile();
+      const db = new Database(file);
+      migrate(db, { firstCommandNumber: 0x3000 }, from);
+      expect(schemaVersion(db)).toBe(from);
+      // Rows as version 1 wrote them: the columns every later version keeps.
+      db.prepare(`INSERT INTO rolls (roll_id, citizen_id, loaded_at_ms, loaded_by) VALUES ('R1', 'C1', ?, 'anna')`).run(T0);
+      db.prepare(`INSERT INTO doses (dose_id, roll_id, position, slot, label, intake_at_ms, pill_count, timing_json, state) VALUES ('R1-001', 'R1', 1, 0, 'R1-001', ?, 3, '{}', 'scheduled')`).run(T0 + H);
+      db.close();
+      const s = open(file);
+      expect(s.getMeta('schema_version'), `from version ${from}`).toBe(String(SCHEMA_VERSION));
+      expect(s.activeRoll(), `from version ${from}`).toMatchObject({ rollId: 'R1', loadedBy: 'anna' });
+      expect(s.dose('R1-001'), `from version ${from}`).toMatchObject({ state: 'scheduled', pillCount: 3 });
+      expect(s.recordIntent('R1-001', 'ROTATE', 0, null), `from version ${from}`).toBe('00003001');
+    }
   });
 
   it('refuses a file written by a newer schema', () => {

@@ -1,0 +1,100 @@
+// The robot's database schema, versioned: an ordered list of migrations, each run once in its own transaction.
+//
+// `meta.schema_version` holds how many have run. A database from an earlier build is brought forward step by step
+// (test/firmware-host/store/schema.test.ts opens one of every earlier version); one from a newer build is refused.
+// A new table or column is a new migration appended at the end: an applied migration is never edited.
+
+import type { Database as Db } from 'better-sqlite3';
+import { migrateOutbox } from '../alarm/outbox.js';
+import { migratePins } from '../screens/pin.js';
+import { migrateReceipts } from '../screens/receipts.js';
+import { StoreError } from './store.js';
+
+export type MigrationContext = { firstCommandNumber: number };
+export type Migration = { name: string; up(db: Db, ctx: MigrationContext): void };
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    name: 'rolls, doses, motion intents and the append-only event log',
+    up(db, ctx) {
+      db.exec(`
+        CREATE TABLE rolls (
+          roll_id        TEXT PRIMARY KEY,
+          citizen_id     TEXT NOT NULL,
+          loaded_at_ms   INTEGER NOT NULL,
+          loaded_by      TEXT,
+          unloaded_at_ms INTEGER
+        );
+        CREATE TABLE doses (
+          dose_id       TEXT PRIMARY KEY,
+          roll_id       TEXT NOT NULL REFERENCES rolls (roll_id),
+          position      INTEGER NOT NULL,
+          slot          INTEGER NOT NULL,
+          label         TEXT NOT NULL,
+          intake_at_ms  INTEGER NOT NULL,
+          pill_count    INTEGER NOT NULL,
+          timing_json   TEXT NOT NULL,
+          state         TEXT NOT NULL CHECK (state IN ('scheduled','dispensing','presented','taken','missed','failed','returned')),
+          cls           TEXT CHECK (cls IN ('correct','green','yellow')),
+          reason        TEXT,
+          counted_pills INTEGER,
+          attempts      INTEGER NOT NULL DEFAULT 0,
+          overdue       INTEGER NOT NULL DEFAULT 0,
+          final_at_ms   INTEGER
+        );
+        CREATE INDEX doses_open ON doses (intake_at_ms, position) WHERE state IN ('scheduled','dispensing','presented');
+        CREATE TABLE intents (
+          n          INTEGER PRIMARY KEY AUTOINCREMENT,
+          command_id TEXT UNIQUE,
+          dose_id    TEXT NOT NULL REFERENCES doses (dose_id),
+          name       TEXT NOT NULL CHECK (name IN ('ROTATE','RELEASE','SHAKE')),
+          slot       INTEGER NOT NULL,
+          sent_at_ms INTEGER NOT NULL,
+          boot_id    TEXT,
+          result     TEXT
+        );
+        CREATE INDEX intents_dose ON intents (dose_id, n);
+        CREATE TABLE events (
+          id          INTEGER PRIMARY KEY AUTOINCREMENT,
+          at_ms       INTEGER NOT NULL,
+          type        TEXT NOT NULL,
+          dose_id     TEXT,
+          detail_json TEXT
+        );
+        CREATE TRIGGER events_append_only_u BEFORE UPDATE ON events BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
+        CREATE TRIGGER events_append_only_d BEFORE DELETE ON events BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
+      `);
+      // Command ids continue from a random point per database, so a replaced host never reuses one the MCU remembers.
+      db.prepare(`INSERT INTO sqlite_sequence (name, seq) VALUES ('intents', ?)`).run(ctx.firstCommandNumber);
+    },
+  },
+  {
+    // Until this version these tables were created by the parts that use them, on first use.
+    name: 'alarm outbox (with refusals), staff PINs with lock-out and audit, return receipts',
+    up(db) {
+      migrateOutbox(db);
+      migratePins(db);
+      migrateReceipts(db);
+    },
+  },
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+export function schemaVersion(db: Db): number {
+  db.exec(`CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`);
+  return Number((db.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).get() as { value: string } | undefined)?.value ?? 0);
+}
+
+/** Brings the database to SCHEMA_VERSION (or to `upTo`, for the upgrade tests); refuses one newer than this build. */
+export function migrate(db: Db, ctx: MigrationContext, upTo: number = SCHEMA_VERSION): void {
+  const v = schemaVersion(db);
+  if (v > SCHEMA_VERSION) throw new StoreError('DOSIS_ERR_STORE_VERSION', `database schema ${v} is newer than this build's ${SCHEMA_VERSION}`);
+  const setVersion = db.prepare(`INSERT INTO meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`);
+  for (let n = v; n < upTo; n++) {
+    db.transaction(() => {
+      MIGRATIONS[n]!.up(db, ctx);
+      setVersion.run(String(n + 1));
+    })();
+  }
+}
