@@ -94,7 +94,7 @@ export async function app(fastify: FastifyInstance, opts: AppOptions): Promise<v
       return reply.code(500).send({ statusCode: 500, code: 'DOSIS_ERR_INTERNAL', error: 'Internal Server Error', message: 'internal error' });
     }
     const validation = (err as FastifyError).validation;
-    const code = validation ? 'DOSIS_ERR_VALIDATION' : status === 413 ? 'DOSIS_ERR_TOO_LARGE' : status === 429 ? 'DOSIS_ERR_RATE_LIMIT' : (err.code ?? 'DOSIS_ERR_BAD_REQUEST');
+    const code = validation ? 'DOSIS_ERR_VALIDATION' : err instanceof AlarmError ? err.code : status === 413 ? 'DOSIS_ERR_TOO_LARGE' : status === 429 ? 'DOSIS_ERR_RATE_LIMIT' : (err.code ?? 'DOSIS_ERR_BAD_REQUEST');
     return reply.code(status).send({ statusCode: status, code, error: reply.raw.statusMessage ?? 'Error', message: err.message });
   });
   fastify.setNotFoundHandler((req, reply) =>
