@@ -1,6 +1,7 @@
 // Device credentials (secrets encrypted at rest), operator accounts (scrypt) and sessions.
 import { createCipheriv, createDecipheriv, createHash, randomBytes, scrypt, scryptSync, timingSafeEqual } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import type { Db } from './database.js';
 import { badRequest, conflict } from '../errors.js';
 import { isDeviceId } from '../../../protocol/src/centre/contract.js';
@@ -68,14 +69,29 @@ function hashPassword(password: string): string {
   return `scrypt$${salt.toString('base64')}$${hash.toString('base64')}`;
 }
 
-/** Checks a password on libuv's thread pool: a login never holds up the event loop that serves the devices. */
+/**
+ * Password checks run at most this many at a time, so a login flood leaves a core to the event loop that serves
+ * the devices (and does not take 16 MiB of scrypt memory per attempt all at once).
+ */
+const MAX_CHECKS = Math.max(1, availableParallelism() - 1);
+let checksRunning = 0;
+const waitingChecks: (() => void)[] = [];
+
+/** Checks a password on libuv's thread pool: a login never holds up the event loop. */
 async function checkPassword(password: string, stored: string): Promise<boolean> {
-  const [, salt, hash] = stored.split('$');
-  const want = Buffer.from(hash ?? '', 'base64');
-  const got = await new Promise<Buffer>((resolve, reject) =>
-    scrypt(password, Buffer.from(salt ?? '', 'base64'), 32, { N: 16384, r: 8, p: 1 }, (err, key) => (err ? reject(err) : resolve(key))),
-  );
-  return want.length === got.length && timingSafeEqual(want, got);
+  if (checksRunning >= MAX_CHECKS) await new Promise<void>((resolve) => waitingChecks.push(resolve));
+  checksRunning++;
+  try {
+    const [, salt, hash] = stored.split('$');
+    const want = Buffer.from(hash ?? '', 'base64');
+    const got = await new Promise<Buffer>((resolve, reject) =>
+      scrypt(password, Buffer.from(salt ?? '', 'base64'), 32, { N: 16384, r: 8, p: 1 }, (err, key) => (err ? reject(err) : resolve(key))),
+    );
+    return want.length === got.length && timingSafeEqual(want, got);
+  } finally {
+    checksRunning--;
+    waitingChecks.shift()?.();
+  }
 }
 
 export function addOperator(db: Db, username: string, role: Role, password: string, nowMs: number): void {
