@@ -250,7 +250,7 @@ function App() {
   const [cat, setCat] = useState(null);
   const [me, setMe] = useState(undefined);
   const [filters, setFilters] = useState({ priority: '', state: '', type: '', offset: 0 });
-  const [page, setPage] = useState({ total: 0, offset: 0, alerts: [], counts: { high: 0, medium: 0, low: 0 } });
+  const [page, setPage] = useState({ total: 0, offset: 0, alerts: [], counts: { high: 0, medium: 0, low: 0 }, unclaimed: { high: 0, medium: 0, low: 0 } });
   const [devices, setDevices] = useState([]);
   const [silences, setSilences] = useState([]);
   const [fleet, setFleet] = useState([]);
@@ -262,6 +262,7 @@ function App() {
   const offset = useRef(0);
   const notified = useRef(new Map());
   const highUnclaimed = useRef(false);
+  const unclaimedBefore = useRef(null);
 
   useEffect(() => {
     api('GET', `/v1/messages?lang=${lang}`).then((m) => setCat(m), (e) => setStatus(e.message));
@@ -295,6 +296,9 @@ function App() {
       }
       notified.current.set(a.id, a.notifyCount);
     }
+    // A new alert anywhere in the queue, on this page or not, sounds its priority too.
+    for (const pr of PRIORITIES) if (unclaimedBefore.current && p.unclaimed[pr] > unclaimedBefore.current[pr] && (loudest === null || PRIORITIES.indexOf(pr) < PRIORITIES.indexOf(loudest))) loudest = pr;
+    unclaimedBefore.current = p.unclaimed;
     if (loudest) burst(loudest);
     setPage(p);
   }, [filters]);
@@ -325,7 +329,8 @@ function App() {
     const id = setInterval(() => setTick(Date.now()), 1000);
     return () => clearInterval(id);
   }, []);
-  highUnclaimed.current = page.counts.high > 0 && page.alerts.some((a) => a.priority === 'high' && (a.state === 'open' || a.state === 'escalated'));
+  // Whatever page or filter is on screen: the server counts the unclaimed high-priority alerts.
+  highUnclaimed.current = page.unclaimed.high > 0;
   useEffect(() => {
     if (!me) return undefined;
     const id = setInterval(() => { if (highUnclaimed.current) burst('high'); }, HIGH_REPEAT_MS);

@@ -89,7 +89,7 @@ export async function app(fastify: FastifyInstance, opts: AppOptions): Promise<v
 
   fastify.setErrorHandler((err: FastifyError | AlarmError, req, reply) => {
     const status = err.statusCode ?? 500;
-    if (status >= 500) {
+    if (status >= 500 && !(err instanceof AlarmError)) {
       req.log.error({ err }, 'request failed');
       return reply.code(500).send({ statusCode: 500, code: 'DOSIS_ERR_INTERNAL', error: 'Internal Server Error', message: 'internal error' });
     }

@@ -70,6 +70,11 @@ describe.runIf(existsSync(CHROMIUM))('dashboard in Chromium', () => {
     await page.waitForSelector('#main-view');
     expect(await page.textContent('.count.prio-high')).toBe(`Høj: ${ALERTS}`);
     expect(await page.textContent('#queue tbody tr:first-child td.type')).toBe('Glemt medicin');
+    // High priority: red, flashing between 1.4 and 2.8 Hz while unclaimed, and sounding until claimed.
+    const badge = page.locator('#queue tbody tr:first-child .badge');
+    expect(await badge.evaluate((el) => { const cs = el.ownerDocument.defaultView!.getComputedStyle(el); return [cs.animationName, cs.animationDuration]; })).toEqual(['flash-high', '0.5s']);
+    expect(await page.locator('#queue tbody tr:first-child td:first-child').evaluate((el) => el.ownerDocument.defaultView!.getComputedStyle(el).borderLeftColor)).toBe('rgb(200, 16, 46)');
+    expect(await page.textContent('.sounding')).toBe('Høj prioritet lyder, til alarmen er taget');
     expect(violations.filter((v) => /Content Security Policy/i.test(v))).toEqual([]);
   });
 

@@ -17,7 +17,7 @@ afterEach(async () => {
   await f.cleanup();
 });
 
-type Page = { total: number; offset: number; counts: Record<string, number>; alerts: { id: number; type: string; priority: string; doseId: string | null }[] };
+type Page = { total: number; offset: number; counts: Record<string, number>; unclaimed: Record<string, number>; alerts: { id: number; type: string; priority: string; doseId: string | null }[] };
 const queue = async (cookie: string, query = ''): Promise<Page> => (await f.app.inject({ method: 'GET', url: `/v1/alerts${query}`, headers: { cookie } })).json();
 
 describe('queue', () => {
@@ -30,7 +30,7 @@ describe('queue', () => {
     await f.app.inject(signed(f, 'dev-b', '/events', event('device_fault')));
     const olga = await loginAs(f, 'olga');
     const first = await queue(olga, '?limit=30');
-    expect(first).toMatchObject({ total: 102, offset: 0, counts: { high: 100, medium: 1, low: 1 } });
+    expect(first).toMatchObject({ total: 102, offset: 0, counts: { high: 100, medium: 1, low: 1 }, unclaimed: { high: 100, medium: 1, low: 1 } });
     expect(first.alerts).toHaveLength(30);
     expect(first.alerts.every((a) => a.priority === 'high')).toBe(true);
     const seen = new Set<number>();
@@ -57,6 +57,7 @@ describe('queue', () => {
     const v = (await queue(sue)).alerts[0] as unknown as { version: number };
     await f.app.inject({ method: 'POST', url: `/v1/alerts/${low}/claim`, headers: { cookie: sue }, payload: { version: v.version } });
     expect((await queue(olga)).alerts[0]).toMatchObject({ id: low, priority: 'low' });
+    expect((await queue(olga)).unclaimed).toEqual({ high: 0, medium: 0, low: 0 });
   });
 });
 
@@ -133,6 +134,15 @@ describe('page support', () => {
     await read(/event: change\ndata: \d+/);
     expect(Number(/data: (\d+)/.exec(text)![1])).toBeGreaterThan(before);
     ac.abort();
+    // At most ten streams per operator: the eleventh is turned away.
+    const more = new AbortController();
+    const opened = await Promise.all(Array.from({ length: 10 }, () => fetch(`${url}/v1/stream`, { headers: { cookie: olga }, signal: more.signal })));
+    expect(opened.every((r) => r.status === 200)).toBe(true);
+    await expect.poll(async () => {
+      const r = await fetch(`${url}/v1/stream`, { headers: { cookie: olga }, signal: more.signal });
+      return r.status;
+    }).toBe(503);
+    more.abort();
   });
 });
 

@@ -64,6 +64,16 @@ describe('strict types on the operator API', () => {
     expect(r.statusCode).toBe(400);
     expect(count(f, `SELECT count(*) n FROM alerts WHERE state = 'open'`)).toBe(1);
     expect((await f.app.inject({ method: 'POST', url: '/v1/session', payload: { username: 123, password: 'olga-password' } })).statusCode).toBe(400);
+    expect((await f.app.inject({ method: 'POST', url: '/v1/session', payload: { username: 'O'.repeat(41), password: 'x' } })).statusCode).toBe(400);
+  });
+
+  it('bounds contact labels like payload keys', async () => {
+    const ada = await loginAs(f, 'ada');
+    const put = (payload: Record<string, unknown>) => f.app.inject({ method: 'PUT', url: '/v1/devices/dev-a/contact', headers: { cookie: ada }, payload });
+    expect((await put({ ['k'.repeat(20_000)]: 'x' })).statusCode).toBe(400);
+    expect((await put({ '<img src=x>': 'x' })).statusCode).toBe(400);
+    expect((await put({ telefon: 5 })).statusCode).toBe(400);
+    expect((await put({ telefon: '+45 12 34 56 78', 'pårørende': 'Ib' })).statusCode).toBe(204);
   });
 });
 

@@ -6,6 +6,7 @@ import type { ServerResponse } from 'node:http';
 import { DEFAULT_LANG, messagesFor } from '../../../protocol/src/i18n.js';
 import type { TimerHandle } from '../../../protocol/src/clock.js';
 import { MessagesQuery } from '../schemas/operator.js';
+import { AlarmError } from '../errors.js';
 
 const require = createRequire(import.meta.url);
 /** A file of an installed package, found through its main entry (the packages do not export these paths). */
@@ -31,6 +32,9 @@ function vendorFiles(): Map<string, string> {
 
 /** How often the stream looks for changes: the audit table grows with every change to an alert. */
 export const STREAM_POLL_MS = 500;
+/** Open streams at most, in all and per operator (a page per screen is plenty). */
+const MAX_STREAMS = 200;
+const MAX_STREAMS_PER_OPERATOR = 10;
 /** A comment line now and then keeps proxies from closing a quiet stream. */
 const KEEPALIVE_MS = 20_000;
 
@@ -50,6 +54,7 @@ const dashboardRoutes: FastifyPluginAsyncTypebox = async (app) => {
   // Live changes as server-sent events: `change` with the newest audit id whenever an alert changed, `devices` on
   // each look so the health table stays fresh. The page fetches what it shows; the stream only says when.
   const streams = new Set<ServerResponse>();
+  const perOperator = new Map<string, number>();
   const lastAudit = app.db.prepare('SELECT coalesce(max(id), 0) AS id FROM audit');
   let seen = 0;
   let timer: TimerHandle | undefined;
@@ -76,12 +81,22 @@ const dashboardRoutes: FastifyPluginAsyncTypebox = async (app) => {
   };
 
   app.get('/v1/stream', { preHandler: app.requireRole('operator'), schema: { tags: ['operator'] } }, async (req, reply) => {
+    const who = req.operator!.username;
+    if (streams.size >= MAX_STREAMS || (perOperator.get(who) ?? 0) >= MAX_STREAMS_PER_OPERATOR) {
+      throw new AlarmError('DOSIS_ERR_BUSY', 503, 'too many open streams');
+    }
+    perOperator.set(who, (perOperator.get(who) ?? 0) + 1);
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', connection: 'keep-alive' });
     res.write(`retry: 2000\nevent: change\ndata: ${(lastAudit.get() as { id: number }).id}\n\n`);
     streams.add(res);
-    req.raw.on('close', () => streams.delete(res));
+    req.raw.on('close', () => {
+      streams.delete(res);
+      const n = (perOperator.get(who) ?? 1) - 1;
+      if (n > 0) perOperator.set(who, n);
+      else perOperator.delete(who);
+    });
     timer ??= app.clock.setTimeout(look, STREAM_POLL_MS);
   });
 

@@ -3,13 +3,16 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyReply } from 'fastify';
 import * as S from '../schemas/operator.js';
-import { login, logout, registerDevice } from '../store/accounts.js';
+import { login, logout, passwordChecksWaiting, registerDevice } from '../store/accounts.js';
 import {
   actOnAlert, addSilence, adherenceReport, auditTrail, deviceHealth, endSilence, fleetReport, getAlert, listAlerts, listSilences, readContact,
   setContact, setDistrict, toCsv,
 } from '../store/alerts.js';
 import { AlarmError, unauthorized } from '../errors.js';
 import { SESSION_COOKIE } from '../plugins/auth.js';
+
+/** Logins waiting for a password check beyond which new ones are answered 503. */
+const MAX_WAITING_LOGINS = 64;
 
 const errors = { 400: S.ErrorReply, 401: S.ErrorReply, 403: S.ErrorReply, 404: S.ErrorReply, 409: S.ErrorReply };
 
@@ -28,6 +31,11 @@ const operatorRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/v1/session', { schema: { tags: ['operator'], body: S.LoginBody, response: { 200: S.Me, ...errors } } }, async (req, reply) => {
     const { username, password } = req.body;
     if (checking.has(username)) throw locked(1000, reply);
+    // A flood across many usernames queues for the password checker; past a bound, new attempts are turned away.
+    if (passwordChecksWaiting() >= MAX_WAITING_LOGINS) {
+      reply.header('retry-after', '1');
+      throw new AlarmError('DOSIS_ERR_BUSY', 503, 'too many logins at once: try again shortly');
+    }
     checking.add(username);
     let s;
     try {
@@ -64,7 +72,7 @@ const operatorRoutes: FastifyPluginAsyncTypebox = async (app) => {
   });
   app.get('/v1/alerts/:id', { preHandler: operator, schema: { tags: ['alerts'], params: S.AlertParams, response: { 200: S.Alert, ...errors } } }, async (req) => getAlert(app.db, req.params.id));
   app.get('/v1/alerts/:id/audit', { preHandler: operator, schema: { tags: ['alerts'], params: S.AlertParams, response: { 200: S.AuditList, ...errors } } }, async (req) => auditTrail(app.db, req.params.id));
-  app.get('/v1/alerts/:id/contact', { preHandler: operator, schema: { tags: ['alerts'], params: S.AlertParams, response: { 200: S.Contact, ...errors } } }, async (req) =>
+  app.get('/v1/alerts/:id/contact', { preHandler: operator, schema: { tags: ['alerts'], params: S.AlertParams, response: { 200: S.ContactReply, ...errors } } }, async (req) =>
     readContact(app.db, req.params.id, req.operator!, now()));
   app.post('/v1/alerts/:id/claim', { preHandler: operator, schema: { tags: ['alerts'], params: S.AlertParams, body: S.ClaimBody, response: { 200: S.Alert, ...errors } } }, async (req) =>
     actOnAlert(app.db, req.params.id, req.body.version, req.operator!, { kind: 'claim' }, now()));

@@ -5,7 +5,7 @@ import { DeviceId } from '../../../protocol/src/centre/contract.js';
 const Text = (max: number) => Type.String({ minLength: 1, maxLength: max });
 export const ErrorReply = Type.Object({ statusCode: Type.Integer(), code: Type.String(), error: Type.String(), message: Type.String() });
 
-export const LoginBody = Type.Object({ username: Text(40), password: Text(200) }, { additionalProperties: false });
+export const LoginBody = Type.Object({ username: Type.String({ pattern: '^[a-z0-9._-]{2,40}$' }), password: Text(200) }, { additionalProperties: false });
 export const Me = Type.Object({ username: Type.String(), role: Type.String() });
 
 export const Alert = Type.Object({
@@ -21,8 +21,9 @@ export const AlertList = Type.Object({
   serverTimeMs: Type.Integer(),
   /** How many alerts the filters match, of which `alerts` is the page from `offset`. */
   total: Type.Integer(), offset: Type.Integer(),
-  /** Live alerts per priority, whatever the filters. */
+  /** Live alerts per priority, whatever the filters; `unclaimed` those of them nobody holds (they sound). */
   counts: Type.Object({ high: Type.Integer(), medium: Type.Integer(), low: Type.Integer() }),
+  unclaimed: Type.Object({ high: Type.Integer(), medium: Type.Integer(), low: Type.Integer() }),
   alerts: Type.Array(QueuedAlert),
 });
 export const AlertParams = Type.Object({ id: Type.Integer({ minimum: 1 }) }, { additionalProperties: false });
@@ -47,7 +48,10 @@ export const ContactBody = Type.Object({ version: Type.Integer({ minimum: 1 }), 
 export const EscalateBody = Type.Object({ version: Type.Integer({ minimum: 1 }), note: Note }, { additionalProperties: false });
 export const ResolveBody = Type.Object({ version: Type.Integer({ minimum: 1 }), outcome: Type.Union(OUTCOMES.map((o) => Type.Literal(o))), note: Note }, { additionalProperties: false });
 
-export const Contact = Type.Record(Type.String({ maxLength: 40 }), Type.String({ maxLength: 200 }), { maxProperties: 10 });
+/** A citizen's contact details: at most 10 labelled lines, each label a word or two of at most 40 characters. */
+export const Contact = Type.Record(Type.String({ pattern: '^\\p{L}[\\p{L}\\p{N} _-]{0,39}$' }), Type.String({ maxLength: 200 }), { maxProperties: 10, additionalProperties: false });
+/** The reply's serializer matches keys without Unicode classes, so the stored (checked) labels go out as they are. */
+export const ContactReply = Type.Record(Type.String(), Type.String());
 export const AuditList = Type.Array(Type.Object({ id: Type.Integer(), atMs: Type.Integer(), actor: Type.String(), action: Type.String(), version: Type.Union([Type.Integer(), Type.Null()]), detail: Type.Union([Type.String(), Type.Null()]) }));
 
 export const DeviceParams = Type.Object({ deviceId: DeviceId }, { additionalProperties: false });

@@ -76,6 +76,8 @@ function hashPassword(password: string): string {
 const MAX_CHECKS = Math.max(1, availableParallelism() - 1);
 let checksRunning = 0;
 const waitingChecks: (() => void)[] = [];
+/** How many password checks wait for their turn (the login route turns new ones away past a bound). */
+export const passwordChecksWaiting = () => waitingChecks.length;
 
 /** Checks a password on libuv's thread pool: a login never holds up the event loop. */
 async function checkPassword(password: string, stored: string): Promise<boolean> {

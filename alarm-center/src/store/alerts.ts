@@ -187,7 +187,7 @@ export type QueueQuery = {
   limit: number;
 };
 export type QueuedAlert = Alert & { priority: Priority; district: string | null };
-export type QueuePage = { total: number; offset: number; alerts: QueuedAlert[]; counts: Record<Priority, number> };
+export type QueuePage = { total: number; offset: number; alerts: QueuedAlert[]; counts: Record<Priority, number>; unclaimed: Record<Priority, number> };
 
 /**
  * One page of the queue with the true number of alerts the filters match. The live queue is ordered by priority
@@ -207,11 +207,15 @@ export function listAlerts(db: Db, q: QueueQuery, nowMs: number, riseAfterMs: nu
   const rows = db.prepare(`SELECT a.*, ${RANK_SQL} AS rank, d.district AS district FROM alerts a LEFT JOIN devices d ON d.id = a.device_id
     ${w.replaceAll('device_id', 'a.device_id')} ORDER BY ${order} LIMIT ? OFFSET ?`).all(nowMs, riseAfterMs, ...args, q.limit, q.offset) as Row[];
   const counts: Record<Priority, number> = { high: 0, medium: 0, low: 0 };
-  for (const c of db.prepare(`SELECT ${RANK_SQL} AS rank, count(*) AS n FROM alerts WHERE ${LIVE} GROUP BY rank`).all(nowMs, riseAfterMs) as { rank: number; n: number }[]) {
-    counts[rankToPriority(c.rank)] = c.n;
+  const unclaimed: Record<Priority, number> = { high: 0, medium: 0, low: 0 };
+  const byRank = db.prepare(`SELECT ${RANK_SQL} AS rank, claimed_by IS NULL AS free, count(*) AS n FROM alerts WHERE ${LIVE} GROUP BY rank, free`).all(nowMs, riseAfterMs) as
+    { rank: number; free: number; n: number }[];
+  for (const c of byRank) {
+    counts[rankToPriority(c.rank)] += c.n;
+    if (c.free) unclaimed[rankToPriority(c.rank)] += c.n;
   }
   return {
-    total, offset: q.offset, counts,
+    total, offset: q.offset, counts, unclaimed,
     alerts: rows.map((r) => ({ ...toAlert(r), priority: rankToPriority(r.rank as number), district: (r.district as string | null) ?? null })),
   };
 }
