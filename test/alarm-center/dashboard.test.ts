@@ -61,6 +61,12 @@ describe.runIf(existsSync(CHROMIUM))('dashboard in Chromium', () => {
     await page.waitForSelector('#login');
     expect(await page.getAttribute('html', 'lang')).toBe('da');
     expect(await page.textContent('#login h2')).toBe('Log ind');
+    // English is a setting, kept in the browser; back to Danish for the rest.
+    await page.selectOption('#lang', 'en');
+    await expect.poll(() => page.textContent('#login h2')).toBe('Log in');
+    expect(await page.getAttribute('html', 'lang')).toBe('en');
+    await page.selectOption('#lang', 'da');
+    await expect.poll(() => page.textContent('#login h2')).toBe('Log ind');
     await page.fill('input[name=username]', 'olga');
     await page.fill('input[name=password]', 'wrong-password');
     await page.click('#login button[type=submit]');
@@ -69,6 +75,7 @@ describe.runIf(existsSync(CHROMIUM))('dashboard in Chromium', () => {
     await page.click('#login button[type=submit]');
     await page.waitForSelector('#main-view');
     expect(await page.textContent('.count.prio-high')).toBe(`Høj: ${ALERTS}`);
+    expect(await page.textContent('#queue-shown')).toBe(`Viser 1–50 af ${ALERTS}`);
     expect(await page.textContent('#queue tbody tr:first-child td.type')).toBe('Glemt medicin');
     // High priority: red, flashing between 1.4 and 2.8 Hz while unclaimed, and sounding until claimed.
     const badge = page.locator('#queue tbody tr:first-child .badge');
@@ -76,6 +83,14 @@ describe.runIf(existsSync(CHROMIUM))('dashboard in Chromium', () => {
     expect(await page.locator('#queue tbody tr:first-child td:first-child').evaluate((el) => el.ownerDocument.defaultView!.getComputedStyle(el).borderLeftColor)).toBe('rgb(200, 16, 46)');
     expect(await page.textContent('.sounding')).toBe('Høj prioritet lyder, til alarmen er taget');
     expect(violations.filter((v) => /Content Security Policy/i.test(v))).toEqual([]);
+    // Dates: 24-hour, in the centre's time zone (Europe/Copenhagen), not the browser's (UTC here).
+    const at = Math.floor(clock.now() / 1000) * 1000 - 60_000;
+    const copenhagen = new Intl.DateTimeFormat('da-DK', { timeZone: 'Europe/Copenhagen', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' }).format(at);
+    expect(copenhagen).toMatch(/^\d{2}\.\d{2}\.\d{4}, \d{2}\.\d{2}\.\d{2}$/);
+    expect((await post('/v1/devices/robot-12/heartbeat', { sentAtMs: clock.now(), outboxDepth: 0, link: 'ok', mcu: 'ok', firmwareVersion: '1.0' })).status).toBe(200);
+    app.db.prepare('UPDATE devices SET last_heartbeat_at_ms = ? WHERE id = ?').run(at, 'robot-12');
+    setContact(app.db, 'robot-12', { phone: '+45 12 34 56 78', name: 'Kontaktperson' }, 'system', clock.now()); // any audited change
+    await expect.poll(() => page.textContent('#devices tbody tr td:nth-child(4)')).toBe(copenhagen);
   });
 
   it(`pages through ${ALERTS} alerts with the true total`, async () => {
