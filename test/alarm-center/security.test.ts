@@ -82,7 +82,7 @@ describe('daily figures', () => {
     const base = goodReport(f);
     for (const [report, why] of [
       [{ ...base, green: 500, dosings: 1 }, /exceed dosings/],
-      [{ ...base, taken: 5 }, /taken exceeds/],
+      [{ ...base, correct: 4, yellow: 1 }, /exceed dosings/],
       [{ ...base, day: '2027-13-45' }, /not a calendar date/],
       [{ ...base, day: '2026-02-30' }, /not a calendar date/],
       [{ ...base, day: new Date(f.clock.now() + 2 * DAY).toISOString().slice(0, 10) }, /future/],

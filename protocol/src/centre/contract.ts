@@ -56,7 +56,7 @@ const Count = Type.Integer({ minimum: 0, maximum: 10_000 });
 /**
  * The daily dosing figures a robot reports in its heartbeats: running totals for `day` (robot-local date).
  * `dosings` counts the pouches dispensed, of which `correct`, `green` and `yellow` are the classified ones (red is
- * unknowable to the robot) and `taken` the ones the citizen took; `missed` and `failed` count doses not taken.
+ * unknowable to the robot); `taken`, `missed` and `failed` count the doses that ended so.
  * The shape is checked here; that the counts add up and the day is a real one is `dailyReportProblem`.
  */
 export const DailyReport = Type.Object(
@@ -74,7 +74,8 @@ const MAX_LOCAL_AHEAD_MS = 14 * 3600_000;
 
 /**
  * Why a daily report cannot be true, or undefined when it can: the day must be a calendar date not after the
- * robot's today (`nowMs` in any time zone), the classified dosings and the taken ones cannot outnumber the dosings.
+ * robot's today (`nowMs` in any time zone), and the classified dosings (a subset of them) cannot outnumber the dosings.
+ * Taken, missed and failed count the doses that ended that day, dispensed that day or not, so they are not bounded by it.
  */
 export function dailyReportProblem(r: DailyReport, nowMs: number): string | undefined {
   const [y, m, d] = r.day.split('-').map(Number) as [number, number, number];
@@ -83,7 +84,6 @@ export function dailyReportProblem(r: DailyReport, nowMs: number): string | unde
   if (y < 2000 || back.getUTCFullYear() !== y || back.getUTCMonth() !== m - 1 || back.getUTCDate() !== d) return `day ${r.day} is not a calendar date`;
   if (at > nowMs + MAX_LOCAL_AHEAD_MS) return `day ${r.day} is in the future`;
   if (r.correct + r.green + r.yellow > r.dosings) return 'correct + green + yellow exceed dosings';
-  if (r.taken > r.dosings) return 'taken exceeds dosings';
   return undefined;
 }
 export const HeartbeatBody = Type.Object(
