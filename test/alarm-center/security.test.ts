@@ -140,8 +140,11 @@ describe('headers, cookies and the proxy', () => {
       expect(r.headers['content-security-policy'], url).toMatch(/default-src 'self'.*frame-ancestors 'none'/);
       expect(r.headers['content-security-policy']).not.toMatch(/unsafe-inline|unsafe-eval/);
       expect(r.headers['x-content-type-options']).toBe('nosniff');
-      expect(r.headers['x-frame-options']).toBe('SAMEORIGIN');
+      expect(r.headers['x-frame-options']).toBe('DENY');
     }
+    const docs = await f.app.inject({ method: 'GET', url: '/docs/' });
+    expect(docs.headers['content-security-policy']).toMatch(/frame-ancestors 'none'/);
+    expect(docs.headers['content-security-policy']).not.toMatch(/upgrade-insecure-requests/);
   });
 
   it('marks the session cookie Secure over TLS (behind a trusted proxy), and believes no proxy header otherwise', async () => {
