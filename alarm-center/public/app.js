@@ -279,7 +279,8 @@ function App() {
 
   const onError = useCallback((e) => {
     if (e.status === 401) setMe(null);
-    setStatus(t('error', { message: e.message }));
+    const known = e.code && t(`errors.${e.code}`, { message: e.message });
+    setStatus(known && known !== `errors.${e.code}` ? known : t('error', { message: e.message }));
   }, [t]);
 
   const loadQueue = useCallback(async () => {
@@ -300,6 +301,8 @@ function App() {
     for (const pr of PRIORITIES) if (unclaimedBefore.current && p.unclaimed[pr] > unclaimedBefore.current[pr] && (loudest === null || PRIORITIES.indexOf(pr) < PRIORITIES.indexOf(loudest))) loudest = pr;
     unclaimedBefore.current = p.unclaimed;
     if (loudest) burst(loudest);
+    // The page emptied under the operator (alerts resolved elsewhere): show the last page that has any.
+    if (p.alerts.length === 0 && p.offset > 0 && p.total > 0) setFilters((f) => ({ ...f, offset: Math.floor((p.total - 1) / PAGE) * PAGE }));
     setPage(p);
   }, [filters]);
   const loadRest = useCallback(async () => {
