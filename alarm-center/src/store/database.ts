@@ -99,6 +99,7 @@ const MIGRATIONS: string[] = [
     last_failure_at_ms INTEGER NOT NULL,
     locked_until_ms INTEGER NOT NULL
   );
+  CREATE INDEX login_failures_age ON login_failures (last_failure_at_ms);
   -- The district a robot serves, for the municipality's reports.
   ALTER TABLE devices ADD COLUMN district TEXT;
   ALTER TABLE daily_reports ADD COLUMN failed INTEGER NOT NULL DEFAULT 0;
