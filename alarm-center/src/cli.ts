@@ -50,9 +50,9 @@ const serveSpec = {
 const registerSpec = {
   name: 'alarm-center register-device',
   summary: 'Register a robot and print its secret: it is shown this once and cannot be read back.',
-  usage: 'dosis alarm-center register-device --id <device-id> [--db var/alarm-center.db]',
-  options: { id: { type: 'string' }, db: { type: 'string', default: DB } },
-  help: { id: 'pseudonymous device id (1-64 of A-Z a-z 0-9 _ -)', db: 'SQLite database file' },
+  usage: 'dosis alarm-center register-device --id <device-id> [--district <name>] [--db var/alarm-center.db]',
+  options: { id: { type: 'string' }, district: { type: 'string' }, db: { type: 'string', default: DB } },
+  help: { id: 'pseudonymous device id (1-64 of A-Z a-z 0-9 _ -)', district: 'the district the robot serves (for the reports)', db: 'SQLite database file' },
 } as const;
 
 const operatorSpec = {
@@ -134,7 +134,7 @@ export async function main(argv: string[], io: { stdin: Input } = { stdin: proce
       if (!args) return 0;
       if (!args.values.id) throw new UsageError('register-device: --id is required');
       await ensureDir(args.values.db);
-      const secret = registerDevice(args.values.db, args.values.id);
+      const secret = registerDevice(args.values.db, args.values.id, { district: args.values.district });
       process.stdout.write(`device ${args.values.id} registered\nsecret (shown once): ${secret}\n`);
       return 0;
     }

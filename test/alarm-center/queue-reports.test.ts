@@ -143,6 +143,17 @@ describe('page support', () => {
       return r.status;
     }).toBe(503);
     more.abort();
+    // Logging out ends the stream at the next session check.
+    const sue = await loginAs(f, 'sue');
+    const mine = await fetch(`${url}/v1/stream`, { headers: { cookie: sue } });
+    const r2 = mine.body!.getReader();
+    await r2.read();
+    await f.app.inject({ method: 'DELETE', url: '/v1/session', headers: { cookie: sue } });
+    f.clock.advance(5_000);
+    f.clock.advance(500);
+    let done = false;
+    while (!done) done = (await r2.read()).done;
+    expect(done).toBe(true);
   });
 });
 
