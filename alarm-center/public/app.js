@@ -17,6 +17,8 @@ const STATES = ['open', 'claimed', 'escalated', 'resolved', 'cancelled'];
 const PRIORITIES = ['high', 'medium', 'low'];
 /** A high-priority alert sounds its burst again this often until someone claims it (IEC 60601-1-8). */
 const HIGH_REPEAT_MS = 10_000;
+const REST_EVERY_MS = 3_000;
+const REPORTS_EVERY_MS = 60_000;
 
 class ApiError extends Error {
   constructor(status, body) {
@@ -305,14 +307,34 @@ function App() {
     if (p.alerts.length === 0 && p.offset > 0 && p.total > 0) setFilters((f) => ({ ...f, offset: Math.floor((p.total - 1) / PAGE) * PAGE }));
     setPage(p);
   }, [filters]);
-  const loadRest = useCallback(async () => {
-    const [d, s, f, a] = await Promise.all([api('GET', '/v1/devices'), api('GET', '/v1/silences'), api('GET', '/v1/reports/fleet'), api('GET', `/v1/reports/adherence?by=${by}`)]);
-    setDevices(d); setSilences(s); setFleet(f); setAdherence(a);
+  // The queue follows every change; robots and silences at most every few seconds; reports on their own pace.
+  const restAt = useRef(0);
+  const restLater = useRef(null);
+  const loadRest = useCallback(async (force) => {
+    const wait = REST_EVERY_MS - (Date.now() - restAt.current);
+    if (!force && wait > 0) {
+      // Not dropped, only put off: the last change in a burst is always shown.
+      restLater.current ??= setTimeout(() => { restLater.current = null; loadRest(true).catch(() => {}); }, wait);
+      return;
+    }
+    restAt.current = Date.now();
+    const [d, s] = await Promise.all([api('GET', '/v1/devices'), api('GET', '/v1/silences')]);
+    setDevices(d); setSilences(s);
+  }, []);
+  const loadReports = useCallback(async () => {
+    const [f, a] = await Promise.all([api('GET', '/v1/reports/fleet'), api('GET', `/v1/reports/adherence?by=${by}`)]);
+    setFleet(f); setAdherence(a);
   }, [by]);
-  const refresh = useCallback(() => {
+  const refresh = useCallback((force) => {
     if (!me) return;
-    Promise.all([loadQueue(), loadRest()]).then(() => setStatus(''), onError);
+    Promise.all([loadQueue(), loadRest(force === true)]).then(() => setStatus(''), onError);
   }, [me, loadQueue, loadRest, onError]);
+  useEffect(() => {
+    if (!me) return undefined;
+    loadReports().catch(onError);
+    const id = setInterval(() => loadReports().catch(onError), REPORTS_EVERY_MS);
+    return () => clearInterval(id);
+  }, [me, loadReports]);
 
   // The live stream: every change the server reports means "fetch again"; EventSource reconnects by itself.
   const refreshRef = useRef(refresh);
@@ -325,7 +347,7 @@ function App() {
     es.onerror = () => setLive(false);
     return () => es.close();
   }, [me]);
-  useEffect(() => { refresh(); }, [filters, by, me]);
+  useEffect(() => { refresh(true); }, [filters, me]);
 
   // Ages count up every second; a high-priority alert nobody has claimed sounds again until someone does.
   useEffect(() => {
@@ -364,7 +386,7 @@ function App() {
     ${highUnclaimed.current ? html`<p class="sounding" role="alert">${t('sound.high')}</p>` : null}
     <${Queue} me=${me} t=${t} fmt=${fmt} now=${now} page=${page} filters=${filters} setFilters=${setFilters} act=${act} onError=${onError} />
     <${Devices} t=${t} fmt=${fmt} devices=${devices} />
-    <${Silences} me=${me} t=${t} fmt=${fmt} silences=${silences} serverNow=${() => Date.now() + offset.current} onChange=${refresh} onError=${onError} />
+    <${Silences} me=${me} t=${t} fmt=${fmt} silences=${silences} serverNow=${() => Date.now() + offset.current} onChange=${() => refresh(true)} onError=${onError} />
     <${Reports} t=${t} fmt=${fmt} fleet=${fleet} adherence=${adherence} by=${by} setBy=${setBy} />
   </main>`;
 }

@@ -90,7 +90,7 @@ describe.runIf(existsSync(CHROMIUM))('dashboard in Chromium', () => {
     expect((await post('/v1/devices/robot-12/heartbeat', { sentAtMs: clock.now(), outboxDepth: 0, link: 'ok', mcu: 'ok', firmwareVersion: '1.0' })).status).toBe(200);
     app.db.prepare('UPDATE devices SET last_heartbeat_at_ms = ? WHERE id = ?').run(at, 'robot-12');
     setContact(app.db, 'robot-12', { phone: '+45 12 34 56 78', name: 'Kontaktperson' }, 'system', clock.now()); // any audited change
-    await expect.poll(() => page.textContent('#devices tbody tr td:nth-child(4)')).toBe(copenhagen);
+    await expect.poll(() => page.textContent('#devices tbody tr td:nth-child(4)'), { timeout: 10_000 }).toBe(copenhagen);
   });
 
   it(`pages through ${ALERTS} alerts with the true total`, async () => {

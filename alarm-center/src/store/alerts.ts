@@ -393,17 +393,19 @@ export const adherence = (taken: number, missed: number, failed: number) => (tak
 export function fleetReport(db: Db, timeZone: string) {
   const dosing = db.prepare(`SELECT substr(day, 1, 7) AS month, sum(dosings) AS dosings, sum(pills) AS pills, sum(correct) AS correct,
     sum(green) AS green, sum(yellow) AS yellow, sum(missed) AS missed, sum(taken) AS taken, sum(failed) AS failed FROM daily_reports GROUP BY month ORDER BY month`).all() as Row[];
-  const byMonth = new Map<string, { alerts: number; claim: number[]; resolve: number[] }>();
-  for (const a of db.prepare('SELECT opened_at_ms AS o, claimed_at_ms AS c, resolved_at_ms AS r FROM alerts').iterate() as Iterable<{ o: number; c: number | null; r: number | null }>) {
-    const m = monthIn(a.o, timeZone);
-    let x = byMonth.get(m);
-    if (!x) byMonth.set(m, (x = { alerts: 0, claim: [], resolve: [] }));
-    x.alerts++;
-    if (a.c !== null) x.claim.push(a.c - a.o);
-    if (a.r !== null) x.resolve.push(a.r - a.o);
+  // Summed per hour in SQL, then per month of the centre's time zone here: exact for whole-hour offsets, and a year
+  // of alerts is at most 8,760 rows to look at whatever their number.
+  const byMonth = new Map<string, { alerts: number; claimed: number; claimMs: number; resolved: number; resolveMs: number }>();
+  const hours = db.prepare(`SELECT opened_at_ms / 3600000 AS h, count(*) AS n, count(claimed_at_ms) AS claimed, coalesce(sum(claimed_at_ms - opened_at_ms), 0) AS claimMs,
+    count(resolved_at_ms) AS resolved, coalesce(sum(resolved_at_ms - opened_at_ms), 0) AS resolveMs FROM alerts GROUP BY h`).all() as
+    { h: number; n: number; claimed: number; claimMs: number; resolved: number; resolveMs: number }[];
+  for (const x of hours) {
+    const m = monthIn(x.h * 3600_000, timeZone);
+    const acc = byMonth.get(m) ?? { alerts: 0, claimed: 0, claimMs: 0, resolved: 0, resolveMs: 0 };
+    byMonth.set(m, { alerts: acc.alerts + x.n, claimed: acc.claimed + x.claimed, claimMs: acc.claimMs + x.claimMs, resolved: acc.resolved + x.resolved, resolveMs: acc.resolveMs + x.resolveMs });
   }
   const months = new Set([...dosing.map((d) => d.month as string), ...byMonth.keys()]);
-  const mean = (xs: number[] | undefined) => (xs && xs.length ? Math.round(xs.reduce((s, v) => s + v, 0) / xs.length) : null);
+  const mean = (sum: number | undefined, n: number | undefined) => (n ? Math.round(sum! / n) : null);
   return [...months].sort().map((month) => {
     const d = dosing.find((x) => x.month === month);
     const a = byMonth.get(month);
@@ -414,7 +416,7 @@ export function fleetReport(db: Db, timeZone: string) {
       missed: n(d?.missed), failed: n(d?.failed), taken: n(d?.taken),
       accuracy: dosings > 0 ? 1 - (n(d?.green) + n(d?.yellow)) / dosings : null,
       adherence: adherence(n(d?.taken), n(d?.missed), n(d?.failed)),
-      alerts: a?.alerts ?? 0, meanClaimMs: mean(a?.claim), meanResolveMs: mean(a?.resolve),
+      alerts: a?.alerts ?? 0, meanClaimMs: mean(a?.claimMs, a?.claimed), meanResolveMs: mean(a?.resolveMs, a?.resolved),
     };
   });
 }
