@@ -82,6 +82,8 @@ describe.runIf(existsSync(CHROMIUM))('dashboard in Chromium', () => {
     expect(await badge.evaluate((el) => { const cs = el.ownerDocument.defaultView!.getComputedStyle(el); return [cs.animationName, cs.animationDuration]; })).toEqual(['flash-high', '0.5s']);
     expect(await page.locator('#queue tbody tr:first-child td:first-child').evaluate((el) => el.ownerDocument.defaultView!.getComputedStyle(el).borderLeftColor)).toBe('rgb(200, 16, 46)');
     expect(await page.textContent('.sounding')).toBe('Høj prioritet lyder, til alarmen er taget');
+    await expect.poll(() => page.getAttribute('body', 'data-last-sound')).toBe('high');
+    expect(await page.getAttribute('body', 'data-high-sounding')).toBe('true');
     expect(violations.filter((v) => /Content Security Policy/i.test(v))).toEqual([]);
     // Dates: 24-hour, in the centre's time zone (Europe/Copenhagen), not the browser's (UTC here).
     const at = Math.floor(clock.now() / 1000) * 1000 - 60_000;
