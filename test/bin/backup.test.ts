@@ -1,0 +1,138 @@
+// dosis backup: a copy taken while another process writes opens and holds one committed state; refusals; the key file.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { backupDatabase, type BackupProgress } from '../../bin/backup.js';
+import { openDatabase } from '../../alarm-center/src/store/database.js';
+import { loadSecretKey } from '../../alarm-center/src/store/accounts.js';
+import { Store } from '../../firmware-host/src/store/store.js';
+import { ManualClock } from '../../protocol/src/clock.js';
+
+const DOSIS = new URL('../../bin/dosis.js', import.meta.url).pathname;
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'dosis-backup-'));
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A ledger whose totals row must always match its rows: any torn copy breaks the equation. */
+function createLedger(path: string, rows: number): void {
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  db.exec(`CREATE TABLE ledger (id INTEGER PRIMARY KEY, v INTEGER NOT NULL, pad BLOB NOT NULL);
+           CREATE TABLE totals (n INTEGER NOT NULL, sum INTEGER NOT NULL); INSERT INTO totals VALUES (0, 0);`);
+  const add = db.prepare('INSERT INTO ledger (v, pad) VALUES (?, randomblob(900))');
+  const bump = db.prepare('UPDATE totals SET n = n + 1, sum = sum + ?');
+  db.transaction(() => {
+    for (let i = 0; i < rows; i++) {
+      add.run(i % 97);
+      bump.run(i % 97);
+    }
+  })();
+  db.close();
+}
+
+/** Another process that commits one ledger row and its totals per transaction until killed. */
+const WRITER = `
+const Database = require(${JSON.stringify(createRequire(import.meta.url).resolve('better-sqlite3'))});
+const db = new Database(process.argv[1]);
+db.pragma('busy_timeout = 5000');
+const add = db.prepare('INSERT INTO ledger (v, pad) VALUES (?, randomblob(900))');
+const bump = db.prepare('UPDATE totals SET n = n + 1, sum = sum + ?');
+const one = db.transaction((v) => { add.run(v); bump.run(v); });
+let i = 0;
+process.stdout.write('writing\\n');
+for (;;) one(i++ % 89);
+`;
+
+function consistent(path: string): { rows: number } {
+  const db = new Database(path, { readonly: true });
+  try {
+    expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
+    const t = db.prepare('SELECT n, sum FROM totals').get() as { n: number; sum: number };
+    const l = db.prepare('SELECT count(*) AS n, coalesce(sum(v), 0) AS sum FROM ledger').get() as { n: number; sum: number };
+    expect(l).toEqual(t);
+    return { rows: l.n };
+  } finally {
+    db.close();
+  }
+}
+
+describe('dosis backup', () => {
+  it('copies a database while another process writes to it: the copy is one committed state', async () => {
+    const src = join(dir, 'live.db');
+    createLedger(src, 3000);
+    const writer = spawn(process.execPath, ['-e', WRITER, src], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      await new Promise<void>((resolve) => writer.stdout.once('data', () => resolve()));
+      const seen: BackupProgress[] = [];
+      // Small steps, so the writer commits between them and SQLite has to restart the copy.
+      const r = await backupDatabase(src, join(dir, 'copy.db'), { stepPages: 8, onProgress: (p) => seen.push(p) });
+      expect(r.restarts).toBeGreaterThan(0);
+      expect(seen.length).toBeGreaterThan(10);
+      expect(r.kind).toBe('other');
+      expect(r.keyFile).toBeUndefined();
+      const { rows } = consistent(join(dir, 'copy.db'));
+      expect(rows).toBeGreaterThan(3000);
+      expect(existsSync(join(dir, 'copy.db.partial'))).toBe(false);
+    } finally {
+      writer.kill();
+    }
+    // The writer went on after the copy was taken: the source is ahead of it, and still consistent itself.
+    expect(consistent(src).rows).toBeGreaterThan(consistent(join(dir, 'copy.db')).rows);
+  });
+
+  it('copies a robot store and names it', async () => {
+    const src = join(dir, 'robot.db');
+    Store.open(src, { clock: new ManualClock(0) }).close();
+    const r = await backupDatabase(src, join(dir, 'robot-copy.db'));
+    expect(r.kind).toBe('robot');
+    const copy = new Database(join(dir, 'robot-copy.db'), { readonly: true });
+    const schema = (d: Database.Database) => d.prepare('SELECT name, sql FROM sqlite_master ORDER BY name').all();
+    const orig = new Database(src, { readonly: true });
+    expect(schema(copy)).toEqual(schema(orig));
+    expect(copy.pragma('user_version', { simple: true })).toBe(orig.pragma('user_version', { simple: true }));
+    copy.close();
+    orig.close();
+  });
+
+  it('refuses a missing source and an existing target, leaving the target as it was', () => {
+    const run = (...args: string[]) => spawnSync(process.execPath, [DOSIS, 'backup', ...args], { cwd: dir, encoding: 'utf8' });
+    const missing = run('nope.db', 'out.db');
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toBe('dosis backup: no database at nope.db\n');
+    expect(existsSync(join(dir, 'out.db'))).toBe(false);
+
+    createLedger(join(dir, 'a.db'), 10);
+    writeFileSync(join(dir, 'out.db'), 'yesterday\'s backup');
+    const exists = run('a.db', 'out.db');
+    expect(exists.status).toBe(1);
+    expect(exists.stderr).toMatch(/^dosis backup: out\.db exists: a backup never overwrites/);
+    expect(readFileSync(join(dir, 'out.db'), 'utf8')).toBe('yesterday\'s backup');
+
+    writeFileSync(join(dir, 'junk.db'), 'not a database at all, just text long enough to have a header of sorts');
+    const junk = run('junk.db', 'j.db');
+    expect(junk.status).toBe(1);
+    expect(junk.stderr).toMatch(/junk\.db is not a readable SQLite database/);
+    expect(existsSync(join(dir, 'j.db'))).toBe(false);
+
+    expect(run('a.db').status).toBe(2);
+  });
+
+  it('names the alarm centre\'s key file that must be kept with the backup', () => {
+    const src = join(dir, 'alarm-center.db');
+    const db = openDatabase(src);
+    loadSecretKey(src);
+    db.close();
+    const r = spawnSync(process.execPath, [DOSIS, 'backup', src, join(dir, 'centre-copy.db')], { encoding: 'utf8', env: { ...process.env, DOSIS_ALARM_KEY: '' } });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`alarm centre database ${src} copied to ${join(dir, 'centre-copy.db')}`);
+    expect(r.stdout).toContain(`Keep the key file ${src}.key with this backup`);
+    // The key stays where it is: a backup copies the database only.
+    expect(existsSync(join(dir, 'centre-copy.db.key'))).toBe(false);
+  });
+});
