@@ -11,6 +11,8 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = fileURLToPath(new URL('../', import.meta.url));
 /** The folders compiled into dist/; test/ is not shipped. */
 export const SHIPPED = ['protocol', 'firmware-host', 'device-sim', 'alarm-center', 'hardware', 'bin'] as const;
+/** The entry point's path inside a build. */
+export const ENTRY = join('bin', 'dosis.js');
 const TSC = join(dirname(createRequire(import.meta.url).resolve('typescript/package.json')), 'bin', 'tsc');
 
 export class BuildError extends Error {
@@ -43,7 +45,7 @@ export function build(outDir = join(ROOT, 'dist')): string {
   }
   // The compiled files are ES modules wherever dist/ is copied to, with or without the project's package.json.
   writeFileSync(join(out, 'package.json'), `${JSON.stringify({ type: 'module' }, null, 2)}\n`);
-  const entry = join(out, 'bin', 'dosis.js');
+  const entry = join(out, ENTRY);
   chmodSync(entry, 0o755);
   return entry;
 }
