@@ -1,4 +1,5 @@
-// `npm run build`: compiles the TypeScript with tsc into dist/ and copies beside it every file the code reads at run time.
+// `npm run build`: compiles the TypeScript with tsc into dist/ and copies beside it every other file of the shipped parts
+// but documentation: messages, profiles, screen pages, examples, the install kit.
 //
 // The layout of dist/ mirrors the sources (dist/protocol/src/i18n.js beside dist/protocol/messages/), so code that
 // finds its data through `new URL('../messages/', import.meta.url)` works unchanged from either tree.

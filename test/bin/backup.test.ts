@@ -123,6 +123,23 @@ describe('dosis backup', () => {
     expect(run('a.db').status).toBe(2);
   });
 
+  it('prints its progress for a large database', () => {
+    const src = join(dir, 'large.db');
+    const db = new Database(src);
+    db.exec('CREATE TABLE t (b BLOB NOT NULL)');
+    const add = db.prepare('INSERT INTO t VALUES (randomblob(60000))');
+    db.transaction(() => {
+      for (let i = 0; i < 1120; i++) add.run();
+    })();
+    db.close();
+    const r = spawnSync(process.execPath, [DOSIS, 'backup', src, join(dir, 'large-copy.db')], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const tenths = [...r.stdout.matchAll(/^ {2}(\d+) % \((\d+) of (\d+) pages\)$/gm)].map((m) => Number(m[1]));
+    expect(tenths.length).toBeGreaterThanOrEqual(5);
+    expect(tenths).toEqual([...tenths].sort((a, b) => a - b));
+    expect(r.stdout).toMatch(/copied to .*large-copy\.db: 6\d\.\d MB, \d+ pages, integrity checked\n$/);
+  });
+
   it('names the alarm centre\'s key file that must be kept with the backup', () => {
     const src = join(dir, 'alarm-center.db');
     const db = openDatabase(src);
