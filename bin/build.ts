@@ -20,13 +20,16 @@ export class BuildError extends Error {
   readonly code = 'DOSIS_ERR_BUILD';
 }
 
+const DEV_LAUNCHER = join(ROOT, 'bin', 'dosis.js');
+
 /** Files that are not TypeScript sources nor documentation: messages, profiles, screen pages, examples, units. */
 function assets(dir: string): string[] {
   const out: string[] = [];
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);
     if (entry.isDirectory()) out.push(...assets(path));
-    else if (!/\.(ts|md)$/.test(entry.name) && !(dir.endsWith('bin') && entry.name === 'dosis.js')) out.push(path);
+    // bin/dosis.js is the development launcher; the build's own comes from bin/dosis.ts.
+    else if (!/\.(ts|md)$/.test(entry.name) && path !== DEV_LAUNCHER) out.push(path);
   }
   return out;
 }
