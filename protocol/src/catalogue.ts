@@ -206,7 +206,7 @@ export type Ack<N extends CommandName = CommandName> =
 export function catalogueHash(cat: { v: number; COMMANDS: Record<string, CommandDef>; EVENTS: object; HEARTBEATS: object; ACK_ERRORS: readonly string[] }): string {
   const commands = Object.fromEntries(Object.entries(cat.COMMANDS).filter(([, def]) => !def.debug));
   return createHash('sha256')
-    .update(JSON.stringify({ ...cat, COMMANDS: commands }))
+    .update(JSON.stringify({ v: cat.v, COMMANDS: commands, EVENTS: cat.EVENTS, HEARTBEATS: cat.HEARTBEATS, ACK_ERRORS: cat.ACK_ERRORS }))
     .digest('hex')
     .slice(0, 8)
     .toUpperCase();
