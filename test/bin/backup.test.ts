@@ -1,23 +1,37 @@
 // dosis backup: a copy taken while another process writes opens and holds one committed state; refusals; the key file.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { backupDatabase, type BackupProgress } from '../../bin/backup.js';
+import { run } from '../../bin/cli.js';
 import { openDatabase } from '../../alarm-center/src/store/database.js';
 import { loadSecretKey } from '../../alarm-center/src/store/accounts.js';
 import { Store } from '../../firmware-host/src/store/store.js';
 import { ManualClock } from '../../protocol/src/clock.js';
 
-const DOSIS = new URL('../../bin/dosis.js', import.meta.url).pathname;
 let dir: string;
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'dosis-backup-'));
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+/** The dosis dispatcher in this process, its output captured. */
+async function dosis(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const o = vi.spyOn(process.stdout, 'write').mockImplementation((c) => ((out += String(c)), true));
+  const e = vi.spyOn(process.stderr, 'write').mockImplementation((c) => ((err += String(c)), true));
+  try {
+    return { code: await run(argv), out, err };
+  } finally {
+    o.mockRestore();
+    e.mockRestore();
+  }
+}
 
 /** A ledger whose totals row must always match its rows: any torn copy breaks the equation. */
 function createLedger(path: string, rows: number): void {
@@ -100,30 +114,29 @@ describe('dosis backup', () => {
     orig.close();
   });
 
-  it('refuses a missing source and an existing target, leaving the target as it was', () => {
-    const run = (...args: string[]) => spawnSync(process.execPath, [DOSIS, 'backup', ...args], { cwd: dir, encoding: 'utf8' });
-    const missing = run('nope.db', 'out.db');
-    expect(missing.status).toBe(1);
-    expect(missing.stderr).toBe('dosis backup: no database at nope.db\n');
-    expect(existsSync(join(dir, 'out.db'))).toBe(false);
+  it('refuses a missing source and an existing target, leaving the target as it was', async () => {
+    const at = (f: string) => join(dir, f);
+    const missing = await dosis('backup', at('nope.db'), at('out.db'));
+    expect(missing).toEqual({ code: 1, out: '', err: `dosis backup: no database at ${at('nope.db')}\n` });
+    expect(existsSync(at('out.db'))).toBe(false);
 
-    createLedger(join(dir, 'a.db'), 10);
-    writeFileSync(join(dir, 'out.db'), 'yesterday\'s backup');
-    const exists = run('a.db', 'out.db');
-    expect(exists.status).toBe(1);
-    expect(exists.stderr).toMatch(/^dosis backup: out\.db exists: a backup never overwrites/);
-    expect(readFileSync(join(dir, 'out.db'), 'utf8')).toBe('yesterday\'s backup');
+    createLedger(at('a.db'), 10);
+    writeFileSync(at('out.db'), 'yesterday\'s backup');
+    const exists = await dosis('backup', at('a.db'), at('out.db'));
+    expect(exists.code).toBe(1);
+    expect(exists.err).toBe(`dosis backup: ${at('out.db')} exists: a backup never overwrites a file; choose a new name\n`);
+    expect(readFileSync(at('out.db'), 'utf8')).toBe('yesterday\'s backup');
 
-    writeFileSync(join(dir, 'junk.db'), 'not a database at all, just text long enough to have a header of sorts');
-    const junk = run('junk.db', 'j.db');
-    expect(junk.status).toBe(1);
-    expect(junk.stderr).toMatch(/junk\.db is not a readable SQLite database/);
-    expect(existsSync(join(dir, 'j.db'))).toBe(false);
+    writeFileSync(at('junk.db'), 'not a database at all, just text long enough to have a header of sorts');
+    const junk = await dosis('backup', at('junk.db'), at('j.db'));
+    expect(junk.code).toBe(1);
+    expect(junk.err).toMatch(/junk\.db is not a readable SQLite database/);
+    expect(existsSync(at('j.db'))).toBe(false);
 
-    expect(run('a.db').status).toBe(2);
+    expect((await dosis('backup', at('a.db'))).code).toBe(2);
   });
 
-  it('prints its progress for a large database', () => {
+  it('prints its progress for a large database', async () => {
     const src = join(dir, 'large.db');
     const db = new Database(src);
     db.exec('CREATE TABLE t (b BLOB NOT NULL)');
@@ -132,23 +145,23 @@ describe('dosis backup', () => {
       for (let i = 0; i < 1120; i++) add.run();
     })();
     db.close();
-    const r = spawnSync(process.execPath, [DOSIS, 'backup', src, join(dir, 'large-copy.db')], { encoding: 'utf8' });
-    expect(r.status, r.stderr).toBe(0);
-    const tenths = [...r.stdout.matchAll(/^ {2}(\d+) % \((\d+) of (\d+) pages\)$/gm)].map((m) => Number(m[1]));
+    const r = await dosis('backup', src, join(dir, 'large-copy.db'));
+    expect(r.code, r.err).toBe(0);
+    const tenths = [...r.out.matchAll(/^ {2}(\d+) % \((\d+) of (\d+) pages\)$/gm)].map((m) => Number(m[1]));
     expect(tenths.length).toBeGreaterThanOrEqual(5);
     expect(tenths).toEqual([...tenths].sort((a, b) => a - b));
-    expect(r.stdout).toMatch(/copied to .*large-copy\.db: 6\d\.\d MB, \d+ pages, integrity checked\n$/);
+    expect(r.out).toMatch(/copied to .*large-copy\.db: 6\d\.\d MB, \d+ pages, integrity checked\n$/);
   });
 
-  it('names the alarm centre\'s key file that must be kept with the backup', () => {
+  it('names the alarm centre\'s key file that must be kept with the backup', async () => {
     const src = join(dir, 'alarm-center.db');
     const db = openDatabase(src);
     loadSecretKey(src);
     db.close();
-    const r = spawnSync(process.execPath, [DOSIS, 'backup', src, join(dir, 'centre-copy.db')], { encoding: 'utf8', env: { ...process.env, DOSIS_ALARM_KEY: '' } });
-    expect(r.status, r.stderr).toBe(0);
-    expect(r.stdout).toContain(`alarm centre database ${src} copied to ${join(dir, 'centre-copy.db')}`);
-    expect(r.stdout).toContain(`Keep the key file ${src}.key with this backup`);
+    const r = await dosis('backup', src, join(dir, 'centre-copy.db'));
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toContain(`alarm centre database ${src} copied to ${join(dir, 'centre-copy.db')}`);
+    expect(r.out).toContain(`Keep the key file ${src}.key with this backup`);
     // The key stays where it is: a backup copies the database only.
     expect(existsSync(join(dir, 'centre-copy.db.key'))).toBe(false);
   });
