@@ -19,7 +19,7 @@ type Unit = Map<string, Map<string, string[]>>;
 const KNOWN: Record<string, string[]> = {
   Unit: ['Description', 'Documentation', 'Wants', 'Requires', 'After', 'Before', 'Conflicts', 'StartLimitIntervalSec', 'StartLimitBurst', 'ConditionPathExists'],
   Service: [
-    'Type', 'User', 'Group', 'SupplementaryGroups', 'ExecStart', 'ExecStartPre', 'WorkingDirectory', 'Environment', 'Restart', 'RestartSec', 'KillSignal',
+    'Type', 'User', 'Group', 'SupplementaryGroups', 'ExecStart', 'ExecStartPre', 'WorkingDirectory', 'Environment', 'Restart', 'RestartSec', 'RestartPreventExitStatus', 'KillSignal',
     'TimeoutStopSec', 'TimeoutStartSec', 'StateDirectory', 'StateDirectoryMode', 'UMask',
     'NoNewPrivileges', 'CapabilityBoundingSet', 'AmbientCapabilities', 'ProtectSystem', 'ProtectHome', 'PrivateTmp', 'DevicePolicy', 'DeviceAllow',
     'ProtectKernelTunables', 'ProtectKernelModules', 'ProtectKernelLogs', 'ProtectControlGroups', 'ProtectClock', 'ProtectHostname', 'ProtectProc',
@@ -102,6 +102,8 @@ describe('systemd units', () => {
     expect(argv.slice(0, 2)).toEqual(['/usr/bin/node', join(INSTALL_ROOT, 'dist', ENTRY)]);
     expect(argv.slice(2)).toEqual(['host', '--config', '/etc/dosis/host.json']);
     expect(one(host, 'Service', 'Restart')).toBe('on-failure');
+    // Only a usage error (exit 2) is not worth a restart; a fatal error (non-zero otherwise) or a signal is.
+    expect(one(host, 'Service', 'RestartPreventExitStatus')).toBe('2');
     expect(one(host, 'Service', 'User')).toBe('dosis');
     expect(one(host, 'Unit', 'StartLimitIntervalSec')).toBe('0');
     // The store sits in the state directory, the one place the hardened service may write.
