@@ -146,6 +146,11 @@ export class Robot {
     });
     this.controller.on('status', kick);
     this.faults.onChange(kick);
+    // The centre's view of the robot's health follows the link and the faults at once, not at the next interval.
+    this.link.on('state', (st) => {
+      if (st === 'ready' || st === 'lost') this.delivery?.heartbeatNow();
+    });
+    this.faults.onChange(() => this.delivery?.heartbeatNow());
     this.controller.on('failure', (err) => this.#controllerFailed(err));
   }
 
