@@ -9,7 +9,7 @@ import { DeviceLink } from './link/link.js';
 import { listPorts } from './link/ports.js';
 import { SerialTransport } from '../../hardware/src/serial-transport.js';
 import { countPills } from './dosing/pill-count.js';
-import { outcomeLine, startRobot, type RobotConfig } from './robot.js';
+import { outcomeLine, Robot, type RobotConfig } from './robot.js';
 import {
   CONFIG_KEYS, DEFAULT_LINK_FAULT_AFTER_S, DEFAULT_SCREENS_HOST, DEFAULT_SCREENS_PORT, LOG_LEVELS, hostRobotConfig, readConfigFile, readDeviceSecret, resolveSettings,
   type HostSettings,
@@ -104,14 +104,7 @@ export async function main(argv: string[]): Promise<number> {
 /** The robot proper: runs until SIGINT or SIGTERM (exit 0), or an error it cannot run on (exit EXIT_FATAL). */
 async function runRobot(config: RobotConfig, settings: HostSettings): Promise<number> {
   const out = (s: string) => process.stdout.write(`${s}\n`);
-  const robot = await startRobot(config);
-  out(`robot: ${robot.parts.join(', ')}`);
-  if (robot.urls) {
-    out(`citizen screen:  ${robot.urls.citizen}`);
-    out(`pharmacy screen: ${robot.urls.pharmacy}`);
-  }
-  out(settings.alarm ? `alarm centre: ${settings.alarm.url} as ${settings.alarm.deviceId}` : 'alarm centre: none (--no-alarm-center): missed doses are not reported to anyone');
-  if (robot.uncleanStop) out(`the last run did not stop cleanly: last known running at ${new Date(robot.uncleanStop.lastAliveAtMs).toISOString()}; the alarm centre is told`);
+  const robot = new Robot(config);
   robot.link.on('ready', (h) => out(`hello: MCU ${h.hw} firmware ${h.fw}, boot ${h.boot}`));
   robot.controller.on('outcome', (o) => out(outcomeLine(o)));
   let last = '';
@@ -119,6 +112,22 @@ async function runRobot(config: RobotConfig, settings: HostSettings): Promise<nu
     const line = `status: ${s.phase}${s.step ? ` ${s.step}` : ''}${s.current ? ` dose ${s.current.doseId}` : ''}${s.notice ? ` notice ${s.notice}` : ''}`;
     if (line !== last) out((last = line));
   });
+  // Dosing first; the screens open after (a restarted robot is back at its doses before its pages are).
+  robot.start();
+  out(`robot: ${robot.parts.join(', ')}`);
+  if (robot.uncleanStop) out(`the last run did not stop cleanly: last known running at ${new Date(robot.uncleanStop.lastAliveAtMs).toISOString()}; the alarm centre is told`);
+  out(settings.alarm ? `alarm centre: ${settings.alarm.url} as ${settings.alarm.deviceId}` : 'alarm centre: none (--no-alarm-center): missed doses are not reported to anyone');
+  try {
+    const urls = await robot.listen();
+    if (urls) {
+      out(`citizen screen:  ${urls.citizen}`);
+      out(`pharmacy screen: ${urls.pharmacy}`);
+    }
+  } catch (err) {
+    await robot.close();
+    process.stderr.write(`dosis host: cannot open the screens on ${settings.screens.host}:${settings.screens.port}: ${(err as Error).message}\n`);
+    return 1;
+  }
   return new Promise((resolve) => {
     let closing = false;
     const finish = async (code: number) => {

@@ -5,7 +5,9 @@
 // and differ only in what they pass: the clock, how the serial line is opened
 // (a real port, a pty, an in-memory wire), the store file, the alarm centre (or
 // none) and the screens (or none). `parts` names what was assembled, so two
-// entry points can be compared.
+// entry points can be compared. The screens (fastify, the roll validator) are
+// loaded after the dosing parts have started: a robot restarted by its service
+// manager is back at its doses first.
 
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -20,8 +22,7 @@ import { PowerMark, type UncleanStop } from './power.js';
 import { FaultWatch } from './device-faults.js';
 import { AlarmDelivery, type DeliveryOptions } from './alarm/delivery.js';
 import { deviceHealth } from './alarm/health.js';
-import { createScreenServer, type ScreenLang } from './screens/server.js';
-import { createControllerBackend } from './screens/controller-backend.js';
+import type { ScreenLang } from './screens/server.js';
 import type { CitizenView, PharmacyView, ScreenBackend, ScreenNotice } from './screens/backend.js';
 import type { SessionOptions } from './screens/sessions.js';
 import type { DoseTiming, ScheduledPouch } from './roll/types.js';
@@ -83,8 +84,8 @@ export class Robot {
   /** Only on a store file: an in-memory one does not outlive the process. */
   readonly power: PowerMark | undefined;
   readonly delivery: AlarmDelivery | undefined;
-  readonly backend: ScreenBackend;
-  readonly screens: FastifyInstance | undefined;
+  /** The screens' server, once `listen()` has opened it. */
+  screens: FastifyInstance | undefined;
   /** The parts assembled, in start order. */
   readonly parts: readonly string[];
   /** The unclean stop found at start, if any. */
@@ -93,6 +94,7 @@ export class Robot {
   readonly #config: RobotConfig;
   readonly #log: Logger;
   readonly #fatal = new Set<Fatal>();
+  #backend: Promise<ScreenBackend> | undefined;
   #started = false;
   #closed = false;
 
@@ -122,20 +124,9 @@ export class Robot {
     } else {
       log.warn('no alarm centre configured: missed doses and faults stay in this robot\'s outbox');
     }
-    const inner = createControllerBackend({
-      controller: this.controller, store: this.store, clock, profile: c.profile, link: this.link, logger: log.child({ part: 'backend' }), timeZone,
-      ...(c.citizenId !== undefined ? { citizenId: c.citizenId } : {}), ...(c.onRollLoaded ? { onLoaded: c.onRollLoaded } : {}),
-    });
-    this.backend = withNotices(inner, () => this.notices(), (l) => this.faults.onChange(l));
-    if (c.screens) {
-      this.screens = createScreenServer({
-        backend: this.backend, db: this.store.db, clock, logger: log.child({ part: 'screens' }), lang: c.screens.lang ?? 'da',
-        ...(c.screens.heartbeatMs !== undefined ? { heartbeatMs: c.screens.heartbeatMs } : {}), ...(c.screens.session ? { session: c.screens.session } : {}),
-      });
-    }
     this.parts = [
       'store', ...(this.power ? ['running-mark'] : []), 'fault-watch', 'link', 'controller', 'supply-watch',
-      ...(this.delivery ? ['alarm-delivery'] : []), 'screen-backend', ...(this.screens ? ['screens'] : []),
+      ...(this.delivery ? ['alarm-delivery'] : []), ...(c.screens ? ['screen-backend', 'screens'] : []),
     ];
 
     // A dose ending or going overdue, a fault, a supply check: each may have queued an event, so the loop looks now.
@@ -160,7 +151,21 @@ export class Robot {
     return () => this.#fatal.delete(listener);
   }
 
-  /** Starts every part but the screens' listening (see listen); the controller reconciles with the MCU before any motion. */
+  /** What the screens show and do, over the controller and the store, with the robot's own notices; built on first use. */
+  backend(): Promise<ScreenBackend> {
+    return (this.#backend ??= (async () => {
+      const { createControllerBackend } = await import('./screens/controller-backend.js');
+      const c = this.#config;
+      const inner = createControllerBackend({
+        controller: this.controller, store: this.store, clock: this.clock, profile: c.profile, link: this.link, logger: this.#log.child({ part: 'backend' }),
+        timeZone: c.timeZone ?? DEFAULT_TIME_ZONE,
+        ...(c.citizenId !== undefined ? { citizenId: c.citizenId } : {}), ...(c.onRollLoaded ? { onLoaded: c.onRollLoaded } : {}),
+      });
+      return withNotices(inner, () => this.notices(), (l) => this.faults.onChange(l));
+    })());
+  }
+
+  /** Starts every part but the screens (see listen); the controller reconciles with the MCU before any motion. */
   start(): this {
     if (this.#started) return this;
     this.#started = true;
@@ -174,10 +179,17 @@ export class Robot {
     return this;
   }
 
-  /** The screens' server starts listening; returns their URLs (none without screens). */
+  /** Opens the screens' server; returns their URLs (none without screens). */
   async listen(): Promise<{ citizen: string; pharmacy: string } | undefined> {
     const s = this.#config.screens;
-    if (!this.screens || !s) return undefined;
+    if (!s || this.screens || this.#closed) return this.urls;
+    const backend = await this.backend();
+    const { createScreenServer } = await import('./screens/server.js');
+    if (this.#closed) return undefined;
+    this.screens = createScreenServer({
+      backend, db: this.store.db, clock: this.clock, logger: this.#log.child({ part: 'screens' }), lang: s.lang ?? 'da',
+      ...(s.heartbeatMs !== undefined ? { heartbeatMs: s.heartbeatMs } : {}), ...(s.session ? { session: s.session } : {}),
+    });
     const host = s.host ?? '127.0.0.1';
     await this.screens.listen({ port: s.port, host });
     const port = (this.screens.server.address() as { port: number }).port;
@@ -277,16 +289,16 @@ function withNotices(inner: ScreenBackend, notices: () => RobotNotice[], onChang
   };
 }
 
-/** Builds the robot, opens its screens and starts it. */
+/** Builds the robot, starts it, then opens its screens (a robot whose screens cannot open is stopped again). */
 export async function startRobot(c: RobotConfig): Promise<Robot> {
-  const robot = new Robot(c);
+  const robot = new Robot(c).start();
   try {
     await robot.listen();
   } catch (err) {
     await robot.close();
     throw err;
   }
-  return robot.start();
+  return robot;
 }
 
 /** One line per finished dose, for a terminal: ids, counts and classes only (no names, no drugs). */

@@ -21,8 +21,13 @@ const OPERATOR = { username: 'op', password: 'e2e-password' };
 const dir = mkdtempSync(join(tmpdir(), 'dosis-e2e-host-'));
 const children: ChildProcess[] = [];
 afterAll(async () => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  await Promise.all(children.map((c) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r)) : undefined)));
+  // SIGTERM, so that the simulator closes its socat pair; SIGKILL whatever did not stop within 5 s.
+  const running = children.filter((c) => c.exitCode === null && c.signalCode === null);
+  const exited = running.map((c) => new Promise((r) => c.once('exit', r)));
+  for (const c of running) c.kill('SIGTERM');
+  const late = setTimeout(() => running.forEach((c) => c.kill('SIGKILL')), 5_000);
+  await Promise.all(exited);
+  clearTimeout(late);
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -123,7 +128,7 @@ describe('dosis host as shipped, with the alarm centre and the simulator as proc
     expect(after.map((a) => a.type).sort()).toEqual(['low_supply', 'missed_dose', 'power_lost']);
     // The daily figures came with the heartbeats: the month's report counts the missed dose.
     await expect.poll(async () => (await api<{ missed: number }[]>('/v1/reports/fleet')).reduce((n, r) => n + r.missed, 0), { timeout: 10_000, interval: 250 }).toBe(1);
-    expect((await fetch((await line(host, /citizen screen:\s+(http:\/\/\S+)/, 1_000))[1]!)).status).toBe(200);
+    expect((await fetch((await line(host, /citizen screen:\s+(http:\/\/\S+)/, 20_000))[1]!)).status).toBe(200);
     expect(host.err()).not.toMatch(/"level":(50|60)/);
 
     host.child.kill('SIGTERM');

@@ -46,9 +46,9 @@ describe('the robot assembly', () => {
     // Without a centre the host has no delivery, and the screens carry the notice from the message catalogue.
     const alone = hostRobot(dir, { 'no-alarm-center': true, db: join(dir, 'alone.db') });
     expect(alone.parts).not.toContain('alarm-delivery');
-    expect(alone.backend.citizenView().notices?.map((n) => n.code)).toEqual(['no_alarm_centre']);
-    expect(alone.backend.pharmacyView().notices?.[0]?.text.en).toMatch(/not connected to an alarm centre/);
-    expect(host.backend.citizenView().notices).toBeUndefined();
+    expect((await alone.backend()).citizenView().notices?.map((n) => n.code)).toEqual(['no_alarm_centre']);
+    expect((await alone.backend()).pharmacyView().notices?.[0]?.text.en).toMatch(/not connected to an alarm centre/);
+    expect((await host.backend()).citizenView().notices).toBeUndefined();
   });
 });
 

@@ -120,14 +120,14 @@ describe('device faults', () => {
     expect(fatal[0]).toBeInstanceOf(TypeError);
     expect(outbox(broken, ['device_fault']).map((e) => e.payload)).toEqual([{ source: 'controller', reason: 'controller_error', error: 'TypeError' }]);
     expect(broken.store.recentEvents(5).map((e) => e.type)).toContain('device_fault');
-    const citizen = broken.robot.backend.citizenView();
+    const citizen = (await broken.robot.backend()).citizenView();
     expect(citizen).toMatchObject({ phase: 'error', error: { reason: 'device_fault' }, reminder: false });
     expect(citizen.notices?.map((n) => n.code)).toEqual(['device_fault', 'no_alarm_centre']);
-    expect(broken.robot.backend.pharmacyView().notices?.[0]?.text.da).toMatch(/fejl i robotten/);
+    expect((await broken.robot.backend()).pharmacyView().notices?.[0]?.text.da).toMatch(/fejl i robotten/);
     await broken.stop();
 
     const next = robot(clock, db);
     expect(outbox(next, ['device_fault', 'fault_cleared']).map((e) => [e.type, e.payload.source])).toEqual([['device_fault', 'controller'], ['fault_cleared', 'controller']]);
-    expect(next.robot.backend.citizenView().error).toBeNull();
+    expect((await next.robot.backend()).citizenView().error).toBeNull();
   });
 });
