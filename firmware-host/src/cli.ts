@@ -112,11 +112,7 @@ async function runRobot(config: RobotConfig, settings: HostSettings): Promise<nu
     const line = `status: ${s.phase}${s.step ? ` ${s.step}` : ''}${s.current ? ` dose ${s.current.doseId}` : ''}${s.notice ? ` notice ${s.notice}` : ''}`;
     if (line !== last) out((last = line));
   });
-  // Dosing first; the screens open after (a restarted robot is back at its doses before its pages are).
-  robot.start();
-  out(`robot: ${robot.parts.join(', ')}`);
-  if (robot.uncleanStop) out(`the last run did not stop cleanly: last known running at ${new Date(robot.uncleanStop.lastAliveAtMs).toISOString()}; the alarm centre is told`);
-  out(settings.alarm ? `alarm centre: ${settings.alarm.url} as ${settings.alarm.deviceId}` : 'alarm centre: none (--no-alarm-center): missed doses are not reported to anyone');
+  // The screens open first: loading them must not block the event loop once motions can run.
   try {
     const urls = await robot.listen();
     if (urls) {
@@ -128,6 +124,10 @@ async function runRobot(config: RobotConfig, settings: HostSettings): Promise<nu
     process.stderr.write(`dosis host: cannot open the screens on ${settings.screens.host}:${settings.screens.port}: ${(err as Error).message}\n`);
     return 1;
   }
+  robot.start();
+  out(`robot: ${robot.parts.join(', ')}`);
+  if (robot.uncleanStop) out(`the last run did not stop cleanly: last known running at ${new Date(robot.uncleanStop.lastAliveAtMs).toISOString()}; the alarm centre is told`);
+  out(settings.alarm ? `alarm centre: ${settings.alarm.url} as ${settings.alarm.deviceId}` : 'alarm centre: none (--no-alarm-center): missed doses are not reported to anyone');
   return new Promise((resolve) => {
     let closing = false;
     const finish = async (code: number) => {

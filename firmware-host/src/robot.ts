@@ -5,9 +5,10 @@
 // and differ only in what they pass: the clock, how the serial line is opened
 // (a real port, a pty, an in-memory wire), the store file, the alarm centre (or
 // none) and the screens (or none). `parts` names what was assembled, so two
-// entry points can be compared. The screens (fastify, the roll validator) are
-// loaded after the dosing parts have started: a robot restarted by its service
-// manager is back at its doses first.
+// entry points can be compared. The screens' modules (fastify, the roll
+// validator) load when the screens open, before the dosing parts start: loading
+// them blocks the event loop for a moment, which must not fall in a motion; a
+// robot without screens (a soak) never loads them.
 
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -165,7 +166,7 @@ export class Robot {
     })());
   }
 
-  /** Starts every part but the screens (see listen); the controller reconciles with the MCU before any motion. */
+  /** Starts every part but the screens (open them first: see listen); the controller reconciles with the MCU before any motion. */
   start(): this {
     if (this.#started) return this;
     this.#started = true;
@@ -289,16 +290,16 @@ function withNotices(inner: ScreenBackend, notices: () => RobotNotice[], onChang
   };
 }
 
-/** Builds the robot, starts it, then opens its screens (a robot whose screens cannot open is stopped again). */
+/** Builds the robot, opens its screens, then starts it. */
 export async function startRobot(c: RobotConfig): Promise<Robot> {
-  const robot = new Robot(c).start();
+  const robot = new Robot(c);
   try {
     await robot.listen();
   } catch (err) {
     await robot.close();
     throw err;
   }
-  return robot;
+  return robot.start();
 }
 
 /** One line per finished dose, for a terminal: ids, counts and classes only (no names, no drugs). */

@@ -232,8 +232,8 @@ export async function startDemoSystem(o: DemoSystemOptions): Promise<DemoSystem>
 
   let urls: { citizen: string; pharmacy: string } | undefined;
   try {
-    robot.start();
     urls = await robot.listen();
+    robot.start();
   } catch (err) {
     await close();
     throw err;
