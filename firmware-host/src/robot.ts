@@ -130,20 +130,23 @@ export class Robot {
       ...(this.delivery ? ['alarm-delivery'] : []), ...(c.screens ? ['screen-backend', 'screens'] : []),
     ];
 
-    // A dose ending or going overdue, a fault, a supply check: each may have queued an event, so the loop looks now.
-    const kick = () => this.delivery?.kick();
-    this.controller.on('outcome', () => {
-      this.supply.nudge();
-      kick();
-    });
-    this.controller.on('status', kick);
-    this.faults.onChange(kick);
-    // The centre's view of the robot's health follows the link and the faults at once, not at the next interval.
-    this.link.on('state', (st) => {
-      if (st === 'ready' || st === 'lost') this.delivery?.heartbeatNow();
-    });
-    this.faults.onChange(() => this.delivery?.heartbeatNow());
+    this.controller.on('outcome', () => this.supply.nudge());
     this.controller.on('failure', (err) => this.#controllerFailed(err));
+    const delivery = this.delivery;
+    if (delivery) {
+      // A dose ending or going overdue, a fault, a supply check: each may have queued an event, so the loop looks now.
+      // (Only with a centre: a status listener makes the controller build its status at every step.)
+      this.controller.on('outcome', () => delivery.kick());
+      this.controller.on('status', () => delivery.kick());
+      // The centre's view of the robot's health follows the link and the faults at once, not at the next interval.
+      this.link.on('state', (st) => {
+        if (st === 'ready' || st === 'lost') delivery.heartbeatNow();
+      });
+      this.faults.onChange(() => {
+        delivery.kick();
+        delivery.heartbeatNow();
+      });
+    }
   }
 
   /** Registers a listener for an error the robot cannot run on: the process should stop (non-zero) and be restarted. */
