@@ -28,6 +28,9 @@ const defaultLogger = (opts: StartOptions) => pino({ name: 'alarm-center', level
 export async function startAlarmCenter(opts: StartOptions): Promise<RunningAlarmCenter> {
   const logger = opts.logger ?? defaultLogger(opts);
   const app = await buildApp({ dbPath: opts.dbPath, clock: opts.clock ?? new SystemClock(), logger, config: opts.config });
+  // What the centre runs with, for whoever reads the log after an incident (the key stays out of it).
+  const { secretKeyHex, ...settings } = app.config;
+  logger.info({ settings, secretKey: secretKeyHex ? 'configured' : 'from environment or key file' }, 'settings');
   const address = await app.listen({ port: opts.port ?? 8470, host: opts.host ?? '127.0.0.1' });
   let closing: Promise<void> | undefined;
   return { url: address, close: () => (closing ??= app.close().then(() => undefined)) };
