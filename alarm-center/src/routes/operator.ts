@@ -66,6 +66,7 @@ const operatorRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const q = req.query;
     const page = listAlerts(app.db, {
       live: !q.all && !(q.state === 'resolved' || q.state === 'cancelled'), state: q.state, priority: q.priority, type: q.type, deviceId: q.deviceId,
+      holder: req.operator!.username,
       offset: q.offset ?? 0, limit: q.limit ?? 50,
     }, now(), app.config.escalateAfterMs);
     return { serverTimeMs: now(), ...page };

@@ -183,6 +183,8 @@ export type QueueQuery = {
   priority?: Priority | undefined;
   type?: string | undefined;
   deviceId?: string | undefined;
+  /** The asking operator: the live alerts they hold come first, so no newer alert pushes one off their page. */
+  holder?: string | undefined;
   offset: number;
   limit: number;
 };
@@ -190,8 +192,9 @@ export type QueuedAlert = Alert & { priority: Priority; district: string | null 
 export type QueuePage = { total: number; offset: number; alerts: QueuedAlert[]; counts: Record<Priority, number>; unclaimed: Record<Priority, number> };
 
 /**
- * One page of the queue with the true number of alerts the filters match. The live queue is ordered by priority
- * (risen ones included), then urgency, then age; `counts` are the live alerts per priority, whatever the filters.
+ * One page of the queue with the true number of alerts the filters match. The live queue is ordered by the alerts the
+ * asking operator holds, then priority (risen ones included), urgency and age; `counts` are the live alerts per
+ * priority, whatever the filters.
  */
 export function listAlerts(db: Db, q: QueueQuery, nowMs: number, riseAfterMs: number): QueuePage {
   const where: string[] = [];
@@ -202,10 +205,11 @@ export function listAlerts(db: Db, q: QueueQuery, nowMs: number, riseAfterMs: nu
   if (q.deviceId) (where.push('device_id = ?'), args.push(q.deviceId));
   if (q.priority) (where.push(`${RANK_SQL} = ?`), args.push(nowMs, riseAfterMs, 3 - PRIORITIES.indexOf(q.priority)));
   const w = where.length ? `WHERE ${where.join(' AND ')}` : '';
-  const order = q.live ? 'rank DESC, urgency DESC, opened_at_ms ASC, id ASC' : 'id DESC';
+  const order = q.live ? 'held DESC, rank DESC, urgency DESC, opened_at_ms ASC, id ASC' : 'id DESC';
   const total = (db.prepare(`SELECT count(*) AS n FROM alerts ${w}`).get(...args) as { n: number }).n;
-  const rows = db.prepare(`SELECT a.*, ${RANK_SQL} AS rank, d.district AS district FROM alerts a LEFT JOIN devices d ON d.id = a.device_id
-    ${w.replaceAll('device_id', 'a.device_id')} ORDER BY ${order} LIMIT ? OFFSET ?`).all(nowMs, riseAfterMs, ...args, q.limit, q.offset) as Row[];
+  const rows = db.prepare(`SELECT a.*, ${RANK_SQL} AS rank, coalesce(a.claimed_by = ?, 0) AS held, d.district AS district FROM alerts a
+    LEFT JOIN devices d ON d.id = a.device_id ${w.replaceAll('device_id', 'a.device_id')} ORDER BY ${order} LIMIT ? OFFSET ?`)
+    .all(nowMs, riseAfterMs, q.holder ?? null, ...args, q.limit, q.offset) as Row[];
   const counts: Record<Priority, number> = { high: 0, medium: 0, low: 0 };
   const unclaimed: Record<Priority, number> = { high: 0, medium: 0, low: 0 };
   const byRank = db.prepare(`SELECT ${RANK_SQL} AS rank, claimed_by IS NULL AS free, count(*) AS n FROM alerts WHERE ${LIVE} GROUP BY rank, free`).all(nowMs, riseAfterMs) as
