@@ -142,6 +142,12 @@ describe('headers, cookies and the proxy', () => {
       expect(r.headers['x-content-type-options']).toBe('nosniff');
       expect(r.headers['x-frame-options']).toBe('DENY');
     }
+    const a = (await f.app.inject(signed(f, 'dev-a', '/events', event('missed_dose', { doseId: 'c' })))).json().alertId as number;
+    const olga = await loginAs(f, 'olga');
+    await f.app.inject({ method: 'POST', url: `/v1/alerts/${a}/claim`, headers: { cookie: olga }, payload: { version: 1 } });
+    const contact = await f.app.inject({ method: 'GET', url: `/v1/alerts/${a}/contact`, headers: { cookie: olga } });
+    expect(contact.statusCode).toBe(200);
+    expect(contact.headers['cache-control']).toBe('no-store');
     const docs = await f.app.inject({ method: 'GET', url: '/docs/' });
     expect(docs.headers['content-security-policy']).toMatch(/frame-ancestors 'none'/);
     expect(docs.headers['content-security-policy']).not.toMatch(/upgrade-insecure-requests/);
