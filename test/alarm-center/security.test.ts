@@ -133,6 +133,29 @@ describe('lock-out', () => {
   });
 });
 
+describe('password spraying', () => {
+  it('locks a client address that fails on many usernames, audits it, and leaves other addresses alone', async () => {
+    const g = await makeFixture({ loginFailuresPerAddress: 3 });
+    try {
+      const attempt = (username: string, password: string, remoteAddress: string) =>
+        g.app.inject({ method: 'POST', url: '/v1/session', remoteAddress, payload: { username, password } });
+      expect((await attempt('olga', 'Summer2026!', '10.1.1.1')).statusCode).toBe(401);
+      expect((await attempt('otto', 'Summer2026!', '10.1.1.1')).statusCode).toBe(401);
+      const third = await attempt('sue', 'Summer2026!', '10.1.1.1');
+      expect(third.statusCode).toBe(429);
+      expect((await attempt('ada', 'ada-password', '10.1.1.1')).statusCode).toBe(429);
+      expect((await attempt('ada', 'ada-password', '10.1.1.2')).statusCode).toBe(200);
+      expect(count(g, `SELECT count(*) n FROM audit WHERE action = 'login.address_locked'`)).toBe(1);
+      g.clock.advance(lockMs(3, 3));
+      expect((await attempt('ada', 'ada-password', '10.1.1.1')).statusCode).toBe(200);
+      // The good login cleared the address's count.
+      expect((await attempt('olga', 'wrong-again', '10.1.1.1')).statusCode).toBe(401);
+    } finally {
+      await g.cleanup();
+    }
+  });
+});
+
 describe('headers, cookies and the proxy', () => {
   it('sends a content security policy, no framing and nosniff on the page and the API', async () => {
     for (const url of ['/', '/v1/alerts', '/app.js']) {

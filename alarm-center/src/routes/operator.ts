@@ -39,7 +39,7 @@ const operatorRoutes: FastifyPluginAsyncTypebox = async (app) => {
     checking.add(username);
     let s;
     try {
-      s = await login(app.db, username, password, app.clock, app.config.sessionTtlMs);
+      s = await login(app.db, username, password, app.clock, app.config.sessionTtlMs, { address: req.ip, perAddress: app.config.loginFailuresPerAddress });
     } finally {
       checking.delete(username);
     }
