@@ -1,6 +1,6 @@
 // `dosis roll <subcommand>`: roll manifests from the command line (validate, the JSON Schema, load and unload behind a staff PIN).
 
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';
 import { SystemClock } from '../../../protocol/src/clock.js';
 import { DEFAULT_PROFILE_ID, loadProfile } from '../../../hardware/src/profile.js';
 import { intOption, parseCommand, UsageError, type CommandSpec } from '../../../bin/cli-kit.js';
@@ -66,10 +66,28 @@ const validateSpec = {
   ],
 } satisfies CommandSpec<Record<string, { type: 'string' | 'boolean'; default?: string | boolean }>>;
 
-/** Reads at most one byte past the cap, so a huge file is never read whole; the validator reports it too large. */
-function readCapped(file: string): Buffer {
-  const fd = openSync(file, 'r');
+const kindOf = (st: Stats): string =>
+  st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a FIFO' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : st.isSocket() ? 'a socket' : 'not a regular file';
+
+export class NotAFileError extends Error {
+  readonly code = 'DOSIS_ERR_NOT_A_FILE';
+  constructor(file: string, kind: string) {
+    super(`${file} is ${kind}, not a regular file; nothing was read`);
+  }
+}
+
+/**
+ * Reads at most one byte past the cap, so a huge file is never read whole; the validator reports it too large.
+ * Only a regular file is read: a FIFO with no writer would block the open for ever, a device never end. The path is
+ * checked before it is opened (non-blocking) and the open file again, in case the path was swapped in between.
+ */
+export function readCapped(file: string): Buffer {
+  const before = statSync(file);
+  if (!before.isFile()) throw new NotAFileError(file, kindOf(before));
+  const fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new NotAFileError(file, kindOf(st));
     const buf = Buffer.alloc(MAX_MANIFEST_BYTES + 1);
     let length = 0;
     for (;;) {
@@ -113,6 +131,10 @@ async function validateMain(argv: string[]): Promise<number> {
   try {
     bytes = readCapped(file);
   } catch (err) {
+    if (err instanceof NotAFileError) {
+      process.stdout.write(values.json ? `${JSON.stringify({ file, ok: false, errors: 1, warnings: 0, problems: [{ path: '/', code: 'not_a_file', severity: 'error', message: err.message }], pouches: [] })}\n` : `${file}: /: error not_a_file: ${err.message}\n`);
+      return 2;
+    }
     process.stderr.write(`dosis roll validate: cannot read ${file}: ${(err as Error).message}\n`);
     return 2;
   }

@@ -171,3 +171,84 @@ export function locateJsonError(text: string): JsonSyntaxError | undefined {
     }
   }
 }
+
+export type DuplicateKey = {
+  /** JSON Pointer of the repeated member, e.g. `/pouches/0/intakeTime`. */
+  path: string;
+  /** 1-based line and column of the repeated key's opening quote. */
+  line: number;
+  column: number;
+  /** Line of the earlier member of that name. */
+  firstLine: number;
+};
+
+const pointerToken = (key: string): string => key.replaceAll('~', '~0').replaceAll('/', '~1');
+
+/**
+ * Every object member whose name repeats an earlier one in the same object, in document order. JSON.parse keeps the
+ * last value silently; a manifest must mean one thing, so a repeat is an error. `text` must be well-formed JSON.
+ */
+export function findDuplicateKeys(text: string, limit = 1000): DuplicateKey[] {
+  type Frame = { kind: 'object'; path: string; keys: Map<string, number>; key: string } | { kind: 'array'; path: string; index: number };
+  const out: DuplicateKey[] = [];
+  const stack: Frame[] = [];
+  const n = text.length;
+  // Line starts, found as the scan passes them, so each position costs nothing extra.
+  let line = 1;
+  let lineStart = 0;
+  let i = 0;
+  let expectKey = false;
+  const childPath = (): string => {
+    const top = stack[stack.length - 1];
+    if (!top) return '';
+    return top.kind === 'object' ? `${top.path}/${pointerToken(top.key)}` : `${top.path}/${top.index}`;
+  };
+  const stringEnd = (from: number): number => {
+    let k = from + 1;
+    while (k < n) {
+      const c = text.charCodeAt(k);
+      if (c === 0x5c) k += 2;
+      else if (c === 0x22) return k + 1;
+      else k++;
+    }
+    return n;
+  };
+  while (i < n && out.length < limit) {
+    const c = text[i] as string;
+    if (c === '\n') {
+      line++;
+      lineStart = i + 1;
+      i++;
+    } else if (c === '"') {
+      const end = stringEnd(i);
+      const top = stack[stack.length - 1];
+      if (expectKey && top?.kind === 'object') {
+        const key = JSON.parse(text.slice(i, end)) as string;
+        const first = top.keys.get(key);
+        if (first !== undefined) out.push({ path: `${top.path}/${pointerToken(key)}`, line, column: i - lineStart + 1, firstLine: first });
+        else top.keys.set(key, line);
+        top.key = key;
+        expectKey = false;
+      }
+      i = end;
+    } else if (c === '{') {
+      stack.push({ kind: 'object', path: childPath(), keys: new Map(), key: '' });
+      expectKey = true;
+      i++;
+    } else if (c === '[') {
+      stack.push({ kind: 'array', path: childPath(), index: 0 });
+      i++;
+    } else if (c === '}' || c === ']') {
+      stack.pop();
+      i++;
+    } else if (c === ',') {
+      const top = stack[stack.length - 1];
+      if (top?.kind === 'array') top.index++;
+      else expectKey = true;
+      i++;
+    } else {
+      i++;
+    }
+  }
+  return out;
+}

@@ -25,7 +25,8 @@ export type CitizenView = {
 
 export type RollProblem = { path: string; severity: string; code: string; message: string };
 
-export type ReturnedPouch = { position: number; intakeAtMs: number; pillCount: number };
+/** A pouch on a receipt; `label` when it is not of the receipt's roll (the old roll's pouches on a replacement). */
+export type ReturnedPouch = { position: number; intakeAtMs: number; pillCount: number; label?: string };
 
 export type PharmacyView = {
   roll: {
