@@ -118,13 +118,19 @@ describe('controller backend: the pharmacy', () => {
     const r = makeRig();
     const first = series(T0 + H, 4, 6); // last at T0 + 19 h
     expect(r.backend.loadRoll(manifestFor('R1', first), 'anna').ok).toBe(true);
-    const second = series(T0 + 20 * H, 4, 6); // last at T0 + 38 h
-    expect(r.backend.loadRoll(manifestFor('R2', second), 'anna').ok).toBe(true);
+    // R2 starting after R1 would drop R1's four doses not yet dispensed: refused, whatever the gap to R1's end.
+    expect(r.backend.loadRoll(manifestFor('R2', series(T0 + 20 * H, 4, 6)), 'anna').problems.map((p) => p.code)).toEqual(['roll_skips_doses']);
+    const second = series(T0 + H, 4, 6);
+    // Taking over at R1's first dose: R1's pouches come back, but only when the staff choose so.
+    expect(r.backend.loadRoll(manifestFor('R2', second), 'anna').problems.map((p) => p.code)).toEqual(['roll_overlap']);
+    const replaced = r.backend.loadRoll(manifestFor('R2', second), 'anna', { returnPending: true });
+    expect(replaced.ok).toBe(true);
+    expect(replaced.returned?.map((p) => p.label)).toEqual(['R1-001', 'R1-002', 'R1-003', 'R1-004']);
     expect(r.backend.pharmacyView().roll).toMatchObject({ rollId: 'R2', pouchesLeft: 4, nextPouch: { position: 1, intakeAtMs: second[0]!.intakeAtMs } });
     expect(r.h.store.allDoses().filter((d) => d.rollId === 'R1').every((d) => d.state === 'returned')).toBe(true);
 
     // R1 again, after R2: valid as a manifest, but the store refuses it after it has unloaded R2 in the same transaction.
-    const again = r.backend.loadRoll(manifestFor('R1', series(T0 + 39 * H, 4, 6)), 'anna');
+    const again = r.backend.loadRoll(manifestFor('R1', series(T0 + H, 4, 6)), 'anna', { returnPending: true });
     expect(again.ok).toBe(false);
     expect(again.problems.map((p) => p.code)).toContain('DOSIS_ERR_ROLL_LOADED_BEFORE');
     expect(r.h.store.activeRoll()?.rollId).toBe('R2');
@@ -145,7 +151,7 @@ describe('controller backend: the pharmacy', () => {
     expect(r.h.runUntil(() => r.h.outcomes.length === 1, 60_000)).toBe(true);
     const out = r.backend.unloadRoll('anna');
     expect(out.ok).toBe(true);
-    expect(out.returned).toEqual(pouches.slice(1).map((p, i) => ({ position: i + 2, intakeAtMs: p.intakeAtMs, pillCount: 3 })));
+    expect(out.returned).toEqual(pouches.slice(1).map((p, i) => ({ position: i + 2, intakeAtMs: p.intakeAtMs, pillCount: 3, label: `R1-00${i + 2}` })));
     const view = r.backend.pharmacyView();
     expect(view.roll).toBeNull();
     expect(view.events[0]?.type).toBe('roll_unloaded');

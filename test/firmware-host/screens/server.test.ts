@@ -253,7 +253,8 @@ describe('screen server', () => {
     expect(swapped.statusCode).toBe(409);
     const load = await app.inject({ method: 'POST', url: '/api/pharmacy/roll/load', headers: { cookie }, payload: { manifest: MANIFEST, confirmSha256: sha256 } });
     expect(load.statusCode).toBe(200);
-    expect(load.json()).toEqual({ ok: true, problems: [] });
+    expect(load.json()).toMatchObject({ ok: true, problems: [], returned: [] });
+    expect(load.json().receiptId).toMatch(/^[0-9a-f-]{36}$/);
     expect(backend.loadCalls).toEqual([{ manifestText: MANIFEST, staffId: 'anna' }]);
     // A confirmation is good for one load.
     const replay = await app.inject({ method: 'POST', url: '/api/pharmacy/roll/load', headers: { cookie }, payload: { manifest: MANIFEST, confirmSha256: sha256 } });

@@ -30,12 +30,20 @@
       presentHeadline: 'Tag bægeret',
       presentDetail: 'Din medicin er i bægeret.',
       errorHeadline: 'Tag ikke medicinen. Plejepersonalet har fået besked.',
+      // Said only when no one was told: the citizen must not wait for help that is not coming.
+      errorHeadlineUntold: 'Tag ikke medicinen.',
+      cupHeadline: 'Sæt bægeret på plads',
+      cupDetail: 'Tryk så på knappen igen.',
+      cupNotEmptyHeadline: 'Tøm bægeret',
+      pausedHeadline: 'Medicinen holder pause',
+      pausedDetail: (when) => `Pausen slutter ${when}.`,
       // Keys are the controller's reason codes (firmware-host README, "Dispensing").
       reasons: {
         undercount_after_retry: 'Maskinen talte for få tabletter.',
         overcount: 'Maskinen talte for mange tabletter.',
         sensor_implausible: 'Maskinen kunne ikke tælle tabletterne sikkert.',
         pouch_not_empty: 'Der sad tabletter fast i posen.',
+        pouch_expired: 'Posen var for gammel og blev ikke åbnet.',
         label_mismatch: 'Det var ikke den rigtige pose.',
         label_unreadable: 'Maskinen kunne ikke læse posen.',
         jam: 'Maskinen sidder fast.',
@@ -79,11 +87,18 @@
       presentHeadline: 'Take the cup',
       presentDetail: 'Your medicine is in the cup.',
       errorHeadline: 'Do not take the medicine. The care staff have been told.',
+      errorHeadlineUntold: 'Do not take the medicine.',
+      cupHeadline: 'Put the cup in its place',
+      cupDetail: 'Then press the button again.',
+      cupNotEmptyHeadline: 'Empty the cup',
+      pausedHeadline: 'Your medicine is paused',
+      pausedDetail: (when) => `The pause ends ${when}.`,
       reasons: {
         undercount_after_retry: 'The machine counted too few pills.',
         overcount: 'The machine counted too many pills.',
         sensor_implausible: 'The machine could not count the pills with certainty.',
         pouch_not_empty: 'Pills were stuck in the pouch.',
+        pouch_expired: 'The pouch was past its use-by date and was not opened.',
         label_mismatch: 'It was not the right pouch.',
         label_unreadable: 'The machine could not read the pouch.',
         jam: 'The machine is stuck.',
@@ -115,6 +130,7 @@
     toggle: $('lang-toggle'),
     headline: $('headline'),
     detail: $('detail'),
+    instructions: $('instructions'),
     next: $('next'),
     progress: $('progress'),
     bar: $('progress-bar'),
@@ -167,6 +183,8 @@
     el.button.hidden = !(opts && opts.button);
     el.button.textContent = t().press;
     el.progress.hidden = !(opts && opts.progress !== undefined);
+    el.instructions.textContent = (opts && opts.instructions) || '';
+    el.instructions.hidden = !(opts && opts.instructions);
     if (opts && opts.progress !== undefined) el.bar.style.width = `${Math.round(opts.progress * 100)}%`;
   }
 
@@ -185,18 +203,21 @@
     document.body.dataset.phase = phase;
     el.topClock.textContent = fmtTime(robotNow());
     const dose = view.currentDose;
+    // The manifest's words for how to take the dose, in the screen's language when the roll gives it.
+    const how = view.instructions ? view.instructions[lang] || view.instructions[lang === 'da' ? 'en' : 'da'] || '' : '';
     switch (phase) {
       case 'idle':
-        show(fmtTime(robotNow()), fmtDate(robotNow()), { next: view.nextDose ? tx.nextDose(fmtWhen(view.nextDose.intakeAtMs)) : tx.noDose });
+        if (view.paused) show(tx.pausedHeadline, tx.pausedDetail(fmtWhen(view.paused.untilMs)), { next: view.nextDose ? tx.nextDose(fmtWhen(view.nextDose.intakeAtMs)) : tx.noDose });
+        else show(fmtTime(robotNow()), fmtDate(robotNow()), { next: view.nextDose ? tx.nextDose(fmtWhen(view.nextDose.intakeAtMs)) : tx.noDose });
         break;
       case 'early':
-        show(tx.earlyHeadline, dose ? tx.earlyDetail(fmtTime(dose.intakeAtMs)) : '', { button: true });
+        show(tx.earlyHeadline, dose ? tx.earlyDetail(fmtTime(dose.intakeAtMs)) : '', { button: true, instructions: how });
         break;
       case 'due':
-        show(tx.dueHeadline, dose ? tx.dueDetail(fmtTime(dose.intakeAtMs)) : '', { button: true });
+        show(tx.dueHeadline, dose ? tx.dueDetail(fmtTime(dose.intakeAtMs)) : '', { button: true, instructions: how });
         break;
       case 'overdue':
-        show(tx.dueHeadline, dose ? tx.overdueDetail(fmtTime(dose.intakeAtMs)) : '', { button: true });
+        show(tx.dueHeadline, dose ? tx.overdueDetail(fmtTime(dose.intakeAtMs)) : '', { button: true, instructions: how });
         break;
       case 'dispensing': {
         const step = view.dispensing ? view.dispensing.step : 'rotating';
@@ -207,11 +228,19 @@
         break;
       }
       case 'present':
-        show(tx.presentHeadline, tx.presentDetail);
+        show(tx.presentHeadline, tx.presentDetail, { instructions: how });
         break;
       case 'error': {
         const reason = view.error ? view.error.reason : '';
-        show(tx.errorHeadline, Object.prototype.hasOwnProperty.call(tx.reasons, reason) ? tx.reasons[reason] : tx.reasonFallback);
+        if (reason === 'cup_missing') {
+          // Nothing went wrong with the medicine: put the cup back and try again.
+          show(tx.cupHeadline, tx.cupDetail, { button: true });
+        } else if (reason === 'cup_not_empty') {
+          show(tx.cupNotEmptyHeadline, tx.cupDetail, { button: true });
+        } else {
+          const told = view.error && view.error.staffTold === true;
+          show(told ? tx.errorHeadline : tx.errorHeadlineUntold, Object.prototype.hasOwnProperty.call(tx.reasons, reason) ? tx.reasons[reason] : tx.reasonFallback);
+        }
         document.body.dataset.reason = reason;
         break;
       }
