@@ -78,12 +78,15 @@ export const MIGRATIONS: readonly Migration[] = [
     },
   },
   {
-    // SQLite cannot change a CHECK in place: doses is rebuilt. Intents reference doses, so the foreign keys are
-    // checked at commit, when the rebuilt table carries the name again.
+    // SQLite cannot change a CHECK in place: doses is rebuilt. Intents reference doses, and dropping a referenced
+    // table fails with foreign keys on, so intents is set aside first and rebuilt after, with its command-number
+    // sequence kept (a command id is never reused).
     name: 'commissioning, staff roles, pauses, care states (suspended, travel, withdrawn), pouch use-by and instructions, receipt kinds',
     up(db) {
-      db.pragma('defer_foreign_keys = ON');
+      const seq = (db.prepare(`SELECT seq FROM sqlite_sequence WHERE name = 'intents'`).get() as { seq: number } | undefined)?.seq ?? 0;
       db.exec(`
+        CREATE TABLE intents_keep AS SELECT * FROM intents;
+        DROP TABLE intents;
         CREATE TABLE commissioning (
           n                    INTEGER PRIMARY KEY AUTOINCREMENT,
           citizen_id           TEXT NOT NULL,
@@ -131,9 +134,25 @@ export const MIGRATIONS: readonly Migration[] = [
         DROP TABLE doses;
         ALTER TABLE doses_new RENAME TO doses;
         CREATE INDEX doses_open ON doses (intake_at_ms, position) WHERE state IN ('scheduled','dispensing','presented');
+        CREATE TABLE intents (
+          n          INTEGER PRIMARY KEY AUTOINCREMENT,
+          command_id TEXT UNIQUE,
+          dose_id    TEXT NOT NULL REFERENCES doses (dose_id),
+          name       TEXT NOT NULL CHECK (name IN ('ROTATE','RELEASE','SHAKE')),
+          slot       INTEGER NOT NULL,
+          sent_at_ms INTEGER NOT NULL,
+          boot_id    TEXT,
+          result     TEXT
+        );
+        INSERT INTO intents (n, command_id, dose_id, name, slot, sent_at_ms, boot_id, result)
+          SELECT n, command_id, dose_id, name, slot, sent_at_ms, boot_id, result FROM intents_keep;
+        DROP TABLE intents_keep;
+        CREATE INDEX intents_dose ON intents (dose_id, n);
         ALTER TABLE return_receipt ADD COLUMN kind TEXT NOT NULL DEFAULT 'unload';
         ALTER TABLE return_receipt ADD COLUMN detail_json TEXT;
       `);
+      db.prepare(`DELETE FROM sqlite_sequence WHERE name = 'intents'`).run();
+      db.prepare(`INSERT INTO sqlite_sequence (name, seq) VALUES ('intents', ?)`).run(seq);
     },
   },
 ];
