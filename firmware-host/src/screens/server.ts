@@ -17,6 +17,7 @@ import type { Logger } from 'pino';
 import type { Clock, TimerHandle } from '../../../protocol/src/clock.js';
 import type { CareResult, CitizenView, ScreenBackend } from './backend.js';
 import { ManifestTooLargeError, NotConfirmedError, NotLoggedInError, ReceiptNotFoundError, ScreenError } from './errors.js';
+import { messagesFor } from '../../../protocol/src/i18n.js';
 import { migrate } from '../store/schema.js';
 import { verifyPin } from './pin.js';
 import { getReceipt, renderReceiptHtml, saveReceipt, type ReceiptKind } from './receipts.js';
@@ -232,6 +233,12 @@ export function createScreenServer(opts: ScreenServerOptions): FastifyInstance {
     sessions.end(req.cookies[SESSION_COOKIE]);
     reply.clearCookie(SESSION_COOKIE, { path: '/' });
     return { ok: true };
+  });
+
+  // The words of the pharmacy screen, from the shared catalogue; no session needed (the login page uses them too).
+  api.get('/api/pharmacy/messages', { schema: { querystring: PageQuery } }, async (req, reply) => {
+    reply.header('cache-control', 'no-cache');
+    return messagesFor(req.query.lang ?? defaultLang, ['pharmacy', 'roll']);
   });
 
   api.get('/api/pharmacy', { preHandler: requireSession }, async (req) => {
