@@ -43,7 +43,7 @@ export type DoseRow = {
   finalAtMs: number | null;
   /** End of the pouch's use-by date (UTC ms), when the manifest gives one. */
   useByMs: number | null;
-  /** How to take the dose, from the manifest ("tages med mad"); shown with the dose. */
+  /** How to take the dose, from the manifest ("tages med mad"), as JSON `{ "da": …, "en": … }`; shown with the dose. */
   instructions: string | null;
 };
 
@@ -179,7 +179,7 @@ export class Store {
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'scheduled', ?, ?)`,
       );
       for (const p of roll.pouches) {
-        ins.run(p.label, roll.rollId, p.position, p.slot, p.label, p.intakeAtMs, p.pillCount, JSON.stringify({ ...this.#timing, ...p.timing }), p.useByMs ?? null, p.instructions ?? null);
+        ins.run(p.label, roll.rollId, p.position, p.slot, p.label, p.intakeAtMs, p.pillCount, JSON.stringify({ ...this.#timing, ...p.timing }), p.useByMs ?? null, p.instructions ? JSON.stringify(p.instructions) : null);
       }
       // A roll loaded during a pause: its doses in the pause are suspended like the others.
       const paused = this.activePause();

@@ -37,6 +37,69 @@ function makeRig(faults: Partial<FaultRates> = {}): Rig {
 
 const phase = (r: Rig) => r.backend.citizenView().phase;
 
+/** A manifest whose pouches carry extra fields (instructions, use-by dates), by index. */
+function manifestWith(rollId: string, pouches: ReturnType<typeof series>, extra: Record<number, Record<string, unknown>>): string {
+  const m = JSON.parse(manifestFor(rollId, pouches)) as { pouches: Record<string, unknown>[] };
+  for (const [i, fields] of Object.entries(extra)) Object.assign(m.pouches[Number(i)]!, fields);
+  return JSON.stringify(m);
+}
+
+describe('controller backend: care', () => {
+  it("shows the dose's instructions; with the cup missing the citizen puts it back and presses again, and no one is said to be told", () => {
+    const r = makeRig();
+    expect(r.backend.loadRoll(manifestWith('R1', series(T0 + H, 4), { 0: { instructions: { da: 'tages med mad', en: 'take with food' } } }), 'anna').ok).toBe(true);
+    expect(r.h.runUntil(() => phase(r) === 'due', 2 * H)).toBe(true);
+    expect(r.backend.citizenView().instructions).toEqual({ da: 'tages med mad', en: 'take with food' });
+    r.h.sim.takeCup();
+    r.backend.pressButton();
+    expect(r.h.runUntil(() => r.backend.citizenView().error !== null, 60_000)).toBe(true);
+    expect(r.backend.citizenView().error).toEqual({ reason: 'cup_missing', staffTold: false });
+    expect(r.h.store.db.prepare('SELECT type FROM outbox').pluck().all()).toEqual([]);
+    r.h.sim.placeCup();
+    r.backend.pressButton();
+    expect(r.h.runUntil(() => phase(r) === 'present', 120_000)).toBe(true);
+    expect(r.backend.citizenView().instructions).toEqual({ da: 'tages med mad', en: 'take with food' });
+  });
+
+  it('a pouch past its use-by date when the citizen presses is not dispensed: yellow, its own reason, the centre told; the next dose follows', () => {
+    const r = makeRig();
+    // In Kiritimati (UTC+14) T0 is 20:00: due 23:30 local, usable through that day only, pressed at 00:30 it has expired.
+    const m = JSON.parse(manifestFor('R1', series(T0 + 3.5 * H, 3, 6))) as { timeZone: string; period: { from: string; to: string }; pouches: Record<string, unknown>[] };
+    m.timeZone = 'Pacific/Kiritimati';
+    m.period = { from: '2027-01-04', to: '2027-01-05' };
+    Object.assign(m.pouches[0]!, { intakeDate: '2027-01-04', intakeTime: '23:30', useBy: '2027-01-04' });
+    Object.assign(m.pouches[1]!, { intakeDate: '2027-01-05', intakeTime: '05:30' });
+    Object.assign(m.pouches[2]!, { intakeDate: '2027-01-05', intakeTime: '11:30' });
+    expect(r.backend.loadRoll(JSON.stringify(m), 'anna').ok).toBe(true);
+    expect(r.h.runUntil(() => phase(r) === 'due', 4 * H)).toBe(true);
+    r.clock.advanceTo(T0 + 4.5 * H);
+    r.backend.pressButton();
+    expect(r.h.runUntil(() => r.h.store.dose('R1-001')?.state === 'failed', 60_000)).toBe(true);
+    expect(r.h.store.dose('R1-001')).toMatchObject({ cls: 'yellow', reason: 'pouch_expired', attempts: 1 });
+    expect(r.h.store.db.prepare('SELECT type FROM outbox').pluck().all()).toContain('dose_failed');
+    expect(r.h.store.intents('R1-001')).toEqual([]);
+    expect(r.h.runUntil(() => r.backend.citizenView().nextDose?.doseId === 'R1-002' || r.backend.citizenView().currentDose?.doseId === 'R1-002', 60_000)).toBe(true);
+  });
+
+  it('a withdrawn or travel dose is no longer the next one the citizen screen counts on', () => {
+    const r = makeRig();
+    expect(r.backend.loadRoll(manifestFor('R1', series(T0 + 3 * H, 4)), 'anna').ok).toBe(true);
+    expect(r.h.runUntil(() => r.backend.citizenView().nextDose?.doseId === 'R1-001', 60_000)).toBe(true);
+    expect(r.backend.care!.withdraw({ doseIds: ['R1-001'] }, 'anna').ok).toBe(true);
+    expect(r.h.runUntil(() => r.backend.citizenView().nextDose?.doseId === 'R1-002', 60_000)).toBe(true);
+    expect(r.backend.care!.travel(1, 'anna')).toMatchObject({ ok: true, doses: [expect.objectContaining({ label: 'R1-002' })] });
+    expect(r.h.runUntil(() => r.backend.citizenView().nextDose?.doseId === 'R1-003', 60_000)).toBe(true);
+    expect(r.backend.care!.pause({ fromMs: T0, untilMs: T0 + 20 * H, reason: 'hospital' }, 'anna').ok).toBe(true);
+    expect(r.h.runUntil(() => phase(r) === 'idle', 60_000)).toBe(true);
+    // R1-003 (T0 + 15 h) is in the pause; R1-004 (T0 + 21 h) comes after it.
+    expect(r.backend.citizenView()).toMatchObject({ nextDose: { doseId: 'R1-004' }, paused: { untilMs: T0 + 20 * H } });
+    // Nothing is reminded, due or missed in the pause.
+    r.h.runUntil(() => false, 19 * H);
+    expect(r.h.store.allDoses().map((d) => d.state)).toEqual(['withdrawn', 'travel', 'suspended', 'scheduled']);
+    expect(r.h.store.db.prepare('SELECT type FROM outbox').pluck().all()).toEqual(['care_paused']);
+  });
+});
+
 describe('controller backend: the citizen view', () => {
   it('a due dose shows due, the button dispenses, the cup is presented, taking it ends the dose', () => {
     const r = makeRig();
