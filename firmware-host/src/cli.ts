@@ -1,6 +1,7 @@
 // `dosis host`: the robot controller's command — connect to the MCU, and (for bring-up) a manual test dispense.
 
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import pino, { type Logger } from 'pino';
 import { intOption, parseCommand, UsageError } from '../../bin/cli-kit.js';
 import { SystemClock } from '../../protocol/src/clock.js';
@@ -25,7 +26,7 @@ const spec = {
   },
   help: {
     port: 'serial device of the MCU, e.g. /dev/ttyACM0, or the path `dosis sim --pty` printed',
-    db: 'the robot\'s SQLite store (created if new): run the controller on the roll loaded there (dosis roll load), one line per dose',
+    db: 'the robot\'s SQLite store (it must exist: dosis robot commission creates it): run the controller on the roll loaded there (dosis roll load), one line per dose',
     'list-ports': 'list the serial ports of this machine and exit',
     profile: 'hardware profile: an id from hardware/profiles/ or a JSON file',
     'dispense-slot': 'manual test dispense: turn to slot N (0-based), read its label, release it, print the pill count, exit',
@@ -58,6 +59,8 @@ export async function main(argv: string[]): Promise<number> {
   const logger = pino({ name: 'host', level: v['log-level'] }, pino.destination(2));
   if (v.db !== undefined) {
     if (dispenseSlot !== undefined) throw new UsageError('host: --dispense-slot is for bring-up without a store; leave out --db');
+    // A mistyped path would start a robot on an empty database: only `dosis robot commission` creates one.
+    if (!existsSync(v.db)) throw new UsageError(`host: the database ${v.db} does not exist; set the robot up first with: dosis robot commission`);
     return runController(v.port, v.db, profile, logger);
   }
   return runLinkOnly({ port: v.port, profile, dispenseSlot, logger });

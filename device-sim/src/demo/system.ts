@@ -27,6 +27,7 @@ import { Controller } from '../../../firmware-host/src/controller.js';
 import { AlarmDelivery, type DeviceHealth } from '../../../firmware-host/src/alarm/delivery.js';
 import { createScreenServer } from '../../../firmware-host/src/screens/server.js';
 import { createControllerBackend } from '../../../firmware-host/src/screens/controller-backend.js';
+import { setPin } from '../../../firmware-host/src/screens/pin.js';
 import { SupplyWatch, localDate } from '../../../firmware-host/src/supply.js';
 import { resolveLocalTime } from '../../../firmware-host/src/roll/local-time.js';
 import { pouchLabel, type ScheduledPouch } from '../../../firmware-host/src/roll/types.js';
@@ -35,6 +36,8 @@ import { TrackingClock } from './tracking-clock.js';
 export const DEMO_DEVICE_ID = 'demo-robot';
 export const DEMO_OPERATOR = { username: 'operator', password: 'demo-password' } as const;
 export const DEMO_CITIZEN = 'C-DEMO';
+/** The demo's pharmacy login (an administrator, so commissioning can be tried too). */
+export const DEMO_STAFF = { staffId: 'demo', pin: '1234' } as const;
 export const DEMO_TIME_ZONE = 'Europe/Copenhagen';
 const SECRET_FILE = 'demo-device-secret';
 
@@ -234,6 +237,10 @@ export async function startDemoSystem(o: DemoSystemOptions): Promise<DemoSystem>
     controller, store, clock, profile: o.profile, link, logger: log.child({ part: 'backend' }), timeZone, citizenId: DEMO_CITIZEN,
     onLoaded: (roll) => loadInto(roll.rollId, roll.pouches),
   });
+  if (!store.db.prepare('SELECT 1 FROM staff_pin WHERE staff_id = ?').get(DEMO_STAFF.staffId)) {
+    setPin(store.db, DEMO_STAFF.staffId, DEMO_STAFF.pin, clock.now());
+    store.setAdmin(DEMO_STAFF.staffId, true);
+  }
   const screens: FastifyInstance = createScreenServer({
     backend, db: store.db, clock, logger: log.child({ part: 'screens' }), lang: 'da',
     heartbeatMs: 15_000 * Math.max(1, o.speed),

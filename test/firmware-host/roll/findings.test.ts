@@ -13,6 +13,7 @@ import { UsageError } from '../../../bin/cli-kit.js';
 import { main as rollMain } from '../../../firmware-host/src/roll/cli.js';
 import { main as robotMain } from '../../../firmware-host/src/care/cli.js';
 import { validateManifest } from '../../../firmware-host/src/roll/validate.js';
+import { exampleManifest } from '../../../firmware-host/src/roll/example.js';
 import { getReceipt, renderReceiptHtml } from '../../../firmware-host/src/screens/receipts.js';
 import { Store } from '../../../firmware-host/src/store/store.js';
 import { manifestFor, series } from './manifest-kit.js';
@@ -194,6 +195,19 @@ describe('manifests', () => {
     expect(l.code).toBe(2);
     expect(l.out).toContain('not_a_file');
     expect(Date.now() - started).toBeLessThan(5000);
+  });
+});
+
+describe("the demo's example roll", () => {
+  it('is for the robot\'s citizen and takes over at the first dose not yet dispensed', () => {
+    const left = series(NOW + H, 6, 6).map((p) => ({ intakeAtMs: p.intakeAtMs, pills: p.pills }));
+    const text = exampleManifest({ rollId: 'EX1', citizenId: 'C-DEMO', timeZone: 'Europe/Copenhagen', pouches: left });
+    const pending = left.map((p, i) => ({ label: `DEMO-${i}`, intakeAtMs: p.intakeAtMs }));
+    const ctx = { citizenId: 'C-DEMO', slotCount: 56, nowMs: NOW, loaded: { rollId: 'DEMO', firstIntakeAtMs: NOW - H, lastIntakeAtMs: left[5]!.intakeAtMs, pending } };
+    expect(validateManifest(text, ctx).problems.map((p) => p.code)).toEqual(['roll_overlap']);
+    const ok = validateManifest(text, { ...ctx, returnPending: true });
+    expect(ok.problems.map((p) => p.code)).toEqual(['roll_overlap_returned']);
+    expect(ok.pouches.map((p) => p.intakeAtMs)).toEqual(left.map((p) => p.intakeAtMs));
   });
 });
 
