@@ -188,7 +188,7 @@ export async function loadMain(argv: string[], io: CliIo = {}, readFile: (file: 
     if (!result.ok || !result.manifest) {
       const errors = result.problems.filter((p) => p.severity === 'error').length;
       store.log('roll_load_refused', null, { staffId: staff, problems: result.problems.length, via: 'cli' });
-      lines.push(`${file}: invalid (${errors} error${errors === 1 ? '' : 's'}); nothing was loaded`);
+      lines.push(`${file}: ${t(lang, 'pharmacy.cli.invalid', { errors })}`);
       out(lines.join('\n'));
       return EXIT.invalid;
     }
@@ -200,7 +200,7 @@ export async function loadMain(argv: string[], io: CliIo = {}, readFile: (file: 
     } catch (e) {
       const code = (e as { code?: string }).code ?? 'DOSIS_ERR_INTERNAL';
       store.log('roll_load_refused', null, { staffId: staff, rollId: roll.rollId, code, via: 'cli' });
-      lines.push(`${file}: refused: ${code}: ${(e as Error).message}; nothing was loaded`);
+      lines.push(`${file}: ${t(lang, 'pharmacy.cli.refused', { code, message: (e as Error).message })}`);
       out(lines.join('\n'));
       return EXIT.invalid;
     }
@@ -210,8 +210,8 @@ export async function loadMain(argv: string[], io: CliIo = {}, readFile: (file: 
       kind: before ? 'replace' : 'load', rollId: roll.rollId, staffId: staff, atMs: new SystemClock().now(), timeZone: result.manifest.timeZone ?? DEFAULT_TIME_ZONE,
       returned: returned.map(toReceiptPouch), loaded: roll.pouches.map(toReceiptPouch),
     });
-    lines.push(`loaded roll ${roll.rollId} for citizen ${roll.citizenId}: ${roll.pouches.length} pouches due ${iso(first.intakeAtMs)} to ${iso(last.intakeAtMs)} (by ${staff})`);
-    if (before) lines.push(`roll ${before} unloaded: ${returned.length} pouch${returned.length === 1 ? '' : 'es'} came back${returned.length ? `: ${returned.map((d) => d.label).join(' ')}` : ''}`);
+    lines.push(t(lang, 'pharmacy.cli.loaded', { rollId: roll.rollId, citizenId: roll.citizenId, count: roll.pouches.length, from: iso(first.intakeAtMs), to: iso(last.intakeAtMs), staffId: staff }));
+    if (before) lines.push(t(lang, 'pharmacy.cli.replaced', { rollId: before, count: returned.length, labels: returned.map((d) => d.label).join(' ') }));
     lines.push(t(lang, 'pharmacy.cli.receipt', { receiptId: receipt.receiptId }));
     out(lines.join('\n'));
     return EXIT.ok;
@@ -230,7 +230,7 @@ export async function unloadMain(argv: string[], io: CliIo = {}): Promise<number
     if (!(await authenticate('roll unload', store, staff, io, lang))) return EXIT.auth;
     const active = store.activeRoll();
     if (!active) {
-      out('no roll is loaded; nothing to unload');
+      out(t(lang, 'pharmacy.cli.noRoll'));
       return EXIT.ok;
     }
     let rows;
@@ -242,8 +242,8 @@ export async function unloadMain(argv: string[], io: CliIo = {}): Promise<number
     }
     const returned = rows.map(toReceiptPouch);
     const receipt = saveReceipt(store.db, { rollId: active.rollId, staffId: staff, atMs: new SystemClock().now(), timeZone: DEFAULT_TIME_ZONE, returned });
-    const lines = rows.map((d) => `returned ${d.label}: due ${iso(d.intakeAtMs)}, ${d.pillCount} pills`);
-    lines.push(`roll ${active.rollId} unloaded by ${staff}: ${rows.length} pouch${rows.length === 1 ? '' : 'es'} came back (receipt ${receipt.receiptId})`);
+    const lines = rows.map((d) => t(lang, 'pharmacy.cli.returnedLine', { label: d.label, due: iso(d.intakeAtMs), pills: d.pillCount }));
+    lines.push(t(lang, 'pharmacy.cli.unloaded', { rollId: active.rollId, staffId: staff, count: rows.length, receiptId: receipt.receiptId }));
     out(lines.join('\n'));
     return EXIT.ok;
   } finally {
@@ -265,7 +265,7 @@ export async function addStaffMain(argv: string[], io: CliIo = {}): Promise<numb
       throw e;
     }
     store.log('staff_pin_set', null, { staffId: staff, via: 'cli' });
-    out(`PIN set for staff ${staff}`);
+    out(t(langOf(parsed.values), 'pharmacy.cli.pinSet', { staffId: staff }));
     return EXIT.ok;
   } finally {
     store.close();
