@@ -189,20 +189,21 @@ const pointerToken = (key: string): string => key.replaceAll('~', '~0').replaceA
  * last value silently; a manifest must mean one thing, so a repeat is an error. `text` must be well-formed JSON.
  */
 export function findDuplicateKeys(text: string, limit = 1000): DuplicateKey[] {
-  type Frame = { kind: 'object'; path: string; keys: Map<string, number>; key: string } | { kind: 'array'; path: string; index: number };
+  // A frame knows its parent and its place in it; a path is only built for a repeat, so `[[[[…` deep costs no paths.
+  type Frame = { kind: 'object' | 'array'; parent: Frame | undefined; at: string; keys: Map<string, number> | undefined; key: string; index: number };
   const out: DuplicateKey[] = [];
-  const stack: Frame[] = [];
   const n = text.length;
-  // Line starts, found as the scan passes them, so each position costs nothing extra.
+  let top: Frame | undefined;
   let line = 1;
   let lineStart = 0;
   let i = 0;
   let expectKey = false;
-  const childPath = (): string => {
-    const top = stack[stack.length - 1];
-    if (!top) return '';
-    return top.kind === 'object' ? `${top.path}/${pointerToken(top.key)}` : `${top.path}/${top.index}`;
+  const pathOf = (f: Frame | undefined, last: string): string => {
+    const parts = [last];
+    for (let p = f; p?.parent !== undefined; p = p.parent) parts.push(p.at);
+    return `/${parts.reverse().join('/')}`;
   };
+  const placeInTop = (): string => (top === undefined ? '' : top.kind === 'object' ? pointerToken(top.key) : String(top.index));
   const stringEnd = (from: number): number => {
     let k = from + 1;
     while (k < n) {
@@ -214,35 +215,32 @@ export function findDuplicateKeys(text: string, limit = 1000): DuplicateKey[] {
     return n;
   };
   while (i < n && out.length < limit) {
-    const c = text[i] as string;
-    if (c === '\n') {
+    const c = text.charCodeAt(i);
+    if (c === 0x0a) {
       line++;
       lineStart = i + 1;
       i++;
-    } else if (c === '"') {
+    } else if (c === 0x22) {
       const end = stringEnd(i);
-      const top = stack[stack.length - 1];
       if (expectKey && top?.kind === 'object') {
         const key = JSON.parse(text.slice(i, end)) as string;
-        const first = top.keys.get(key);
-        if (first !== undefined) out.push({ path: `${top.path}/${pointerToken(key)}`, line, column: i - lineStart + 1, firstLine: first });
-        else top.keys.set(key, line);
+        const keys = top.keys as Map<string, number>;
+        const first = keys.get(key);
+        if (first !== undefined) out.push({ path: pathOf(top, pointerToken(key)), line, column: i - lineStart + 1, firstLine: first });
+        else keys.set(key, line);
         top.key = key;
         expectKey = false;
       }
       i = end;
-    } else if (c === '{') {
-      stack.push({ kind: 'object', path: childPath(), keys: new Map(), key: '' });
-      expectKey = true;
+    } else if (c === 0x7b || c === 0x5b) {
+      const object = c === 0x7b;
+      top = { kind: object ? 'object' : 'array', parent: top, at: placeInTop(), keys: object ? new Map() : undefined, key: '', index: 0 };
+      expectKey = object;
       i++;
-    } else if (c === '[') {
-      stack.push({ kind: 'array', path: childPath(), index: 0 });
+    } else if (c === 0x7d || c === 0x5d) {
+      top = top?.parent;
       i++;
-    } else if (c === '}' || c === ']') {
-      stack.pop();
-      i++;
-    } else if (c === ',') {
-      const top = stack[stack.length - 1];
+    } else if (c === 0x2c) {
       if (top?.kind === 'array') top.index++;
       else expectKey = true;
       i++;

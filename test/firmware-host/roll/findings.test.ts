@@ -12,8 +12,10 @@ import { SystemClock } from '../../../protocol/src/clock.js';
 import { UsageError } from '../../../bin/cli-kit.js';
 import { main as rollMain } from '../../../firmware-host/src/roll/cli.js';
 import { main as robotMain } from '../../../firmware-host/src/care/cli.js';
+import { main as hostMain } from '../../../firmware-host/src/cli.js';
 import { validateManifest } from '../../../firmware-host/src/roll/validate.js';
 import { exampleManifest } from '../../../firmware-host/src/roll/example.js';
+import { findDuplicateKeys } from '../../../firmware-host/src/roll/json-locate.js';
 import { getReceipt, renderReceiptHtml } from '../../../firmware-host/src/screens/receipts.js';
 import { Store } from '../../../firmware-host/src/store/store.js';
 import { manifestFor, series } from './manifest-kit.js';
@@ -156,6 +158,16 @@ describe('manifests', () => {
     expect(validateManifest(manifestFor('R1', series(NOW + H, 4, 6)), CTX).ok).toBe(true);
   });
 
+  it('finds repeats deep down and among escaped names, without building a path per level', () => {
+    const deep = `${'{"a/b":['.repeat(20_000)}{"k~":1,"k\\u007e":2}${']}'.repeat(20_000)}`;
+    const started = performance.now();
+    const found = findDuplicateKeys(deep);
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(found).toHaveLength(1);
+    expect(found[0]!.path).toBe(`${'/a~1b/0'.repeat(20_000)}/k~0`);
+    expect(findDuplicateKeys('{"a":1,"b":{"a":2},"c":[{"a":3},{"a":4}]}')).toEqual([]);
+  });
+
   it('refuses an early window that would close the dose before it is due', () => {
     const m = base();
     m.timing = { earlyMin: 720 };
@@ -223,7 +235,18 @@ describe('the command line', () => {
     const da = await robot(['pause', '--from', new Date(NOW).toISOString(), '--until', new Date(NOW + H).toISOString(), ...as(missing), '--lang', 'da'], '4711');
     expect(da.code).toBe(2);
     expect(da.err).toContain(`Databasen ${missing} findes ikke`);
+    await expect(hostMain(['--port', '/dev/null', '--db', missing])).rejects.toThrow(/does not exist; set the robot up first/);
     expect(existsSync(missing)).toBe(false);
+  });
+
+  it('speaks Danish with --lang da, from the same catalogue', async () => {
+    const db = await commissioned('dansk');
+    const loaded = await roll(['load', file(manifestFor('R1', series(NOW + H, 2, 6))), ...as(db), '--lang', 'da'], '4711');
+    expect(loaded.out).toContain('rulle R1 indlæst til borger C1: 2 poser');
+    expect(loaded.out).toMatch(/Kvittering [0-9a-f-]{36}/);
+    const unloaded = await roll(['unload', ...as(db), '--lang', 'da'], '4711');
+    expect(unloaded.out).toContain('rulle R1 taget ud af anna: 2 poser kom retur');
+    expect((await roll(['unload', ...as(db), '--lang', 'da'], '0000')).err).toContain('Forkert medarbejder-id eller PIN-kode (4 forsøg tilbage)');
   });
 
   it('pauses, releases for travel and withdraws, each with its receipt', async () => {
