@@ -140,4 +140,20 @@ describe('pharmacy care actions over the real controller in Chromium', () => {
     // The citizen's next dose is the first one still to be dispensed here.
     expect(backend.citizenView().nextDose?.doseId).toBe('R1-005');
   });
+
+  it('replaces the roll only when the staff tick to take the old pouches back, and lists them on the receipt', async () => {
+    await page.fill('#manifest-text', manifestFor('R2', series(T0 + 25 * H, 4, 6)));
+    await page.click('#validate');
+    await expect.poll(() => page.locator('#validation-summary').textContent()).toBe('Manifestet kan ikke indlæses: 1 problem.');
+    expect(await page.locator('#problems li').first().textContent()).toContain('Den gamle rulle har poser, der ikke er udleveret');
+    expect(await page.locator('#return-pending-text').textContent()).toBe('Tag den gamle rulles 3 poser, der ikke er udleveret, retur');
+    await page.locator('#return-pending').check();
+    await page.click('#validate');
+    await expect.poll(() => page.locator('#validation-summary').textContent()).toBe('Manifestet er i orden: 4 poser. 1 advarsel.');
+    await page.click('#confirm-load');
+    await expect.poll(() => page.locator('#load-result').textContent()).toBe('Rullen er indlæst.');
+    // What came back: the three still to be dispensed and the two suspended in the pause, never cut either.
+    expect(await receipt('load-receipt-link')).toEqual({ title: 'Kvittering for udskiftet rulle', labels: ['R1-002', 'R1-003', 'R1-005', 'R1-007', 'R1-008'] });
+    expect(h.store.activeRoll()?.rollId).toBe('R2');
+  });
 });
