@@ -162,6 +162,8 @@ function validate(input: string | Buffer, ctx: ValidateContext): ValidationResul
   return { ok: true, problems: problems.list, pouches, manifest: { ...manifest, timeZone: manifest.timeZone ?? DEFAULT_TIME_ZONE } };
 }
 
+const BOUNDS = new Set<ValueErrorType>([ValueErrorType.IntegerMaximum, ValueErrorType.IntegerMinimum, ValueErrorType.NumberMaximum, ValueErrorType.NumberMinimum]);
+
 function schemaProblems(data: unknown, problems: Problems): void {
   if (checkManifest.Check(data)) return;
   const missing = new Set<string>();
@@ -181,6 +183,8 @@ function schemaProblems(data: unknown, problems: Problems): void {
     else if (e.type === ValueErrorType.ObjectAdditionalProperties) message = 'unexpected property';
     else if (e.type === ValueErrorType.StringPattern && typeof description === 'string') message = `expected ${description}`;
     else message = e.message.charAt(0).toLowerCase() + e.message.slice(1);
+    // A bound says what the number means, so the reason for the bound is in the message.
+    if (BOUNDS.has(e.type) && typeof description === 'string') message = `${message} (${description})`;
     if (seen.has(`${path}\n${message}`)) continue;
     seen.add(`${path}\n${message}`);
     problems.add(path, 'schema', message);

@@ -175,6 +175,11 @@ describe('manifests', () => {
     expect(r.problems.map((p) => p.code)).toEqual(['bad_window', 'bad_window', 'bad_window']);
     m.timing = { earlyMin: 300 };
     expect(validateManifest(JSON.stringify(m), CTX).ok).toBe(true);
+    // A field past its bound says what it means.
+    m.timing = { earlyMin: 721 };
+    expect(validateManifest(JSON.stringify(m), CTX).problems.find((p) => p.code === 'schema')).toMatchObject({
+      path: '/timing/earlyMin', message: 'expected integer to be less or equal to 720 (minutes before the intake time the dose may be taken)',
+    });
   });
 
   it('takes a use-by date per pouch, and refuses one that ends before the intake', () => {
