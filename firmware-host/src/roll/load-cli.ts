@@ -181,8 +181,9 @@ export async function loadMain(argv: string[], io: CliIo = {}, readFile: (file: 
       else err(`dosis roll load: cannot read ${file}: ${(e as Error).message}`);
       return EXIT.usage;
     }
+    const nowMs = new SystemClock().now();
     const result = validateManifest(bytes, {
-      slotCount, nowMs: new SystemClock().now(), loaded: loadedRollOf(store), citizenId: bound.citizenId, returnPending: values['return-pending'] === true,
+      slotCount, nowMs, loaded: loadedRollOf(store, nowMs), citizenId: bound.citizenId, returnPending: values['return-pending'] === true,
     });
     const lines = result.problems.map((p) => `${file}: ${p.path}: ${p.severity} ${p.code}: ${p.message}`);
     if (!result.ok || !result.manifest) {

@@ -143,7 +143,8 @@ export function createControllerBackend(opts: ControllerBackendOptions): ScreenB
   const validate = (manifestText: string, returnPending: boolean) => {
     const citizenId = store.commissioning()?.citizenId;
     if (citizenId === undefined) return undefined;
-    const ctx: ValidateContext = { slotCount: profile.slotCount, nowMs: clock.now(), loaded: loadedRollOf(store), citizenId, returnPending };
+    const nowMs = clock.now();
+    const ctx: ValidateContext = { slotCount: profile.slotCount, nowMs, loaded: loadedRollOf(store, nowMs), citizenId, returnPending };
     return validateManifest(manifestText, ctx);
   };
 
@@ -231,7 +232,7 @@ export function createControllerBackend(opts: ControllerBackendOptions): ScreenB
       const r = validate(manifestText, o.returnPending === true);
       if (!r) return { ok: false, problems: [NOT_COMMISSIONED], pouches: 0 };
       store.log('roll_validated', null, { ok: r.ok, problems: r.problems.length, pouches: r.pouches.length, rollId: r.manifest?.rollId ?? null });
-      const pending = loadedRollOf(store)?.pending?.length ?? 0;
+      const pending = loadedRollOf(store, clock.now())?.pending?.length ?? 0;
       return { ok: r.ok, problems: toProblems(r.problems), pouches: r.pouches.length, roll: summaryOf(r), pending };
     },
 

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { SystemClock } from '../../../protocol/src/clock.js';
+import { ManualClock, SystemClock } from '../../../protocol/src/clock.js';
 import { UsageError } from '../../../bin/cli-kit.js';
 import { main as rollMain } from '../../../firmware-host/src/roll/cli.js';
 import { main as robotMain } from '../../../firmware-host/src/care/cli.js';
@@ -16,6 +16,7 @@ import { main as hostMain } from '../../../firmware-host/src/cli.js';
 import { validateManifest } from '../../../firmware-host/src/roll/validate.js';
 import { exampleManifest } from '../../../firmware-host/src/roll/example.js';
 import { findDuplicateKeys } from '../../../firmware-host/src/roll/json-locate.js';
+import { loadedRollOf } from '../../../firmware-host/src/roll/continuity.js';
 import { getReceipt, renderReceiptHtml } from '../../../firmware-host/src/screens/receipts.js';
 import { Store } from '../../../firmware-host/src/store/store.js';
 import { manifestFor, series } from './manifest-kit.js';
@@ -119,6 +120,20 @@ describe('a new roll follows the first dose not yet dispensed', () => {
     expect(next.out).toContain('roll_skips_doses');
     expect(next.out).toContain('56 pouches of roll R1 due before it would be dropped');
     expect(withStore(db, (s) => s.remainingPouches().length)).toBe(56);
+  });
+
+  it('does not wait on doses whose window closed while no controller ran: they are missed already', () => {
+    const clock = new ManualClock(NOW);
+    const s = Store.open(':memory:', { clock });
+    try {
+      s.commission('C1', 'admin');
+      s.loadRoll({ rollId: 'R1', citizenId: 'C1', pouches: series(NOW + H, 3, 6).map((p, i) => ({ rollId: 'R1', position: i + 1, slot: i, label: `R1-00${i + 1}`, intakeAtMs: p.intakeAtMs, pillCount: 3 })) }, 'anna');
+      // R1-001 is past its close (2 h by default), R1-002 is due now, R1-003 is still to come.
+      clock.advanceTo(NOW + 7.5 * H);
+      expect(loadedRollOf(s, clock.now())?.pending?.map((d) => d.label)).toEqual(['R1-002', 'R1-003']);
+    } finally {
+      s.close();
+    }
   });
 
   it('takes the old pouches back only when asked, and lists each on the replace receipt', async () => {

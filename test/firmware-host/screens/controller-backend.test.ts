@@ -78,6 +78,9 @@ describe('controller backend: care', () => {
     expect(r.h.store.dose('R1-001')).toMatchObject({ cls: 'yellow', reason: 'pouch_expired', attempts: 1 });
     expect(r.h.store.db.prepare('SELECT type FROM outbox').pluck().all()).toContain('dose_failed');
     expect(r.h.store.intents('R1-001')).toEqual([]);
+    // The citizen is told not to wait for it, and that the staff know.
+    expect(r.h.runUntil(() => r.backend.citizenView().error !== null, 60_000)).toBe(true);
+    expect(r.backend.citizenView()).toMatchObject({ phase: 'error', error: { reason: 'pouch_expired', staffTold: true } });
     expect(r.h.runUntil(() => r.backend.citizenView().nextDose?.doseId === 'R1-002' || r.backend.citizenView().currentDose?.doseId === 'R1-002', 60_000)).toBe(true);
   });
 
