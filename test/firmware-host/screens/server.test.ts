@@ -155,6 +155,12 @@ describe('screen server', () => {
       ['POST', '/api/pharmacy/roll/load', { manifest: MANIFEST, confirmSha256: '0'.repeat(64) }],
       ['POST', '/api/pharmacy/roll/unload', { confirm: true }],
       ['GET', '/api/pharmacy/receipt/00000000-0000-4000-8000-000000000000', undefined],
+      ['POST', '/api/pharmacy/commission', { adminId: 'root', adminPin: '9090', citizenId: 'C1' }],
+      ['POST', '/api/pharmacy/decommission', { adminId: 'root', adminPin: '9090', confirm: true }],
+      ['POST', '/api/pharmacy/pause', { fromMs: 0, untilMs: 1, reason: 'hospital' }],
+      ['POST', '/api/pharmacy/pause/end', { confirm: true }],
+      ['POST', '/api/pharmacy/travel', { count: 1, pin: '4711' }],
+      ['POST', '/api/pharmacy/withdraw', { doseIds: ['R1-001'] }],
     ];
     for (const [method, url, payload] of calls) {
       const res = await app.inject({ method: method as 'GET' | 'POST', url, ...(payload ? { payload: payload as object } : {}) });
