@@ -118,7 +118,7 @@ export class Store {
       open: selectDoses(db, `FROM doses WHERE state IN ('scheduled','dispensing','presented') ORDER BY intake_at_ms, position LIMIT ?`),
       heads: db.prepare(`SELECT dose_id, intake_at_ms, pill_count, state FROM doses WHERE state IN ('scheduled','dispensing','presented') ORDER BY intake_at_ms, position LIMIT ?`),
       setState: db.prepare('UPDATE doses SET state = ?, attempts = ? WHERE dose_id = ?'),
-      claim: db.prepare(`UPDATE doses SET state = 'dispensing', attempts = ? WHERE dose_id = ? AND state = 'scheduled'`),
+      claim: db.prepare(`UPDATE doses SET state = 'dispensing', attempts = ? WHERE dose_id = ? AND state = 'scheduled' AND (use_by_ms IS NULL OR use_by_ms >= ?)`),
       present: db.prepare(`UPDATE doses SET state = 'presented', cls = ?, reason = ?, counted_pills = ?, attempts = ? WHERE dose_id = ?`),
       finish: db.prepare(`UPDATE doses SET state = ?, cls = coalesce(?, cls), reason = coalesce(?, reason), counted_pills = coalesce(?, counted_pills), attempts = max(attempts, ?), final_at_ms = ? WHERE dose_id = ? AND state NOT IN (${FINAL_STATES.map((f) => `'${f}'`).join(',')}) RETURNING ${DOSE_COLUMNS}`).raw(),
       overdue: db.prepare('UPDATE doses SET overdue = 1 WHERE dose_id = ? AND overdue = 0'),
@@ -384,14 +384,15 @@ export class Store {
    */
   startDispensing(doseId: string, attempts: number): boolean {
     return this.#tx(() => {
-      const d = this.dose(doseId);
-      if (d && d.state === 'scheduled' && d.useByMs !== null && this.#clock.now() > d.useByMs) {
-        // An expired pouch is never opened: the dose ends yellow with its own reason and the centre is told.
-        this.finish(doseId, 'failed', { cls: 'yellow', reason: POUCH_EXPIRED, attempts });
-        return false;
-      }
-      if (this.#q.claim.run(attempts, doseId).changes === 0) {
-        this.#log('dispense_not_started', doseId, { state: this.dose(doseId)?.state ?? null });
+      const now = this.#clock.now();
+      if (this.#q.claim.run(attempts, doseId, now).changes === 0) {
+        const d = this.dose(doseId);
+        if (d && d.state === 'scheduled' && d.useByMs !== null && now > d.useByMs) {
+          // An expired pouch is never opened: the dose ends yellow with its own reason and the centre is told.
+          this.finish(doseId, 'failed', { cls: 'yellow', reason: POUCH_EXPIRED, attempts });
+          return false;
+        }
+        this.#log('dispense_not_started', doseId, { state: d?.state ?? null });
         return false;
       }
       this.#log('dispense_started', doseId, null);
