@@ -232,7 +232,9 @@ export function createControllerBackend(opts: ControllerBackendOptions): ScreenB
       const r = validate(manifestText, o.returnPending === true);
       if (!r) return { ok: false, problems: [NOT_COMMISSIONED], pouches: 0 };
       store.log('roll_validated', null, { ok: r.ok, problems: r.problems.length, pouches: r.pouches.length, rollId: r.manifest?.rollId ?? null });
-      const pending = loadedRollOf(store, clock.now())?.pending?.length ?? 0;
+      // What would come back: the pouches not yet cut, suspended ones included.
+      const active = store.activeRoll()?.rollId;
+      const pending = active ? store.allDoses().filter((d) => d.rollId === active && (d.state === 'scheduled' || d.state === 'suspended')).length : 0;
       return { ok: r.ok, problems: toProblems(r.problems), pouches: r.pouches.length, roll: summaryOf(r), pending };
     },
 
