@@ -92,6 +92,8 @@ export function createScreenServer(opts: ScreenServerOptions): FastifyInstance {
   migrate(db, { firstCommandNumber: Math.floor(Math.random() * 0x40000000) });
   const sessions = new SessionStore(clock, opts.session);
   const { pages, statics } = loadPublic();
+  // Data, not script (the CSP allows no inline script): the citizen page reads it as JSON; `<` escaped so it cannot end the element.
+  const citizenMessages = JSON.stringify({ da: messagesFor('da', ['citizen']), en: messagesFor('en', ['citizen']) }).replaceAll('<', '\\u003c');
 
   const app = Fastify({
     loggerInstance: opts.logger,
@@ -130,7 +132,7 @@ export function createScreenServer(opts: ScreenServerOptions): FastifyInstance {
   const page = (name: 'citizen' | 'pharmacy') => async (req: FastifyRequest<{ Querystring: { lang?: ScreenLang } }>, reply: FastifyReply) => {
     const lang = req.query.lang ?? defaultLang;
     reply.header('content-security-policy', CSP).type('text/html; charset=utf-8');
-    return pages[name].replaceAll('__LANG__', lang).replaceAll('__DEFAULT_LANG__', defaultLang);
+    return pages[name].replaceAll('__LANG__', lang).replaceAll('__DEFAULT_LANG__', defaultLang).replace('__MESSAGES__', () => citizenMessages);
   };
   api.get('/', { schema: { querystring: PageQuery } }, page('citizen'));
   api.get('/pharmacy', { schema: { querystring: PageQuery } }, page('pharmacy'));

@@ -169,6 +169,11 @@ describe('citizen screen in Chromium', () => {
     await shot('citizen-cup-missing');
     rig.backend.set({ phase: 'error', error: { reason: 'pouch_expired', staffTold: true } });
     await expect.poll(() => detail().textContent()).toBe('Posen var for gammel og blev ikke åbnet.');
+    rig.backend.set({ phase: 'error', error: { reason: 'cup_missing', staffTold: false } });
+    await page.goto(rig.base + '/?lang=en');
+    await expect.poll(() => headline().textContent()).toBe('Put the cup in its place');
+    expect(await detail().textContent()).toBe('Then press the button again.');
+    await page.evaluate('localStorage.removeItem("dosis.lang")');
   });
 
   it("shows the dose's instructions from the roll with the dose, in the screen's language", async () => {

@@ -30,20 +30,12 @@
       presentHeadline: 'Tag bægeret',
       presentDetail: 'Din medicin er i bægeret.',
       errorHeadline: 'Tag ikke medicinen. Plejepersonalet har fået besked.',
-      // Said only when no one was told: the citizen must not wait for help that is not coming.
-      errorHeadlineUntold: 'Tag ikke medicinen.',
-      cupHeadline: 'Sæt bægeret på plads',
-      cupDetail: 'Tryk så på knappen igen.',
-      cupNotEmptyHeadline: 'Tøm bægeret',
-      pausedHeadline: 'Medicinen holder pause',
-      pausedDetail: (when) => `Pausen slutter ${when}.`,
       // Keys are the controller's reason codes (firmware-host README, "Dispensing").
       reasons: {
         undercount_after_retry: 'Maskinen talte for få tabletter.',
         overcount: 'Maskinen talte for mange tabletter.',
         sensor_implausible: 'Maskinen kunne ikke tælle tabletterne sikkert.',
         pouch_not_empty: 'Der sad tabletter fast i posen.',
-        pouch_expired: 'Posen var for gammel og blev ikke åbnet.',
         label_mismatch: 'Det var ikke den rigtige pose.',
         label_unreadable: 'Maskinen kunne ikke læse posen.',
         jam: 'Maskinen sidder fast.',
@@ -87,18 +79,11 @@
       presentHeadline: 'Take the cup',
       presentDetail: 'Your medicine is in the cup.',
       errorHeadline: 'Do not take the medicine. The care staff have been told.',
-      errorHeadlineUntold: 'Do not take the medicine.',
-      cupHeadline: 'Put the cup in its place',
-      cupDetail: 'Then press the button again.',
-      cupNotEmptyHeadline: 'Empty the cup',
-      pausedHeadline: 'Your medicine is paused',
-      pausedDetail: (when) => `The pause ends ${when}.`,
       reasons: {
         undercount_after_retry: 'The machine counted too few pills.',
         overcount: 'The machine counted too many pills.',
         sensor_implausible: 'The machine could not count the pills with certainty.',
         pouch_not_empty: 'Pills were stuck in the pouch.',
-        pouch_expired: 'The pouch was past its use-by date and was not opened.',
         label_mismatch: 'It was not the right pouch.',
         label_unreadable: 'The machine could not read the pouch.',
         jam: 'The machine is stuck.',
@@ -155,6 +140,22 @@
   let pressedAt = 0;
 
   const t = () => TEXT[lang];
+  // Words from the shared catalogue (protocol/messages/citizen.json), put in the page by the server for both languages.
+  const CATALOGUE = (() => {
+    try {
+      return JSON.parse(document.getElementById('messages').textContent);
+    } catch (e) {
+      return { da: {}, en: {} };
+    }
+  })();
+  function msg(key, values) {
+    const text = (CATALOGUE[lang] && CATALOGUE[lang][`citizen.${key}`]) || '';
+    return text.replace(/\{(\w+)\}/g, (_, name) => (values && values[name] !== undefined ? String(values[name]) : ''));
+  }
+  const reasonText = (reason) => {
+    if (Object.prototype.hasOwnProperty.call(t().reasons, reason)) return t().reasons[reason];
+    return msg(`reason.${reason}`) || t().reasonFallback;
+  };
   const robotNow = () => Date.now() + offsetMs;
 
   function fmtTime(ms) {
@@ -207,7 +208,7 @@
     const how = view.instructions ? view.instructions[lang] || view.instructions[lang === 'da' ? 'en' : 'da'] || '' : '';
     switch (phase) {
       case 'idle':
-        if (view.paused) show(tx.pausedHeadline, tx.pausedDetail(fmtWhen(view.paused.untilMs)), { next: view.nextDose ? tx.nextDose(fmtWhen(view.nextDose.intakeAtMs)) : tx.noDose });
+        if (view.paused) show(msg('pausedHeadline'), msg('pausedDetail', { when: fmtWhen(view.paused.untilMs) }), { next: view.nextDose ? tx.nextDose(fmtWhen(view.nextDose.intakeAtMs)) : tx.noDose });
         else show(fmtTime(robotNow()), fmtDate(robotNow()), { next: view.nextDose ? tx.nextDose(fmtWhen(view.nextDose.intakeAtMs)) : tx.noDose });
         break;
       case 'early':
@@ -234,12 +235,13 @@
         const reason = view.error ? view.error.reason : '';
         if (reason === 'cup_missing') {
           // Nothing went wrong with the medicine: put the cup back and try again.
-          show(tx.cupHeadline, tx.cupDetail, { button: true });
+          show(msg('cupHeadline'), msg('cupDetail'), { button: true });
         } else if (reason === 'cup_not_empty') {
-          show(tx.cupNotEmptyHeadline, tx.cupDetail, { button: true });
+          show(msg('cupNotEmptyHeadline'), msg('cupDetail'), { button: true });
         } else {
+          // Said only when no one was told: the citizen must not wait for help that is not coming.
           const told = view.error && view.error.staffTold === true;
-          show(told ? tx.errorHeadline : tx.errorHeadlineUntold, Object.prototype.hasOwnProperty.call(tx.reasons, reason) ? tx.reasons[reason] : tx.reasonFallback);
+          show(told ? tx.errorHeadline : msg('errorHeadlineUntold'), reasonText(reason));
         }
         document.body.dataset.reason = reason;
         break;
