@@ -153,9 +153,9 @@ const pauseSpec = {
   name: 'robot pause',
   summary:
     "Pauses the robot (a hospital stay) from --from to the expected end --until: the doses due in it are suspended (not\nreminded, not missed, not dispensed) and the alarm centre is told. A running robot follows at its next look at the database.\nExit status: 0 paused, 1 refused, 2 usage error or no database, 3 wrong PIN.",
-  usage: 'echo "$PIN" | dosis robot pause --from ISO --until ISO [--reason TEXT] --staff ID --pin-stdin [--db FILE]',
+  usage: 'echo "$PIN" | dosis robot pause --from ISO --until ISO [--reason WORD] --staff ID --pin-stdin [--db FILE]',
   options: { ...base, from: { type: 'string' }, until: { type: 'string' }, reason: { type: 'string', default: 'hospital' } },
-  help: { ...baseHelp, from: 'start, ISO 8601 with Z or an offset', until: 'expected end, ISO 8601 with Z or an offset', reason: 'a short word for the log (no health details)' },
+  help: { ...baseHelp, from: 'start, ISO 8601 with Z or an offset', until: 'expected end, ISO 8601 with Z or an offset', reason: "a short word kept with the pause on the robot (the pharmacy screen's list); never logged or sent to the centre" },
 } satisfies Spec;
 
 async function pauseMain(argv: string[], io: CliIo): Promise<number> {

@@ -282,8 +282,9 @@ export class Store {
       const r = this.db.prepare('INSERT INTO pauses (from_ms, until_ms, reason, staff_id) VALUES (?, ?, ?, ?)').run(o.fromMs, o.untilMs, o.reason, o.staffId);
       const n = Number(r.lastInsertRowid);
       const suspended = this.#care('suspended', `FROM doses WHERE state = 'scheduled' AND intake_at_ms >= ? AND intake_at_ms < ?`, [Math.max(o.fromMs, now), o.untilMs], now);
-      this.#logAt(now, 'care_paused', null, { pause: n, fromMs: o.fromMs, untilMs: o.untilMs, reason: o.reason, staffId: o.staffId, suspended: suspended.length });
-      enqueueOutbox(this.db, { eventId: `pause-${n}:care_paused`, type: 'care_paused', occurredAtMs: now, payload: { pause: n, fromMs: o.fromMs, untilMs: o.untilMs, reason: o.reason } });
+      // Why the citizen is away (a hospital stay) is health data: it stays in the pause's row, out of the log and the centre's event.
+      this.#logAt(now, 'care_paused', null, { pause: n, fromMs: o.fromMs, untilMs: o.untilMs, staffId: o.staffId, suspended: suspended.length });
+      enqueueOutbox(this.db, { eventId: `pause-${n}:care_paused`, type: 'care_paused', occurredAtMs: now, payload: { pause: n, fromMs: o.fromMs, untilMs: o.untilMs } });
       return { pause: { n, fromMs: o.fromMs, untilMs: o.untilMs, reason: o.reason, staffId: o.staffId, endedAtMs: null }, suspended };
     });
   }

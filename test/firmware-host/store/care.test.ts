@@ -86,7 +86,8 @@ describe('pause', () => {
     // A suspended dose cannot be ended as missed or taken.
     expect(s.finish('R1-002', 'missed')).toBe(false);
     expect(outbox(s).map((o) => o.type)).toEqual(['care_paused']);
-    expect(JSON.parse(outbox(s)[0]!.payload_json)).toMatchObject({ fromMs: T0 + 6 * H, untilMs: T0 + 30 * H });
+    expect(JSON.parse(outbox(s)[0]!.payload_json)).toEqual({ pause: 1, fromMs: T0 + 6 * H, untilMs: T0 + 30 * H });
+    expect(JSON.stringify(s.recentEvents(50))).not.toContain('hospital');
     expect(() => s.pause({ fromMs: T0, untilMs: T0 + H * 2, reason: 'hospital', staffId: 'anna' })).toThrow(expect.objectContaining({ code: 'DOSIS_ERR_PAUSED' }));
 
     clock.advanceTo(T0 + 14 * H); // home early: R1-002 and R1-003 are past, R1-004 and R1-005 are still to come
