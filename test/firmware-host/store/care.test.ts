@@ -10,6 +10,7 @@ import { ManualClock } from '../../../protocol/src/clock.js';
 import { Store } from '../../../firmware-host/src/store/store.js';
 import { migrate, SCHEMA_VERSION } from '../../../firmware-host/src/store/schema.js';
 import { pouchLabel, type ScheduledPouch } from '../../../firmware-host/src/roll/types.js';
+import { getReceipt } from '../../../firmware-host/src/screens/receipts.js';
 import { openDatabase } from '../../../alarm-center/src/store/database.js';
 import { registerDevice } from '../../../alarm-center/src/store/accounts.js';
 import { ingestEvents, isSilenced } from '../../../alarm-center/src/store/alerts.js';
@@ -174,6 +175,7 @@ describe('the schema upgrade to the care states', () => {
     db.prepare(`INSERT INTO doses (dose_id, roll_id, position, slot, label, intake_at_ms, pill_count, timing_json, state, cls, counted_pills, final_at_ms) VALUES ('R1-001', 'R1', 1, 0, 'R1-001', ?, 3, '{}', 'taken', 'correct', 3, ?)`).run(T0 + H, T0 + 2 * H);
     db.prepare(`INSERT INTO doses (dose_id, roll_id, position, slot, label, intake_at_ms, pill_count, timing_json, state) VALUES ('R1-002', 'R1', 2, 1, 'R1-002', ?, 3, '{}', 'scheduled')`).run(T0 + 7 * H);
     db.prepare(`INSERT INTO intents (dose_id, name, slot, sent_at_ms, command_id, result) VALUES ('R1-001', 'RELEASE', 0, ?, '00003001', 'ok')`).run(T0 + H);
+    db.prepare(`INSERT INTO return_receipt (receipt_id, roll_id, staff_id, at_ms, time_zone, returned_json) VALUES ('00000000-0000-4000-8000-000000000001', 'R0', 'anna', ?, 'UTC', '[]')`).run(T0);
     db.close();
     const s = open(new ManualClock(T0), file);
     expect(s.dose('R1-001')).toMatchObject({ state: 'taken', cls: 'correct', countedPills: 3, useByMs: null });
@@ -182,6 +184,8 @@ describe('the schema upgrade to the care states', () => {
     expect(s.recordIntent('R1-002', 'ROTATE', 1, null)).toBe('00003002');
     s.resetToScheduled('R1-002', 'test');
     expect(s.db.pragma('foreign_key_check')).toEqual([]);
+    // A receipt from before is an unload's return receipt.
+    expect(getReceipt(s.db, '00000000-0000-4000-8000-000000000001')).toMatchObject({ kind: 'unload', rollId: 'R0', returned: [] });
     expect(s.withdraw({ doseIds: ['R1-002'] }, 'anna')).toHaveLength(1);
     expect(s.dose('R1-002')?.state).toBe('withdrawn');
   });
