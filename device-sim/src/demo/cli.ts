@@ -176,6 +176,11 @@ export async function main(argv: string[]): Promise<number> {
             out('no dose left to take over from');
             return;
           }
+          // A dose due now can be neither skipped nor taken over (its time is past): wait until it has ended.
+          if (left[0]!.intakeAtMs <= s.clock.now()) {
+            out(`dose ${left[0]!.doseId} is due now; try "example" again once it has ended`);
+            return;
+          }
           const file = join(dataDir, 'example-roll.json');
           const exampleId = `EX${Math.floor(s.clock.now() / 1000).toString(36).toUpperCase()}`.slice(0, 16);
           writeFileSync(file, exampleManifest({ rollId: exampleId, citizenId: DEMO_CITIZEN, timeZone: DEMO_TIME_ZONE, pouches: left.map((d) => ({ intakeAtMs: d.intakeAtMs, pills: d.pillCount })) }));
