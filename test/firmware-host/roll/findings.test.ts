@@ -211,6 +211,17 @@ describe('manifests', () => {
     expect(ok.pouches[1]!.useByMs).toBeGreaterThan(ok.pouches[1]!.intakeAtMs);
   });
 
+  it('names each problem in Danish with --lang da, the detail after it', async () => {
+    const m = base();
+    m.pouches[1]!.pillCount = 0;
+    const r = await roll(['validate', file(JSON.stringify(m)), '--citizen', 'C1', '--lang', 'da']);
+    expect(r.code).toBe(1);
+    expect(r.out).toContain('/pouches/1/pillCount: fejl zero_pills: En pose uden tabletter: position 2 holds 0 pills');
+    expect(r.out).toMatch(/: ugyldig \(2 fejl, 0 advarsler\)\n$/);
+    const ok = await roll(['validate', file(JSON.stringify(base())), '--lang', 'da']);
+    expect(ok.out).toMatch(/: gyldig, 4 poser fra \S+ til \S+ \(0 fejl, 0 advarsler\)\n$/);
+  });
+
   it('refuses anything but a regular file without reading it: a FIFO with no writer does not hang', async () => {
     const fifo = join(tmp, 'roll.fifo');
     execFileSync('mkfifo', [fifo]);
