@@ -147,12 +147,15 @@ function validate(input: string | Buffer, ctx: ValidateContext): ValidationResul
     return invalid();
   }
 
-  for (const d of findDuplicateKeys(text, MAX_PROBLEMS)) {
+  const repeats = findDuplicateKeys(text, MAX_PROBLEMS + 1);
+  for (const d of repeats.slice(0, MAX_PROBLEMS)) {
     problems.add(d.path, 'duplicate_key', `property repeated at line ${d.line}, column ${d.column} (first at line ${d.firstLine}); a manifest must name each property once`, {
       line: d.line,
       column: d.column,
     });
   }
+  // The scan stops past the cap: that there are more is known, not how many.
+  if (repeats.length > MAX_PROBLEMS) problems.dropped++;
   schemaProblems(data, problems);
   const pouches = semanticChecks(data, ctx, problems);
 

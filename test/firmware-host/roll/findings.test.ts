@@ -169,6 +169,11 @@ describe('manifests', () => {
     expect(r.problems).toEqual([expect.objectContaining({ code: 'duplicate_key', path: '/pouches/0/intakeTime', line: 19, column: 9 })]);
     const twice = manifestFor('R1', series(NOW + H, 4, 6)).replace('"rollId": "R1",', '"rollId": "R1",\n  "rollId": "R9",');
     expect(validateManifest(twice, CTX).problems).toEqual([expect.objectContaining({ code: 'duplicate_key', path: '/rollId', line: 4 })]);
+    // A flood of repeats is cut off, and says so.
+    const flood = `{${Array.from({ length: 1500 }, () => '"a":1').join(',')}}`;
+    const many = validateManifest(flood, CTX);
+    expect(many.problems.filter((p) => p.code === 'duplicate_key').length).toBeGreaterThan(900);
+    expect(many.problems.at(-1)).toMatchObject({ code: 'too_many_problems', message: expect.stringMatching(/^more than \d+ more problems/) });
     // The same name in different objects is no repeat.
     expect(validateManifest(manifestFor('R1', series(NOW + H, 4, 6)), CTX).ok).toBe(true);
   });
