@@ -226,7 +226,7 @@ function Silences({ me, t, fmt, silences, serverNow, onChange, onError }) {
       <input name="hours" type="number" min="1" max="2160" value=${hours} onInput=${(e) => setHours(e.target.value)} /> ${t('silences.hours')}
       <button type="submit">${t('silences.add')}</button></form>` : null}
     <table id="silences"><thead><tr><th>${t('col.device')}</th><th>${t('filter.type')}</th><th>${t('silences.ends')}</th><th>${t('silences.by')}</th><th></th></tr></thead>
-    <tbody>${silences.map((s) => html`<tr key=${s.id}><td>${s.deviceId}</td><td>${t(`silences.reason.${s.reason}`)}</td><td>${fmt.time(s.endsAtMs)}</td><td>${s.createdBy}</td>
+    <tbody>${silences.map((s) => html`<tr key=${s.id}><td>${s.deviceId}</td><td>${t(`silences.reason.${s.reason.startsWith('care_pause:') ? 'care_pause' : s.reason}`)}</td><td>${fmt.time(s.endsAtMs)}</td><td>${s.createdBy}</td>
       <td>${supervisor ? html`<button onClick=${() => api('DELETE', `/v1/silences/${s.id}`).then(onChange, onError)}>${t('silences.end')}</button>` : null}</td></tr>`)}</tbody></table>
   </section>`;
 }
