@@ -55,12 +55,13 @@ function makeT(lang, messages) {
   };
 }
 
-// --- Sound: IEC 60601-1-8 style bursts (high: 3+2 pulses, medium: 3 pulses, low: 1 pulse) --------------------------------
+// --- Sound: IEC 60601-1-8 style bursts -----------------------------------------------------------------------------------
 let audio = null;
 function burst(priority) {
   try {
     audio ??= new AudioContext();
-    const pattern = priority === 'high' ? [0, 0.2, 0.4, 1.0, 1.2] : priority === 'medium' ? [0, 0.25, 0.5] : [0];
+    // High: the 10-pulse burst (3 + 2, a pause, 3 + 2); medium: 3 pulses; low: 1.
+    const pattern = priority === 'high' ? [0, 0.2, 0.4, 1.0, 1.2, 2.2, 2.4, 2.6, 3.2, 3.4] : priority === 'medium' ? [0, 0.25, 0.5] : [0];
     const freq = priority === 'high' ? 880 : priority === 'medium' ? 660 : 523;
     for (const at of pattern) {
       const o = audio.createOscillator();
@@ -129,7 +130,7 @@ function AlertRow({ a, me, now, t, fmt, act, onError }) {
   };
   const canClaim = a.state === 'open' || (a.state === 'escalated' && supervisor);
   const canResolve = (a.state === 'claimed' && mine) || (supervisor && (a.state === 'open' || a.state === 'claimed' || a.state === 'escalated'));
-  const stateText = a.state === 'claimed' ? t('state.claimed', { who: a.claimedBy }) : t(`state.${a.state}`);
+  const stateText = (a.state === 'claimed' ? t('state.claimed', { who: a.claimedBy }) : t(`state.${a.state}`)) + (a.outcome ? `: ${t(`outcome.${a.outcome}`)}` : '');
   const typeKey = `common.eventType.${a.type}`;
   return html`<tr data-alert-id=${a.id} class=${`prio-${a.priority} state-${a.state}${unclaimed ? ' unclaimed' : ''}`}>
     <td class="prio"><span class="badge">${t(`priority.${a.priority}`)}</span>${risen ? html`<small class="risen"> ${t('priority.risen')}</small>` : null}</td>
@@ -197,6 +198,7 @@ function Queue({ me, t, fmt, now, page, filters, setFilters, act, onError }) {
     </tr></thead><tbody>
       ${page.alerts.map((a) => html`<${AlertRow} key=${a.id} a=${a} me=${me} now=${now} t=${t} fmt=${fmt} act=${act} onError=${onError} />`)}
     </tbody></table>
+    ${page.total === 0 ? html`<p class="empty">${t('queue.empty')}</p>` : null}
   </section>`;
 }
 

@@ -143,6 +143,10 @@ describe.runIf(existsSync(CHROMIUM))('dashboard in Chromium', () => {
 
     await row.locator('button.resolve-button').click();
     await expect.poll(() => page.locator('#queue tbody tr', { hasText: 'dose-0000' }).count(), { timeout: 10_000 }).toBe(0);
+    // Resolved alerts, filtered by state, say how they ended in words.
+    await page.selectOption('select[name=state]', 'resolved');
+    await expect.poll(() => page.textContent('#queue tbody tr:first-child td.state')).toBe('Afsluttet: Falsk alarm');
+    await page.selectOption('select[name=state]', '');
     const resolved = app.db.prepare(`SELECT a.outcome, (SELECT detail_json FROM audit WHERE alert_id = a.id AND action = 'alert.resolve') AS detail FROM alerts a WHERE dose_id = 'dose-0000'`).get() as { outcome: string; detail: string };
     expect(resolved.outcome).toBe('false_alarm');
     expect(JSON.parse(resolved.detail)).toEqual({ outcome: 'false_alarm', note: 'Borgeren havde taget medicinen' });
