@@ -25,7 +25,6 @@ class ApiError extends Error {
     super(body?.message ?? `HTTP ${status}`);
     this.status = status;
     this.code = body?.code;
-    this.retryAfter = body?.retryAfter;
   }
 }
 
@@ -263,7 +262,7 @@ function App() {
   const [status, setStatus] = useState('');
   const [live, setLive] = useState(false);
   const [tick, setTick] = useState(Date.now());
-  const offset = useRef(0);
+  const serverOffset = useRef(0);
   const notified = useRef(new Map());
   const highUnclaimed = useRef(false);
   const unclaimedBefore = useRef(null);
@@ -291,7 +290,7 @@ function App() {
     const q = new URLSearchParams({ offset: String(filters.offset), limit: String(PAGE) });
     for (const k of ['priority', 'state', 'type']) if (filters[k]) q.set(k, filters[k]);
     const p = await api('GET', `/v1/alerts?${q}`);
-    offset.current = p.serverTimeMs - Date.now();
+    serverOffset.current = p.serverTimeMs - Date.now();
     // Sound: a new or re-notified alert sounds its priority's burst once; a high one repeats until claimed (below).
     let loudest = null;
     for (const a of p.alerts) {
@@ -382,13 +381,13 @@ function App() {
     ${me ? html`<button id="logout" onClick=${() => api('DELETE', '/v1/session').finally(() => setMe(null))}>${t('logout')}</button>` : null}
   </header>`;
   if (!me) return html`${header}<${Login} t=${t} onIn=${setMe} />`;
-  const now = tick + offset.current;
+  const now = tick + serverOffset.current;
   return html`${header}<main id="main-view">
     <p id="status" class="error" role="status">${status}</p>
     ${highUnclaimed.current ? html`<p class="sounding" role="alert">${t('sound.high')}</p>` : null}
     <${Queue} me=${me} t=${t} fmt=${fmt} now=${now} page=${page} filters=${filters} setFilters=${setFilters} act=${act} onError=${onError} />
     <${Devices} t=${t} fmt=${fmt} devices=${devices} />
-    <${Silences} me=${me} t=${t} fmt=${fmt} silences=${silences} serverNow=${() => Date.now() + offset.current} onChange=${() => refresh(true)} onError=${onError} />
+    <${Silences} me=${me} t=${t} fmt=${fmt} silences=${silences} serverNow=${() => Date.now() + serverOffset.current} onChange=${() => refresh(true)} onError=${onError} />
     <${Reports} t=${t} fmt=${fmt} fleet=${fleet} adherence=${adherence} by=${by} setBy=${setBy} />
   </main>`;
 }
