@@ -19,6 +19,7 @@ const PRIORITIES = ['high', 'medium', 'low'];
 const HIGH_REPEAT_MS = 10_000;
 const REST_EVERY_MS = 3_000;
 const REPORTS_EVERY_MS = 60_000;
+const DEVICES_EVERY_MS = 30_000;
 
 class ApiError extends Error {
   constructor(status, body) {
@@ -336,6 +337,12 @@ function App() {
     const id = setInterval(() => loadReports().catch(onError), REPORTS_EVERY_MS);
     return () => clearInterval(id);
   }, [me, loadReports]);
+  // Heartbeats change no alert, so the robots' table (outbox, link) is also fetched on a slow pace of its own.
+  useEffect(() => {
+    if (!me) return undefined;
+    const id = setInterval(() => loadRest(true).catch(onError), DEVICES_EVERY_MS);
+    return () => clearInterval(id);
+  }, [me, loadRest]);
 
   // The live stream: every change the server reports means "fetch again"; EventSource reconnects by itself.
   const refreshRef = useRef(refresh);
