@@ -94,18 +94,19 @@ parentPort.on('message', ({ id, password, salt }) => {
 `;
 let checker: Worker | undefined;
 let nextCheck = 0;
-const pendingChecks = new Map<number, (key: Uint8Array | null) => void>();
+const pendingChecks = new Map<number, { resolve: (key: Uint8Array | null) => void; reject: (err: Error) => void }>();
 
 function startChecker(): Worker {
   const w = new Worker(CHECKER_SOURCE, { eval: true });
   w.unref();
   w.on('message', ({ id, key }: { id: number; key: Uint8Array | null }) => {
-    pendingChecks.get(id)?.(key);
+    pendingChecks.get(id)?.resolve(key);
     pendingChecks.delete(id);
   });
+  // A checker that died answers nothing: its logins fail as errors, never as wrong passwords that would count.
   const fail = () => {
     checker = undefined;
-    for (const done of pendingChecks.values()) done(null);
+    for (const p of pendingChecks.values()) p.reject(new Error('password checker stopped'));
     pendingChecks.clear();
   };
   w.on('error', fail);
@@ -121,8 +122,8 @@ async function checkPassword(password: string, stored: string): Promise<boolean>
   const want = Buffer.from(hash ?? '', 'base64');
   checker ??= startChecker();
   const id = ++nextCheck;
-  const got = await new Promise<Uint8Array | null>((resolve) => {
-    pendingChecks.set(id, resolve);
+  const got = await new Promise<Uint8Array | null>((resolve, reject) => {
+    pendingChecks.set(id, { resolve, reject });
     checker!.postMessage({ id, password, salt: salt ?? '' });
   });
   return got !== null && want.length === got.length && timingSafeEqual(want, got);
