@@ -296,7 +296,8 @@ function App() {
     let loudest = null;
     for (const a of p.alerts) {
       const before = notified.current.get(a.id) ?? 0;
-      if (before < a.notifyCount && (a.state === 'open' || a.state === 'escalated')) {
+      // Unclaimed alerts sound for everyone; a reminder about a claimed one only for the operator who holds it.
+      if (before < a.notifyCount && (a.state === 'open' || a.state === 'escalated' || a.claimedBy === me?.username)) {
         if (loudest === null || PRIORITIES.indexOf(a.priority) < PRIORITIES.indexOf(loudest)) loudest = a.priority;
       }
       notified.current.set(a.id, a.notifyCount);
@@ -308,7 +309,7 @@ function App() {
     // The page emptied under the operator (alerts resolved elsewhere): show the last page that has any.
     if (p.alerts.length === 0 && p.offset > 0 && p.total > 0) setFilters((f) => ({ ...f, offset: Math.floor((p.total - 1) / PAGE) * PAGE }));
     setPage(p);
-  }, [filters]);
+  }, [filters, me]);
   // The queue follows every change; robots and silences at most every few seconds; reports on their own pace.
   const restAt = useRef(0);
   const restLater = useRef(null);
