@@ -13,7 +13,7 @@ export type AlarmConfig = {
   signatureWindowMs: number;
   sessionTtlMs: number;
   bodyLimitBytes: number;
-  /** Requests per minute per address, and per device for signed requests. */
+  /** Requests per minute per address, and per device for signed requests; 0 turns both limits off (benchmarks only). */
   rateLimitPerMinute: number;
   /** 32-byte key (hex) that encrypts device secrets at rest; see README. */
   secretKeyHex?: string | undefined;

@@ -1,18 +1,37 @@
 // Device API: signed event posts (single and batch) and heartbeats.
+//
+// Every write goes through one GroupCommit: requests that arrive together share a
+// transaction and an fsync, each in its own savepoint with its signature, and each
+// is answered only after the COMMIT that holds it.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
 import { BatchBody, BatchReply, DeviceParams, EventBody, EventReply, HeartbeatBody, HeartbeatReply } from '../../../protocol/src/centre/contract.js';
 import { ErrorReply } from '../schemas/operator.js';
 import { ingestEvents, recordHeartbeat } from '../store/alerts.js';
-import { conflict } from '../errors.js';
+import { rememberSignature } from '../store/accounts.js';
+import { groupCommitFor } from '../store/group-commit.js';
+import { conflict, unauthorized } from '../errors.js';
 
 const errors = { 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 409: ErrorReply, 413: ErrorReply };
 
 const deviceRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const writes = groupCommitFor(app.db);
+  // Runs once the server has answered every request, so no fsync is still pending.
+  app.addHook('onClose', async () => writes.close());
+
+  /** Runs a signed request's writes in the next group, together with its signature: a replay that raced the original is refused here. */
+  const write = <T>(req: FastifyRequest, work: (nowMs: number) => T): Promise<T> =>
+    writes.run(() => {
+      const now = app.clock.now();
+      if (!rememberSignature(app.db, req.deviceSignature!, now)) throw unauthorized('replayed request');
+      return work(now);
+    });
+
   app.post('/v1/devices/:deviceId/events', {
     preValidation: app.verifyDevice,
     schema: { tags: ['device'], params: DeviceParams, body: EventBody, response: { 200: EventReply, 201: EventReply, ...errors } },
   }, async (req, reply) => {
-    const [r] = ingestEvents(app.db, req.params.deviceId, [req.body], app.clock.now());
+    const [r] = await write(req, (now) => ingestEvents(app.db, req.params.deviceId, [req.body], now));
     if (r!.status === 'conflict') throw conflict(`event ${r!.eventId} was already stored with a different body`);
     return reply.code(r!.status === 'stored' ? 201 : 200).send(r!);
   });
@@ -20,14 +39,17 @@ const deviceRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/v1/devices/:deviceId/events/batch', {
     preValidation: app.verifyDevice,
     schema: { tags: ['device'], params: DeviceParams, body: BatchBody, response: { 200: BatchReply, ...errors } },
-  }, async (req) => ({ results: ingestEvents(app.db, req.params.deviceId, req.body.events, app.clock.now()) }));
+  }, async (req) => ({ results: await write(req, (now) => ingestEvents(app.db, req.params.deviceId, req.body.events, now)) }));
 
   app.post('/v1/devices/:deviceId/heartbeat', {
     preValidation: app.verifyDevice,
     schema: { tags: ['device'], params: DeviceParams, body: HeartbeatBody, response: { 200: HeartbeatReply, ...errors } },
   }, async (req) => {
-    recordHeartbeat(app.db, req.params.deviceId, req.body, app.clock.now());
-    return { intervalMs: app.config.heartbeatIntervalMs, serverTimeMs: app.clock.now() };
+    const now = await write(req, (now) => {
+      recordHeartbeat(app.db, req.params.deviceId, req.body, now);
+      return now;
+    });
+    return { intervalMs: app.config.heartbeatIntervalMs, serverTimeMs: now };
   });
 };
 export default deviceRoutes;

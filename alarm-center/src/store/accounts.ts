@@ -1,6 +1,7 @@
 // Device credentials (secrets encrypted at rest), operator accounts (scrypt) and sessions.
 import { createCipheriv, createDecipheriv, createHash, randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import type Database from 'better-sqlite3';
 import type { Db } from './database.js';
 import { badRequest, conflict } from '../errors.js';
 import { isDeviceId } from '../../../protocol/src/centre/contract.js';
@@ -54,12 +55,89 @@ export function registerDevice(db: Db, key: Buffer, deviceId: string, nowMs: num
     db.prepare('INSERT INTO devices (id, secret_enc, registered_at_ms) VALUES (?, ?, ?)').run(deviceId, encrypt(key, secret), nowMs);
     db.prepare(`INSERT INTO audit (at_ms, actor, action, device_id) VALUES (?, 'system', 'device.registered', ?)`).run(nowMs, deviceId);
   })();
+  for (const cache of secretCaches.get(db) ?? []) cache.forget(deviceId);
   return secret;
+}
+
+const secretCaches = new WeakMap<Db, Set<DeviceSecrets>>();
+
+/**
+ * Decrypted device secrets, least recently used dropped first. Each lookup still reads
+ * the device's row (one indexed read) and uses the cached secret only while the stored
+ * ciphertext is the one it was decrypted from, so a device registered again or re-keyed,
+ * by this process or another on the same file, is decrypted afresh; registering through
+ * this database handle also drops the entry at once.
+ */
+export class DeviceSecrets {
+  readonly #key: Buffer;
+  readonly #max: number;
+  readonly #read: Database.Statement<[string], { secret_enc: string }>;
+  readonly #entries = new Map<string, { enc: string; secret: string }>();
+  /** Decryptions done (cache misses), for tests and benchmarks. */
+  decrypts = 0;
+
+  constructor(db: Db, key: Buffer, max = 65_536) {
+    this.#key = key;
+    this.#max = max;
+    this.#read = db.prepare('SELECT secret_enc FROM devices WHERE id = ?');
+    let caches = secretCaches.get(db);
+    if (!caches) secretCaches.set(db, (caches = new Set()));
+    caches.add(this);
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  get(deviceId: string): string | undefined {
+    const row = this.#read.get(deviceId);
+    const hit = this.#entries.get(deviceId);
+    if (hit) this.#entries.delete(deviceId);
+    if (!row) return undefined;
+    if (hit && hit.enc === row.secret_enc) {
+      this.#entries.set(deviceId, hit);
+      return hit.secret;
+    }
+    const secret = decrypt(this.#key, row.secret_enc);
+    this.decrypts++;
+    this.#entries.set(deviceId, { enc: row.secret_enc, secret });
+    if (this.#entries.size > this.#max) this.#entries.delete(this.#entries.keys().next().value!);
+    return secret;
+  }
+
+  forget(deviceId: string): void {
+    this.#entries.delete(deviceId);
+  }
 }
 
 export function deviceSecret(db: Db, key: Buffer, deviceId: string): string | undefined {
   const row = db.prepare('SELECT secret_enc FROM devices WHERE id = ?').get(deviceId) as { secret_enc: string } | undefined;
   return row ? decrypt(key, row.secret_enc) : undefined;
+}
+
+/**
+ * Remembers an accepted request signature, inside the caller's transaction so it is
+ * durable together with what the request wrote. False when it was already seen.
+ */
+export function rememberSignature(db: Db, signature: string, nowMs: number): boolean {
+  return statements(db).remember.run(signature, nowMs).changes === 1;
+}
+
+export function signatureSeen(db: Db, signature: string): boolean {
+  return statements(db).seen.get(signature) !== undefined;
+}
+
+const signatureStatements = new WeakMap<Db, { remember: Database.Statement<[string, number]>; seen: Database.Statement<[string]> }>();
+function statements(db: Db) {
+  let s = signatureStatements.get(db);
+  if (!s) {
+    s = {
+      remember: db.prepare('INSERT OR IGNORE INTO used_signatures (signature, at_ms) VALUES (?, ?)'),
+      seen: db.prepare('SELECT 1 FROM used_signatures WHERE signature = ?'),
+    };
+    signatureStatements.set(db, s);
+  }
+  return s;
 }
 
 function hashPassword(password: string): string {
