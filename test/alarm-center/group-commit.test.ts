@@ -1,6 +1,6 @@
 // Group commit on a real SQLite file: shared transactions, one failing request among others, answers only after
 // the WAL's fsync; then through a real listening centre: concurrent posts, duplicates and replays inside one group.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -46,7 +46,7 @@ describe('GroupCommit on a SQLite file', () => {
     expect(results).toEqual([1, 1, 1, 1]);
     expect(g.stats).toMatchObject({ commits: 1, requests: 4, largestGroup: 4 });
     expect(keys(db.name)).toEqual(['a', 'b', 'c', 'd']);
-    g.close();
+    await g.close();
     db.close();
   });
 
@@ -63,7 +63,7 @@ describe('GroupCommit on a SQLite file', () => {
     expect(bad.status === 'rejected' && (bad.reason as Error).message).toBe('refused');
     expect(g.stats.commits).toBe(1);
     expect(keys(db.name)).toEqual(['a', 'b']);
-    g.close();
+    await g.close();
     db.close();
   });
 
@@ -79,7 +79,7 @@ describe('GroupCommit on a SQLite file', () => {
     expect(out.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
     expect(keys(db.name)).toEqual(['a', 'b']);
     expect(db.inTransaction).toBe(false);
-    g.close();
+    await g.close();
     db.close();
   });
 
@@ -109,7 +109,25 @@ describe('GroupCommit on a SQLite file', () => {
     await Promise.all([second, third]);
     expect(answered).toEqual(['a', 'b', 'c']);
     expect(g.stats.syncs).toBe(2);
-    g.close();
+    await g.close();
+    db.close();
+  });
+
+  it('checkpoints the WAL from its worker thread, so the WAL stops growing while requests keep coming', async () => {
+    const db = table();
+    const g = new GroupCommit(db, { checkpointEvery: 4 });
+    const walSize = () => statSync(`${db.name}-wal`).size;
+    const sizes: number[] = [];
+    for (let round = 0; round < 60; round++) {
+      await Promise.all(Array.from({ length: 5 }, (_, i) => g.run(insert(db, `${round}-${i}-${'x'.repeat(2000)}`))));
+      sizes.push(walSize());
+    }
+    while (g.checkpoints!.checkpoints === 0) await new Promise((r) => setImmediate(r));
+    expect(g.checkpoints!.frames).toBeGreaterThan(0);
+    // Without checkpoints every round appends to the WAL (over 600 kB by the end); with them it is reused from its start.
+    expect(Math.max(...sizes)).toBeLessThan(60 * 5 * 2048);
+    expect(keys(db.name)).toHaveLength(300);
+    await g.close();
     db.close();
   });
 
@@ -118,7 +136,7 @@ describe('GroupCommit on a SQLite file', () => {
     const g = new GroupCommit(db, { sync: (done) => done(new Error('EIO')) });
     const out = await Promise.allSettled([g.run(insert(db, 'a')), g.run(insert(db, 'b'))]);
     expect(out.every((o) => o.status === 'rejected' && (o.reason as Error).message === 'EIO')).toBe(true);
-    g.close();
+    await g.close();
     db.close();
   });
 });

@@ -11,11 +11,12 @@
 // the thread pool covers every group committed before it began, and only then are
 // those groups' requests answered. Groups committed while an fsync runs wait for the
 // next one, so a busy centre does one fsync per batch of groups, not per request.
-// Checkpoints keep SQLite's own syncs (the WAL before, the database after).
+// Checkpoints run in a worker thread (store/checkpointer.ts) and keep SQLite's own syncs (the WAL before, the database after).
 import { closeSync, fdatasync, fsyncSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './database.js';
+import { Checkpointer } from './checkpointer.js';
 
 type Job = { work: () => unknown; resolve: (value: unknown) => void; reject: (error: unknown) => void };
 type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
@@ -42,10 +43,13 @@ export class GroupCommit {
   readonly #rollbackTo: Statement;
   readonly #lazySync: Statement | undefined;
   readonly #fullSync: Statement | undefined;
+  readonly #checkpointer: Checkpointer | undefined;
+  readonly #checkpointEvery: number;
+  #sinceCheckpoint = 0;
   /** Transactions committed, requests they carried and fsyncs done, for benchmarks and tests. */
   readonly stats = { commits: 0, requests: 0, largestGroup: 0, syncs: 0 };
 
-  constructor(db: Db, opts: { maxGroup?: number; sync?: WalSync; maxSyncs?: number } = {}) {
+  constructor(db: Db, opts: { maxGroup?: number; sync?: WalSync; maxSyncs?: number; checkpointEvery?: number } = {}) {
     this.#db = db;
     this.#maxGroup = opts.maxGroup ?? 256;
     this.#maxSyncs = opts.maxSyncs ?? 3;
@@ -59,12 +63,24 @@ export class GroupCommit {
     this.#rollbackTo = db.prepare('ROLLBACK TO request');
     this.#lazySync = this.#sync && db.prepare('PRAGMA synchronous = NORMAL');
     this.#fullSync = this.#sync && db.prepare('PRAGMA synchronous = FULL');
+    this.#checkpointEvery = opts.checkpointEvery ?? 64;
+    if (!db.memory) {
+      // Checkpoints move to a worker (store/checkpointer.ts); the group commit asks for one every so many commits.
+      db.pragma('wal_autocheckpoint = 0');
+      this.#checkpointer = new Checkpointer(db.name, () => db.pragma('wal_autocheckpoint = 1000'));
+    }
   }
 
-  /** After the last request has been answered: releases the WAL descriptor. */
-  close(): void {
+  /** The worker's checkpoint counters, when there is one. */
+  get checkpoints(): Checkpointer['stats'] | undefined {
+    return this.#checkpointer?.stats;
+  }
+
+  /** After the last request has been answered: releases the WAL descriptor and stops the checkpoint worker. */
+  async close(): Promise<void> {
     this.#sync?.close?.();
     perDatabase.delete(this.#db);
+    await this.#checkpointer?.close();
   }
 
   /** Runs `work` inside the next group's transaction; resolves with its result once durable, rejects with its error. */
@@ -83,6 +99,8 @@ export class GroupCommit {
 
   readonly #flush = (): void => {
     this.#scheduled = false;
+    // Writes wait for a running checkpoint (see store/checkpointer.ts); it schedules the next flush when done.
+    if (this.#checkpointer?.busy || this.#queue.length === 0) return;
     const group = this.#queue.splice(0, this.#maxGroup);
     if (this.#queue.length > 0) this.#schedule();
     if (!this.#db.open) {
@@ -139,6 +157,10 @@ export class GroupCommit {
       return { failed: error };
     }
     this.stats.commits++;
+    if (++this.#sinceCheckpoint >= this.#checkpointEvery) {
+      this.#sinceCheckpoint = 0;
+      this.#checkpointer?.request(() => this.#schedule());
+    }
     this.stats.requests += group.length;
     this.stats.largestGroup = Math.max(this.stats.largestGroup, group.length);
     return out;
