@@ -2,7 +2,7 @@
 import fp from 'fastify-plugin';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { DEVICE_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verifyRequest } from '../../../protocol/src/centre/signing.js';
-import { DeviceSecrets, roleAtLeast, sessionUser, signatureSeen, type Role } from '../store/accounts.js';
+import { DeviceSecrets, roleAtLeast, sessionUser, type Role } from '../store/accounts.js';
 import { AlarmError, forbidden, unauthorized } from '../errors.js';
 
 export const SESSION_COOKIE = 'dosis_session';
@@ -14,7 +14,11 @@ declare module 'fastify' {
     deviceSecrets: DeviceSecrets;
   }
   interface FastifyRequest {
-    /** The verified request's signature: the route stores it in the transaction that does the request's writes. */
+    /**
+     * The verified request's signature. Replays are caught by remembering every accepted signature for twice
+     * the window: the route stores it in the transaction that does the request's writes, where a replay
+     * (even one racing its original in the same group) finds it and is refused.
+     */
     deviceSignature?: string;
   }
 }
@@ -34,10 +38,6 @@ export default fp(async function auth(app: FastifyInstance) {
     const now = app.clock.now();
     const v = verifyRequest(secret, req.method, req.url, ts, req.rawBody ?? Buffer.alloc(0), sig, now, app.config.signatureWindowMs);
     if (!v.ok) throw unauthorized(v.reason === 'stale_timestamp' ? 'timestamp outside the allowed window' : 'unknown device or bad signature');
-    // Replays are caught by remembering every accepted signature for twice the window. The route
-    // stores it with the request's writes (a replay racing the original loses there); this read
-    // refuses the common case early.
-    if (signatureSeen(app.db, sig)) throw unauthorized('replayed request');
     const params = req.params as { deviceId?: string };
     if (params.deviceId !== undefined && params.deviceId !== device) throw forbidden('a device may only post as itself');
     // Counted only after the signature holds, so nobody can spend another device's budget.

@@ -120,23 +120,13 @@ export function deviceSecret(db: Db, key: Buffer, deviceId: string): string | un
  * durable together with what the request wrote. False when it was already seen.
  */
 export function rememberSignature(db: Db, signature: string, nowMs: number): boolean {
-  return statements(db).remember.run(signature, nowMs).changes === 1;
+  return rememberStatement(db).run(signature, nowMs).changes === 1;
 }
 
-export function signatureSeen(db: Db, signature: string): boolean {
-  return statements(db).seen.get(signature) !== undefined;
-}
-
-const signatureStatements = new WeakMap<Db, { remember: Database.Statement<[string, number]>; seen: Database.Statement<[string]> }>();
-function statements(db: Db) {
-  let s = signatureStatements.get(db);
-  if (!s) {
-    s = {
-      remember: db.prepare('INSERT OR IGNORE INTO used_signatures (signature, at_ms) VALUES (?, ?)'),
-      seen: db.prepare('SELECT 1 FROM used_signatures WHERE signature = ?'),
-    };
-    signatureStatements.set(db, s);
-  }
+const rememberStatements = new WeakMap<Db, Database.Statement<[string, number]>>();
+function rememberStatement(db: Db) {
+  let s = rememberStatements.get(db);
+  if (!s) rememberStatements.set(db, (s = db.prepare('INSERT OR IGNORE INTO used_signatures (signature, at_ms) VALUES (?, ?)')));
   return s;
 }
 
