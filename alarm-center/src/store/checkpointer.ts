@@ -1,8 +1,7 @@
 // WAL checkpoints in a worker thread with its own connection to the file, so the event loop never waits for a
 // checkpoint's page copies and fsyncs (SQLite's automatic checkpoint runs inside whichever COMMIT crosses its
-// threshold, and stalls every request behind it). One checkpoint at a time. The group commit holds its next
-// transaction until the checkpoint is done: a checkpoint that catches up with the last frame lets the next writer
-// start the WAL again from its beginning, where one racing new frames would leave it growing.
+// threshold, and stalls every request behind it). One checkpoint at a time; PASSIVE, so writers never wait for it
+// (the group commit decides when they should: see store/group-commit.ts).
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 

@@ -12,7 +12,7 @@
 // those groups' requests answered. Groups committed while an fsync runs wait for the
 // next one, so a busy centre does one fsync per batch of groups, not per request.
 // Checkpoints run in a worker thread (store/checkpointer.ts) and keep SQLite's own syncs (the WAL before, the database after).
-import { closeSync, fdatasync, fsyncSync, openSync } from 'node:fs';
+import { closeSync, fdatasync, fsyncSync, openSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './database.js';
@@ -46,10 +46,13 @@ export class GroupCommit {
   readonly #checkpointer: Checkpointer | undefined;
   readonly #checkpointEvery: number;
   #sinceCheckpoint = 0;
+  readonly #walLimitBytes: number;
+  /** Writes wait while a catch-up checkpoint runs. */
+  #holding = false;
   /** Transactions committed, requests they carried and fsyncs done, for benchmarks and tests. */
   readonly stats = { commits: 0, requests: 0, largestGroup: 0, syncs: 0 };
 
-  constructor(db: Db, opts: { maxGroup?: number; sync?: WalSync; maxSyncs?: number; checkpointEvery?: number } = {}) {
+  constructor(db: Db, opts: { maxGroup?: number; sync?: WalSync; maxSyncs?: number; checkpointEvery?: number; walLimitBytes?: number } = {}) {
     this.#db = db;
     this.#maxGroup = opts.maxGroup ?? 256;
     this.#maxSyncs = opts.maxSyncs ?? 3;
@@ -64,6 +67,7 @@ export class GroupCommit {
     this.#lazySync = this.#sync && db.prepare('PRAGMA synchronous = NORMAL');
     this.#fullSync = this.#sync && db.prepare('PRAGMA synchronous = FULL');
     this.#checkpointEvery = opts.checkpointEvery ?? 64;
+    this.#walLimitBytes = opts.walLimitBytes ?? 64 * 1024 * 1024;
     if (!db.memory) {
       // Checkpoints move to a worker (store/checkpointer.ts); the group commit asks for one every so many commits.
       db.pragma('wal_autocheckpoint = 0');
@@ -99,8 +103,8 @@ export class GroupCommit {
 
   readonly #flush = (): void => {
     this.#scheduled = false;
-    // Writes wait for a running checkpoint (see store/checkpointer.ts); it schedules the next flush when done.
-    if (this.#checkpointer?.busy || this.#queue.length === 0) return;
+    // A catch-up checkpoint schedules the next flush when it is done.
+    if (this.#holding || this.#queue.length === 0) return;
     const group = this.#queue.splice(0, this.#maxGroup);
     if (this.#queue.length > 0) this.#schedule();
     if (!this.#db.open) {
@@ -157,9 +161,16 @@ export class GroupCommit {
       return { failed: error };
     }
     this.stats.commits++;
-    if (++this.#sinceCheckpoint >= this.#checkpointEvery) {
+    if (++this.#sinceCheckpoint >= this.#checkpointEvery && this.#checkpointer && !this.#checkpointer.busy) {
       this.#sinceCheckpoint = 0;
-      this.#checkpointer?.request(() => this.#schedule());
+      // Checkpoints run alongside the writes, but one racing new frames never lets the WAL start again from its
+      // beginning; so once the WAL has grown past its bound, writes wait for one checkpoint to catch up.
+      this.#holding = statSync(`${this.#db.name}-wal`).size > this.#walLimitBytes;
+      this.#checkpointer.request(() => {
+        if (!this.#holding) return;
+        this.#holding = false;
+        this.#schedule();
+      });
     }
     this.stats.requests += group.length;
     this.stats.largestGroup = Math.max(this.stats.largestGroup, group.length);
