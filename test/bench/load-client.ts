@@ -39,7 +39,11 @@ function load(spec: LoadSpec): Promise<LoadResult> {
         setupRequest: (req) => {
           i++;
           const now = Date.now();
-          const body = JSON.stringify({ eventId: `${run}-${i}`, seq: i, type: 'dose_failed', occurredAtMs: now, doseId: `${run}-d${i}`, payload: { slot: i % 28 } });
+          // A new event each time, about one of 64 doses, so each one is stored, audited and folded into a live
+          // alert the way a robot's reports are; a new alert per request would instead measure the scheduler's
+          // pass over tens of thousands of open alerts, which no centre has.
+          const type = i % 2 ? 'dose_overdue' : 'missed_dose';
+          const body = JSON.stringify({ eventId: `${run}-${i}`, seq: i, type, occurredAtMs: now, doseId: `${run}-d${i % 64}`, payload: { slot: i % 28 } });
           return { ...req, body, headers: { 'content-type': 'application/json', ...signedHeaders(spec.deviceId!, spec.secret!, 'POST', spec.path, now, body) } };
         },
       }],

@@ -1,0 +1,39 @@
+// Used request signatures: the scheduler's purge reads them by time through an index, on new and upgraded files alike.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openDatabase } from '../../alarm-center/src/store/database.js';
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'dosis-sig-'));
+});
+afterEach(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const plan = (db: Database.Database) =>
+  (db.prepare('EXPLAIN QUERY PLAN DELETE FROM used_signatures WHERE at_ms < ?').all(0) as { detail: string }[]).map((r) => r.detail).join('; ');
+
+describe('used signatures', () => {
+  it('are purged by index, not by reading the whole table', () => {
+    const db = openDatabase(join(dir, 'a.db'));
+    expect(plan(db)).toMatch(/USING (COVERING )?INDEX used_signatures_at/);
+    db.close();
+  });
+
+  it('get the index when an existing file is upgraded, keeping its rows', () => {
+    const path = join(dir, 'b.db');
+    const db = openDatabase(path);
+    db.prepare('INSERT INTO used_signatures (signature, at_ms) VALUES (?, ?)').run('s1', 5);
+    db.exec('DROP INDEX used_signatures_at');
+    db.pragma('user_version = 1');
+    db.close();
+    const again = openDatabase(path);
+    expect(plan(again)).toMatch(/INDEX used_signatures_at/);
+    expect(again.prepare('SELECT count(*) n FROM used_signatures').get()).toEqual({ n: 1 });
+    again.close();
+  });
+});
