@@ -80,7 +80,8 @@ export async function benchAlarm(opts: { runs?: number; durationS?: number; conn
     process.stdout.write(
       `\nmedian of ${runs}: bare ${median(figures.bare.map((s) => s.reqPerSec)).toFixed(0)} req/s, signed ${median(figures.signed.map((s) => s.reqPerSec)).toFixed(0)} req/s` +
         ` = ${(figures.ratio * 100).toFixed(1)} % of bare; signed p99 ${median(figures.signed.map((s) => s.p99Ms))} ms (${connections} connections, database in ${opts.dbDir ?? tmpdir()})\n` +
-        `group commit: ${figures.perCommit.toFixed(1)} requests per transaction, ${figures.perSync.toFixed(1)} per fsync; ` +
+        `group commit: ${figures.perCommit.toFixed(1)} requests per transaction, ${figures.perSync.toFixed(1)} per fsync, ` +
+        `${groupCommitFor(centre.db).checkpoints?.checkpoints ?? 0} checkpoints (${stats.catchUps} waited for); ` +
         `${stored} events stored for ${answered} answered 2xx (autocannon counts a few answered after its window)\n`,
     );
   } finally {

@@ -77,12 +77,14 @@ export async function benchFleet(opts: FleetOptions = {}): Promise<FleetFigures>
     line(`steady: a heartbeat every ${spec.heartbeatMs / 60_000} min per robot, compressed ${spec.compress}× (${((robots * spec.compress) / (spec.heartbeatMs / 1000)).toFixed(0)} robots/s), ` +
       `${spec.steadyIntervals} interval(s); then every robot flushes a ${spec.outboxHours} h outbox at once over ${spec.sockets} sockets`);
     let result: FleetResult;
-    let stats: { commits: number; requests: number; syncs: number };
+    let stats: { commits: number; requests: number; syncs: number; catchUps: number };
+    let checkpoints: { checkpoints: number } | undefined;
     let counts: { n: number; d: number };
     let heartbeatsSeen: number;
     try {
       result = await runClient(spec);
       stats = { ...groupCommitFor(centre.db).stats };
+      checkpoints = groupCommitFor(centre.db).checkpoints;
       counts = centre.db.prepare(`SELECT count(*) n, count(DISTINCT device_id || ' ' || event_id) d FROM events`).get() as { n: number; d: number };
       heartbeatsSeen = (centre.db.prepare('SELECT count(*) n FROM devices WHERE last_heartbeat_at_ms IS NOT NULL').get() as { n: number }).n;
     } finally {
@@ -95,7 +97,8 @@ export async function benchFleet(opts: FleetOptions = {}): Promise<FleetFigures>
     phase('storm', result.storm);
     const figures: FleetFigures = { ...result, stored: counts.n, lost: result.eventsSent - counts.d, doubled: counts.n - counts.d, heartbeatsSeen };
     line(`storm drained in ${(result.storm.wallMs / 1000).toFixed(1)} s; events sent ${result.eventsSent}, stored ${counts.n}, lost ${figures.lost}, doubled ${figures.doubled}; ` +
-      `robots heard ${heartbeatsSeen}/${robots}; ${(stats.requests / Math.max(1, stats.commits)).toFixed(1)} requests per transaction, ${(stats.requests / Math.max(1, stats.syncs)).toFixed(1)} per fsync`);
+      `robots heard ${heartbeatsSeen}/${robots}; ${(stats.requests / Math.max(1, stats.commits)).toFixed(1)} requests per transaction, ${(stats.requests / Math.max(1, stats.syncs)).toFixed(1)} per fsync; ` +
+      `${checkpoints?.checkpoints ?? 0} checkpoints, ${stats.catchUps} waited for`);
     return figures;
   } finally {
     rmSync(dir, { recursive: true, force: true });

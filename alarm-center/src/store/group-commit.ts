@@ -49,8 +49,8 @@ export class GroupCommit {
   readonly #walLimitBytes: number;
   /** Writes wait while a catch-up checkpoint runs. */
   #holding = false;
-  /** Transactions committed, requests they carried and fsyncs done, for benchmarks and tests. */
-  readonly stats = { commits: 0, requests: 0, largestGroup: 0, syncs: 0 };
+  /** Transactions committed, requests they carried, fsyncs done and catch-up checkpoints waited for, for benchmarks and tests. */
+  readonly stats = { commits: 0, requests: 0, largestGroup: 0, syncs: 0, catchUps: 0 };
 
   constructor(db: Db, opts: { maxGroup?: number; sync?: WalSync; maxSyncs?: number; checkpointEvery?: number; walLimitBytes?: number } = {}) {
     this.#db = db;
@@ -166,6 +166,7 @@ export class GroupCommit {
       // Checkpoints run alongside the writes, but one racing new frames never lets the WAL start again from its
       // beginning; so once the WAL has grown past its bound, writes wait for one checkpoint to catch up.
       this.#holding = statSync(`${this.#db.name}-wal`).size > this.#walLimitBytes;
+      if (this.#holding) this.stats.catchUps++;
       this.#checkpointer.request(() => {
         if (!this.#holding) return;
         this.#holding = false;
