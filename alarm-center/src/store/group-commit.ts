@@ -161,25 +161,37 @@ export class GroupCommit {
       return { failed: error };
     }
     this.stats.commits++;
-    if (++this.#sinceCheckpoint >= this.#checkpointEvery && this.#checkpointer && !this.#checkpointer.busy) {
-      this.#sinceCheckpoint = 0;
-      // Checkpoints run alongside the writes, but one racing new frames never lets the WAL start again from its
-      // beginning; so once the WAL has grown past its bound, writes wait for one checkpoint to catch up.
-      this.#holding = statSync(`${this.#db.name}-wal`).size > this.#walLimitBytes;
-      if (this.#holding) this.stats.catchUps++;
-      this.#checkpointer.request(() => {
-        if (!this.#holding) return;
-        this.#holding = false;
-        this.#schedule();
-      });
-    }
     this.stats.requests += group.length;
     this.stats.largestGroup = Math.max(this.stats.largestGroup, group.length);
     return out;
   }
 
+  /**
+   * Every so many commits, a checkpoint in the worker. They run alongside the writes, but one racing new frames
+   * never lets the WAL start again from its beginning; so once the WAL has grown past its bound, writes wait for
+   * one checkpoint to catch up.
+   */
+  #maybeCheckpoint(): void {
+    if (++this.#sinceCheckpoint < this.#checkpointEvery || !this.#checkpointer || this.#checkpointer.busy) return;
+    this.#sinceCheckpoint = 0;
+    let walBytes = 0;
+    try {
+      walBytes = statSync(`${this.#db.name}-wal`).size;
+    } catch {
+      // No WAL file to measure: nothing to catch up with.
+    }
+    this.#holding = walBytes > this.#walLimitBytes;
+    if (this.#holding) this.stats.catchUps++;
+    this.#checkpointer.request(() => {
+      if (!this.#holding) return;
+      this.#holding = false;
+      this.#schedule();
+    });
+  }
+
   /** Answers wait for an fsync begun after their COMMIT; a duplicate or a refusal waits too, since what it saw may be just as new. */
   #afterCommit(group: Job[], outcomes: Outcome[]): void {
+    this.#maybeCheckpoint();
     const settled = group.map((job, i) => ({ job, outcome: outcomes[i]! }));
     if (!this.#sync) return settle(settled);
     this.#unsynced.push(...settled);
