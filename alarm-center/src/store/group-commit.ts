@@ -9,9 +9,10 @@
 // the group's COMMIT writes its WAL frames (synchronous=NORMAL for that one COMMIT,
 // so SQLite does not fsync while the loop waits), then one fsync of the WAL file in
 // the thread pool covers every group committed before it began, and only then are
-// those groups' requests answered. Groups committed while an fsync runs wait for the
-// next one, so a busy centre does one fsync per batch of groups, not per request.
-// Checkpoints run in a worker thread (store/checkpointer.ts) and keep SQLite's own syncs (the WAL before, the database after).
+// those groups' requests answered. Up to three fsyncs run at once; groups committed
+// while they do wait for the next one, so a busy centre does one fsync per batch of
+// groups, not per request. Checkpoints run in a worker thread (store/checkpointer.ts)
+// and keep SQLite's own syncs (the WAL before, the database after).
 import { closeSync, fdatasync, fsyncSync, openSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Statement } from 'better-sqlite3';
