@@ -2,7 +2,7 @@
 //
 // Every write goes through one GroupCommit: requests that arrive together share a
 // transaction and an fsync, each in its own savepoint with its signature, and each
-// is answered only after the COMMIT that holds it.
+// is answered only once the COMMIT that holds it is on disk (store/group-commit.ts).
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { BatchBody, BatchReply, DeviceParams, EventBody, EventReply, HeartbeatBody, HeartbeatReply } from '../../../protocol/src/centre/contract.js';
