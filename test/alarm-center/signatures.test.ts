@@ -1,10 +1,11 @@
-// Used request signatures: the scheduler's purge reads them by time through an index, on new and upgraded files alike.
+// Used request signatures: purged by time through an index (new and upgraded files alike), by device writes as they go.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../alarm-center/src/store/database.js';
+import { count, event, makeFixture, signed } from './helpers.js';
 
 let dir: string;
 beforeEach(() => {
@@ -35,5 +36,17 @@ describe('used signatures', () => {
     expect(plan(again)).toMatch(/INDEX used_signatures_at/);
     expect(again.prepare('SELECT count(*) n FROM used_signatures').get()).toEqual({ n: 1 });
     again.close();
+  });
+
+  it('are forgotten by the device writes once older than twice the window, within a second', async () => {
+    const f = await makeFixture();
+    try {
+      expect((await f.app.inject(signed(f, 'dev-a', '/events', event('low_supply')))).statusCode).toBe(201);
+      f.clock.advance(2 * 5 * 60_000 + 1);
+      expect((await f.app.inject(signed(f, 'dev-a', '/heartbeat', { sentAtMs: f.clock.now(), outboxDepth: 0, link: 'ok', mcu: 'ok', firmwareVersion: '1' }))).statusCode).toBe(200);
+      expect(count(f, 'SELECT count(*) n FROM used_signatures')).toBe(1);
+    } finally {
+      await f.cleanup();
+    }
   });
 });

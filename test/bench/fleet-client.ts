@@ -126,7 +126,13 @@ async function post(deviceId: string, secret: string, path: string, body: string
   }
 }
 
-const heartbeat = () => JSON.stringify({ sentAtMs: Date.now(), outboxDepth: 0, link: 'ok', mcu: 'ok', firmwareVersion: 'fleet-1' });
+// A heartbeat carries the day's running dosing totals, as robots send them (an upsert at the centre).
+const day = new Date().toISOString().slice(0, 10);
+const heartbeat = () =>
+  JSON.stringify({
+    sentAtMs: Date.now(), outboxDepth: 0, link: 'ok', mcu: 'ok', firmwareVersion: 'fleet-1',
+    report: { day, dosings: 2, pills: 9, correct: 2, green: 0, yellow: 0, missed: 0, taken: 2 },
+  });
 
 /** One robot's turn: its events (batches of 50, oldest first), then its heartbeat. */
 async function robotTurn(id: string, secret: string, events: Ev[], t: Tally, plannedAt: number): Promise<void> {

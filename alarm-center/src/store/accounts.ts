@@ -130,6 +130,14 @@ function rememberStatement(db: Db) {
   return s;
 }
 
+/** Forgets signatures accepted before `beforeMs` (by index); returns how many. */
+export function forgetSignaturesBefore(db: Db, beforeMs: number): number {
+  let s = forgetStatements.get(db);
+  if (!s) forgetStatements.set(db, (s = db.prepare('DELETE FROM used_signatures WHERE at_ms < ?')));
+  return s.run(beforeMs).changes;
+}
+const forgetStatements = new WeakMap<Db, Database.Statement<[number]>>();
+
 function hashPassword(password: string): string {
   const salt = randomBytes(16);
   const hash = scryptSync(password, salt, 32, { N: 16384, r: 8, p: 1 });
