@@ -11,6 +11,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ main: Ma
   roll: { summary: 'validate and load roll manifests', load: () => import('../firmware-host/src/roll/cli.js') },
   robot: { summary: "set a robot up for its citizen; pause, travel and withdrawal on its database", load: () => import('../firmware-host/src/care/cli.js') },
   'alarm-center': { summary: 'the alarm centre service and its set-up commands', load: () => import('../alarm-center/src/cli.js') },
+  backup: { summary: 'a consistent copy of a live robot or alarm-centre database', load: () => import('./backup.js') },
 };
 
 function usage(): string {

@@ -150,6 +150,12 @@ export async function main(argv: string[]): Promise<number> {
       if (err) process.stderr.write(`dosis demo: ${(err as Error).message}\n`);
       await shutdown();
     });
+    // As on a real robot: an error in the dose controller stops everything, with a non-zero exit.
+    s.robot.onFatal((err) => {
+      out(`robot: the dose controller failed (${err.name}); stopping`);
+      grace.uninstall();
+      void shutdown().then(() => resolveExit(1), () => resolveExit(1));
+    });
     const rl = createInterface({ input: process.stdin, terminal: false });
     rl.on('line', (line) => {
       const [cmd, ...rest] = line.trim().split(/\s+/);

@@ -8,6 +8,9 @@
 
 export type CitizenPhase = 'idle' | 'early' | 'due' | 'overdue' | 'dispensing' | 'present' | 'error' | 'offline';
 
+/** Something about the robot itself (not about a dose) both screens show, in both languages. */
+export type ScreenNotice = { code: 'no_alarm_centre' | 'device_fault'; text: { da: string; en: string } };
+
 export type CitizenView = {
   nowMs: number;
   /** IANA zone the robot's wall-clock times are in (Europe/Copenhagen by default); the page formats every time in it. */
@@ -25,6 +28,7 @@ export type CitizenView = {
   lowSupply: { daysLeft: number } | null;
   /** Play the reminder sound. */
   reminder: boolean;
+  notices?: ScreenNotice[];
 };
 
 export type RollProblem = { path: string; severity: string; code: string; message: string };
@@ -45,6 +49,7 @@ export type PharmacyView = {
   /** The last 50 events, newest first. */
   events: { atMs: number; type: string; doseId?: string; detail?: string }[];
   health: { link: string; firmware: string | null; bootId: string | null; lastErrors: string[] };
+  notices?: ScreenNotice[];
   /** The citizen the robot is commissioned for, or null. */
   commissioned?: { citizenId: string; atMs: number } | null;
   pause?: { fromMs: number; untilMs: number; reason: string } | null;

@@ -116,6 +116,8 @@ export class Store {
     this.#q = {
       dose: selectDoses(db, 'FROM doses WHERE dose_id = ?'),
       open: selectDoses(db, `FROM doses WHERE state IN ('scheduled','dispensing','presented') ORDER BY intake_at_ms, position LIMIT ?`),
+      activeRoll: db.prepare('SELECT * FROM rolls WHERE unloaded_at_ms IS NULL ORDER BY loaded_at_ms DESC LIMIT 1'),
+      remaining: selectDoses(db, `FROM doses WHERE roll_id = ? AND state = 'scheduled' ORDER BY intake_at_ms, position`),
       heads: db.prepare(`SELECT dose_id, intake_at_ms, pill_count, state FROM doses WHERE state IN ('scheduled','dispensing','presented') ORDER BY intake_at_ms, position LIMIT ?`),
       setState: db.prepare('UPDATE doses SET state = ?, attempts = ? WHERE dose_id = ?'),
       claim: db.prepare(`UPDATE doses SET state = 'dispensing', attempts = ? WHERE dose_id = ? AND state = 'scheduled' AND (use_by_ms IS NULL OR use_by_ms >= ?)`),
@@ -150,7 +152,7 @@ export class Store {
   // ------------------------------------------------------------ rolls
 
   activeRoll(): RollRow | undefined {
-    const r = this.db.prepare('SELECT * FROM rolls WHERE unloaded_at_ms IS NULL ORDER BY loaded_at_ms DESC LIMIT 1').get() as
+    const r = this.#q.activeRoll.get() as
       | { roll_id: string; citizen_id: string; loaded_at_ms: number; loaded_by: string | null; unloaded_at_ms: number | null }
       | undefined;
     return r && { rollId: r.roll_id, citizenId: r.citizen_id, loadedAtMs: r.loaded_at_ms, loadedBy: r.loaded_by, unloadedAtMs: r.unloaded_at_ms };
@@ -371,7 +373,7 @@ export class Store {
   remainingPouches(): DoseRow[] {
     const active = this.activeRoll();
     if (!active) return [];
-    return (selectDoses(this.db, `FROM doses WHERE roll_id = ? AND state = 'scheduled' ORDER BY intake_at_ms, position`).all(active.rollId) as RawDose[]).map(toDose);
+    return (this.#q.remaining.all(active.rollId) as RawDose[]).map(toDose);
   }
 
   allDoses(): DoseRow[] {

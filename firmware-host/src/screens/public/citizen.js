@@ -121,6 +121,7 @@
     bar: $('progress-bar'),
     button: $('main-button'),
     supply: $('supply'),
+    notice: $('notice'),
   };
 
   function pickLang() {
@@ -256,6 +257,10 @@
     const supplyShown = phase === 'idle' && view.lowSupply !== null;
     el.supply.hidden = !supplyShown;
     if (supplyShown) el.supply.textContent = tx.lowSupply(view.lowSupply.daysLeft);
+    // The robot's own notices (no alarm centre, a fault), worded by the robot from its message catalogue.
+    const notices = view.notices || [];
+    el.notice.hidden = notices.length === 0;
+    el.notice.textContent = notices.map((n) => n.text[lang]).join(' ');
     el.button.setAttribute('aria-busy', Date.now() - pressedAt < 3000 ? 'true' : 'false');
     updateReminder(!disconnected && view.reminder === true);
   }

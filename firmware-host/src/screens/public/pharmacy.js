@@ -240,6 +240,10 @@
       ]);
     }
     $('unload-start').disabled = !r;
+    // The robot's own notices (no alarm centre, a fault), worded by the robot from its message catalogue.
+    const notices = view.notices || [];
+    $('notice').hidden = notices.length === 0;
+    $('notice').textContent = notices.map((n) => n.text[lang]).join(' ');
     renderCare();
     const h = view.health;
     fillDl($('health-status'), [
