@@ -26,8 +26,8 @@ import type { Store } from '../../../firmware-host/src/store/store.js';
 import type { Controller } from '../../../firmware-host/src/controller.js';
 import type { AlarmDelivery } from '../../../firmware-host/src/alarm/delivery.js';
 import { Robot, type AlarmTarget, type RobotConfig, type ScreensConfig } from '../../../firmware-host/src/robot.js';
-import { setPin } from '../../../firmware-host/src/screens/pin.js';
 import { localDate } from '../../../firmware-host/src/supply.js';
+import { setPin } from '../../../firmware-host/src/screens/pin.js';
 import { resolveLocalTime } from '../../../firmware-host/src/roll/local-time.js';
 import { pouchLabel, type ScheduledPouch } from '../../../firmware-host/src/roll/types.js';
 import { TrackingClock } from './tracking-clock.js';
@@ -218,11 +218,12 @@ export async function startDemoSystem(o: DemoSystemOptions): Promise<DemoSystem>
     onRollLoaded: (roll) => loadInto(roll.rollId, roll.pouches),
   }));
   const { link, store, controller } = robot;
+  const delivery = robot.delivery!;
+  // The demo's pharmacy login, an administrator so that commissioning can be tried too.
   if (!store.db.prepare('SELECT 1 FROM staff_pin WHERE staff_id = ?').get(DEMO_STAFF.staffId)) {
     setPin(store.db, DEMO_STAFF.staffId, DEMO_STAFF.pin, clock.now());
     store.setAdmin(DEMO_STAFF.staffId, true);
   }
-  const delivery = robot.delivery!;
 
   let closed = false;
   const close = async (): Promise<void> => {
