@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { main } from '../../alarm-center/src/cli.js';
+import { main, readPassword } from '../../alarm-center/src/cli.js';
 import { openDatabase } from '../../alarm-center/src/store/database.js';
 import { deviceSecret, loadSecretKey, login } from '../../alarm-center/src/store/accounts.js';
 
@@ -77,6 +77,17 @@ describe('dosis alarm-center', () => {
     const d2 = openDatabase(db);
     expect((await login(d2, 'sam', pw, { now: () => 0 }, 1000)).ok).toBe(true);
     d2.close();
+  });
+
+  it('reads a password typed on a terminal without echo, backspace included', async () => {
+    const raw: boolean[] = [];
+    const tty = Object.assign(Readable.from(['se', 'cx\u007fret-pw\r', 'after']), { isTTY: true, setRawMode: (on: boolean) => raw.push(on) });
+    let err = '';
+    vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((err += String(s)), true));
+    expect(await readPassword(tty, 'da')).toBe('secret-pw');
+    vi.restoreAllMocks();
+    expect(raw).toEqual([true, false]);
+    expect(err).toBe('adgangskode: \n');
   });
 
   it('refuses bad options and settings with exit 2', async () => {
