@@ -10,6 +10,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ main: Ma
   soak: { summary: 'accuracy soak test of the controller against the simulator', load: () => import('../device-sim/src/soak/cli.js') },
   roll: { summary: 'validate and load roll manifests', load: () => import('../firmware-host/src/roll/cli.js') },
   'alarm-center': { summary: 'the alarm centre service and its set-up commands', load: () => import('../alarm-center/src/cli.js') },
+  backup: { summary: 'a consistent copy of a live robot or alarm-centre database', load: () => import('./backup.js') },
 };
 
 function usage(): string {

@@ -10,6 +10,9 @@ export type Role = (typeof ROLES)[number];
 const ROLE_RANK: Record<Role, number> = { operator: 1, supervisor: 2, admin: 3 };
 export const roleAtLeast = (role: Role, min: Role) => ROLE_RANK[role] >= ROLE_RANK[min];
 
+/** The file beside the database that holds the key, when no key is configured; a backup is useless without it. */
+export const secretKeyPath = (dbPath: string) => `${dbPath}.key`;
+
 /**
  * The key that encrypts device secrets. HMAC verification needs the secret itself,
  * so it cannot be stored as a one-way hash; it is AES-256-GCM encrypted with a key
@@ -22,7 +25,7 @@ export function loadSecretKey(dbPath: string, keyHex?: string): Buffer {
     return Buffer.from(given, 'hex');
   }
   if (dbPath === ':memory:') return randomBytes(32);
-  const file = `${dbPath}.key`;
+  const file = secretKeyPath(dbPath);
   if (existsSync(file)) return Buffer.from(readFileSync(file, 'utf8').trim(), 'hex');
   const key = randomBytes(32);
   writeFileSync(file, key.toString('hex'), { mode: 0o600 });
