@@ -243,7 +243,9 @@ export class Robot {
   #controllerFailed(err: Error): void {
     // Recorded (event log and outbox, one transaction), shown on both screens, then the process is to stop.
     try {
-      this.faults.raise('controller', 'controller_error', { error: err.name.slice(0, 60) });
+      const detail = { error: err.name.slice(0, 60) };
+      // Failing again while the fault of an earlier run is still open: the centre knows; the event log gets the repeat.
+      if (!this.faults.raise('controller', 'controller_error', detail)) this.store.log('controller_error', null, detail);
     } catch (e) {
       this.#log.error({ err: e }, 'could not record the controller error');
     }
