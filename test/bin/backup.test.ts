@@ -84,8 +84,21 @@ describe('dosis backup', () => {
     try {
       await new Promise<void>((resolve) => writer.stdout.once('data', () => resolve()));
       const seen: BackupProgress[] = [];
-      // Small steps, so the writer commits between them and SQLite has to restart the copy.
-      const r = await backupDatabase(src, join(dir, 'copy.db'), { stepPages: 8, onProgress: (p) => seen.push(p) });
+      // Small steps, so writes land between them and SQLite has to restart the copy. The other process may not be
+      // scheduled between two steps on a busy machine, so a second connection here also commits during the first
+      // steps: the restart is certain, not a matter of timing.
+      const here = new Database(src);
+      here.pragma('busy_timeout = 5000');
+      const write = here.transaction((v: number) => {
+        here.prepare('INSERT INTO ledger (v, pad) VALUES (?, randomblob(900))').run(v);
+        here.prepare('UPDATE totals SET n = n + 1, sum = sum + ?').run(v);
+      });
+      const r = await backupDatabase(src, join(dir, 'copy.db'), {
+        stepPages: 8,
+        onProgress: (p) => {
+          if (seen.push(p) <= 3) write(seen.length);
+        },
+      }).finally(() => here.close());
       expect(r.restarts).toBeGreaterThan(0);
       expect(seen.length).toBeGreaterThan(10);
       expect(r.kind).toBe('other');

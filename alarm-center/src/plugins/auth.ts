@@ -35,7 +35,7 @@ export default fp(async function auth(app: FastifyInstance) {
     // Counted only after the signature holds, so nobody can spend another device's budget.
     const w = perDevice.get(device);
     if (!w || now - w.startMs >= 60_000) perDevice.set(device, { startMs: now, count: 1 });
-    else if (++w.count > app.config.rateLimitPerMinute) throw new AlarmError('DOSIS_ERR_RATE_LIMIT', 429, 'too many requests from this device');
+    else if (++w.count > app.config.rateLimitPerMinute && app.config.rateLimitPerMinute > 0) throw new AlarmError('DOSIS_ERR_RATE_LIMIT', 429, 'too many requests from this device');
     req.deviceId = device;
   });
 

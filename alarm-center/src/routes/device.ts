@@ -1,11 +1,11 @@
 // Device API: signed event posts (single and batch) and heartbeats.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { BatchBody, BatchReply, DeviceParams, EventBody, EventReply, HeartbeatBody, HeartbeatReply } from '../../../protocol/src/centre/contract.js';
+import { BatchBody, BatchReply, DeviceParams, EventBody, EventReply, HeartbeatBody, HeartbeatReply, dailyReportProblem } from '../../../protocol/src/centre/contract.js';
 import { ErrorReply } from '../schemas/operator.js';
 import { ingestEvents, recordHeartbeat } from '../store/alerts.js';
-import { conflict } from '../errors.js';
+import { AlarmError, conflict } from '../errors.js';
 
-const errors = { 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 409: ErrorReply, 413: ErrorReply };
+const errors = { 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 409: ErrorReply, 413: ErrorReply, 422: ErrorReply };
 
 const deviceRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/v1/devices/:deviceId/events', {
@@ -26,6 +26,9 @@ const deviceRoutes: FastifyPluginAsyncTypebox = async (app) => {
     preValidation: app.verifyDevice,
     schema: { tags: ['device'], params: DeviceParams, body: HeartbeatBody, response: { 200: HeartbeatReply, ...errors } },
   }, async (req) => {
+    // Figures that cannot be true would skew the municipality's report; the robot hears why.
+    const problem = req.body.report && dailyReportProblem(req.body.report, app.clock.now());
+    if (problem) throw new AlarmError('DOSIS_ERR_VALIDATION', 422, `daily report: ${problem}`);
     recordHeartbeat(app.db, req.params.deviceId, req.body, app.clock.now());
     return { intervalMs: app.config.heartbeatIntervalMs, serverTimeMs: app.clock.now() };
   });

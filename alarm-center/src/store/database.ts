@@ -91,6 +91,20 @@ const MIGRATIONS: string[] = [
     PRIMARY KEY (device_id, day)
   );
   `,
+  `
+  -- Failed logins per attempted username (known or not, so the answer never tells which); a lock grows with each failure.
+  CREATE TABLE login_failures (
+    username TEXT PRIMARY KEY,
+    failures INTEGER NOT NULL,
+    last_failure_at_ms INTEGER NOT NULL,
+    locked_until_ms INTEGER NOT NULL
+  );
+  CREATE INDEX login_failures_age ON login_failures (last_failure_at_ms);
+  -- The district a robot serves, for the municipality's reports.
+  ALTER TABLE devices ADD COLUMN district TEXT;
+  ALTER TABLE daily_reports ADD COLUMN failed INTEGER NOT NULL DEFAULT 0;
+  CREATE INDEX alerts_queue ON alerts (urgency DESC, opened_at_ms);
+  `,
 ];
 
 export type Db = Database.Database;
