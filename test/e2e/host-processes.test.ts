@@ -57,8 +57,8 @@ async function line(p: Proc, re: RegExp, ms: number): Promise<RegExpMatchArray> 
   }
 }
 
-function dosis(args: string[]): string {
-  const r = spawnSync(process.execPath, [DOSIS, ...args], { cwd: ROOT, encoding: 'utf8' });
+function dosis(args: string[], input?: string): string {
+  const r = spawnSync(process.execPath, [DOSIS, ...args], { cwd: ROOT, encoding: 'utf8', ...(input !== undefined ? { input } : {}) });
   if (r.status !== 0) throw new Error(`dosis ${args.join(' ')}: ${r.status}\n${r.stderr}`);
   return r.stdout;
 }
@@ -72,7 +72,7 @@ describe('dosis host as shipped, with the alarm centre and the simulator as proc
     const secretFile = join(dir, 'device-secret');
     const secret = /secret \(shown once\): (\S+)/.exec(dosis(['alarm-center', 'register-device', '--id', DEVICE, '--db', centreDb]))![1]!;
     writeFileSync(secretFile, `${secret}\n`, { mode: 0o600 });
-    dosis(['alarm-center', 'add-operator', '--username', OPERATOR.username, '--role', 'operator', '--password', OPERATOR.password, '--db', centreDb]);
+    dosis(['alarm-center', 'add-operator', '--username', OPERATOR.username, '--role', 'operator', '--db', centreDb], `${OPERATOR.password}\n`);
 
     const centre = start(['alarm-center', '--port', '0', '--db', centreDb]);
     const centreUrl = (await line(centre, /alarm centre listening on (http:\/\/\S+)/, 20_000))[1]!;
