@@ -1,6 +1,7 @@
 // `dosis host`: the robot as it runs on its board (the one assembly of robot.ts, configured by flags or a file), and a bring-up dispense.
 
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import pino, { type Logger } from 'pino';
 import { intOption, parseCommand, UsageError } from '../../bin/cli-kit.js';
 import { SystemClock } from '../../protocol/src/clock.js';
@@ -40,7 +41,7 @@ const spec = {
   help: {
     config: `JSON file of settings, keyed by these options' names (${CONFIG_KEYS.join(', ')}); options given here win`,
     port: 'serial device of the MCU, e.g. /dev/ttyACM0, or the path `dosis sim --pty` printed',
-    db: 'the robot\'s SQLite store (created if new): the roll loaded there (dosis roll load, or the pharmacy screen) is dispensed',
+    db: 'the robot\'s SQLite store (it must exist: dosis robot commission creates it): the roll loaded there (dosis roll load, or the pharmacy screen) is dispensed',
     'device-id': 'this robot\'s id at the alarm centre (dosis alarm-center register-device)',
     'alarm-center': 'the alarm centre\'s URL, e.g. https://alarm.example:8470',
     'device-secret-file': 'file holding this robot\'s secret (refused when group or others may read it: chmod 600)',
@@ -95,6 +96,8 @@ export async function main(argv: string[]): Promise<number> {
   }
   const { config, 'list-ports': _l, 'dispense-slot': _d, ...flags } = v;
   const settings = resolveSettings(flags, config === undefined ? {} : readConfigFile(config), config);
+  // A mistyped path would start a robot on an empty database: only `dosis robot commission` creates one.
+  if (!existsSync(settings.db)) throw new UsageError(`host: the database ${settings.db} does not exist; set the robot up first with: dosis robot commission`);
   const secret = settings.alarm ? readDeviceSecret(settings.alarm.secretFile) : null;
   const profile = loadProfile(settings.profile);
   const logger = pino({ name: 'host', level: settings.logLevel }, pino.destination(2));

@@ -180,6 +180,12 @@ export class Controller {
     return returned;
   }
 
+  /** The schedule changed in the store from this process (a pause, a travel pack, a withdrawal): start over from it. */
+  scheduleChanged(): void {
+    this.#heads = undefined;
+    this.#restartIfWaiting();
+  }
+
   unloadSchedule(staffId: string | null = null): DoseRow[] {
     const returned = this.#o.store.unloadRoll(staffId);
     this.#heads = undefined;

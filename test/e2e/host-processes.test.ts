@@ -58,7 +58,7 @@ async function line(p: Proc, re: RegExp, ms: number): Promise<RegExpMatchArray> 
 }
 
 function dosis(args: string[], input?: string): string {
-  const r = spawnSync(process.execPath, [DOSIS, ...args], { cwd: ROOT, encoding: 'utf8', ...(input !== undefined ? { input } : {}) });
+  const r = spawnSync(process.execPath, [DOSIS, ...args], { cwd: ROOT, encoding: 'utf8', input });
   if (r.status !== 0) throw new Error(`dosis ${args.join(' ')}: ${r.status}\n${r.stderr}`);
   return r.stdout;
 }
@@ -73,6 +73,9 @@ describe('dosis host as shipped, with the alarm centre and the simulator as proc
     const secret = /secret \(shown once\): (\S+)/.exec(dosis(['alarm-center', 'register-device', '--id', DEVICE, '--db', centreDb]))![1]!;
     writeFileSync(secretFile, `${secret}\n`, { mode: 0o600 });
     dosis(['alarm-center', 'add-operator', '--username', OPERATOR.username, '--role', 'operator', '--db', centreDb], `${OPERATOR.password}\n`);
+
+    // The robot set up for its citizen, as a new robot is before its host first starts.
+    dosis(['robot', 'commission', '--citizen', 'C-E2E', '--staff', 'anna', '--pin-stdin', '--db', robotDb], '4711\n');
 
     const centre = start(['alarm-center', '--port', '0', '--db', centreDb]);
     const centreUrl = (await line(centre, /alarm centre listening on (http:\/\/\S+)/, 20_000))[1]!;

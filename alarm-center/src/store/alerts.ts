@@ -74,6 +74,24 @@ function openOrFold(db: Db, deviceId: string, type: string, doseId: string | nul
   return id;
 }
 
+/**
+ * The robot's staff paused it (a hospital stay): the device is silenced for exactly the pause's span, and the
+ * silence ends when the robot says the pause ended. Keyed by the robot's pause number, so a repeat changes nothing.
+ */
+function carePause(db: Db, deviceId: string, e: DeviceEvent, nowMs: number): void {
+  const { pause, fromMs, untilMs } = e.payload as { pause?: unknown; fromMs?: unknown; untilMs?: unknown };
+  if (typeof pause !== 'number' || typeof fromMs !== 'number' || typeof untilMs !== 'number' || !(untilMs > fromMs)) return;
+  const reason = `care_pause:${pause}`;
+  if (e.type === 'care_paused') {
+    if (db.prepare('SELECT 1 FROM silences WHERE device_id = ? AND reason = ?').get(deviceId, reason)) return;
+    const r = db.prepare("INSERT INTO silences (device_id, reason, starts_at_ms, ends_at_ms, created_by) VALUES (?, ?, ?, ?, 'device')").run(deviceId, reason, fromMs, untilMs);
+    audit(db, nowMs, 'device', 'silence.added', null, deviceId, null, { silenceId: Number(r.lastInsertRowid), reason, endsAtMs: untilMs });
+  } else {
+    const r = db.prepare('UPDATE silences SET ended_early_at_ms = ? WHERE device_id = ? AND reason = ? AND ended_early_at_ms IS NULL').run(nowMs, deviceId, reason);
+    if (r.changes > 0) audit(db, nowMs, 'device', 'silence.ended', null, deviceId, null, { reason });
+  }
+}
+
 /** Stores a batch in one transaction; the caller answers 2xx only after this returns (after COMMIT). */
 export function ingestEvents(db: Db, deviceId: string, events: DeviceEvent[], nowMs: number): { eventId: string; status: IngestStatus; alertId: number | null }[] {
   return db.transaction(() => {
@@ -90,6 +108,7 @@ export function ingestEvents(db: Db, deviceId: string, events: DeviceEvent[], no
       const detail = { eventId: e.eventId, type: e.type, seq: e.seq };
       const opens = OPENS[e.type];
       const cancels = CANCELS[e.type];
+      if (e.type === 'care_paused' || e.type === 'care_resumed') carePause(db, deviceId, e, nowMs);
       if (opens && !isSilenced(db, deviceId, nowMs)) {
         alertId = openOrFold(db, deviceId, e.type, e.doseId ?? null, opens.fold(e), opens.urgency, nowMs, detail);
       } else if (cancels) {

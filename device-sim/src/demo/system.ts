@@ -28,6 +28,7 @@ import type { AlarmDelivery } from '../../../firmware-host/src/alarm/delivery.js
 import { Robot, type AlarmTarget, type RobotConfig, type ScreensConfig } from '../../../firmware-host/src/robot.js';
 import { localDate } from '../../../firmware-host/src/supply.js';
 import { ALIVE_EVERY_MS } from '../../../firmware-host/src/power.js';
+import { setPin } from '../../../firmware-host/src/screens/pin.js';
 import { resolveLocalTime } from '../../../firmware-host/src/roll/local-time.js';
 import { pouchLabel, type ScheduledPouch } from '../../../firmware-host/src/roll/types.js';
 import { TrackingClock } from './tracking-clock.js';
@@ -35,6 +36,8 @@ import { TrackingClock } from './tracking-clock.js';
 export const DEMO_DEVICE_ID = 'demo-robot';
 export const DEMO_OPERATOR = { username: 'operator', password: 'demo-password' } as const;
 export const DEMO_CITIZEN = 'C-DEMO';
+/** The demo's pharmacy login (an administrator, so commissioning can be tried too). */
+export const DEMO_STAFF = { staffId: 'demo', pin: '1234' } as const;
 export const DEMO_TIME_ZONE = 'Europe/Copenhagen';
 const SECRET_FILE = 'demo-device-secret';
 
@@ -219,6 +222,11 @@ export async function startDemoSystem(o: DemoSystemOptions): Promise<DemoSystem>
   }));
   const { link, store, controller } = robot;
   const delivery = robot.delivery!;
+  // The demo's pharmacy login, an administrator so that commissioning can be tried too.
+  if (!store.db.prepare('SELECT 1 FROM staff_pin WHERE staff_id = ?').get(DEMO_STAFF.staffId)) {
+    setPin(store.db, DEMO_STAFF.staffId, DEMO_STAFF.pin, clock.now());
+    store.setAdmin(DEMO_STAFF.staffId, true);
+  }
 
   let closed = false;
   const close = async (): Promise<void> => {

@@ -3,7 +3,7 @@
 // Request signing, the other half of the contract, is in ./signing.ts.
 import { Type, type Static } from '@sinclair/typebox';
 
-export const EVENT_TYPES = ['missed_dose', 'dose_overdue', 'dose_failed', 'dose_taken_late', 'device_fault', 'fault_cleared', 'low_supply', 'power_lost', 'power_restored'] as const;
+export const EVENT_TYPES = ['missed_dose', 'dose_overdue', 'dose_failed', 'dose_taken_late', 'device_fault', 'fault_cleared', 'low_supply', 'power_lost', 'power_restored', 'care_paused', 'care_resumed'] as const;
 
 export type EventType = (typeof EVENT_TYPES)[number];
 
