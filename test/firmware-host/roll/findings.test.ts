@@ -271,7 +271,7 @@ describe('the command line', () => {
     const da = await robot(['pause', '--from', new Date(NOW).toISOString(), '--until', new Date(NOW + H).toISOString(), ...as(missing), '--lang', 'da'], '4711');
     expect(da.code).toBe(2);
     expect(da.err).toContain(`Databasen ${missing} findes ikke`);
-    await expect(hostMain(['--port', '/dev/null', '--db', missing])).rejects.toThrow(/does not exist; set the robot up first/);
+    await expect(hostMain(['--port', '/dev/null', '--db', missing, '--no-alarm-center'])).rejects.toThrow(/does not exist; set the robot up first/);
     expect(existsSync(missing)).toBe(false);
   });
 
