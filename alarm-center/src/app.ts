@@ -73,6 +73,7 @@ export async function app(fastify: FastifyInstance, opts: AppOptions): Promise<v
   });
   await fastify.register(cookie);
   await fastify.register(auth);
+  // 0 turns the limits off, for benchmarks that measure the ingestion path alone.
   if (fastify.config.rateLimitPerMinute > 0) {
     await fastify.register(rateLimit, {
       max: fastify.config.rateLimitPerMinute,

@@ -1,5 +1,5 @@
-// The robot as it ships, as real processes from the build (dist/): `dosis alarm-center`, `dosis sim --pty` and
-// `dosis host` configured like a device in the field. A dose nobody takes reaches the centre as one alert; the host is SIGKILLed and restarted, and the
+// The robot as it ships, as real processes: `dosis alarm-center`, `dosis sim --pty` and `dosis host` configured like a
+// device in the field. A dose nobody takes reaches the centre as one alert; the host is SIGKILLed and restarted, and the
 // centre then holds that alert still once, plus the power_lost / power_restored pair of the unclean stop.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -11,11 +11,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { SystemClock } from '../../protocol/src/clock.js';
 import { Store } from '../../firmware-host/src/store/store.js';
 import { pouchLabel } from '../../firmware-host/src/roll/types.js';
-import { builtDist } from '../bin/dist-kit.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-/** The `dosis` entry every process is started from: the production one, compiled, on plain node. */
-const DOSIS = join(builtDist(), 'bin', 'dosis.js');
+/** The `dosis` entry every process is started from. */
+const DOSIS = join(ROOT, 'bin/dosis.js');
 const DEVICE = 'R-E2E-1';
 const OPERATOR = { username: 'op', password: 'e2e-password' };
 
@@ -74,8 +73,8 @@ describe('dosis host as shipped, with the alarm centre and the simulator as proc
     writeFileSync(secretFile, `${secret}\n`, { mode: 0o600 });
     dosis(['alarm-center', 'add-operator', '--username', OPERATOR.username, '--role', 'operator', '--db', centreDb], `${OPERATOR.password}\n`);
 
-    // The robot set up for its citizen, as a new robot is before its host first starts.
-    dosis(['robot', 'commission', '--citizen', 'C-E2E', '--staff', 'anna', '--pin-stdin', '--db', robotDb], '4711\n');
+    // The robot is set up for its citizen first: the host runs only on a database that exists.
+    dosis(['robot', 'commission', '--citizen', 'C-E2E', '--staff', 'root', '--pin-stdin', '--db', robotDb], '9090\n');
 
     const centre = start(['alarm-center', '--port', '0', '--db', centreDb]);
     const centreUrl = (await line(centre, /alarm centre listening on (http:\/\/\S+)/, 20_000))[1]!;

@@ -2,6 +2,7 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
+import type Database from 'better-sqlite3';
 import type { Db } from './database.js';
 import { badRequest, conflict } from '../errors.js';
 import { isDeviceId } from '../../../protocol/src/centre/contract.js';
@@ -58,13 +59,88 @@ export function registerDevice(db: Db, key: Buffer, deviceId: string, nowMs: num
     db.prepare('INSERT INTO devices (id, secret_enc, registered_at_ms) VALUES (?, ?, ?)').run(deviceId, encrypt(key, secret), nowMs);
     db.prepare(`INSERT INTO audit (at_ms, actor, action, device_id) VALUES (?, 'system', 'device.registered', ?)`).run(nowMs, deviceId);
   })();
+  for (const cache of secretCaches.get(db) ?? []) cache.forget(deviceId);
   return secret;
+}
+
+const secretCaches = new WeakMap<Db, Set<DeviceSecrets>>();
+
+/**
+ * Decrypted device secrets, least recently used dropped first. Each lookup still reads
+ * the device's row (one indexed read) and uses the cached secret only while the stored
+ * ciphertext is the one it was decrypted from, so a device registered again or re-keyed,
+ * by this process or another on the same file, is decrypted afresh; registering through
+ * this database handle also drops the entry at once.
+ */
+export class DeviceSecrets {
+  readonly #key: Buffer;
+  readonly #max: number;
+  readonly #read: Database.Statement<[string], { secret_enc: string }>;
+  readonly #entries = new Map<string, { enc: string; secret: string }>();
+  /** Decryptions done (cache misses), for tests and benchmarks. */
+  decrypts = 0;
+
+  constructor(db: Db, key: Buffer, max = 65_536) {
+    this.#key = key;
+    this.#max = max;
+    this.#read = db.prepare('SELECT secret_enc FROM devices WHERE id = ?');
+    let caches = secretCaches.get(db);
+    if (!caches) secretCaches.set(db, (caches = new Set()));
+    caches.add(this);
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  get(deviceId: string): string | undefined {
+    const row = this.#read.get(deviceId);
+    const hit = this.#entries.get(deviceId);
+    if (hit) this.#entries.delete(deviceId);
+    if (!row) return undefined;
+    if (hit && hit.enc === row.secret_enc) {
+      this.#entries.set(deviceId, hit);
+      return hit.secret;
+    }
+    const secret = decrypt(this.#key, row.secret_enc);
+    this.decrypts++;
+    this.#entries.set(deviceId, { enc: row.secret_enc, secret });
+    if (this.#entries.size > this.#max) this.#entries.delete(this.#entries.keys().next().value!);
+    return secret;
+  }
+
+  forget(deviceId: string): void {
+    this.#entries.delete(deviceId);
+  }
 }
 
 export function deviceSecret(db: Db, key: Buffer, deviceId: string): string | undefined {
   const row = db.prepare('SELECT secret_enc FROM devices WHERE id = ?').get(deviceId) as { secret_enc: string } | undefined;
   return row ? decrypt(key, row.secret_enc) : undefined;
 }
+
+/**
+ * Remembers an accepted request signature, inside the caller's transaction so it is
+ * durable together with what the request wrote. False when it was already seen.
+ */
+export function rememberSignature(db: Db, signature: string, nowMs: number): boolean {
+  return rememberStatement(db).run(signature, nowMs).changes === 1;
+}
+
+const rememberStatements = new WeakMap<Db, Database.Statement<[string, number]>>();
+function rememberStatement(db: Db) {
+  let s = rememberStatements.get(db);
+  if (!s) rememberStatements.set(db, (s = db.prepare('INSERT OR IGNORE INTO used_signatures (signature, at_ms) VALUES (?, ?)')));
+  return s;
+}
+
+/** Forgets signatures accepted before `beforeMs` (by index); returns how many. */
+export function forgetSignaturesBefore(db: Db, beforeMs: number): number {
+  let s = forgetStatements.get(db);
+  if (!s) forgetStatements.set(db, (s = db.prepare('DELETE FROM used_signatures WHERE at_ms < ?')));
+  return s.run(beforeMs).changes;
+}
+const forgetStatements = new WeakMap<Db, Database.Statement<[number]>>();
 
 function hashPassword(password: string): string {
   const salt = randomBytes(16);

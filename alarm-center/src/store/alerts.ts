@@ -3,6 +3,7 @@
 // Every change is one transaction that also appends an audit row and bumps the
 // alert's version; escalation state lives in the database so a restart loses none.
 import { createHash } from 'node:crypto';
+import type { Statement } from 'better-sqlite3';
 import type { Db } from './database.js';
 import type { AlarmConfig } from '../config.js';
 import { AlarmError, conflict, forbidden, notFound } from '../errors.js';
@@ -43,31 +44,41 @@ const CANCELS: Record<string, (e: DeviceEvent) => string> = {
   power_restored: () => 'power',
 };
 
+// The ingestion path runs these for every event; preparing them once per database saves most of its SQLite time.
+const prepared = new WeakMap<Db, Map<string, Statement>>();
+function sql(db: Db, text: string): Statement {
+  let m = prepared.get(db);
+  if (!m) prepared.set(db, (m = new Map()));
+  let s = m.get(text);
+  if (!s) m.set(text, (s = db.prepare(text)));
+  return s;
+}
+
 export const eventHash = (e: DeviceEvent) =>
   createHash('sha256').update(JSON.stringify([e.eventId, e.seq, e.type, e.occurredAtMs, e.doseId ?? null, e.payload])).digest('hex');
 
 function audit(db: Db, atMs: number, actor: string, action: string, alertId: number | null, deviceId: string | null, version: number | null, detail?: unknown) {
-  db.prepare('INSERT INTO audit (at_ms, actor, action, alert_id, device_id, version, detail_json) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
+  sql(db, 'INSERT INTO audit (at_ms, actor, action, alert_id, device_id, version, detail_json) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
     atMs, actor, action, alertId, deviceId, version, detail === undefined ? null : JSON.stringify(detail),
   );
 }
 
 export function isSilenced(db: Db, deviceId: string, nowMs: number): boolean {
-  return !!db.prepare('SELECT 1 FROM silences WHERE device_id = ? AND starts_at_ms <= ? AND ends_at_ms > ? AND ended_early_at_ms IS NULL').get(deviceId, nowMs, nowMs);
+  return !!sql(db, 'SELECT 1 FROM silences WHERE device_id = ? AND starts_at_ms <= ? AND ends_at_ms > ? AND ended_early_at_ms IS NULL').get(deviceId, nowMs, nowMs);
 }
 
 function openOrFold(db: Db, deviceId: string, type: string, doseId: string | null, fold: string, urgency: number, nowMs: number, detail: unknown): number {
-  const live = db.prepare(`SELECT id, urgency, version FROM alerts WHERE device_id = ? AND fold_key = ? AND ${LIVE}`).get(deviceId, fold) as
+  const live = sql(db, `SELECT id, urgency, version FROM alerts WHERE device_id = ? AND fold_key = ? AND ${LIVE}`).get(deviceId, fold) as
     | { id: number; urgency: number; version: number } | undefined;
   if (live) {
     const up = urgency > live.urgency;
-    db.prepare(`UPDATE alerts SET report_count = report_count + 1, version = version + 1${up ? ', urgency = ?, type = ?' : ''} WHERE id = ?`).run(
+    sql(db, `UPDATE alerts SET report_count = report_count + 1, version = version + 1${up ? ', urgency = ?, type = ?' : ''} WHERE id = ?`).run(
       ...(up ? [urgency, type, live.id] : [live.id]),
     );
     audit(db, nowMs, 'device', 'alert.folded', live.id, deviceId, live.version + 1, detail);
     return live.id;
   }
-  const r = db.prepare(`INSERT INTO alerts (device_id, fold_key, type, urgency, dose_id, state, opened_at_ms, last_notified_at_ms) VALUES (?, ?, ?, ?, ?, 'open', ?, ?)`)
+  const r = sql(db, `INSERT INTO alerts (device_id, fold_key, type, urgency, dose_id, state, opened_at_ms, last_notified_at_ms) VALUES (?, ?, ?, ?, ?, 'open', ?, ?)`)
     .run(deviceId, fold, type, urgency, doseId, nowMs, nowMs);
   const id = Number(r.lastInsertRowid);
   audit(db, nowMs, 'device', 'alert.opened', id, deviceId, 1, detail);
@@ -98,7 +109,7 @@ export function ingestEvents(db: Db, deviceId: string, events: DeviceEvent[], no
     const out: { eventId: string; status: IngestStatus; alertId: number | null }[] = [];
     for (const e of events) {
       const hash = eventHash(e);
-      const prior = db.prepare('SELECT body_hash, alert_id FROM events WHERE device_id = ? AND event_id = ?').get(deviceId, e.eventId) as
+      const prior = sql(db, 'SELECT body_hash, alert_id FROM events WHERE device_id = ? AND event_id = ?').get(deviceId, e.eventId) as
         | { body_hash: string; alert_id: number | null } | undefined;
       if (prior) {
         out.push({ eventId: e.eventId, status: prior.body_hash === hash ? 'duplicate' : 'conflict', alertId: prior.alert_id });
@@ -112,23 +123,23 @@ export function ingestEvents(db: Db, deviceId: string, events: DeviceEvent[], no
       if (opens && !isSilenced(db, deviceId, nowMs)) {
         alertId = openOrFold(db, deviceId, e.type, e.doseId ?? null, opens.fold(e), opens.urgency, nowMs, detail);
       } else if (cancels) {
-        const live = db.prepare(`SELECT id, state, version FROM alerts WHERE device_id = ? AND fold_key = ? AND ${LIVE}`).get(deviceId, cancels(e)) as
+        const live = sql(db, `SELECT id, state, version FROM alerts WHERE device_id = ? AND fold_key = ? AND ${LIVE}`).get(deviceId, cancels(e)) as
           | { id: number; state: AlertState; version: number } | undefined;
         if (live) {
           alertId = live.id;
           if (live.state === 'open') {
-            db.prepare(`UPDATE alerts SET state = 'cancelled', outcome = ?, resolved_at_ms = ?, version = version + 1 WHERE id = ?`).run(e.type, nowMs, live.id);
+            sql(db, `UPDATE alerts SET state = 'cancelled', outcome = ?, resolved_at_ms = ?, version = version + 1 WHERE id = ?`).run(e.type, nowMs, live.id);
             audit(db, nowMs, 'device', 'alert.cancelled', live.id, deviceId, live.version + 1, detail);
           } else {
             // Someone is already on it: tell them, do not pull the alert away.
-            db.prepare('UPDATE alerts SET report_count = report_count + 1, version = version + 1 WHERE id = ?').run(live.id);
+            sql(db, 'UPDATE alerts SET report_count = report_count + 1, version = version + 1 WHERE id = ?').run(live.id);
             audit(db, nowMs, 'device', 'alert.noted', live.id, deviceId, live.version + 1, detail);
           }
         }
       }
-      db.prepare('INSERT INTO events (device_id, event_id, seq, type, occurred_at_ms, dose_id, payload_json, body_hash, received_at_ms, alert_id) VALUES (?,?,?,?,?,?,?,?,?,?)')
+      sql(db, 'INSERT INTO events (device_id, event_id, seq, type, occurred_at_ms, dose_id, payload_json, body_hash, received_at_ms, alert_id) VALUES (?,?,?,?,?,?,?,?,?,?)')
         .run(deviceId, e.eventId, e.seq, e.type, e.occurredAtMs, e.doseId ?? null, JSON.stringify(e.payload), hash, nowMs, alertId);
-      db.prepare('UPDATE devices SET max_seq = max(max_seq, ?), last_seq = ?, event_count = event_count + 1 WHERE id = ?').run(e.seq, e.seq, deviceId);
+      sql(db, 'UPDATE devices SET max_seq = max(max_seq, ?), last_seq = ?, event_count = event_count + 1 WHERE id = ?').run(e.seq, e.seq, deviceId);
       out.push({ eventId: e.eventId, status: 'stored', alertId });
     }
     return out;
@@ -147,17 +158,17 @@ export type Heartbeat = {
 export function recordHeartbeat(db: Db, deviceId: string, hb: Heartbeat, nowMs: number): void {
   db.transaction(() => {
     const { report, ...health } = hb;
-    db.prepare('UPDATE devices SET last_heartbeat_at_ms = ?, heartbeat_json = ? WHERE id = ?').run(nowMs, JSON.stringify(health), deviceId);
+    sql(db, 'UPDATE devices SET last_heartbeat_at_ms = ?, heartbeat_json = ? WHERE id = ?').run(nowMs, JSON.stringify(health), deviceId);
     if (report) {
       // Counts are the day's running totals, so a repeated heartbeat overwrites rather than adds.
-      db.prepare(`INSERT INTO daily_reports (device_id, day, dosings, pills, correct, green, yellow, missed, taken, failed) VALUES (?,?,?,?,?,?,?,?,?,?)
+      sql(db, `INSERT INTO daily_reports (device_id, day, dosings, pills, correct, green, yellow, missed, taken, failed) VALUES (?,?,?,?,?,?,?,?,?,?)
         ON CONFLICT (device_id, day) DO UPDATE SET dosings=excluded.dosings, pills=excluded.pills, correct=excluded.correct, green=excluded.green,
         yellow=excluded.yellow, missed=excluded.missed, taken=excluded.taken, failed=excluded.failed`)
         .run(deviceId, report.day, report.dosings, report.pills, report.correct, report.green, report.yellow, report.missed, report.taken, report.failed ?? 0);
     }
-    const silent = db.prepare(`SELECT id, version FROM alerts WHERE device_id = ? AND fold_key = 'silent' AND ${LIVE}`).get(deviceId) as { id: number; version: number } | undefined;
+    const silent = sql(db, `SELECT id, version FROM alerts WHERE device_id = ? AND fold_key = 'silent' AND ${LIVE}`).get(deviceId) as { id: number; version: number } | undefined;
     if (silent) {
-      db.prepare(`UPDATE alerts SET state = 'resolved', outcome = 'heartbeat_resumed', resolved_at_ms = ?, version = version + 1 WHERE id = ?`).run(nowMs, silent.id);
+      sql(db, `UPDATE alerts SET state = 'resolved', outcome = 'heartbeat_resumed', resolved_at_ms = ?, version = version + 1 WHERE id = ?`).run(nowMs, silent.id);
       audit(db, nowMs, 'system', 'alert.resolved', silent.id, deviceId, silent.version + 1, { outcome: 'heartbeat_resumed' });
     }
   })();

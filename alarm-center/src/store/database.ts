@@ -1,7 +1,7 @@
 // Opens the alarm centre's SQLite file (WAL, synchronous=FULL) and brings its schema up to date.
 import Database from 'better-sqlite3';
 
-const MIGRATIONS: string[] = [
+export const MIGRATIONS: string[] = [
   `
   CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
   CREATE TABLE devices (
@@ -105,6 +105,9 @@ const MIGRATIONS: string[] = [
   ALTER TABLE daily_reports ADD COLUMN failed INTEGER NOT NULL DEFAULT 0;
   CREATE INDEX alerts_queue ON alerts (urgency DESC, opened_at_ms);
   `,
+  // The scheduler purges old signatures every pass; without this it reads the whole table (10 minutes of
+  // requests, hundreds of thousands of rows for a national fleet) once a second.
+  `CREATE INDEX used_signatures_at ON used_signatures (at_ms);`,
 ];
 
 export type Db = Database.Database;
