@@ -129,7 +129,9 @@ async function runRobot(config: RobotConfig, settings: HostSettings): Promise<nu
   }
   robot.start();
   out(`robot: ${robot.parts.join(', ')}`);
-  if (robot.uncleanStop) out(`the last run did not stop cleanly: last known running at ${new Date(robot.uncleanStop.lastAliveAtMs).toISOString()}; the alarm centre is told`);
+  if (robot.uncleanStop) {
+    out(`the last run did not stop cleanly: last known running at ${new Date(robot.uncleanStop.lastAliveAtMs).toISOString()}${settings.alarm ? '; the alarm centre is told' : ''}`);
+  }
   out(settings.alarm ? `alarm centre: ${settings.alarm.url} as ${settings.alarm.deviceId}` : 'alarm centre: none (--no-alarm-center): missed doses are not reported to anyone');
   return new Promise((resolve) => {
     let closing = false;
