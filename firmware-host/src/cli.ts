@@ -66,8 +66,8 @@ const spec = {
 
 /** Exit status after an error the robot cannot run on (EX_SOFTWARE): the service manager restarts it. */
 export const EXIT_FATAL = 70;
-/** How long a failing robot waits for its outbox (with the fault) to drain before it exits. */
-const FATAL_DRAIN_MS = 5_000;
+/** How long a failing robot waits for the fault to be recorded and its outbox to drain before it exits. */
+const FATAL_DRAIN_MS = 15_000;
 
 export type LinkOnlyOptions = { port: string; profile: HardwareProfile; dispenseSlot?: number | undefined; logger: Logger };
 
