@@ -97,9 +97,11 @@ export async function main(argv: string[]): Promise<number> {
   const { config, 'list-ports': _l, 'dispense-slot': _d, ...flags } = v;
   const settings = resolveSettings(flags, config === undefined ? {} : readConfigFile(config), config);
   const secret = settings.alarm ? readDeviceSecret(settings.alarm.secretFile) : null;
-  // A mistyped path would start a robot on an empty database: only `dosis robot commission` creates one.
-  if (!existsSync(settings.db)) throw new UsageError(`host: the database ${settings.db} does not exist; set the robot up first with: dosis robot commission`);
   const profile = loadProfile(settings.profile);
+  // A mistyped path would start a robot on an empty database: only `dosis robot commission` creates one.
+  if (settings.db !== ':memory:' && !existsSync(settings.db)) {
+    throw new UsageError(`host: the database ${settings.db} does not exist; set the robot up first with: dosis robot commission`);
+  }
   const logger = pino({ name: 'host', level: settings.logLevel }, pino.destination(2));
   return runRobot(hostRobotConfig(settings, { clock: new SystemClock(), profile, logger, secret }), settings);
 }

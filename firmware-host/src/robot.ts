@@ -279,7 +279,9 @@ function withNotices(inner: ScreenBackend, notices: () => RobotNotice[], onChang
     const n = notices();
     if (n.length === 0) return v;
     const fault = n.some((x) => x.code === 'device_fault');
-    return fault ? { ...v, phase: 'error', error: { reason: 'device_fault' }, dispensing: null, reminder: false, notices: n } : { ...v, notices: n };
+    // The centre hears of a fault, when there is one to tell: the screen says the staff know only then.
+    const told = !n.some((x) => x.code === 'no_alarm_centre');
+    return fault ? { ...v, phase: 'error', error: { reason: 'device_fault', staffTold: told }, dispensing: null, reminder: false, notices: n } : { ...v, notices: n };
   };
   const listeners = new Set<(v: CitizenView) => void>();
   onChange(() => {

@@ -91,7 +91,7 @@ function openOrFold(db: Db, deviceId: string, type: string, doseId: string | nul
  */
 function carePause(db: Db, deviceId: string, e: DeviceEvent, nowMs: number): void {
   const { pause, fromMs, untilMs } = e.payload as { pause?: unknown; fromMs?: unknown; untilMs?: unknown };
-  if (typeof pause !== 'number' || typeof fromMs !== 'number' || typeof untilMs !== 'number' || !(untilMs > fromMs)) return;
+  if ((typeof pause !== 'number' && typeof pause !== 'string') || typeof fromMs !== 'number' || typeof untilMs !== 'number' || !(untilMs > fromMs)) return;
   const reason = `care_pause:${pause}`;
   if (e.type === 'care_paused') {
     if (db.prepare('SELECT 1 FROM silences WHERE device_id = ? AND reason = ?').get(deviceId, reason)) return;

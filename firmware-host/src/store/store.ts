@@ -61,6 +61,9 @@ export type Commissioning = { citizenId: string; atMs: number; by: string };
 
 export type Pause = { n: number; fromMs: number; untilMs: number; reason: string; staffId: string; endedAtMs: number | null };
 
+/** A pause as the alarm centre knows it: its number with its start, so a robot set up afresh never repeats one. */
+const pauseKey = (n: number, fromMs: number): string => `${n}-${fromMs}`;
+
 /** The reason of a dose not dispensed because its pouch was past its use-by date when its time came. */
 export const POUCH_EXPIRED = 'pouch_expired';
 
@@ -286,7 +289,8 @@ export class Store {
       const suspended = this.#care('suspended', `FROM doses WHERE state = 'scheduled' AND intake_at_ms >= ? AND intake_at_ms < ?`, [Math.max(o.fromMs, now), o.untilMs], now);
       // Why the citizen is away (a hospital stay) is health data: it stays in the pause's row, out of the log and the centre's event.
       this.#logAt(now, 'care_paused', null, { pause: n, fromMs: o.fromMs, untilMs: o.untilMs, staffId: o.staffId, suspended: suspended.length });
-      enqueueOutbox(this.db, { eventId: `pause-${n}:care_paused`, type: 'care_paused', occurredAtMs: now, payload: { pause: n, fromMs: o.fromMs, untilMs: o.untilMs } });
+      const key = pauseKey(n, o.fromMs);
+      enqueueOutbox(this.db, { eventId: `pause-${key}:care_paused`, type: 'care_paused', occurredAtMs: now, payload: { pause: key, fromMs: o.fromMs, untilMs: o.untilMs } });
       return { pause: { n, fromMs: o.fromMs, untilMs: o.untilMs, reason: o.reason, staffId: o.staffId, endedAtMs: null }, suspended };
     });
   }
@@ -302,7 +306,8 @@ export class Store {
       const resumed = (selectDoses(this.db, `${where} ORDER BY intake_at_ms, position`).all(now, p.untilMs) as RawDose[]).map(toDose);
       this.db.prepare(`UPDATE doses SET state = 'scheduled', final_at_ms = NULL ${where.replace(/^FROM doses/, '')}`).run(now, p.untilMs);
       this.#logAt(now, 'care_resumed', null, { pause: p.n, staffId, resumed: resumed.length });
-      enqueueOutbox(this.db, { eventId: `pause-${p.n}:care_resumed`, type: 'care_resumed', occurredAtMs: now, payload: { pause: p.n, fromMs: p.fromMs, untilMs: p.untilMs } });
+      const key = pauseKey(p.n, p.fromMs);
+      enqueueOutbox(this.db, { eventId: `pause-${key}:care_resumed`, type: 'care_resumed', occurredAtMs: now, payload: { pause: key, fromMs: p.fromMs, untilMs: p.untilMs } });
       return { pause: { ...p, endedAtMs: now }, resumed };
     });
   }

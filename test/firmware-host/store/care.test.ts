@@ -87,7 +87,8 @@ describe('pause', () => {
     // A suspended dose cannot be ended as missed or taken.
     expect(s.finish('R1-002', 'missed')).toBe(false);
     expect(outbox(s).map((o) => o.type)).toEqual(['care_paused']);
-    expect(JSON.parse(outbox(s)[0]!.payload_json)).toEqual({ pause: 1, fromMs: T0 + 6 * H, untilMs: T0 + 30 * H });
+    expect(outbox(s)[0]!.event_id).toBe(`pause-1-${T0 + 6 * H}:care_paused`);
+    expect(JSON.parse(outbox(s)[0]!.payload_json)).toEqual({ pause: `1-${T0 + 6 * H}`, fromMs: T0 + 6 * H, untilMs: T0 + 30 * H });
     expect(JSON.stringify(s.recentEvents(50))).not.toContain('hospital');
     expect(() => s.pause({ fromMs: T0, untilMs: T0 + H * 2, reason: 'hospital', staffId: 'anna' })).toThrow(expect.objectContaining({ code: 'DOSIS_ERR_PAUSED' }));
 
@@ -107,7 +108,7 @@ describe('pause', () => {
     const db = openDatabase(join(dir, 'centre.db'));
     try {
       registerDevice(db, randomBytes(32), 'robot-1', T0);
-      const paused = { eventId: 'pause-1:care_paused', seq: 1, type: 'care_paused', occurredAtMs: T0, payload: { pause: 1, fromMs: T0 + H, untilMs: T0 + 10 * H, reason: 'hospital' } };
+      const paused = { eventId: 'pause-1:care_paused', seq: 1, type: 'care_paused', occurredAtMs: T0, payload: { pause: '1-1', fromMs: T0 + H, untilMs: T0 + 10 * H } };
       ingestEvents(db, 'robot-1', [paused], T0);
       expect(isSilenced(db, 'robot-1', T0)).toBe(false);
       expect(isSilenced(db, 'robot-1', T0 + 2 * H)).toBe(true);
@@ -115,7 +116,7 @@ describe('pause', () => {
       // A missed dose reported in the pause opens no alert.
       const missed = ingestEvents(db, 'robot-1', [{ eventId: 'R1-002:missed_dose', seq: 2, type: 'missed_dose', occurredAtMs: T0 + 3 * H, doseId: 'R1-002', payload: {} }], T0 + 3 * H);
       expect(missed[0]).toMatchObject({ status: 'stored', alertId: null });
-      ingestEvents(db, 'robot-1', [{ eventId: 'pause-1:care_resumed', seq: 3, type: 'care_resumed', occurredAtMs: T0 + 4 * H, payload: { pause: 1, fromMs: T0 + H, untilMs: T0 + 10 * H } }], T0 + 4 * H);
+      ingestEvents(db, 'robot-1', [{ eventId: 'pause-1:care_resumed', seq: 3, type: 'care_resumed', occurredAtMs: T0 + 4 * H, payload: { pause: '1-1', fromMs: T0 + H, untilMs: T0 + 10 * H } }], T0 + 4 * H);
       expect(isSilenced(db, 'robot-1', T0 + 5 * H)).toBe(false);
     } finally {
       db.close();
