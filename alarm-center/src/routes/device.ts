@@ -5,14 +5,14 @@
 // is answered only once the COMMIT that holds it is on disk (store/group-commit.ts).
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
-import { BatchBody, BatchReply, DeviceParams, EventBody, EventReply, HeartbeatBody, HeartbeatReply } from '../../../protocol/src/centre/contract.js';
+import { BatchBody, BatchReply, DeviceParams, EventBody, EventReply, HeartbeatBody, HeartbeatReply, dailyReportProblem } from '../../../protocol/src/centre/contract.js';
 import { ErrorReply } from '../schemas/operator.js';
 import { ingestEvents, recordHeartbeat } from '../store/alerts.js';
 import { forgetSignaturesBefore, rememberSignature } from '../store/accounts.js';
 import { groupCommitFor } from '../store/group-commit.js';
-import { conflict, unauthorized } from '../errors.js';
+import { AlarmError, conflict, unauthorized } from '../errors.js';
 
-const errors = { 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 409: ErrorReply, 413: ErrorReply };
+const errors = { 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 409: ErrorReply, 413: ErrorReply, 422: ErrorReply };
 
 const deviceRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const writes = groupCommitFor(app.db);
@@ -52,6 +52,9 @@ const deviceRoutes: FastifyPluginAsyncTypebox = async (app) => {
     preValidation: app.verifyDevice,
     schema: { tags: ['device'], params: DeviceParams, body: HeartbeatBody, response: { 200: HeartbeatReply, ...errors } },
   }, async (req) => {
+    // Figures that cannot be true would skew the municipality's report; the robot hears why.
+    const problem = req.body.report && dailyReportProblem(req.body.report, app.clock.now());
+    if (problem) throw new AlarmError('DOSIS_ERR_VALIDATION', 422, `daily report: ${problem}`);
     const now = await write(req, (now) => {
       recordHeartbeat(app.db, req.params.deviceId, req.body, now);
       return now;
