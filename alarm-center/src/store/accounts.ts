@@ -163,9 +163,9 @@ parentPort.on('message', ({ id, password, salt }) => {
   let key = null;
   try { key = scryptSync(password, Buffer.from(salt, 'base64'), 32, { N: 16384, r: 8, p: 1 }); } catch {}
   parentPort.postMessage({ id, key });
-  // Rest as long as the check took: scrypt is memory-hard, and its cache and memory traffic slows every other thread
-  // on the machine, whatever its priority. Half the time at most keeps that within bounds during a flood.
-  Atomics.wait(pause, 0, 0, performance.now() - t0);
+  // Rest twice as long as the check took: scrypt is memory-hard, and its cache and memory traffic slows every other
+  // thread on the machine, whatever its priority. A third of the time at most keeps that within bounds during a flood.
+  Atomics.wait(pause, 0, 0, 2 * (performance.now() - t0));
 });
 `;
 let checker: Worker | undefined;
