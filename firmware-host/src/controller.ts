@@ -65,14 +65,6 @@ const OUTCOME_WAIT_EXTRA_MS = 30_000;
 const QUERY_RETRY_MS = 1000;
 /** How often the controller looks for commits by another process (`dosis roll load/unload` on the same file). */
 export const DB_WATCH_MS = 3000;
-/**
- * After start, the MCU may still be resending events it kept while no host
- * listened (protocol: unacked events are resent at least once a second, each on
- * its own timer). The controller lets them pass for this long (two resend
- * intervals: one resend may be lost on the line) before it reconciles, so that
- * an old cup lift is never taken for news about a dose presented since.
- */
-export const KEPT_EVENTS_MS = 2000;
 
 type SignalMode = 'off' | 'remind' | 'present' | 'error';
 
@@ -95,7 +87,8 @@ export class Controller {
   #signalTimer: TimerHandle | undefined;
   #watchTimer: TimerHandle | undefined;
   #dataVersion: number | undefined;
-  #reconcileTimer: TimerHandle | undefined;
+  /** A STATUS asked at a ready is on its way (one at a time). */
+  #reconciling = false;
   /** The store rows the running actor was built from; a commit by another process that changes them restarts it. */
   #scheduleKey = '';
   /**
@@ -160,8 +153,6 @@ export class Controller {
     this.#o.clock.clearTimeout(this.#scheduleTimer);
     this.#o.clock.clearTimeout(this.#signalTimer);
     this.#o.clock.clearTimeout(this.#watchTimer);
-    this.#o.clock.clearTimeout(this.#reconcileTimer);
-    this.#reconcileTimer = undefined;
     this.#actor?.stop();
     this.#actor = undefined;
     this.#actorDoseId = undefined;
@@ -230,10 +221,9 @@ export class Controller {
   #deviceEvent(e: DeviceEvent): void {
     if (e.name === 'BUTTON') this.pressButton();
     else if (e.name === 'CUP') {
-      // Before reconciling, a CUP event may be one the MCU kept from long ago: the reconciling STATUS says where the cup is now.
-      if (!this.#reconciled) return;
-      if (!e.present) this.#o.store.cupLifted();
-      this.#actor?.send({ type: 'CUP', present: e.present === 1 });
+      // Kept events (sent while no host listened) count like fresh ones: the lift counter tells news from a repeat.
+      if (e.present) return;
+      if (this.#o.store.observeLifts(e.lifts, this.#uncertainDose())) this.#actor?.send({ type: 'CUP', present: false });
     } else if (e.name === 'LATCHED') {
       this.#o.store.log('mcu_latched', this.#actorDoseId ?? null, { reason: e.reason });
     } else if (e.name === 'BOOT') {
@@ -241,7 +231,7 @@ export class Controller {
     }
   }
 
-  /** First ready after start: reconcile the store with the MCU before any motion, then run the schedule. */
+  /** At every ready: the cup's lifts since the host last looked (also a restart's first reconciling, before any motion). */
   #linkReady(): void {
     const hello = this.#o.link.hello;
     const previous = this.#o.store.getMeta('mcu_boot');
@@ -252,26 +242,37 @@ export class Controller {
     // At every ready: a SIGNAL lost while the MCU was silent, forgotten by its reset, or never sent by a host that died would leave
     // a stale light (e.g. "take the cup" after it was taken).
     this.#sendSignal();
-    if (this.#reconciled || this.#reconcileTimer) return;
-    this.#reconcileTimer = this.#o.clock.setTimeout(() => this.#reconcile(), KEPT_EVENTS_MS);
+    this.#reconcile();
   }
 
-  /** The cup as the MCU sees it now, once its kept events have passed: a presented dose whose cup went while the host was down was taken. */
+  /**
+   * The cup as the MCU counted it: a lift the host did not see (it was down, or the MCU's reset lost the CUP event)
+   * emptied the cup. Never decided from "cup present" alone: a cup taken and put back is present again.
+   */
   #reconcile(): void {
-    this.#reconcileTimer = undefined;
-    if (!this.#started || this.#reconciled) return;
+    if (!this.#started || this.#reconciling) return;
+    this.#reconciling = true;
     this.#o.link.send({ name: 'STATUS' }, (r) => {
-      if (!this.#started || this.#reconciled) return;
+      this.#reconciling = false;
+      if (!this.#started) return;
       if (!r.ok || r.ack.result !== 'OK') {
         this.#log.warn('STATUS failed while reconciling; trying again at the next ready');
         return;
       }
-      if (r.ack.fields.cup === 0) this.#o.store.cupLifted();
-      this.#reconciled = true;
-      this.#log.info({ boot: r.ack.fields.boot, cup: r.ack.fields.cup }, 'reconciled with the MCU');
-      this.#schedule();
-      if (r.ack.fields.cup === 0) this.#actor?.send({ type: 'CUP', present: false });
+      const lifted = this.#o.store.observeLifts(r.ack.fields.lifts, this.#uncertainDose());
+      if (!this.#reconciled) {
+        this.#reconciled = true;
+        this.#log.info({ boot: r.ack.fields.boot, cup: r.ack.fields.cup, lifts: r.ack.fields.lifts }, 'reconciled with the MCU');
+        this.#schedule();
+      } else if (lifted) this.#actor?.send({ type: 'CUP', present: false });
     });
+  }
+
+  /** The open dose whose pills may be falling or have just fallen (dispensing after a RELEASE): a lift then leaves it unknown. */
+  #uncertainDose(): string | null {
+    const open = this.#o.store.openDoses(1)[0];
+    if (!open || open.state !== 'dispensing') return null;
+    return this.#o.store.intents(open.doseId).some((i) => i.name !== 'ROTATE') ? open.doseId : null;
   }
 
   // ------------------------------------------------------------ signal
@@ -355,6 +356,7 @@ export class Controller {
     const spec: DoseSpec = {
       doseId: row.doseId, slot: row.slot, label: row.label, expectedPills: row.pillCount,
       windows: doseWindows(row.intakeAtMs, timing, nextEarly), reminderEveryMs: timing.reminderEveryMin * 60_000, overdue: row.overdue,
+      cupUnknown: this.#o.store.cupUnknown(row.doseId),
     };
     const actor = createActor(this.#machine, { clock: this.#o.clock, input: { dose: spec, resume: this.#resumeOf(row) } });
     this.#actor = actor;
@@ -369,6 +371,8 @@ export class Controller {
       },
     });
     actor.start();
+    // Presented before a restart and lifted since (the lift counter said so while no actor ran): taken.
+    if (row.state === 'presented' && this.#o.store.cupDose() !== row.doseId) actor.send({ type: 'CUP', present: false });
   }
 
   #resumeOf(row: DoseRow): DoseResume {
@@ -453,8 +457,10 @@ export class Controller {
     return fromCallback<AnyEventObject, NonReducibleUnknown>(({ sendBack }) => {
       const r = this.#reporter(sendBack);
       this.#o.link.send({ name: 'STATUS' }, (res) => {
-        if (!res.ok || res.ack.result !== 'OK') r.report({ type: 'STATUS_FAILED' });
-        else r.report({ type: 'STATUS', cup: res.ack.fields.cup === 1, latched: res.ack.fields.st === 'latched', cupHoldsDose: this.#o.store.cupDose() !== null });
+        if (!res.ok || res.ack.result !== 'OK') return r.report({ type: 'STATUS_FAILED' });
+        // A lift whose CUP event never came (lost with an MCU reset) empties the cup all the same.
+        this.#o.store.observeLifts(res.ack.fields.lifts);
+        r.report({ type: 'STATUS', cup: res.ack.fields.cup === 1, latched: res.ack.fields.st === 'latched', cupHoldsDose: this.#o.store.cupDose() !== null });
       });
       r.started();
     });
@@ -471,11 +477,12 @@ export class Controller {
   /**
    * A motion: sends the command (or, resuming, asks first) and reports its
    * outcome event. When the answer is lost (link down, MCU reset, no outcome in
-   * time) it asks the MCU about the command id once the link is back: a done
-   * command reports its remembered outcome; one the MCU never saw is sent
-   * again with the same id (the MCU's cut map refuses a second cut with
-   * SLOT_EMPTY), except after a host restart or an MCU reset (which forgets
-   * ids it did run), where the unknown is reported.
+   * time, the deadline reached between retransmissions) it asks the MCU about
+   * the command id once the link is back: a done command reports its remembered
+   * outcome; one a reset aborted is reported LOST (never run again); one the MCU
+   * never saw is sent again with the same id while the window is open (the MCU
+   * remembers ids across its resets and refuses a second cut with SLOT_EMPTY),
+   * except after a host restart or an MCU reset, where the unknown is reported.
    */
   #motionLogic() {
     const o = this.#o;
@@ -511,7 +518,8 @@ export class Controller {
         link.off('ready', onReady);
       };
       const send = () => {
-        link.send({ name: input.name, id: input.commandId, slot: input.slot, lease: o.profile.leaseMs }, (res) => {
+        const dl = Math.max(0, Math.floor(input.deadlineAtMs - o.clock.now()));
+        link.send({ name: input.name, id: input.commandId, slot: input.slot, lease: o.profile.leaseMs, dl }, (res) => {
           if (stopped) return;
           if (!res.ok) {
             if (res.error.code === 'DOSIS_ERR_MCU_RESET') resetSeen = true;
@@ -534,6 +542,9 @@ export class Controller {
           const a = res.ack.fields;
           if (a.st === 'done') return finish(fromQuery(a, input.slot));
           if (a.st === 'running') return arm(QUERY_RETRY_MS, query);
+          if (a.st === 'aborted') return finish({ type: 'LOST', reason: 'mcu_reset' });
+          // Never sent past the window's close: the host checks before every (re)send, the link before every transmission.
+          if (o.clock.now() >= input.deadlineAtMs) return finish({ type: 'REFUSED', code: 'DEADLINE' });
           // After an MCU reset its id memory is gone: the same id would run a second time. Never repeat it; say LOST.
           if (input.resume || resent || resetSeen) return finish({ type: 'LOST', reason: resetSeen ? 'mcu_reset' : 'unknown' });
           o.logger.warn({ commandId: input.commandId, name: input.name, resetSeen }, 'MCU does not know the command: sending it again with the same id');

@@ -1,9 +1,13 @@
 // The dose machine (XState v5): one actor per dose, from its schedule window through dispensing to its one final state.
 //
-// timing       waiting → early → due (reminders) → overdue (alarm) → missed (closed)
-// dispensing   checkingCup → starting (claims the dose in the store) → rotating → (label matches) → releasing → judging
-//              → shaking → judging …  → presenting ; every failure → failed (yellow)
-// presented    the right pills wait in the cup → taken, or missed when the window closes
+// timing       waiting → early → due (reminders) → overdue (alarm) → missed (closed: the citizen never asked)
+// dispensing   starting (claims the dose in the store: the citizen asked) → checkingCup → rotating → (label matches)
+//              → releasing → judging → shaking → judging …  → presenting ; every failure → failed (yellow)
+// held         the citizen asked but the dose cannot go on yet (no cup, a full cup, link lost, a rotation lost to a
+//              reset): it tries again by itself and on the button until the window closes, then failed (yellow), never
+//              missed and never back to waiting for another press
+// presented    the right pills wait in the cup → taken; at close (or the grace after a presentation just before it)
+//              missed, or failed when a cup lift the host could not see may have taken them
 // withdrawn    the store would not let the dose start (returned by another process): no motion, nothing written
 //
 // Everything the machine does to the world goes through `deps`: the store
@@ -25,6 +29,13 @@ const MIN = 60_000;
 
 /** A rotation that fails (jam, unreadable or wrong label, refused) is tried this many times in all. */
 export const MAX_ROTATIONS = 2;
+/** A dose held after the citizen's press (see `held`) is tried again this often. */
+export const HELD_RETRY_MS = 5000;
+/**
+ * A dose presented just before its window closes stays the citizen's for at least this long after it was presented
+ * (the walk to the robot); taken after the close, it ends taken with reason `taken_after_close`.
+ */
+export const PRESENTED_GRACE_MS = 2 * MIN;
 
 export type DoseWindows = { earlyAtMs: number; dueAtMs: number; overdueAtMs: number; closeAtMs: number };
 
@@ -37,6 +48,11 @@ export type DoseSpec = {
   reminderEveryMs: number;
   /** The alarm centre was told the dose is overdue before (a restart): do not tell it again. */
   overdue: boolean;
+  /**
+   * The cup was lifted while the host could not tell whether this dose's pills were in it yet (a restart mid-release,
+   * a lift during the dispensing): not taken for sure, so never missed either; at close it fails as `cup_unknown`.
+   */
+  cupUnknown?: boolean;
 };
 
 /** Where a restarted host picks the dose up (from the store). */
@@ -68,9 +84,12 @@ export type DoseEvent =
   | { type: 'CLEARED' }
   | MotionOutcome;
 
-export type MotionInput = { name: IntentName; commandId: string; slot: number; resume: boolean };
+/** `deadlineAtMs`: the dose's close; no transmission and no pill leaves the pouch after it. */
+export type MotionInput = { name: IntentName; commandId: string; slot: number; resume: boolean; deadlineAtMs: number };
 
 export type Notice = 'cup_missing' | 'cup_not_empty' | 'link_lost' | 'too_early';
+
+export type MotionDeadline = { deadlineAtMs: number };
 
 export type DoseContext = {
   dose: DoseSpec;
@@ -93,12 +112,13 @@ export type DoseContext = {
   withdrawn: boolean;
   /** A RELEASE lost to an MCU reset was sent once more under a new id. */
   releaseRetried: boolean;
+  /** When the pills were presented (this host's first sight of them in the cup, after a restart). */
+  presentedAtMs: number | null;
 };
 
 export type DoseStore = {
-  /** Moves the dose from scheduled to dispensing; false when it was no longer scheduled (nothing may move). */
+  /** Moves the dose from scheduled to dispensing (the citizen asked); false when it was no longer scheduled (nothing may move). */
   startDispensing(doseId: string, attempts: number): boolean;
-  resetToScheduled(doseId: string, why: string): void;
   presented(doseId: string, o: { cls: 'correct' | 'green'; reason: string | null; countedPills: number; attempts: number }): void;
   finish(doseId: string, final: 'taken' | 'missed' | 'failed', o?: { cls?: DoseClass | null; reason?: string | null; countedPills?: number | null; attempts?: number }): boolean;
   markOverdue(doseId: string): boolean;
@@ -154,8 +174,10 @@ export function createDoseMachine(deps: DoseDeps) {
     return { commandId: deps.store.recordIntent(context.dose.doseId, name, context.dose.slot, deps.bootId()), resuming: false };
   };
   const motionInput = (name: IntentName) => ({ context }: { context: DoseContext }): MotionInput => ({
-    name, commandId: context.commandId ?? '', slot: context.dose.slot, resume: context.resuming,
+    name, commandId: context.commandId ?? '', slot: context.dose.slot, resume: context.resuming, deadlineAtMs: context.dose.windows.closeAtMs,
   });
+  // Until the close, or the grace after a presentation just before it.
+  const presentedUntil = (c: DoseContext) => Math.max(c.dose.windows.closeAtMs, (c.presentedAtMs ?? deps.clock.now()) + PRESENTED_GRACE_MS);
 
   return setup({
     types: {} as { context: DoseContext; events: DoseEvent; input: DoseInput },
@@ -166,6 +188,8 @@ export function createDoseMachine(deps: DoseDeps) {
       untilOverdue: ({ context }) => until(context.dose.windows.overdueAtMs),
       untilClose: ({ context }) => until(context.dose.windows.closeAtMs),
       reminderEvery: ({ context }) => context.dose.reminderEveryMs,
+      heldRetry: () => HELD_RETRY_MS,
+      untilPresentedEnds: ({ context }) => until(presentedUntil(context)),
     },
     guards: {
       pastClose: ({ context }) => deps.clock.now() >= context.dose.windows.closeAtMs,
@@ -178,6 +202,8 @@ export function createDoseMachine(deps: DoseDeps) {
       resumeShake: ({ context }) => context.resume.state === 'motion' && context.resume.name === 'SHAKE',
       resumeJudging: ({ context }) => context.resume.state === 'dispensing-idle' && context.resume.readings.length > 0,
       resumeIdle: ({ context }) => context.resume.state === 'dispensing-idle',
+      cupUnknown: ({ context }) => context.dose.cupUnknown === true,
+      afterClose: ({ context }) => deps.clock.now() >= context.dose.windows.closeAtMs,
       latched: ({ event }) => event.type === 'STATUS' && event.latched,
       cupMissing: ({ event }) => event.type === 'STATUS' && !event.cup,
       cupHoldsDose: ({ event }) => event.type === 'STATUS' && event.cupHoldsDose,
@@ -189,6 +215,8 @@ export function createDoseMachine(deps: DoseDeps) {
         deps.clock.now() >= context.dose.windows.closeAtMs,
       canRotateAgain: ({ context }) => context.rotations < MAX_ROTATIONS,
       refusedNoCup: ({ event }) => event.type === 'REFUSED' && event.code === 'CUP',
+      // The window closed before the MCU could cut (the link's deadline or the MCU's ERR:DEADLINE): nothing left the pouch.
+      refusedDeadline: ({ event }) => event.type === 'REFUSED' && event.code === 'DEADLINE',
       refusedSlotEmpty: ({ event }) => event.type === 'REFUSED' && event.code === 'SLOT_EMPTY',
       // Cut before the MCU reset: the pills fell uncounted.
       refusedSlotEmptyAfterReset: ({ context, event }) => event.type === 'REFUSED' && event.code === 'SLOT_EMPTY' && context.releaseRetried,
@@ -227,18 +255,6 @@ export function createDoseMachine(deps: DoseDeps) {
         const ok = deps.store.startDispensing(context.dose.doseId, context.attempts);
         return { started: ok, withdrawn: !ok };
       }),
-      abandonBeforeMotion: assign(({ context }) => {
-        deps.store.resetToScheduled(context.dose.doseId, 'restart before any motion');
-        return { started: false };
-      }),
-      abandonRotation: assign(({ context }) => {
-        deps.store.resetToScheduled(context.dose.doseId, 'rotation outcome unknown');
-        return { started: false };
-      }),
-      abandonNoCup: assign(({ context }) => {
-        deps.store.resetToScheduled(context.dose.doseId, 'no cup');
-        return { started: false };
-      }),
       recordRotate: assign(({ context }) => intent(context, 'ROTATE')),
       recordRelease: assign(({ context }) => intent(context, 'RELEASE')),
       recordShake: assign(({ context }) => intent(context, 'SHAKE')),
@@ -258,6 +274,11 @@ export function createDoseMachine(deps: DoseDeps) {
       failMcuRefused: assign({ cls: 'yellow' as const, reason: 'mcu_refused' }),
       failMcuReset: assign({ cls: 'yellow' as const, reason: 'mcu_reset' }),
       failUnknownAfterRestart: assign({ cls: 'yellow' as const, reason: 'unknown_after_restart' }),
+      failWindowClosed: assign({ cls: 'yellow' as const, reason: 'closed_before_release' }),
+      failHeld: assign(({ context }) => ({ cls: 'yellow' as const, reason: `not_dispensed_${context.notice ?? 'unknown'}` })),
+      failCupUnknown: assign({ cls: 'yellow' as const, reason: 'cup_unknown' }),
+      notePresented: assign(({ context }) => (context.presentedAtMs === null ? { presentedAtMs: deps.clock.now() } : {})),
+      takenAfterCloseIfLate: assign(({ context }) => (deps.clock.now() >= context.dose.windows.closeAtMs ? { reason: 'taken_after_close' } : {})),
       failFromRotation: assign(({ event }) => ({ cls: 'yellow' as const, reason: rotateFailure(event as MotionOutcome) })),
       failFromVerdict: assign(({ context }) => {
         const v = verdictOf(deps, context);
@@ -273,9 +294,8 @@ export function createDoseMachine(deps: DoseDeps) {
       saveFailed: ({ context }) =>
         void deps.store.finish(context.dose.doseId, 'failed', { cls: 'yellow', reason: context.reason, countedPills: context.countedPills, attempts: context.attempts }),
       saveMissed: ({ context }) => void deps.store.finish(context.dose.doseId, 'missed', { reason: context.reason ?? 'not_taken' }),
-      saveTaken: ({ context }) => void deps.store.finish(context.dose.doseId, 'taken', { attempts: context.attempts }),
+      saveTaken: ({ context }) => void deps.store.finish(context.dose.doseId, 'taken', { attempts: context.attempts, reason: context.reason }),
       leftInCup: assign({ reason: 'left_in_cup' }),
-      closedBeforeRelease: assign({ reason: 'closed_before_release' }),
     },
   }).createMachine({
     id: 'dose',
@@ -298,6 +318,7 @@ export function createDoseMachine(deps: DoseDeps) {
         started: r.state === 'motion' || r.state === 'dispensing-idle',
         withdrawn: false,
         releaseRetried: false,
+        presentedAtMs: null,
       };
     },
     initial: 'boot',
@@ -309,7 +330,8 @@ export function createDoseMachine(deps: DoseDeps) {
           { guard: 'resumeRelease', target: 'dispensing.releasing' },
           { guard: 'resumeShake', target: 'dispensing.shaking' },
           { guard: 'resumeJudging', target: 'dispensing.judging' },
-          { guard: 'resumeIdle', target: 'timing', actions: 'abandonBeforeMotion' },
+          // Asked for before the restart, nothing left the pouch: try again, the citizen need not press again.
+          { guard: 'resumeIdle', target: 'held' },
           { target: 'timing' },
         ],
       },
@@ -347,29 +369,31 @@ export function createDoseMachine(deps: DoseDeps) {
       },
       dispensing: {
         entry: ['clearNotice', 'signalOff'],
-        initial: 'checkingCup',
+        initial: 'starting',
         states: {
+          // The press is stored first: from here on the dose ends dispensed or as a registered failure, never as missed.
+          starting: {
+            entry: 'startDispensing',
+            always: [{ guard: 'withdrawn', target: '#dose.withdrawn' }, { target: 'checkingCup' }],
+          },
           checkingCup: {
             invoke: { src: 'status' },
             on: {
               STATUS: [
+                { guard: 'afterClose', target: '#dose.failed', actions: 'failWindowClosed' },
                 { guard: 'latched', target: 'clearing' },
-                { guard: 'cupMissing', target: '#dose.timing', actions: 'noticeCupMissing' },
-                { guard: 'cupHoldsDose', target: '#dose.timing', actions: 'noticeCupNotEmpty' },
-                { target: 'starting' },
+                { guard: 'cupMissing', target: '#dose.held', actions: 'noticeCupMissing' },
+                { guard: 'cupHoldsDose', target: '#dose.held', actions: 'noticeCupNotEmpty' },
+                { target: 'rotating' },
               ],
-              STATUS_FAILED: { target: '#dose.timing', actions: 'noticeLinkLost' },
+              STATUS_FAILED: { target: '#dose.held', actions: 'noticeLinkLost' },
             },
-          },
-          starting: {
-            entry: 'startDispensing',
-            always: [{ guard: 'withdrawn', target: '#dose.withdrawn' }, { target: 'rotating' }],
           },
           clearing: {
             invoke: { src: 'clear' },
             on: {
               CLEARED: 'checkingCup',
-              STATUS_FAILED: { target: '#dose.timing', actions: 'noticeLinkLost' },
+              STATUS_FAILED: { target: '#dose.held', actions: 'noticeLinkLost' },
             },
           },
           rotating: {
@@ -377,19 +401,20 @@ export function createDoseMachine(deps: DoseDeps) {
             invoke: { src: 'motion', input: motionInput('ROTATE') },
             on: {
               ROTATED: [
-                { guard: 'labelMatchesAfterClose', target: '#dose.missed', actions: ['completeIntent', 'closedBeforeRelease'] },
+                { guard: 'labelMatchesAfterClose', target: '#dose.failed', actions: ['completeIntent', 'failWindowClosed'] },
                 { guard: 'labelMatches', target: 'releasing', actions: ['completeIntent', 'doneResuming'] },
                 { guard: 'canRotateAgain', target: 'clearing', actions: ['completeIntent', 'doneResuming'] },
                 { target: '#dose.failed', actions: ['completeIntent', 'failFromRotation'] },
               ],
               REFUSED: [
+                { guard: 'refusedDeadline', target: '#dose.failed', actions: ['completeIntent', 'failWindowClosed'] },
                 { guard: 'refusedRetryable', target: 'clearing', actions: 'completeIntent' },
                 { target: '#dose.failed', actions: ['completeIntent', 'failFromRotation'] },
               ],
               // Nothing is cut by a rotation: whatever became of it, the dose can still be dispensed.
               LOST: [
                 { guard: 'resetMayRotateAgain', target: 'clearing', actions: 'completeIntent' },
-                { target: '#dose.timing', actions: ['completeIntent', 'abandonRotation', 'noticeLinkLost'] },
+                { target: '#dose.held', actions: ['completeIntent', 'doneResuming', 'noticeLinkLost'] },
               ],
             },
           },
@@ -399,7 +424,8 @@ export function createDoseMachine(deps: DoseDeps) {
             on: {
               RELEASED: { target: 'judging', actions: ['completeIntent', 'addReading'] },
               REFUSED: [
-                { guard: 'refusedNoCup', target: '#dose.timing', actions: ['completeIntent', 'abandonNoCup', 'noticeCupMissing'] },
+                { guard: 'refusedNoCup', target: '#dose.held', actions: ['completeIntent', 'noticeCupMissing'] },
+                { guard: 'refusedDeadline', target: '#dose.failed', actions: ['completeIntent', 'failWindowClosed'] },
                 { guard: 'refusedSlotEmptyAfterReset', target: '#dose.failed', actions: ['completeIntent', 'failMcuReset'] },
                 { guard: 'refusedSlotEmpty', target: '#dose.failed', actions: ['completeIntent', 'failSlotAlreadyCut'] },
                 { guard: 'refusedRetryable', target: 'clearing', actions: 'completeIntent' },
@@ -424,7 +450,10 @@ export function createDoseMachine(deps: DoseDeps) {
             invoke: { src: 'motion', input: motionInput('SHAKE') },
             on: {
               SHAKEN: { target: 'judging', actions: ['completeIntent', 'addReading'] },
-              REFUSED: { target: '#dose.failed', actions: ['completeIntent', 'failMcuRefused'] },
+              REFUSED: [
+                { guard: 'refusedDeadline', target: '#dose.failed', actions: ['completeIntent', 'failFromVerdict'] },
+                { target: '#dose.failed', actions: ['completeIntent', 'failMcuRefused'] },
+              ],
               LOST: [
                 { guard: 'lostWhileResuming', target: '#dose.failed', actions: ['completeIntent', 'failUnknownAfterRestart'] },
                 { target: '#dose.failed', actions: ['completeIntent', 'failMcuReset'] },
@@ -433,13 +462,27 @@ export function createDoseMachine(deps: DoseDeps) {
           },
         },
       },
+      held: {
+        entry: 'signalError',
+        on: { PRESS: '#dose.dispensing' },
+        after: {
+          heldRetry: '#dose.dispensing',
+          untilOverdue: { guard: 'notYetOverdue', actions: 'markOverdue' },
+          untilClose: { target: 'failed', actions: 'failHeld' },
+        },
+      },
       presented: {
-        entry: 'signalPresent',
-        on: { CUP: { guard: 'cupLifted', target: 'taken' } },
+        entry: ['notePresented', 'signalPresent'],
+        on: {
+          CUP: { guard: 'cupLifted', target: 'taken', actions: 'takenAfterCloseIfLate' },
+        },
         after: {
           reminderEvery: { target: 'presented', reenter: true },
           untilOverdue: { guard: 'notYetOverdue', actions: 'markOverdue' },
-          untilClose: { target: 'missed', actions: 'leftInCup' },
+          untilPresentedEnds: [
+            { guard: 'cupUnknown', target: 'failed', actions: 'failCupUnknown' },
+            { target: 'missed', actions: 'leftInCup' },
+          ],
         },
       },
       taken: { type: 'final', entry: ['signalOff', 'saveTaken'] },

@@ -28,7 +28,6 @@ import { DeviceSimulator } from '../../../device-sim/src/simulator.js';
 import { Random } from '../../../device-sim/src/random.js';
 import { createPtyPair, keepSerialAttached } from '../../../device-sim/src/pty.js';
 import { Store } from '../../../firmware-host/src/store/store.js';
-import { KEPT_EVENTS_MS } from '../../../firmware-host/src/controller.js';
 import { Citizen, explain, referee, scenarioRoll, tally, type RefereeReport } from '../scenarios/kit.js';
 
 const RIGS = 3;
@@ -43,16 +42,17 @@ const SPACING_MS = 1500;
 const TIMING = { earlyMin: (SPACING_MS - 100) / 60_000, reminderEveryMin: 1, overdueAfterMin: 1, closeAfterMin: 2 };
 const EARLY_MS = SPACING_MS - 100;
 /**
- * From a host's start to the end of the dose it resumes: node and tsx (~0.7 s), the wait for the MCU's kept events
- * (KEPT_EVENTS_MS), reconciling, the rest of the dosing and the citizen's take.
+ * From a host's start to the end of the dose it resumes: node and tsx (~0.7 s, more on a loaded machine), reconciling,
+ * the rest of the dosing and the citizen's take.
  */
-const RESTART_MS = 700 + KEPT_EVENTS_MS + 900;
+const START_MS = 2700;
+const RESTART_MS = START_MS + 900;
 /** A SIGKILL falls this long (uniformly) after a press: the claim, the turn, the cut, the count, the cup presented, the cup taken. */
 const KILL_WINDOW_MS = 450;
 /** The host is down for up to this long (a reboot is longer; a crash-restart by systemd about this). */
 const DOWN_MAX_MS = 300;
 /** A started host is killed again, now and then, this long (uniformly) after it was started: in its start, its wait, its reconciliation or the motion it resumes. */
-const REKILL_WINDOW_MS = [300, 700 + KEPT_EVENTS_MS + 600] as const;
+const REKILL_WINDOW_MS = [300, START_MS + 600] as const;
 const REKILL_CHANCE = 0.3;
 
 type HostStatus = { phase: string; notice: string | null };
