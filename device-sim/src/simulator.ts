@@ -684,11 +684,12 @@ export class DeviceSimulator {
     this.#leaseTimer = this.#after(dueMs, () => {
       if (this.#motion !== m) return;
       if (this.#clock.now() - this.#lastHostFrameAtMs >= m.leaseMs) {
-        // Stopped half-way: forget the id so a repeat after CLEAR runs again; the cut map still guards the pouch.
+        // Stopped half-way: the id is aborted like one a reset stopped (never run again; QUERY says so).
         for (const t of m.timers) this.#cancel(t);
         this.#motion = undefined;
         this.#leaseTimer = undefined;
-        this.#ids.delete(m.id);
+        const rec = this.#ids.get(m.id);
+        if (rec) rec.state = 'aborted';
         this.#latch('LEASE');
       } else this.#armLease(m);
     });

@@ -198,6 +198,10 @@ export class Controller {
           : snap.matches({ dispensing: 'shaking' }) ? 'retrying'
           : snap.matches({ dispensing: 'judging' }) ? 'counting'
           : snap.matches({ dispensing: 'rotating' }) ? 'rotating' : 'checking';
+      } else if (snap.matches('held')) {
+        // Asked for and trying again (the notice says what it waits for).
+        phase = 'dispensing';
+        step = 'checking';
       } else if (snap.matches('presented')) phase = 'presented';
       else if (snap.matches({ timing: 'early' })) phase = 'early';
       else if (snap.matches({ timing: 'due' })) phase = 'due';
@@ -379,7 +383,7 @@ export class Controller {
     if (row.state === 'presented' && (row.cls === 'correct' || row.cls === 'green')) {
       return { state: 'presented', cls: row.cls, countedPills: row.countedPills ?? row.pillCount, attempts: row.attempts };
     }
-    if (row.state !== 'dispensing') return { state: 'timing' };
+    if (row.state !== 'dispensing') return this.#o.store.asked(row.doseId) ? { state: 'asked' } : { state: 'timing' };
     const intents = this.#o.store.intents(row.doseId);
     const readings: Reading[] = [];
     for (const i of intents) {
@@ -480,9 +484,9 @@ export class Controller {
    * time, the deadline reached between retransmissions) it asks the MCU about
    * the command id once the link is back: a done command reports its remembered
    * outcome; one a reset aborted is reported LOST (never run again); one the MCU
-   * never saw is sent again with the same id while the window is open (the MCU
-   * remembers ids across its resets and refuses a second cut with SLOT_EMPTY),
-   * except after a host restart or an MCU reset, where the unknown is reported.
+   * never saw is sent once more with the same id while the window is open, also
+   * after a host restart or an MCU reset: the MCU remembers ids across its resets,
+   * so `none` means it never received the command.
    */
   #motionLogic() {
     const o = this.#o;
@@ -545,9 +549,10 @@ export class Controller {
           if (a.st === 'aborted') return finish({ type: 'LOST', reason: 'mcu_reset' });
           // Never sent past the window's close: the host checks before every (re)send, the link before every transmission.
           if (o.clock.now() >= input.deadlineAtMs) return finish({ type: 'REFUSED', code: 'DEADLINE' });
-          // After an MCU reset its id memory is gone: the same id would run a second time. Never repeat it; say LOST.
-          if (input.resume || resent || resetSeen) return finish({ type: 'LOST', reason: resetSeen ? 'mcu_reset' : 'unknown' });
-          o.logger.warn({ commandId: input.commandId, name: input.name, resetSeen }, 'MCU does not know the command: sending it again with the same id');
+          // The MCU keeps its command ids across resets: `none` means it never received this one (the host died before
+          // sending it, or the frame was lost), so the same id may go once more. Sent once more and still unknown: LOST.
+          if (resent) return finish({ type: 'LOST', reason: resetSeen ? 'mcu_reset' : 'unknown' });
+          o.logger.warn({ commandId: input.commandId, name: input.name, resetSeen, resume: input.resume }, 'MCU does not know the command: sending it again with the same id');
           resent = true;
           send();
         });

@@ -169,7 +169,7 @@ describe('DeviceSimulator protocol', () => {
     expect(h.sim.ledger.cutCount(4)).toBe(1);
   });
 
-  it('latches on an expired lease, refuses motion until CLEAR', () => {
+  it('latches on an expired lease, refuses motion until CLEAR; the stopped command is aborted', () => {
     const h = new Host();
     h.ack(h.cmd(`ROTATE,id=${ID(1)},slot=28,lease=500,dl=600000`));
     h.run(600);
@@ -177,10 +177,13 @@ describe('DeviceSimulator protocol', () => {
     h.run(5000);
     expect(h.distinctEvents('ROTATED')).toEqual([]);
     expect(h.ack(h.cmd('STATUS'))).toContain('st=latched');
-    expect(h.ack(h.cmd(`ROTATE,id=${ID(1)},slot=28,lease=500,dl=600000`))).toBe('ERR:LATCHED');
+    expect(h.ack(h.cmd(`ROTATE,id=${ID(3)},slot=28,lease=500,dl=600000`))).toBe('ERR:LATCHED');
     expect(h.ack(h.cmd('CLEAR'))).toBe('OK');
+    // The stopped command is aborted: QUERY says so and its id never runs again; a new id does.
+    expect(h.ack(h.cmd(`QUERY,id=${ID(1)}`))).toBe(`OK,id=${ID(1)},st=aborted,slot=28`);
+    expect(h.ack(h.cmd(`ROTATE,id=${ID(1)},slot=28,lease=500,dl=600000`))).toBe('ERR:ID_REUSED');
     // Host heartbeats every 250 ms keep a 500 ms lease alive through a 2.8 s turn.
-    expect(h.ack(h.cmd(`ROTATE,id=${ID(1)},slot=28,lease=500,dl=600000`))).toBe('OK');
+    expect(h.ack(h.cmd(`ROTATE,id=${ID(2)},slot=28,lease=500,dl=600000`))).toBe('OK');
     expect(h.waitEvent('ROTATED')).toContain('slot=28');
     expect(h.distinctEvents('LATCHED')).toHaveLength(1);
   });

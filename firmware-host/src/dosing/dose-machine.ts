@@ -1,11 +1,11 @@
 // The dose machine (XState v5): one actor per dose, from its schedule window through dispensing to its one final state.
 //
 // timing       waiting → early → due (reminders) → overdue (alarm) → missed (closed: the citizen never asked)
-// dispensing   starting (claims the dose in the store: the citizen asked) → checkingCup → rotating → (label matches)
+// dispensing   (the press is stored) checkingCup → starting (claims the dose in the store) → rotating → (label matches)
 //              → releasing → judging → shaking → judging …  → presenting ; every failure → failed (yellow)
 // held         the citizen asked but the dose cannot go on yet (no cup, a full cup, link lost, a rotation lost to a
-//              reset): it tries again by itself and on the button until the window closes, then failed (yellow), never
-//              missed and never back to waiting for another press
+//              reset): the claim is given back (nothing left the pouch; the pharmacy may unload), and the dose tries
+//              again by itself and on the button until the window closes, then failed (yellow), never missed
 // presented    the right pills wait in the cup → taken; at close (or the grace after a presentation just before it)
 //              missed, or failed when a cup lift the host could not see may have taken them
 // withdrawn    the store would not let the dose start (returned by another process): no motion, nothing written
@@ -62,7 +62,9 @@ export type DoseResume =
   /** A motion whose outcome the host never learnt: the machine asks the MCU about `commandId` before anything else. */
   | { state: 'motion'; name: IntentName; commandId: string; readings: Reading[]; attempts: number; rotations: number; shakes: number }
   /** Dispensing had started but no motion was pending: nothing left the pouch since the last known outcome. */
-  | { state: 'dispensing-idle'; readings: Reading[]; attempts: number };
+  | { state: 'dispensing-idle'; readings: Reading[]; attempts: number }
+  /** The citizen asked before the restart and the dose was held (see `held`): it goes on trying. */
+  | { state: 'asked' };
 
 export type DoseInput = { dose: DoseSpec; resume: DoseResume };
 
@@ -114,11 +116,16 @@ export type DoseContext = {
   releaseRetried: boolean;
   /** When the pills were presented (this host's first sight of them in the cup, after a restart). */
   presentedAtMs: number | null;
+  /** See DoseSpec.cupUnknown; also set by a lift while the pills may be falling (releasing, shaking). */
+  cupUnknown: boolean;
 };
 
 export type DoseStore = {
-  /** Moves the dose from scheduled to dispensing (the citizen asked); false when it was no longer scheduled (nothing may move). */
+  /** Moves the dose from scheduled to dispensing; false when it was no longer scheduled (nothing may move). */
   startDispensing(doseId: string, attempts: number): boolean;
+  resetToScheduled(doseId: string, why: string): void;
+  /** The citizen asked for the dose inside its window: from now on it ends dispensed or as a told failure, never missed. */
+  markAsked(doseId: string): void;
   presented(doseId: string, o: { cls: 'correct' | 'green'; reason: string | null; countedPills: number; attempts: number }): void;
   finish(doseId: string, final: 'taken' | 'missed' | 'failed', o?: { cls?: DoseClass | null; reason?: string | null; countedPills?: number | null; attempts?: number }): boolean;
   markOverdue(doseId: string): boolean;
@@ -202,7 +209,8 @@ export function createDoseMachine(deps: DoseDeps) {
       resumeShake: ({ context }) => context.resume.state === 'motion' && context.resume.name === 'SHAKE',
       resumeJudging: ({ context }) => context.resume.state === 'dispensing-idle' && context.resume.readings.length > 0,
       resumeIdle: ({ context }) => context.resume.state === 'dispensing-idle',
-      cupUnknown: ({ context }) => context.dose.cupUnknown === true,
+      resumeAsked: ({ context }) => context.resume.state === 'asked',
+      cupUnknown: ({ context }) => context.cupUnknown,
       afterClose: ({ context }) => deps.clock.now() >= context.dose.windows.closeAtMs,
       latched: ({ event }) => event.type === 'STATUS' && event.latched,
       cupMissing: ({ event }) => event.type === 'STATUS' && !event.cup,
@@ -255,6 +263,13 @@ export function createDoseMachine(deps: DoseDeps) {
         const ok = deps.store.startDispensing(context.dose.doseId, context.attempts);
         return { started: ok, withdrawn: !ok };
       }),
+      markAsked: ({ context }) => deps.store.markAsked(context.dose.doseId),
+      // Held: nothing left the pouch since the last outcome, so the dose is scheduled again (another process may return it).
+      giveBackClaim: assign(({ context }) => {
+        if (!context.started) return {};
+        deps.store.resetToScheduled(context.dose.doseId, `held: ${context.notice ?? 'unknown'}`);
+        return { started: false };
+      }),
       recordRotate: assign(({ context }) => intent(context, 'ROTATE')),
       recordRelease: assign(({ context }) => intent(context, 'RELEASE')),
       recordShake: assign(({ context }) => intent(context, 'SHAKE')),
@@ -277,6 +292,7 @@ export function createDoseMachine(deps: DoseDeps) {
       failWindowClosed: assign({ cls: 'yellow' as const, reason: 'closed_before_release' }),
       failHeld: assign(({ context }) => ({ cls: 'yellow' as const, reason: `not_dispensed_${context.notice ?? 'unknown'}` })),
       failCupUnknown: assign({ cls: 'yellow' as const, reason: 'cup_unknown' }),
+      noteCupUnknown: assign({ cupUnknown: true }),
       notePresented: assign(({ context }) => (context.presentedAtMs === null ? { presentedAtMs: deps.clock.now() } : {})),
       takenAfterCloseIfLate: assign(({ context }) => (deps.clock.now() >= context.dose.windows.closeAtMs ? { reason: 'taken_after_close' } : {})),
       failFromRotation: assign(({ event }) => ({ cls: 'yellow' as const, reason: rotateFailure(event as MotionOutcome) })),
@@ -319,6 +335,7 @@ export function createDoseMachine(deps: DoseDeps) {
         withdrawn: false,
         releaseRetried: false,
         presentedAtMs: null,
+        cupUnknown: input.dose.cupUnknown === true,
       };
     },
     initial: 'boot',
@@ -332,6 +349,7 @@ export function createDoseMachine(deps: DoseDeps) {
           { guard: 'resumeJudging', target: 'dispensing.judging' },
           // Asked for before the restart, nothing left the pouch: try again, the citizen need not press again.
           { guard: 'resumeIdle', target: 'held' },
+          { guard: 'resumeAsked', target: 'held' },
           { target: 'timing' },
         ],
       },
@@ -368,14 +386,10 @@ export function createDoseMachine(deps: DoseDeps) {
         },
       },
       dispensing: {
-        entry: ['clearNotice', 'signalOff'],
-        initial: 'starting',
+        // The press is stored first: from here on the dose ends dispensed or as a registered failure, never as missed.
+        entry: ['markAsked', 'clearNotice', 'signalOff'],
+        initial: 'checkingCup',
         states: {
-          // The press is stored first: from here on the dose ends dispensed or as a registered failure, never as missed.
-          starting: {
-            entry: 'startDispensing',
-            always: [{ guard: 'withdrawn', target: '#dose.withdrawn' }, { target: 'checkingCup' }],
-          },
           checkingCup: {
             invoke: { src: 'status' },
             on: {
@@ -384,10 +398,14 @@ export function createDoseMachine(deps: DoseDeps) {
                 { guard: 'latched', target: 'clearing' },
                 { guard: 'cupMissing', target: '#dose.held', actions: 'noticeCupMissing' },
                 { guard: 'cupHoldsDose', target: '#dose.held', actions: 'noticeCupNotEmpty' },
-                { target: 'rotating' },
+                { target: 'starting' },
               ],
               STATUS_FAILED: { target: '#dose.held', actions: 'noticeLinkLost' },
             },
+          },
+          starting: {
+            entry: 'startDispensing',
+            always: [{ guard: 'withdrawn', target: '#dose.withdrawn' }, { target: 'rotating' }],
           },
           clearing: {
             invoke: { src: 'clear' },
@@ -422,6 +440,8 @@ export function createDoseMachine(deps: DoseDeps) {
             entry: 'recordRelease',
             invoke: { src: 'motion', input: motionInput('RELEASE') },
             on: {
+              // Lifted while the pills may be falling: whether they were in the cup is not known.
+              CUP: { guard: 'cupLifted', actions: 'noteCupUnknown' },
               RELEASED: { target: 'judging', actions: ['completeIntent', 'addReading'] },
               REFUSED: [
                 { guard: 'refusedNoCup', target: '#dose.held', actions: ['completeIntent', 'noticeCupMissing'] },
@@ -449,6 +469,7 @@ export function createDoseMachine(deps: DoseDeps) {
             entry: ['recordShake', 'countShake'],
             invoke: { src: 'motion', input: motionInput('SHAKE') },
             on: {
+              CUP: { guard: 'cupLifted', actions: 'noteCupUnknown' },
               SHAKEN: { target: 'judging', actions: ['completeIntent', 'addReading'] },
               REFUSED: [
                 { guard: 'refusedDeadline', target: '#dose.failed', actions: ['completeIntent', 'failFromVerdict'] },
@@ -463,7 +484,7 @@ export function createDoseMachine(deps: DoseDeps) {
         },
       },
       held: {
-        entry: 'signalError',
+        entry: ['giveBackClaim', 'signalError'],
         on: { PRESS: '#dose.dispensing' },
         after: {
           heldRetry: '#dose.dispensing',

@@ -250,6 +250,16 @@ export class Store {
     });
   }
 
+  /** The citizen asked for this dose inside its window (at most one dose is open at a time, so one key holds it). */
+  markAsked(doseId: string): void {
+    if (this.getMeta('asked_dose') !== doseId) this.#q.setMeta.run('asked_dose', doseId);
+  }
+
+  /** Whether the citizen asked for this dose (see markAsked). */
+  asked(doseId: string): boolean {
+    return this.getMeta('asked_dose') === doseId;
+  }
+
   /** The right pills are in the cup: correct or green, waiting for the citizen to take the cup. */
   presented(doseId: string, o: { cls: 'correct' | 'green'; reason: string | null; countedPills: number; attempts: number }): void {
     this.#tx(() => {

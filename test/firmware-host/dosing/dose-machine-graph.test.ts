@@ -24,6 +24,8 @@ function fakeStore(claims = true): DoseStore & { calls: string[] } {
   return {
     calls,
     startDispensing: () => (calls.push('startDispensing'), claims),
+    resetToScheduled: () => void calls.push('resetToScheduled'),
+    markAsked: () => void calls.push('markAsked'),
     presented: () => void calls.push('presented'),
     finish: (_id, final) => (calls.push(`finish:${final}`), true),
     markOverdue: () => (calls.push('markOverdue'), true),
@@ -104,6 +106,7 @@ const STARTS: { name: string; nowMs: number; resume: DoseResume; claims?: boolea
   { name: 'mid-shake', nowMs: T + 60_000, resume: { state: 'motion', name: 'SHAKE', commandId: '00000009', readings, attempts: 1, rotations: 1, shakes: 0 } },
   { name: 'between motions', nowMs: T + 60_000, resume: { state: 'dispensing-idle', readings, attempts: 1 } },
   { name: 'dispensing before any motion', nowMs: T + 60_000, resume: { state: 'dispensing-idle', readings: [], attempts: 1 } },
+  { name: 'asked for, held before a restart', nowMs: T + 60_000, resume: { state: 'asked' } },
 ];
 
 type Snap = { value: unknown; status: string; context: DoseContext; _nodes: AnyStateNode[] };
@@ -114,7 +117,7 @@ type Snap = { value: unknown; status: string; context: DoseContext; _nodes: AnyS
  */
 function keyOf(s: Snap): string {
   const c = s.context;
-  return JSON.stringify([s.value, s.status, Math.min(c.attempts, 2), Math.min(c.rotations, MAX_ROTATIONS), c.shakes, c.readings, c.cls, c.reason, c.started, c.withdrawn, c.resuming, c.releaseRetried, c.overdue, c.presentedAtMs !== null]);
+  return JSON.stringify([s.value, s.status, Math.min(c.attempts, 2), Math.min(c.rotations, MAX_ROTATIONS), c.shakes, c.readings, c.cls, c.reason, c.started, c.withdrawn, c.resuming, c.releaseRetried, c.overdue, c.cupUnknown]);
 }
 
 /** Replays a path of events in a fresh actor, reporting every transition it takes and every state it enters. */
@@ -137,7 +140,8 @@ function replay(machine: ReturnType<typeof machineAt>, input: DoseInput, path: r
 }
 
 describe('dose machine path coverage', () => {
-  it('reaches every state and takes every transition, from every kind of start', () => {
+  // Some 30 s on a loaded machine: a long walk, but one that must finish.
+  it('reaches every state and takes every transition, from every kind of start', { timeout: 180_000 }, () => {
     const seen = { taken: new Set<AnyTransitionDefinition>(), visited: new Set<string>() };
     let machine = machineAt(T);
     let states = 0;

@@ -24,12 +24,15 @@ import { Random } from '../../../device-sim/src/random.js';
 import { DeviceLink } from '../../../firmware-host/src/link/link.js';
 import { Store } from '../../../firmware-host/src/store/store.js';
 import { Controller } from '../../../firmware-host/src/controller.js';
+import { doseWindows } from '../../../firmware-host/src/dosing/dose-machine.js';
 import { Citizen, explain, MIN, QUICK_TIMING, referee, scenarioRoll, tally, type RefereeReport } from '../scenarios/kit.js';
 
 const silent = pino({ level: 'silent' });
 const QUICK_PROFILE = fileURLToPath(new URL('../scenarios/fixtures/dosis-r1-quick.json', import.meta.url));
 const T0 = Date.UTC(2027, 0, 4, 6, 0);
 const CUTS = Number(process.env.DOSIS_INPROCESS_POWER_CUTS ?? 200);
+/** Host kills of the ledger-counted run (1,000 for the figure in firmware-host/README.md). */
+const KILLS = Number(process.env.DOSIS_INPROCESS_KILLS ?? 300);
 const SEED = 2_024;
 /** A cut falls this long (uniformly) after the citizen's press: checking, rotating, releasing, counting, shaking, presented, taken. */
 const CUT_WINDOW_MS = 14_000;
@@ -322,5 +325,99 @@ describe('power cuts in process', () => {
     expect(sim.ledger.cutCount(20)).toBe(0);
     expect(sim.ledger.entries).toEqual([]);
     expect(referee(host.store, sim.ledger, { rollIds: ['W'] }).violations.filter((v) => v.includes('W-021'))).toEqual([]);
+  });
+  it(`${KILLS} host kills, counted from the simulator's ledger: nothing taken is missed, no empty cup refused, no command twice, no cut after close`, () => {
+    const file = join(dir, 'kills.db');
+    const world = new ManualClock(T0);
+    const profile = { ...loadProfile('dosis-r1'), settleMs: 6000 };
+    const rng = new Random(SEED + 1);
+    const sim = new DeviceSimulator({ clock: world, profile, seed: SEED + 1, logger: silent, faults: { pillStuck: 0.2, mcuReset: 0.03 } });
+    let host: Host | undefined;
+    const counts = { kills: 0, doses: 0, takenRecordedMissed: 0, emptyCupRefused: 0, commandsTwice: 0, cutsAfterClose: 0, taken: 0 };
+    const problems: string[] = [];
+    const boot = (): Host => {
+      const h = bootHost(world, file, sim, profile);
+      // "The cup is not empty" on the screen while the cup is physically empty.
+      h.controller.on('status', (st) => {
+        if (st.notice === 'cup_not_empty' && sim.status().pillsInCup === 0) {
+          counts.emptyCupRefused++;
+          problems.push(`${st.current?.doseId}: refused with an empty cup`);
+        }
+      });
+      return h;
+    };
+    let armed = false;
+    const kill = () => {
+      if (!host) return;
+      host.clock.die();
+      host = undefined;
+      counts.kills++;
+      world.setTimeout(() => (host = boot()), rng.between(0, 15_000));
+    };
+    const citizen = new Citizen({
+      clock: world, sim, takeAfterMs: 3000,
+      view: () => (host ? { phase: host.controller.status().phase, notice: host.controller.status().notice } : undefined),
+    });
+    const press = sim.pressButton.bind(sim);
+    sim.pressButton = () => {
+      press();
+      if (!armed && counts.kills < KILLS && rng.chance(0.8)) {
+        armed = true;
+        world.setTimeout(() => {
+          armed = false;
+          kill();
+        }, rng.between(0, CUT_WINDOW_MS));
+      }
+    };
+    host = boot();
+    citizen.start();
+    let rolls = 0;
+    while (counts.kills < KILLS) {
+      const rollId = `K${++rolls}`;
+      expect(runSteps(world, () => host !== undefined && host.controller.status().reconciled && host.store.openDoses(1).length === 0, 3600_000)).toBe(true);
+      const pouches = scenarioRoll(rollId, world.now(), Array.from({ length: ROLL_DOSES }, () => 1 + rng.int(6)), 2 * MIN, SPACING_MS);
+      sim.ledger.clear();
+      sim.loadPouches(pouches.map((p) => ({ slot: p.slot, label: p.label, pills: p.pillCount })));
+      host!.controller.loadSchedule({ rollId, citizenId: 'C1', pouches });
+      expect(runSteps(world, () => host !== undefined && openOf(host.store, rollId) === 0, ROLL_DOSES * SPACING_MS + 3600_000)).toBe(true);
+      const store = host!.store;
+      const doses = store.allDoses().filter((d) => d.rollId === rollId);
+      const takes = sim.ledger.takes;
+      for (let i = 0; i < doses.length; i++) {
+        const d = doses[i]!;
+        counts.doses++;
+        if (d.state === 'taken') counts.taken++;
+        const next = doses[i + 1];
+        const closeAtMs = doseWindows(d.intakeAtMs, TIMING, next ? next.intakeAtMs - TIMING.earlyMin * MIN : null).closeAtMs;
+        const ids = new Set(store.intents(d.doseId).map((x) => x.commandId));
+        for (const id of ids) {
+          if (sim.ledger.executions(id) > 1) {
+            counts.commandsTwice++;
+            problems.push(`${d.doseId}: command ${id} ran ${sim.ledger.executions(id)} times`);
+          }
+        }
+        const fell = sim.ledger.entries.filter((e) => ids.has(e.commandId) && e.pillsFell > 0);
+        for (const e of fell) {
+          if (e.atMs > closeAtMs) {
+            counts.cutsAfterClose++;
+            problems.push(`${d.doseId}: ${e.action} ${e.atMs - closeAtMs} ms after the close`);
+          }
+        }
+        const lastFellAtMs = fell.reduce((t, e) => Math.max(t, e.atMs), -Infinity);
+        const take = takes.find((t) => t.atMs >= lastFellAtMs);
+        if (fell.length > 0 && d.state === 'missed' && take && take.pills > 0) {
+          counts.takenRecordedMissed++;
+          problems.push(`${d.doseId}: the citizen took ${take.pills} pills, recorded missed (${d.reason})\n${explain(store, sim.ledger, d.doseId)}`);
+        }
+      }
+      const r = referee(store, sim.ledger, { rollIds: [rollId] });
+      problems.push(...r.violations.map((v) => `roll ${rollId}: ${v}`));
+    }
+    citizen.stop();
+    console.info(`in-process host kills: ${JSON.stringify({ ...counts, rolls })}`);
+    expect(counts.kills).toBe(KILLS);
+    expect(problems).toEqual([]);
+    expect(counts).toMatchObject({ takenRecordedMissed: 0, emptyCupRefused: 0, commandsTwice: 0, cutsAfterClose: 0 });
+    expect(counts.taken).toBeGreaterThan(counts.doses / 2);
   });
 });
