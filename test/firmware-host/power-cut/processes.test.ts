@@ -10,9 +10,8 @@
 // against the ledger: no slot cut twice, no command executed twice, every dose
 // exactly one final state, nothing out of a pouch after its dose was final.
 //
-// Each start of a host costs about 3 s of wall time (node and tsx, then the
-// controller's wait for events the MCU kept while no host listened), so three
-// such robots (each its own pty pair, simulator, database and host) run side
+// Each start of a host costs one to three seconds of wall time (node and tsx,
+// then reconciling with the MCU), so three such robots (each its own pty pair, simulator, database and host) run side
 // by side and share the cuts. DOSIS_POWER_CUTS=200 for the long run (default 20).
 
 import { spawn, type ChildProcess } from 'node:child_process';
