@@ -13,6 +13,7 @@ import type { Clock, TimerHandle } from '../../protocol/src/clock.js';
 import type { DeviceEvent } from '../../protocol/src/catalogue.js';
 import type { HardwareProfile } from '../../hardware/src/profile.js';
 import type { DeviceLink, LinkState } from './link/link.js';
+import { QUERY_RETRY_MS, createMotionExchange } from './link/motion-exchange.js';
 import { DEFAULT_TIMING, type DoseTiming, type ScheduledPouch } from './roll/types.js';
 import type { DoseClass, DoseRow, FinalState, OpenHead, Store } from './store/store.js';
 import type { Reading } from './dosing/judge.js';
@@ -60,9 +61,6 @@ export type ControllerOptions = {
   judge?: DoseDeps['judge'];
 };
 
-/** How long the host waits for a motion's outcome event before asking the MCU about it. */
-const OUTCOME_WAIT_EXTRA_MS = 30_000;
-const QUERY_RETRY_MS = 1000;
 /** How often the controller looks for commits by another process (`dosis roll load/unload` on the same file). */
 export const DB_WATCH_MS = 3000;
 
@@ -479,94 +477,73 @@ export class Controller {
   }
 
   /**
-   * A motion: sends the command (or, resuming, asks first) and reports its
-   * outcome event. When the answer is lost (link down, MCU reset, no outcome in
-   * time, the deadline reached between retransmissions) it asks the MCU about
-   * the command id once the link is back: a done command reports its remembered
-   * outcome; one a reset aborted is reported LOST (never run again); one the MCU
-   * never saw is sent once more with the same id while the window is open, also
-   * after a host restart or an MCU reset: the MCU remembers ids across its resets,
-   * so `none` means it never received the command.
+   * A motion, as the motion exchange machine (link/motion-exchange.ts) runs it: the command, its ack and outcome, and
+   * the QUERY after a loss. This wraps it for the dose machine: link events in, the machine's output out.
    */
   #motionLogic() {
     const o = this.#o;
+    const exchange = createMotionExchange({ clock: o.clock, leaseMs: o.profile.leaseMs, send: this.#sendLogic(), query: this.#queryLogic() });
     return fromCallback<AnyEventObject, MotionInput>(({ input, sendBack }) => {
       const r = this.#reporter(sendBack);
       const link = o.link;
-      let timer: TimerHandle | undefined;
-      let resetSeen = false;
-      let resent = false;
-      let stopped = false;
-      const finish = (e: MotionOutcome) => {
-        if (stopped) return;
-        stopped = true;
-        cleanup();
-        r.report(e);
-      };
-      const arm = (ms: number, fn: () => void) => {
-        o.clock.clearTimeout(timer);
-        timer = o.clock.setTimeout(fn, ms);
-      };
+      const actor = createActor(exchange, { clock: o.clock, input });
       const onEvent = (e: DeviceEvent) => {
-        if ((e.name === 'ROTATED' || e.name === 'RELEASED' || e.name === 'SHAKEN') && e.id === input.commandId) finish(toOutcome(e));
+        if ((e.name === 'ROTATED' || e.name === 'RELEASED' || e.name === 'SHAKEN') && e.id === input.commandId) actor.send({ type: 'OUTCOME', outcome: toOutcome(e) });
       };
-      const onReset = () => {
-        resetSeen = true;
-        query();
-      };
-      const onReady = () => query();
+      const onReset = () => actor.send({ type: 'MCU_RESET' });
+      const onReady = () => actor.send({ type: 'LINK_READY' });
       const cleanup = () => {
-        o.clock.clearTimeout(timer);
         link.off('event', onEvent);
         link.off('mcuReset', onReset);
         link.off('ready', onReady);
       };
-      const send = () => {
-        const dl = Math.max(0, Math.floor(input.deadlineAtMs - o.clock.now()));
-        link.send({ name: input.name, id: input.commandId, slot: input.slot, lease: o.profile.leaseMs, dl }, (res) => {
-          if (stopped) return;
-          if (!res.ok) {
-            if (res.error.code === 'DOSIS_ERR_MCU_RESET') resetSeen = true;
-            return query();
-          }
-          if (res.ack.result === 'OK') {
-            arm(o.profile.leaseMs + OUTCOME_WAIT_EXTRA_MS, query);
-            return;
-          }
-          const code = res.ack.result === 'BUSY' ? 'BUSY' : res.ack.result.slice(4);
-          if (resent && code === 'SLOT_EMPTY') return finish({ type: 'LOST', reason: resetSeen ? 'mcu_reset' : 'unknown' });
-          finish({ type: 'REFUSED', code });
-        });
-      };
-      const query = () => {
-        if (stopped || link.state !== 'ready') return; // `ready` calls again
-        link.send({ name: 'QUERY', id: input.commandId }, (res) => {
-          if (stopped) return;
-          if (!res.ok || res.ack.result !== 'OK') return arm(QUERY_RETRY_MS, query);
-          const a = res.ack.fields;
-          if (a.st === 'done') return finish(fromQuery(a, input.slot));
-          if (a.st === 'running') return arm(QUERY_RETRY_MS, query);
-          if (a.st === 'aborted') return finish({ type: 'LOST', reason: 'mcu_reset' });
-          // Never sent past the window's close: the host checks before every (re)send, the link before every transmission.
-          if (o.clock.now() >= input.deadlineAtMs) return finish({ type: 'REFUSED', code: 'DEADLINE' });
-          // The MCU keeps its command ids across resets: `none` means it never received this one (the host died before
-          // sending it, or the frame was lost), so the same id may go once more. Sent once more and still unknown: LOST.
-          if (resent) return finish({ type: 'LOST', reason: resetSeen ? 'mcu_reset' : 'unknown' });
-          o.logger.warn({ commandId: input.commandId, name: input.name, resetSeen, resume: input.resume }, 'MCU does not know the command: sending it again with the same id');
-          resent = true;
-          send();
-        });
-      };
+      actor.subscribe({
+        next: (snap) => {
+          if (snap.status !== 'done') return;
+          cleanup();
+          r.report(snap.output as MotionOutcome);
+        },
+        error: (err) => o.logger.error({ err, commandId: input.commandId }, 'motion exchange failed'),
+      });
       link.on('event', onEvent);
       link.on('mcuReset', onReset);
       link.on('ready', onReady);
-      if (input.resume) query();
-      else send();
+      actor.start();
       r.started();
       return () => {
-        stopped = true;
         cleanup();
+        actor.stop();
       };
+    });
+  }
+
+  /** One transmission of a motion command (the link retransmits it, with the deadline's time left, until acked). */
+  #sendLogic() {
+    const o = this.#o;
+    return fromCallback<AnyEventObject, MotionInput>(({ input, sendBack }) => {
+      const r = this.#reporter(sendBack);
+      const dl = Math.max(0, Math.floor(input.deadlineAtMs - o.clock.now()));
+      o.link.send({ name: input.name, id: input.commandId, slot: input.slot, lease: o.profile.leaseMs, dl }, (res) => {
+        if (!res.ok) r.report({ type: 'SEND_FAILED', reset: res.error.code === 'DOSIS_ERR_MCU_RESET' });
+        else if (res.ack.result === 'OK') r.report({ type: 'ACK_OK' });
+        else r.report({ type: 'ACK_REFUSED', code: res.ack.result === 'BUSY' ? 'BUSY' : res.ack.result.slice(4) });
+      }, { deadlineAtMs: input.deadlineAtMs });
+      r.started();
+    });
+  }
+
+  /** QUERY about a motion's id. */
+  #queryLogic() {
+    const o = this.#o;
+    return fromCallback<AnyEventObject, MotionInput>(({ input, sendBack }) => {
+      const r = this.#reporter(sendBack);
+      o.link.send({ name: 'QUERY', id: input.commandId }, (res) => {
+        if (!res.ok || res.ack.result !== 'OK') return r.report({ type: 'QUERY_FAILED', notReady: o.link.state !== 'ready' });
+        const a = res.ack.fields;
+        if (a.st === 'none') o.logger.warn({ commandId: input.commandId, name: input.name, resume: input.resume }, 'MCU does not know the command');
+        r.report({ type: 'QUERY_ANSWER', st: a.st, outcome: a.st === 'done' ? fromQuery(a, input.slot) : undefined });
+      });
+      r.started();
     });
   }
 }

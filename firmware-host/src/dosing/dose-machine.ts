@@ -18,7 +18,7 @@
 // is named delays computed from the injected clock; the actor runs on that clock
 // (`createActor(machine, { clock })`).
 
-import { assign, fromCallback, setup, type ActorLogic, type AnyEventObject, type CallbackSnapshot, type NonReducibleUnknown } from 'xstate';
+import { assign, enqueueActions, fromCallback, setup, type ActorLogic, type AnyEventObject, type CallbackSnapshot, type NonReducibleUnknown } from 'xstate';
 import type { Clock } from '../../../protocol/src/clock.js';
 import type { HardwareProfile } from '../../../hardware/src/profile.js';
 import type { DoseTiming } from '../roll/types.js';
@@ -175,9 +175,10 @@ const rotateFailure = (e: MotionOutcome): string => {
 
 export function createDoseMachine(deps: DoseDeps) {
   const until = (atMs: number) => Math.max(0, atMs - deps.clock.now());
-  // Write-ahead: the command id is committed before the motion actor (started after the entry actions) sends it.
-  const intent = (context: DoseContext, name: IntentName): Partial<DoseContext> => {
-    if (context.resuming && context.commandId) return {};
+  // Write-ahead: the command id is committed before the motion actor (started after the entry actions) sends it. The store
+  // write is the named action's own; only its result goes into the context.
+  const writeIntent = (context: DoseContext, name: IntentName): Partial<DoseContext> | null => {
+    if (context.resuming && context.commandId) return null;
     return { commandId: deps.store.recordIntent(context.dose.doseId, name, context.dose.slot, deps.bootId()), resuming: false };
   };
   const motionInput = (name: IntentName) => ({ context }: { context: DoseContext }): MotionInput => ({
@@ -248,9 +249,9 @@ export function createDoseMachine(deps: DoseDeps) {
       signalOff: () => deps.signal('off'),
       signalPresent: () => deps.signal('present'),
       signalError: () => deps.signal('error'),
-      markOverdue: assign(({ context }) => {
+      markOverdue: enqueueActions(({ context, enqueue }) => {
         if (!context.overdue) deps.store.markOverdue(context.dose.doseId);
-        return { overdue: true };
+        enqueue.assign({ overdue: true });
       }),
       clearNotice: assign({ notice: null }),
       noticeTooEarly: assign({ notice: 'too_early' as Notice }),
@@ -258,21 +259,30 @@ export function createDoseMachine(deps: DoseDeps) {
       noticeCupNotEmpty: assign({ notice: 'cup_not_empty' as Notice }),
       noticeLinkLost: assign({ notice: 'link_lost' as Notice }),
       // Claimed once per dispensing: a retry through clearing finds the dose already 'dispensing' on our behalf.
-      startDispensing: assign(({ context }) => {
-        if (context.started) return {};
+      startDispensing: enqueueActions(({ context, enqueue }) => {
+        if (context.started) return;
         const ok = deps.store.startDispensing(context.dose.doseId, context.attempts);
-        return { started: ok, withdrawn: !ok };
+        enqueue.assign({ started: ok, withdrawn: !ok });
       }),
       markAsked: ({ context }) => deps.store.markAsked(context.dose.doseId),
       // Held: nothing left the pouch since the last outcome, so the dose is scheduled again (another process may return it).
-      giveBackClaim: assign(({ context }) => {
-        if (!context.started) return {};
+      giveBackClaim: enqueueActions(({ context, enqueue }) => {
+        if (!context.started) return;
         deps.store.resetToScheduled(context.dose.doseId, `held: ${context.notice ?? 'unknown'}`);
-        return { started: false };
+        enqueue.assign({ started: false });
       }),
-      recordRotate: assign(({ context }) => intent(context, 'ROTATE')),
-      recordRelease: assign(({ context }) => intent(context, 'RELEASE')),
-      recordShake: assign(({ context }) => intent(context, 'SHAKE')),
+      recordRotate: enqueueActions(({ context, enqueue }) => {
+        const written = writeIntent(context, 'ROTATE');
+        if (written) enqueue.assign(written);
+      }),
+      recordRelease: enqueueActions(({ context, enqueue }) => {
+        const written = writeIntent(context, 'RELEASE');
+        if (written) enqueue.assign(written);
+      }),
+      recordShake: enqueueActions(({ context, enqueue }) => {
+        const written = writeIntent(context, 'SHAKE');
+        if (written) enqueue.assign(written);
+      }),
       countRotation: assign(({ context }) => ({ rotations: context.rotations + 1, attempts: context.rotations >= 1 ? context.attempts + 1 : context.attempts })),
       countShake: assign(({ context }) => ({ shakes: context.shakes + 1, attempts: context.attempts + 1 })),
       countReleaseRetry: assign(({ context }) => ({ releaseRetried: true, attempts: context.attempts + 1 })),
@@ -290,7 +300,7 @@ export function createDoseMachine(deps: DoseDeps) {
       failMcuReset: assign({ cls: 'yellow' as const, reason: 'mcu_reset' }),
       failUnknownAfterRestart: assign({ cls: 'yellow' as const, reason: 'unknown_after_restart' }),
       failWindowClosed: assign({ cls: 'yellow' as const, reason: 'closed_before_release' }),
-      failHeld: assign(({ context }) => ({ cls: 'yellow' as const, reason: `not_dispensed_${context.notice ?? 'unknown'}` })),
+      failHeld: assign(({ context }) => ({ cls: 'yellow' as const, reason: context.notice ? `not_dispensed_${context.notice}` : 'not_dispensed' })),
       failCupUnknown: assign({ cls: 'yellow' as const, reason: 'cup_unknown' }),
       noteCupUnknown: assign({ cupUnknown: true }),
       notePresented: assign(({ context }) => (context.presentedAtMs === null ? { presentedAtMs: deps.clock.now() } : {})),
@@ -300,12 +310,12 @@ export function createDoseMachine(deps: DoseDeps) {
         const v = verdictOf(deps, context);
         return { cls: 'yellow' as const, reason: v.kind === 'yellow' ? v.reason : 'sensor_implausible', countedPills: v.pills };
       }),
-      saveRight: assign(({ context }) => {
+      saveRight: enqueueActions(({ context, enqueue }) => {
         const v = verdictOf(deps, context);
         const cls = context.attempts > 1 ? ('green' as const) : ('correct' as const);
         const reason = v.kind === 'right' && v.overlapResolved ? 'overlap_resolved' : null;
         deps.store.presented(context.dose.doseId, { cls, reason, countedPills: v.pills, attempts: context.attempts });
-        return { cls, reason, countedPills: v.pills };
+        enqueue.assign({ cls, reason, countedPills: v.pills });
       }),
       saveFailed: ({ context }) =>
         void deps.store.finish(context.dose.doseId, 'failed', { cls: 'yellow', reason: context.reason, countedPills: context.countedPills, attempts: context.attempts }),
