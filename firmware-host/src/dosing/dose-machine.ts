@@ -357,9 +357,9 @@ export function createDoseMachine(deps: DoseDeps) {
           { guard: 'resumeRelease', target: 'dispensing.releasing' },
           { guard: 'resumeShake', target: 'dispensing.shaking' },
           { guard: 'resumeJudging', target: 'dispensing.judging' },
-          // Asked for before the restart, nothing left the pouch: try again, the citizen need not press again.
-          { guard: 'resumeIdle', target: 'held' },
-          { guard: 'resumeAsked', target: 'held' },
+          // Asked for before the restart, nothing left the pouch: go on at once, the citizen need not press again.
+          { guard: 'resumeIdle', target: 'dispensing' },
+          { guard: 'resumeAsked', target: 'dispensing' },
           { target: 'timing' },
         ],
       },
