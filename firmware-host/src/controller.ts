@@ -14,6 +14,7 @@ import type { DeviceEvent } from '../../protocol/src/catalogue.js';
 import type { HardwareProfile } from '../../hardware/src/profile.js';
 import type { DeviceLink, LinkState } from './link/link.js';
 import { QUERY_RETRY_MS, createMotionExchange } from './link/motion-exchange.js';
+import { createLifecycle, type Lifecycle } from './controller-lifecycle.js';
 import { DEFAULT_TIMING, type DoseTiming, type ScheduledPouch } from './roll/types.js';
 import type { DoseClass, DoseRow, FinalState, OpenHead, Store } from './store/store.js';
 import type { Reading } from './dosing/judge.js';
@@ -75,8 +76,8 @@ export class Controller {
   readonly #machine: DoseMachine;
   #actor: Actor<DoseMachine> | undefined;
   #actorDoseId: string | undefined;
-  #reconciled = false;
-  #started = false;
+  /** Started, reconciled, running: the lifecycle statechart (controller-lifecycle.ts). */
+  readonly #lifecycle: Actor<Lifecycle>;
   #lastOutcome: DosingOutcome | null = null;
   #scheduleTimer: TimerHandle | undefined;
   #lastStatusKey = '';
@@ -85,8 +86,6 @@ export class Controller {
   #signalTimer: TimerHandle | undefined;
   #watchTimer: TimerHandle | undefined;
   #dataVersion: number | undefined;
-  /** A STATUS asked at a ready is on its way (one at a time). */
-  #reconciling = false;
   /** The store rows the running actor was built from; a commit by another process that changes them restarts it. */
   #scheduleKey = '';
   /**
@@ -96,7 +95,7 @@ export class Controller {
    */
   #heads: OpenHead[] | undefined;
   readonly #onEvent = (e: DeviceEvent) => this.#deviceEvent(e);
-  readonly #onReady = () => this.#linkReady();
+  readonly #onReady = () => this.#lifecycle.send({ type: 'LINK_READY' });
   readonly #onState = () => this.#emitStatus();
 
   constructor(opts: ControllerOptions) {
@@ -114,6 +113,32 @@ export class Controller {
       judge: opts.judge,
     };
     this.#machine = createDoseMachine(deps);
+    this.#lifecycle = createActor(createLifecycle({
+      status: this.#mcuStatusLogic(),
+      noteBoot: () => this.#noteBoot(),
+      sendSignal: () => this.#sendSignal(),
+      reconciled: (e) => {
+        this.#o.store.observeLifts(e.lifts, this.#uncertainDose());
+        this.#log.info({ boot: e.boot, cup: e.cup, lifts: e.lifts }, 'reconciled with the MCU');
+        // From a fresh turn of the clock, once the lifecycle is in `running`.
+        this.#o.clock.clearTimeout(this.#scheduleTimer);
+        this.#scheduleTimer = this.#o.clock.setTimeout(() => this.#schedule(), 0);
+      },
+      rechecked: (e) => {
+        if (this.#o.store.observeLifts(e.lifts, this.#uncertainDose())) this.#actor?.send({ type: 'CUP', present: false });
+      },
+      reconcileFailed: () => this.#log.warn('STATUS failed while reconciling; trying again at the next ready'),
+    }), { clock: opts.clock });
+    this.#lifecycle.start();
+  }
+
+  get #started(): boolean {
+    return !this.#lifecycle.getSnapshot().matches('stopped');
+  }
+
+  get #reconciled(): boolean {
+    const snap = this.#lifecycle.getSnapshot();
+    return snap.matches('running') || snap.matches('rechecking');
   }
 
   on<E extends keyof Events>(event: E, listener: (...args: Events[E]) => void): this {
@@ -129,7 +154,6 @@ export class Controller {
   /** Starts listening to the link; the first dose starts once the link is ready and the store reconciled. */
   start(): void {
     if (this.#started) return;
-    this.#started = true;
     const link = this.#o.link;
     link.on('event', this.#onEvent);
     link.on('ready', this.#onReady);
@@ -139,11 +163,11 @@ export class Controller {
       this.#dataVersion = this.#o.store.dataVersion();
       this.#armWatch();
     }
-    if (link.state === 'ready') this.#linkReady();
+    this.#lifecycle.send({ type: 'START', linkReady: link.state === 'ready' });
   }
 
   stop(): void {
-    this.#started = false;
+    this.#lifecycle.send({ type: 'STOP' });
     const link = this.#o.link;
     link.off('event', this.#onEvent);
     link.off('ready', this.#onReady);
@@ -233,40 +257,29 @@ export class Controller {
     }
   }
 
-  /** At every ready: the cup's lifts since the host last looked (also a restart's first reconciling, before any motion). */
-  #linkReady(): void {
+  /** At every ready: the MCU's boot id against the stored one. */
+  #noteBoot(): void {
     const hello = this.#o.link.hello;
     const previous = this.#o.store.getMeta('mcu_boot');
     if (hello && previous !== hello.boot) {
       this.#o.store.setMeta('mcu_boot', hello.boot);
       if (previous) this.#o.store.log('mcu_reset_seen', this.#actorDoseId ?? null, { previous, boot: hello.boot });
     }
-    // At every ready: a SIGNAL lost while the MCU was silent, forgotten by its reset, or never sent by a host that died would leave
-    // a stale light (e.g. "take the cup" after it was taken).
-    this.#sendSignal();
-    this.#reconcile();
   }
 
   /**
-   * The cup as the MCU counted it: a lift the host did not see (it was down, or the MCU's reset lost the CUP event)
-   * emptied the cup. Never decided from "cup present" alone: a cup taken and put back is present again.
+   * STATUS for the lifecycle: the cup as the MCU counted it. A lift the host did not see (it was down, or the MCU's
+   * reset lost the CUP event) emptied the cup. Never decided from "cup present" alone: a cup taken and put back is
+   * present again.
    */
-  #reconcile(): void {
-    if (!this.#started || this.#reconciling) return;
-    this.#reconciling = true;
-    this.#o.link.send({ name: 'STATUS' }, (r) => {
-      this.#reconciling = false;
-      if (!this.#started) return;
-      if (!r.ok || r.ack.result !== 'OK') {
-        this.#log.warn('STATUS failed while reconciling; trying again at the next ready');
-        return;
-      }
-      const lifted = this.#o.store.observeLifts(r.ack.fields.lifts, this.#uncertainDose());
-      if (!this.#reconciled) {
-        this.#reconciled = true;
-        this.#log.info({ boot: r.ack.fields.boot, cup: r.ack.fields.cup, lifts: r.ack.fields.lifts }, 'reconciled with the MCU');
-        this.#schedule();
-      } else if (lifted) this.#actor?.send({ type: 'CUP', present: false });
+  #mcuStatusLogic() {
+    return fromCallback<AnyEventObject, NonReducibleUnknown>(({ sendBack }) => {
+      const r = this.#reporter(sendBack);
+      this.#o.link.send({ name: 'STATUS' }, (res) => {
+        if (!res.ok || res.ack.result !== 'OK') return r.report({ type: 'STATUS_FAILED' });
+        r.report({ type: 'STATUS', lifts: res.ack.fields.lifts, boot: res.ack.fields.boot, cup: res.ack.fields.cup });
+      });
+      r.started();
     });
   }
 

@@ -89,7 +89,7 @@ describe('the edge of the window', () => {
     // Both edges were met: doses taken after the close within the grace, and doses the close stopped before the cut.
     expect(outcomes.get('taken/correct/taken_after_close')).toBeGreaterThan(0);
     expect([...outcomes.keys()].some((k) => k.startsWith('failed/yellow/closed_before_release'))).toBe(true);
-  });
+   }, 180_000);
 });
 
 describe('a cup lift the host never heard of', () => {
@@ -156,5 +156,5 @@ describe('brown-outs', () => {
     const t = tally(v.verdicts);
     // A reset in 3 of 10 motions: most doses still reach the citizen; the rest are told failures.
     expect(Object.entries(t).filter(([k]) => k.startsWith('taken')).reduce((n, [, c]) => n + c, 0), JSON.stringify(t)).toBeGreaterThan(roll.length / 2);
-  });
+  }, 120_000);
 });

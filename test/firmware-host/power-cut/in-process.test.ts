@@ -428,5 +428,5 @@ describe('power cuts in process', () => {
     expect(problems).toEqual([]);
     expect(counts).toMatchObject({ takenRecordedMissed: 0, emptyCupRefused: 0, commandsTwice: 0, cutsAfterClose: 0 });
     expect(counts.taken).toBeGreaterThan(counts.doses / 2);
-  });
+  }, Math.max(120_000, KILLS * 300));
 });
