@@ -126,6 +126,8 @@ export type DoseStore = {
   resetToScheduled(doseId: string, why: string): void;
   /** The citizen asked for the dose inside its window: from now on it ends dispensed or as a told failure, never missed. */
   markAsked(doseId: string): void;
+  /** The press no longer counts (the dose's window moved later than it). */
+  forgetAsked(doseId: string): void;
   presented(doseId: string, o: { cls: 'correct' | 'green'; reason: string | null; countedPills: number; attempts: number }): void;
   finish(doseId: string, final: 'taken' | 'missed' | 'failed', o?: { cls?: DoseClass | null; reason?: string | null; countedPills?: number | null; attempts?: number }): boolean;
   markOverdue(doseId: string): boolean;
@@ -213,6 +215,7 @@ export function createDoseMachine(deps: DoseDeps) {
       resumeAsked: ({ context }) => context.resume.state === 'asked',
       cupUnknown: ({ context }) => context.cupUnknown,
       afterClose: ({ context }) => deps.clock.now() >= context.dose.windows.closeAtMs,
+      beforeEarly: ({ context }) => deps.clock.now() < context.dose.windows.earlyAtMs,
       latched: ({ event }) => event.type === 'STATUS' && event.latched,
       cupMissing: ({ event }) => event.type === 'STATUS' && !event.cup,
       cupHoldsDose: ({ event }) => event.type === 'STATUS' && event.cupHoldsDose,
@@ -265,6 +268,7 @@ export function createDoseMachine(deps: DoseDeps) {
         enqueue.assign({ started: ok, withdrawn: !ok });
       }),
       markAsked: ({ context }) => deps.store.markAsked(context.dose.doseId),
+      forgetAsked: ({ context }) => deps.store.forgetAsked(context.dose.doseId),
       // Held: nothing left the pouch since the last outcome, so the dose is scheduled again (another process may return it).
       giveBackClaim: enqueueActions(({ context, enqueue }) => {
         if (!context.started) return;
@@ -405,6 +409,8 @@ export function createDoseMachine(deps: DoseDeps) {
             on: {
               STATUS: [
                 { guard: 'afterClose', target: '#dose.failed', actions: 'failWindowClosed' },
+                // The window moved later since the press (a schedule changed while the host was down): wait for it.
+                { guard: 'beforeEarly', target: '#dose.timing', actions: ['giveBackClaim', 'forgetAsked'] },
                 { guard: 'latched', target: 'clearing' },
                 { guard: 'cupMissing', target: '#dose.held', actions: 'noticeCupMissing' },
                 { guard: 'cupHoldsDose', target: '#dose.held', actions: 'noticeCupNotEmpty' },

@@ -255,6 +255,10 @@ export class Store {
     if (this.getMeta('asked_dose') !== doseId) this.#q.setMeta.run('asked_dose', doseId);
   }
 
+  forgetAsked(doseId: string): void {
+    if (this.getMeta('asked_dose') === doseId) this.#q.setMeta.run('asked_dose', '');
+  }
+
   /** Whether the citizen asked for this dose (see markAsked). */
   asked(doseId: string): boolean {
     return this.getMeta('asked_dose') === doseId;

@@ -26,6 +26,7 @@ function fakeStore(claims = true): DoseStore & { calls: string[] } {
     startDispensing: () => (calls.push('startDispensing'), claims),
     resetToScheduled: () => void calls.push('resetToScheduled'),
     markAsked: () => void calls.push('markAsked'),
+    forgetAsked: () => void calls.push('forgetAsked'),
     presented: () => void calls.push('presented'),
     finish: (_id, final) => (calls.push(`finish:${final}`), true),
     markOverdue: () => (calls.push('markOverdue'), true),
@@ -107,6 +108,7 @@ const STARTS: { name: string; nowMs: number; resume: DoseResume; claims?: boolea
   { name: 'between motions', nowMs: T + 60_000, resume: { state: 'dispensing-idle', readings, attempts: 1 } },
   { name: 'dispensing before any motion', nowMs: T + 60_000, resume: { state: 'dispensing-idle', readings: [], attempts: 1 } },
   { name: 'asked for, held before a restart', nowMs: T + 60_000, resume: { state: 'asked' } },
+  { name: 'asked for, its window moved later while the host was down', nowMs: T - 2 * H, resume: { state: 'asked' } },
 ];
 
 type Snap = { value: unknown; status: string; context: DoseContext; _nodes: AnyStateNode[] };
