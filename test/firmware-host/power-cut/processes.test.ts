@@ -10,7 +10,7 @@
 // against the ledger: no slot cut twice, no command executed twice, every dose
 // exactly one final state, nothing out of a pouch after its dose was final.
 //
-// Each start of a host costs one to three seconds of wall time (node and tsx,
+// Each start of a host costs about 4 s of wall time (node and tsx, the screens,
 // then reconciling with the MCU), so three such robots (each its own pty pair, simulator, database and host) run side
 // by side and share the cuts. DOSIS_POWER_CUTS=200 for the long run (default 20).
 
@@ -41,10 +41,10 @@ const SPACING_MS = 1500;
 const TIMING = { earlyMin: (SPACING_MS - 100) / 60_000, reminderEveryMin: 1, overdueAfterMin: 1, closeAfterMin: 2 };
 const EARLY_MS = SPACING_MS - 100;
 /**
- * From a host's start to the end of the dose it resumes: node and tsx (~0.7 s, more on a loaded machine), reconciling,
- * the rest of the dosing and the citizen's take.
+ * From a host's start to the end of the dose it resumes: node and tsx (~0.7 s), loading and opening the screens
+ * (~1 s; 2 s and more on a loaded machine), reconciling, the rest of the dosing and the citizen's take.
  */
-const START_MS = 2700;
+const START_MS = 700 + 2500;
 const RESTART_MS = START_MS + 900;
 /** A SIGKILL falls this long (uniformly) after a press: the claim, the turn, the cut, the count, the cup presented, the cup taken. */
 const KILL_WINDOW_MS = 450;
@@ -65,7 +65,7 @@ class HostProcess {
   readonly exited: Promise<void>;
 
   constructor(file: string, port: string) {
-    this.child = spawn(process.execPath, ['bin/dosis.js', 'host', '--port', port, '--db', file, '--profile', QUICK_PROFILE, '--log-level', 'error'], {
+    this.child = spawn(process.execPath, ['bin/dosis.js', 'host', '--port', port, '--db', file, '--profile', QUICK_PROFILE, '--no-alarm-center', '--screens-port', '0', '--log-level', 'error'], {
       cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.exited = new Promise((resolve) => this.child.once('exit', () => resolve()));
