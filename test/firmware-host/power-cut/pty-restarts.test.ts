@@ -33,7 +33,7 @@ class HostProcess {
   readonly exited: Promise<void>;
 
   constructor(file: string, port: string) {
-    this.child = spawn(process.execPath, ['bin/dosis.js', 'host', '--port', port, '--db', file, '--profile', QUICK_PROFILE, '--log-level', 'error'], {
+    this.child = spawn(process.execPath, ['bin/dosis.js', 'host', '--port', port, '--db', file, '--profile', QUICK_PROFILE, '--no-alarm-center', '--screens-port', '0', '--log-level', 'error'], {
       cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.exited = new Promise((resolve) => this.child.once('exit', () => resolve()));
