@@ -139,7 +139,7 @@ describe('device faults', () => {
     // A run that keeps going for CONTROLLER_FAULT_CLEAR_MS clears it; until then the screens still show it.
     const next = robot(clock, db);
     expect(next.runUntil(() => next.controller.status().reconciled, 60_000)).toBe(true);
-    expect((await next.robot.backend()).citizenView().error).toEqual({ reason: 'device_fault' });
+    expect((await next.robot.backend()).citizenView().error).toEqual({ reason: 'device_fault', staffTold: false });
     expect(next.runUntil(() => !next.robot.faults.has('controller'), CONTROLLER_FAULT_CLEAR_MS + 1_000)).toBe(true);
     expect(outbox(next, ['device_fault', 'fault_cleared']).map((e) => [e.type, e.payload.source])).toEqual([['device_fault', 'controller'], ['fault_cleared', 'controller']]);
     expect((await next.robot.backend()).citizenView().error).toBeNull();
