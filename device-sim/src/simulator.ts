@@ -1,9 +1,10 @@
 // The simulated MCU: speaks the serial protocol over any Transport and drives the simulated carousel, cutter and sensors.
 //
 // RAM state (lost at every reset): boot id, tx seq, the window of the last 64 host
-// seqs with their acks, the last 64 motion command ids with outcomes, unacked events,
-// the latch, the signal mode. Physical state (survives a reset): carousel, pouches,
-// cup, and the non-volatile cut map. Wire faults live in this file's own receive
+// seqs with their acks, unacked events, the latch, the signal mode, whether a HELLO
+// came since power-up. Physical state (survives a reset): carousel, pouches, cup,
+// and the non-volatile memory: the cut map, the last 64 motion command ids with their
+// outcomes (one a reset stopped is kept as aborted), and the cup-lift counter. Wire faults live in this file's own receive
 // and transmit paths, so they work over a pty as over the in-memory wire.
 
 import pino, { type Logger } from 'pino';
@@ -35,9 +36,11 @@ export type SimPouch = { slot: number; label: string; pills: number };
 type MotionName = 'ROTATE' | 'RELEASE' | 'SHAKE';
 type MotionCommand = Extract<Command, { name: MotionName }>;
 type OutcomeEvent = Extract<DeviceEvent, { name: 'ROTATED' | 'RELEASED' | 'SHAKEN' }>;
-type IdRecord = { name: MotionName; slot: number; state: 'running' | 'done'; outcome?: OutcomeEvent };
+type IdRecord = { name: MotionName; slot: number; state: 'running' | 'done' | 'aborted'; outcome?: OutcomeEvent };
 type Unacked = { seq: number; line: string; backoffMs: number; timer?: SimTimer };
 type Motion = { id: string; name: MotionName; slot: number; leaseMs: number; timers: SimTimer[] };
+/** The cup-lift counter wraps here (a 16-bit cell of non-volatile memory). */
+const LIFTS_MODULO = 65_536;
 /** A timer of the simulator's: the clock's handle and its place in the list of armed ones. */
 type SimTimer = { handle: TimerHandle | undefined; index: number };
 
@@ -83,7 +86,11 @@ export class DeviceSimulator {
   readonly #carousel: Carousel;
   readonly #cup = new Cup();
   #pouches = new Map<number, Pouch>();
+  // non-volatile memory (survives a reset)
   readonly #cutMap = new Set<number>();
+  /** Motion command ids and what became of them: a command sent to an earlier boot is answered from here, never run again. */
+  readonly #ids = new Map<string, IdRecord>();
+  #lifts = 0;
 
   // RAM
   #bootId = '00000000';
@@ -91,7 +98,8 @@ export class DeviceSimulator {
   #nakSeq = 0;
   #lastNakAtMs = -Infinity;
   readonly #seqWindow = new Map<number, string>();
-  readonly #ids = new Map<string, IdRecord>();
+  /** No command but HELLO runs before the first HELLO since power-up: one sent to the boot before is refused (ERR:HELLO). */
+  #helloSeen = false;
   #unacked: Unacked[] = [];
   #latched: 'LEASE' | 'JAM' | 'FAULT' | null = null;
   #signal = 'off';
@@ -157,6 +165,7 @@ export class DeviceSimulator {
 
   takeCup(): void {
     if (!this.#cup.present) return;
+    this.#lifts = (this.#lifts + 1) % LIFTS_MODULO;
     this.ledger.noteTake(this.#clock.now(), this.#cup.take());
     this.#cupChanged();
   }
@@ -256,7 +265,9 @@ export class DeviceSimulator {
     this.#nakSeq = 0;
     this.#lastNakAtMs = -Infinity;
     this.#seqWindow.clear();
-    this.#ids.clear();
+    this.#helloSeen = false;
+    // A motion the reset stopped never runs again under its id; the host learns of it by QUERY.
+    for (const rec of this.#ids.values()) if (rec.state === 'running') rec.state = 'aborted';
     this.#unacked = [];
     this.#latched = null;
     this.#signal = 'off';
@@ -450,7 +461,11 @@ export class DeviceSimulator {
     const dec = decodeCommand(body);
     const isHello = dec.ok && dec.value.name === 'HELLO';
     if (isHello) this.#seqWindow.clear();
-    else {
+    else if (!this.#helloSeen && dec.ok && dec.value.name !== 'SIM' && dec.value.name !== 'FAULT') {
+      // Sent to an earlier boot (a retransmission the reset cut off): never run, and not remembered under its seq.
+      this.#sendFrame('A', 'ERR:HELLO', seq);
+      return;
+    } else {
       const prev = this.#seqWindow.get(seq);
       if (prev !== undefined) {
         this.#log.debug({ seq }, 'duplicate seq: re-ack');
@@ -476,6 +491,7 @@ export class DeviceSimulator {
     switch (cmd.name) {
       case 'HELLO':
         if (cmd.v !== PROTOCOL_VERSION || cmd.cat !== CATALOGUE_HASH) return 'ERR:VERSION';
+        this.#helloSeen = true;
         return encodeAck('HELLO', {
           result: 'OK',
           fields: { v: PROTOCOL_VERSION, cat: CATALOGUE_HASH, hw: this.#profile.id, fw: this.#profile.firmware, boot: this.#bootId },
@@ -483,11 +499,12 @@ export class DeviceSimulator {
       case 'STATUS':
         return encodeAck('STATUS', {
           result: 'OK',
-          fields: { st: this.#state(), slot: this.#carousel.indexSlot, cup: this.#cup.present ? 1 : 0, boot: this.#bootId },
+          fields: { st: this.#state(), slot: this.#carousel.indexSlot, cup: this.#cup.present ? 1 : 0, boot: this.#bootId, lifts: this.#lifts },
         });
       case 'QUERY': {
         const rec = this.#ids.get(cmd.id);
         if (!rec) return encodeAck('QUERY', { result: 'OK', fields: { id: cmd.id, st: 'none' } });
+        if (rec.state === 'aborted') return encodeAck('QUERY', { result: 'OK', fields: { id: cmd.id, st: 'aborted', slot: rec.slot } });
         if (rec.state === 'running' || !rec.outcome) return encodeAck('QUERY', { result: 'OK', fields: { id: cmd.id, st: 'running', slot: rec.slot } });
         const { name, id: _id, ...rest } = rec.outcome;
         return encodeAck('QUERY', { result: 'OK', fields: { id: cmd.id, st: 'done', ev: name, ...rest } });
@@ -526,7 +543,7 @@ export class DeviceSimulator {
     const rec = this.#ids.get(cmd.id);
     if (rec) {
       // Same id: a retransmission the seq window no longer covers, or a restarted host. Never move twice.
-      if (rec.name !== cmd.name || rec.slot !== cmd.slot) return 'ERR:ID_REUSED';
+      if (rec.name !== cmd.name || rec.slot !== cmd.slot || rec.state === 'aborted') return 'ERR:ID_REUSED';
       const outcome = rec.outcome;
       if (rec.state === 'done' && outcome) this.#after(0, () => this.#sendEvent(outcome));
       return 'OK';
@@ -539,6 +556,9 @@ export class DeviceSimulator {
       if (!this.#cup.present) return 'ERR:CUP';
     }
     if (cmd.name === 'SHAKE' && !this.#cutMap.has(cmd.slot)) return 'ERR:NOT_OPEN';
+    // No pill leaves a pouch after the deadline: the cut (or the shake's end) must come within it.
+    if (cmd.name === 'RELEASE' && this.#carousel.moveMs(cmd.slot) + this.#profile.cutMs > cmd.dl) return 'ERR:DEADLINE';
+    if (cmd.name === 'SHAKE' && this.#carousel.moveMs(cmd.slot) + this.#profile.shakeMs > cmd.dl) return 'ERR:DEADLINE';
 
     this.#ids.set(cmd.id, { name: cmd.name, slot: cmd.slot, state: 'running' });
     while (this.#ids.size > WINDOW) this.#ids.delete(this.#ids.keys().next().value!);
@@ -664,11 +684,12 @@ export class DeviceSimulator {
     this.#leaseTimer = this.#after(dueMs, () => {
       if (this.#motion !== m) return;
       if (this.#clock.now() - this.#lastHostFrameAtMs >= m.leaseMs) {
-        // Stopped half-way: forget the id so a repeat after CLEAR runs again; the cut map still guards the pouch.
+        // Stopped half-way: the id is aborted like one a reset stopped (never run again; QUERY says so).
         for (const t of m.timers) this.#cancel(t);
         this.#motion = undefined;
         this.#leaseTimer = undefined;
-        this.#ids.delete(m.id);
+        const rec = this.#ids.get(m.id);
+        if (rec) rec.state = 'aborted';
         this.#latch('LEASE');
       } else this.#armLease(m);
     });
@@ -678,7 +699,7 @@ export class DeviceSimulator {
     this.#after(this.#profile.cupDebounceMs, () => {
       if (this.#cup.present === this.#cupReported) return;
       this.#cupReported = this.#cup.present;
-      this.#sendEvent({ name: 'CUP', present: this.#cup.present ? 1 : 0 });
+      this.#sendEvent({ name: 'CUP', present: this.#cup.present ? 1 : 0, lifts: this.#lifts });
     });
   }
 }

@@ -215,7 +215,7 @@ async function dispense(link: DeviceLink, profile: HardwareProfile, slot: number
     });
   const rotateId = id();
   const rotated = waitFor((e) => (e.name === 'ROTATED' && e.id === rotateId ? e : undefined), 30_000);
-  const r = await link.request({ name: 'ROTATE', id: rotateId, slot, lease: profile.leaseMs });
+  const r = await link.request({ name: 'ROTATE', id: rotateId, slot, lease: profile.leaseMs, dl: 60_000 });
   if (r.result !== 'OK') {
     out(`rotate to slot ${slot} refused: ${r.result}`);
     return 1;
@@ -228,7 +228,7 @@ async function dispense(link: DeviceLink, profile: HardwareProfile, slot: number
   out(`slot ${slot}: label ${rot.label}`);
   const releaseId = id();
   const released = waitFor((e) => (e.name === 'RELEASED' && e.id === releaseId ? e : undefined), 30_000);
-  const a = await link.request({ name: 'RELEASE', id: releaseId, slot, lease: profile.leaseMs });
+  const a = await link.request({ name: 'RELEASE', id: releaseId, slot, lease: profile.leaseMs, dl: 60_000 });
   if (a.result !== 'OK') {
     out(`release of slot ${slot} refused: ${a.result}`);
     return 1;

@@ -13,6 +13,8 @@ import type { Clock, TimerHandle } from '../../protocol/src/clock.js';
 import type { DeviceEvent } from '../../protocol/src/catalogue.js';
 import type { HardwareProfile } from '../../hardware/src/profile.js';
 import type { DeviceLink, LinkState } from './link/link.js';
+import { QUERY_RETRY_MS, createMotionExchange } from './link/motion-exchange.js';
+import { createLifecycle, type Lifecycle } from './controller-lifecycle.js';
 import { DEFAULT_TIMING, type DoseTiming, type ScheduledPouch } from './roll/types.js';
 import type { DoseClass, DoseRow, FinalState, OpenHead, Store } from './store/store.js';
 import type { Reading } from './dosing/judge.js';
@@ -60,19 +62,8 @@ export type ControllerOptions = {
   judge?: DoseDeps['judge'];
 };
 
-/** How long the host waits for a motion's outcome event before asking the MCU about it. */
-const OUTCOME_WAIT_EXTRA_MS = 30_000;
-const QUERY_RETRY_MS = 1000;
 /** How often the controller looks for commits by another process (`dosis roll load/unload` on the same file). */
 export const DB_WATCH_MS = 3000;
-/**
- * After start, the MCU may still be resending events it kept while no host
- * listened (protocol: unacked events are resent at least once a second, each on
- * its own timer). The controller lets them pass for this long (two resend
- * intervals: one resend may be lost on the line) before it reconciles, so that
- * an old cup lift is never taken for news about a dose presented since.
- */
-export const KEPT_EVENTS_MS = 2000;
 
 type SignalMode = 'off' | 'remind' | 'present' | 'error';
 
@@ -86,8 +77,8 @@ export class Controller {
   readonly #machine: DoseMachine;
   #actor: Actor<DoseMachine> | undefined;
   #actorDoseId: string | undefined;
-  #reconciled = false;
-  #started = false;
+  /** Started, reconciled, running: the lifecycle statechart (controller-lifecycle.ts). */
+  readonly #lifecycle: Actor<Lifecycle>;
   #lastOutcome: DosingOutcome | null = null;
   #scheduleTimer: TimerHandle | undefined;
   #lastStatusKey = '';
@@ -96,7 +87,6 @@ export class Controller {
   #signalTimer: TimerHandle | undefined;
   #watchTimer: TimerHandle | undefined;
   #dataVersion: number | undefined;
-  #reconcileTimer: TimerHandle | undefined;
   /** The store rows the running actor was built from; a commit by another process that changes them restarts it. */
   #scheduleKey = '';
   /**
@@ -106,7 +96,7 @@ export class Controller {
    */
   #heads: OpenHead[] | undefined;
   readonly #onEvent = (e: DeviceEvent) => this.#deviceEvent(e);
-  readonly #onReady = () => this.#linkReady();
+  readonly #onReady = () => this.#lifecycle.send({ type: 'LINK_READY' });
   readonly #onState = () => this.#emitStatus();
 
   constructor(opts: ControllerOptions) {
@@ -124,6 +114,32 @@ export class Controller {
       judge: opts.judge,
     };
     this.#machine = createDoseMachine(deps);
+    this.#lifecycle = createActor(createLifecycle({
+      status: this.#mcuStatusLogic(),
+      noteBoot: () => this.#noteBoot(),
+      sendSignal: () => this.#sendSignal(),
+      reconciled: (e) => {
+        this.#o.store.observeLifts(e.lifts, this.#uncertainDose());
+        this.#log.info({ boot: e.boot, cup: e.cup, lifts: e.lifts }, 'reconciled with the MCU');
+        // From a fresh turn of the clock, once the lifecycle is in `running`.
+        this.#o.clock.clearTimeout(this.#scheduleTimer);
+        this.#scheduleTimer = this.#o.clock.setTimeout(() => this.#schedule(), 0);
+      },
+      rechecked: (e) => {
+        if (this.#o.store.observeLifts(e.lifts, this.#uncertainDose())) this.#actor?.send({ type: 'CUP', present: false });
+      },
+      reconcileFailed: () => this.#log.warn('STATUS failed while reconciling; trying again at the next ready'),
+    }), { clock: opts.clock });
+    this.#lifecycle.start();
+  }
+
+  get #started(): boolean {
+    return !this.#lifecycle.getSnapshot().matches('stopped');
+  }
+
+  get #reconciled(): boolean {
+    const snap = this.#lifecycle.getSnapshot();
+    return snap.matches('running') || snap.matches('rechecking');
   }
 
   on<E extends keyof Events>(event: E, listener: (...args: Events[E]) => void): this {
@@ -139,7 +155,6 @@ export class Controller {
   /** Starts listening to the link; the first dose starts once the link is ready and the store reconciled. */
   start(): void {
     if (this.#started) return;
-    this.#started = true;
     const link = this.#o.link;
     link.on('event', this.#onEvent);
     link.on('ready', this.#onReady);
@@ -149,11 +164,11 @@ export class Controller {
       this.#dataVersion = this.#o.store.dataVersion();
       this.#armWatch();
     }
-    if (link.state === 'ready') this.#linkReady();
+    this.#lifecycle.send({ type: 'START', linkReady: link.state === 'ready' });
   }
 
   stop(): void {
-    this.#started = false;
+    this.#lifecycle.send({ type: 'STOP' });
     const link = this.#o.link;
     link.off('event', this.#onEvent);
     link.off('ready', this.#onReady);
@@ -161,8 +176,6 @@ export class Controller {
     this.#o.clock.clearTimeout(this.#scheduleTimer);
     this.#o.clock.clearTimeout(this.#signalTimer);
     this.#o.clock.clearTimeout(this.#watchTimer);
-    this.#o.clock.clearTimeout(this.#reconcileTimer);
-    this.#reconcileTimer = undefined;
     this.#actor?.stop();
     this.#actor = undefined;
     this.#actorDoseId = undefined;
@@ -214,6 +227,10 @@ export class Controller {
           : snap.matches({ dispensing: 'shaking' }) ? 'retrying'
           : snap.matches({ dispensing: 'judging' }) ? 'counting'
           : snap.matches({ dispensing: 'rotating' }) ? 'rotating' : 'checking';
+      } else if (snap.matches('held')) {
+        // Asked for and trying again (the notice says what it waits for).
+        phase = 'dispensing';
+        step = 'checking';
       } else if (snap.matches('presented')) phase = 'presented';
       else if (snap.matches({ timing: 'early' })) phase = 'early';
       else if (snap.matches({ timing: 'due' })) phase = 'due';
@@ -237,10 +254,9 @@ export class Controller {
   #deviceEvent(e: DeviceEvent): void {
     if (e.name === 'BUTTON') this.pressButton();
     else if (e.name === 'CUP') {
-      // Before reconciling, a CUP event may be one the MCU kept from long ago: the reconciling STATUS says where the cup is now.
-      if (!this.#reconciled) return;
-      if (!e.present) this.#o.store.cupLifted();
-      this.#actor?.send({ type: 'CUP', present: e.present === 1 });
+      // Kept events (sent while no host listened) count like fresh ones: the lift counter tells news from a repeat.
+      if (e.present) return;
+      if (this.#o.store.observeLifts(e.lifts, this.#uncertainDose())) this.#actor?.send({ type: 'CUP', present: false });
     } else if (e.name === 'LATCHED') {
       this.#o.store.log('mcu_latched', this.#actorDoseId ?? null, { reason: e.reason });
     } else if (e.name === 'BOOT') {
@@ -248,37 +264,37 @@ export class Controller {
     }
   }
 
-  /** First ready after start: reconcile the store with the MCU before any motion, then run the schedule. */
-  #linkReady(): void {
+  /** At every ready: the MCU's boot id against the stored one. */
+  #noteBoot(): void {
     const hello = this.#o.link.hello;
     const previous = this.#o.store.getMeta('mcu_boot');
     if (hello && previous !== hello.boot) {
       this.#o.store.setMeta('mcu_boot', hello.boot);
       if (previous) this.#o.store.log('mcu_reset_seen', this.#actorDoseId ?? null, { previous, boot: hello.boot });
     }
-    // At every ready: a SIGNAL lost while the MCU was silent, forgotten by its reset, or never sent by a host that died would leave
-    // a stale light (e.g. "take the cup" after it was taken).
-    this.#sendSignal();
-    if (this.#reconciled || this.#reconcileTimer) return;
-    this.#reconcileTimer = this.#o.clock.setTimeout(() => this.#reconcile(), KEPT_EVENTS_MS);
   }
 
-  /** The cup as the MCU sees it now, once its kept events have passed: a presented dose whose cup went while the host was down was taken. */
-  #reconcile(): void {
-    this.#reconcileTimer = undefined;
-    if (!this.#started || this.#reconciled) return;
-    this.#o.link.send({ name: 'STATUS' }, (r) => {
-      if (!this.#started || this.#reconciled) return;
-      if (!r.ok || r.ack.result !== 'OK') {
-        this.#log.warn('STATUS failed while reconciling; trying again at the next ready');
-        return;
-      }
-      if (r.ack.fields.cup === 0) this.#o.store.cupLifted();
-      this.#reconciled = true;
-      this.#log.info({ boot: r.ack.fields.boot, cup: r.ack.fields.cup }, 'reconciled with the MCU');
-      this.#schedule();
-      if (r.ack.fields.cup === 0) this.#actor?.send({ type: 'CUP', present: false });
+  /**
+   * STATUS for the lifecycle: the cup as the MCU counted it. A lift the host did not see (it was down, or the MCU's
+   * reset lost the CUP event) emptied the cup. Never decided from "cup present" alone: a cup taken and put back is
+   * present again.
+   */
+  #mcuStatusLogic() {
+    return fromCallback<AnyEventObject, NonReducibleUnknown>(({ sendBack }) => {
+      const r = this.#reporter(sendBack);
+      this.#o.link.send({ name: 'STATUS' }, (res) => {
+        if (!res.ok || res.ack.result !== 'OK') return r.report({ type: 'STATUS_FAILED' });
+        r.report({ type: 'STATUS', lifts: res.ack.fields.lifts, boot: res.ack.fields.boot, cup: res.ack.fields.cup });
+      });
+      r.started();
     });
+  }
+
+  /** The open dose whose pills may be falling or have just fallen (dispensing after a RELEASE): a lift then leaves it unknown. */
+  #uncertainDose(): string | null {
+    const open = this.#o.store.openDoses(1)[0];
+    if (!open || open.state !== 'dispensing') return null;
+    return this.#o.store.intents(open.doseId).some((i) => i.name !== 'ROTATE') ? open.doseId : null;
   }
 
   // ------------------------------------------------------------ signal
@@ -362,6 +378,7 @@ export class Controller {
     const spec: DoseSpec = {
       doseId: row.doseId, slot: row.slot, label: row.label, expectedPills: row.pillCount,
       windows: doseWindows(row.intakeAtMs, timing, nextEarly), reminderEveryMs: timing.reminderEveryMin * 60_000, overdue: row.overdue,
+      cupUnknown: this.#o.store.cupUnknown(row.doseId),
     };
     const actor = createActor(this.#machine, { clock: this.#o.clock, input: { dose: spec, resume: this.#resumeOf(row) } });
     this.#actor = actor;
@@ -377,13 +394,15 @@ export class Controller {
       },
     });
     actor.start();
+    // Presented before a restart and lifted since (the lift counter said so while no actor ran): taken.
+    if (row.state === 'presented' && this.#o.store.cupDose() !== row.doseId) actor.send({ type: 'CUP', present: false });
   }
 
   #resumeOf(row: DoseRow): DoseResume {
     if (row.state === 'presented' && (row.cls === 'correct' || row.cls === 'green')) {
       return { state: 'presented', cls: row.cls, countedPills: row.countedPills ?? row.pillCount, attempts: row.attempts };
     }
-    if (row.state !== 'dispensing') return { state: 'timing' };
+    if (row.state !== 'dispensing') return this.#o.store.asked(row.doseId) ? { state: 'asked' } : { state: 'timing' };
     const intents = this.#o.store.intents(row.doseId);
     const readings: Reading[] = [];
     for (const i of intents) {
@@ -461,8 +480,10 @@ export class Controller {
     return fromCallback<AnyEventObject, NonReducibleUnknown>(({ sendBack }) => {
       const r = this.#reporter(sendBack);
       this.#o.link.send({ name: 'STATUS' }, (res) => {
-        if (!res.ok || res.ack.result !== 'OK') r.report({ type: 'STATUS_FAILED' });
-        else r.report({ type: 'STATUS', cup: res.ack.fields.cup === 1, latched: res.ack.fields.st === 'latched', cupHoldsDose: this.#o.store.cupDose() !== null });
+        if (!res.ok || res.ack.result !== 'OK') return r.report({ type: 'STATUS_FAILED' });
+        // A lift whose CUP event never came (lost with an MCU reset) empties the cup all the same.
+        this.#o.store.observeLifts(res.ack.fields.lifts);
+        r.report({ type: 'STATUS', cup: res.ack.fields.cup === 1, latched: res.ack.fields.st === 'latched', cupHoldsDose: this.#o.store.cupDose() !== null });
       });
       r.started();
     });
@@ -477,88 +498,73 @@ export class Controller {
   }
 
   /**
-   * A motion: sends the command (or, resuming, asks first) and reports its
-   * outcome event. When the answer is lost (link down, MCU reset, no outcome in
-   * time) it asks the MCU about the command id once the link is back: a done
-   * command reports its remembered outcome; one the MCU never saw is sent
-   * again with the same id (the MCU's cut map refuses a second cut with
-   * SLOT_EMPTY), except after a host restart or an MCU reset (which forgets
-   * ids it did run), where the unknown is reported.
+   * A motion, as the motion exchange machine (link/motion-exchange.ts) runs it: the command, its ack and outcome, and
+   * the QUERY after a loss. This wraps it for the dose machine: link events in, the machine's output out.
    */
   #motionLogic() {
     const o = this.#o;
+    const exchange = createMotionExchange({ clock: o.clock, leaseMs: o.profile.leaseMs, send: this.#sendLogic(), query: this.#queryLogic() });
     return fromCallback<AnyEventObject, MotionInput>(({ input, sendBack }) => {
       const r = this.#reporter(sendBack);
       const link = o.link;
-      let timer: TimerHandle | undefined;
-      let resetSeen = false;
-      let resent = false;
-      let stopped = false;
-      const finish = (e: MotionOutcome) => {
-        if (stopped) return;
-        stopped = true;
-        cleanup();
-        r.report(e);
-      };
-      const arm = (ms: number, fn: () => void) => {
-        o.clock.clearTimeout(timer);
-        timer = o.clock.setTimeout(fn, ms);
-      };
+      const actor = createActor(exchange, { clock: o.clock, input });
       const onEvent = (e: DeviceEvent) => {
-        if ((e.name === 'ROTATED' || e.name === 'RELEASED' || e.name === 'SHAKEN') && e.id === input.commandId) finish(toOutcome(e));
+        if ((e.name === 'ROTATED' || e.name === 'RELEASED' || e.name === 'SHAKEN') && e.id === input.commandId) actor.send({ type: 'OUTCOME', outcome: toOutcome(e) });
       };
-      const onReset = () => {
-        resetSeen = true;
-        query();
-      };
-      const onReady = () => query();
+      const onReset = () => actor.send({ type: 'MCU_RESET' });
+      const onReady = () => actor.send({ type: 'LINK_READY' });
       const cleanup = () => {
-        o.clock.clearTimeout(timer);
         link.off('event', onEvent);
         link.off('mcuReset', onReset);
         link.off('ready', onReady);
       };
-      const send = () => {
-        link.send({ name: input.name, id: input.commandId, slot: input.slot, lease: o.profile.leaseMs }, (res) => {
-          if (stopped) return;
-          if (!res.ok) {
-            if (res.error.code === 'DOSIS_ERR_MCU_RESET') resetSeen = true;
-            return query();
-          }
-          if (res.ack.result === 'OK') {
-            arm(o.profile.leaseMs + OUTCOME_WAIT_EXTRA_MS, query);
-            return;
-          }
-          const code = res.ack.result === 'BUSY' ? 'BUSY' : res.ack.result.slice(4);
-          if (resent && code === 'SLOT_EMPTY') return finish({ type: 'LOST', reason: resetSeen ? 'mcu_reset' : 'unknown' });
-          finish({ type: 'REFUSED', code });
-        });
-      };
-      const query = () => {
-        if (stopped || link.state !== 'ready') return; // `ready` calls again
-        link.send({ name: 'QUERY', id: input.commandId }, (res) => {
-          if (stopped) return;
-          if (!res.ok || res.ack.result !== 'OK') return arm(QUERY_RETRY_MS, query);
-          const a = res.ack.fields;
-          if (a.st === 'done') return finish(fromQuery(a, input.slot));
-          if (a.st === 'running') return arm(QUERY_RETRY_MS, query);
-          // After an MCU reset its id memory is gone: the same id would run a second time. Never repeat it; say LOST.
-          if (input.resume || resent || resetSeen) return finish({ type: 'LOST', reason: resetSeen ? 'mcu_reset' : 'unknown' });
-          o.logger.warn({ commandId: input.commandId, name: input.name, resetSeen }, 'MCU does not know the command: sending it again with the same id');
-          resent = true;
-          send();
-        });
-      };
+      actor.subscribe({
+        next: (snap) => {
+          if (snap.status !== 'done') return;
+          cleanup();
+          r.report(snap.output as MotionOutcome);
+        },
+        error: (err) => o.logger.error({ err, commandId: input.commandId }, 'motion exchange failed'),
+      });
       link.on('event', onEvent);
       link.on('mcuReset', onReset);
       link.on('ready', onReady);
-      if (input.resume) query();
-      else send();
+      actor.start();
       r.started();
       return () => {
-        stopped = true;
         cleanup();
+        actor.stop();
       };
+    });
+  }
+
+  /** One transmission of a motion command (the link retransmits it, with the deadline's time left, until acked). */
+  #sendLogic() {
+    const o = this.#o;
+    return fromCallback<AnyEventObject, MotionInput>(({ input, sendBack }) => {
+      const r = this.#reporter(sendBack);
+      const dl = Math.max(0, Math.floor(input.deadlineAtMs - o.clock.now()));
+      o.link.send({ name: input.name, id: input.commandId, slot: input.slot, lease: o.profile.leaseMs, dl }, (res) => {
+        if (!res.ok) r.report({ type: 'SEND_FAILED', reset: res.error.code === 'DOSIS_ERR_MCU_RESET' });
+        else if (res.ack.result === 'OK') r.report({ type: 'ACK_OK' });
+        else r.report({ type: 'ACK_REFUSED', code: res.ack.result === 'BUSY' ? 'BUSY' : res.ack.result.slice(4) });
+      }, { deadlineAtMs: input.deadlineAtMs });
+      r.started();
+    });
+  }
+
+  /** QUERY about a motion's id. */
+  #queryLogic() {
+    const o = this.#o;
+    return fromCallback<AnyEventObject, MotionInput>(({ input, sendBack }) => {
+      const r = this.#reporter(sendBack);
+      o.link.send({ name: 'QUERY', id: input.commandId }, (res) => {
+        if (!res.ok || res.ack.result !== 'OK') return r.report({ type: 'QUERY_FAILED', notReady: o.link.state !== 'ready' });
+        const a = res.ack.fields;
+        if (a.st === 'none') o.logger.warn({ commandId: input.commandId, name: input.name, resume: input.resume }, 'MCU does not know the command');
+        r.report({ type: 'QUERY_ANSWER', st: a.st, outcome: a.st === 'done' ? fromQuery(a, input.slot) : undefined });
+      });
+      r.started();
     });
   }
 }

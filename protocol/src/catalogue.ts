@@ -28,6 +28,8 @@ const commandId = hex8('host-generated command id, stored by the host before the
 const bootId = hex8('random id the MCU draws at every power-up; a new one means the MCU reset');
 const slot = int(0, 255, 'carousel slot, 0-based');
 const leaseMs = int(100, 60_000, 'ms: with no valid host frame within this, the MCU stops and latches safe');
+const deadlineMs = int(0, 86_400_000, 'ms from the frame\'s arrival until the dose\'s window closes; no pill may leave a pouch after it');
+const lifts = int(0, 65_535, 'cup lifts counted by the MCU, wrapping; kept in non-volatile memory, so a reset does not lose one');
 const flag = int(0, 1, '0 or 1');
 const widths = Type.Array(int(1, 99, 'ms'), {
   maxItems: MAX_WIDTHS,
@@ -84,7 +86,7 @@ export const EVENTS = {
     fields: fields({ ...outcomeFields }),
     doc: 'outcome of SHAKE: pulses counted during the extra shake of an open pouch',
   },
-  CUP: { fields: fields({ present: flag }), doc: 'the cup sensor changed' },
+  CUP: { fields: fields({ present: flag, lifts }), doc: 'the cup sensor changed; `lifts` counts this lift when the cup went' },
   BUTTON: { fields: fields({}), doc: 'the citizen pressed the button' },
   LATCHED: {
     fields: fields({ reason: oneOf(['LEASE', 'JAM', 'FAULT'] as const, 'why motion stopped') }),
@@ -102,36 +104,36 @@ export const COMMANDS = {
   },
   STATUS: {
     fields: fields({}),
-    ack: fields({ st: mcuState, slot, cup: flag, boot: bootId }),
+    ack: fields({ st: mcuState, slot, cup: flag, boot: bootId, lifts }),
     motion: false,
-    doc: 'current state, carousel position and cup',
+    doc: 'current state, carousel position, cup and the cup lifts counted so far',
   },
   ROTATE: {
-    fields: fields({ id: commandId, slot, lease: leaseMs }),
+    fields: fields({ id: commandId, slot, lease: leaseMs, dl: deadlineMs }),
     ack: fields({}),
     result: 'ROTATED',
     motion: true,
     doc: 'turn the carousel to a slot and read its label',
   },
   RELEASE: {
-    fields: fields({ id: commandId, slot, lease: leaseMs }),
+    fields: fields({ id: commandId, slot, lease: leaseMs, dl: deadlineMs }),
     ack: fields({}),
     result: 'RELEASED',
     motion: true,
-    doc: 'cut the pouch at the dispensing position; ERR:SLOT_EMPTY if it was cut before, ERR:CUP without a cup',
+    doc: 'cut the pouch at the dispensing position; ERR:SLOT_EMPTY if it was cut before, ERR:CUP without a cup, ERR:DEADLINE if the cut would come after dl',
   },
   SHAKE: {
-    fields: fields({ id: commandId, slot, lease: leaseMs }),
+    fields: fields({ id: commandId, slot, lease: leaseMs, dl: deadlineMs }),
     ack: fields({}),
     result: 'SHAKEN',
     motion: true,
-    doc: 'shake the open pouch again to free stuck pills; ERR:NOT_OPEN if not released',
+    doc: 'shake the open pouch again to free stuck pills; ERR:NOT_OPEN if not released, ERR:DEADLINE if the shake would end after dl',
   },
   QUERY: {
     fields: fields({ id: commandId }),
     ack: fields({
       id: commandId,
-      st: oneOf(['none', 'running', 'done'] as const, 'none: the MCU never saw this id (or forgot it)'),
+      st: oneOf(['none', 'running', 'done', 'aborted'] as const, 'none: the MCU never saw this id; aborted: a reset stopped it half-way, it never runs again'),
       ev: opt(oneOf(['ROTATED', 'RELEASED', 'SHAKEN'] as const, 'the outcome event, when done')),
       slot: opt(slot),
       n: opt(count),
@@ -182,7 +184,9 @@ export const ACK_ERRORS = [
   'SLOT_EMPTY', // RELEASE of a pouch already cut
   'NOT_OPEN', // SHAKE of a pouch not released
   'CUP', // RELEASE without a cup in place
-  'ID_REUSED', // a command id seen before with other fields
+  'ID_REUSED', // a command id seen before with other fields, or one a reset aborted
+  'DEADLINE', // RELEASE or SHAKE whose pills would leave the pouch after its deadline (dl)
+  'HELLO', // any command but HELLO before the first HELLO since the MCU's power-up: a command sent to an earlier boot never runs
   'UNSUPPORTED', // debug message on a real MCU
 ] as const;
 export type AckError = (typeof ACK_ERRORS)[number];

@@ -7,12 +7,12 @@ import { Host, demoPouches, field } from './harness.js';
 const ID = (n: number) => n.toString(16).toUpperCase().padStart(8, '0');
 
 function release(h: Host, slot: number, id: number): string {
-  expect(h.ack(h.cmd(`RELEASE,id=${ID(id)},slot=${slot},lease=5000`))).toBe('OK');
+  expect(h.ack(h.cmd(`RELEASE,id=${ID(id)},slot=${slot},lease=5000,dl=600000`))).toBe('OK');
   return h.waitEvent('RELEASED', h.distinctEvents('RELEASED').length + 1);
 }
 
 function shake(h: Host, slot: number, id: number): string {
-  expect(h.ack(h.cmd(`SHAKE,id=${ID(id)},slot=${slot},lease=5000`))).toBe('OK');
+  expect(h.ack(h.cmd(`SHAKE,id=${ID(id)},slot=${slot},lease=5000,dl=600000`))).toBe('OK');
   return h.waitEvent('SHAKEN', h.distinctEvents('SHAKEN').length + 1);
 }
 
@@ -75,18 +75,18 @@ describe('faults at rate 1.0', () => {
 
   it('jam: ROTATED err=JAM and latched until CLEAR', () => {
     const h = one({ jam: 1 });
-    h.ack(h.cmd(`ROTATE,id=${ID(1)},slot=5,lease=5000`));
+    h.ack(h.cmd(`ROTATE,id=${ID(1)},slot=5,lease=5000,dl=600000`));
     expect(h.waitEvent('ROTATED')).toBe(`ROTATED,id=${ID(1)},slot=0,err=JAM`);
     h.waitEvent('LATCHED');
     expect(h.distinctEvents('LATCHED')).toEqual(['LATCHED,reason=JAM']);
-    expect(h.ack(h.cmd(`ROTATE,id=${ID(2)},slot=5,lease=5000`))).toBe('ERR:LATCHED');
+    expect(h.ack(h.cmd(`ROTATE,id=${ID(2)},slot=5,lease=5000,dl=600000`))).toBe('ERR:LATCHED');
     expect(h.ack(h.cmd('CLEAR'))).toBe('OK');
-    expect(h.ack(h.cmd(`ROTATE,id=${ID(2)},slot=5,lease=5000`))).toBe('OK');
+    expect(h.ack(h.cmd(`ROTATE,id=${ID(2)},slot=5,lease=5000,dl=600000`))).toBe('OK');
   });
 
   it('slip: the index reports the slot, the label shows the neighbour', () => {
     const h = one({ slip: 1 });
-    h.ack(h.cmd(`ROTATE,id=${ID(1)},slot=5,lease=5000`));
+    h.ack(h.cmd(`ROTATE,id=${ID(1)},slot=5,lease=5000,dl=600000`));
     const ev = h.waitEvent('ROTATED');
     expect(field(ev, 'slot')).toBe('5');
     expect(['DEMO-005', 'DEMO-007']).toContain(field(ev, 'label'));
@@ -100,13 +100,13 @@ describe('faults at rate 1.0', () => {
 
   it('labelUnreadable: ROTATED err=LABEL', () => {
     const h = one({ labelUnreadable: 1 });
-    h.ack(h.cmd(`ROTATE,id=${ID(1)},slot=5,lease=5000`));
+    h.ack(h.cmd(`ROTATE,id=${ID(1)},slot=5,lease=5000,dl=600000`));
     expect(h.waitEvent('ROTATED')).toBe(`ROTATED,id=${ID(1)},slot=5,err=LABEL`);
   });
 
   it('corruptByte: nothing it sends decodes, nothing it receives executes', () => {
     const h = one({ corruptByte: 1 });
-    h.cmd(`ROTATE,id=${ID(1)},slot=5,lease=5000`);
+    h.cmd(`ROTATE,id=${ID(1)},slot=5,lease=5000,dl=600000`);
     h.run(3000);
     expect(h.rx.length).toBeGreaterThan(0);
     expect(h.rx.every((r) => !decodeFrame(r.raw).ok)).toBe(true);
@@ -115,7 +115,7 @@ describe('faults at rate 1.0', () => {
 
   it('dropLine: silence both ways', () => {
     const h = one({ dropLine: 1 });
-    h.cmd(`ROTATE,id=${ID(1)},slot=5,lease=5000`);
+    h.cmd(`ROTATE,id=${ID(1)},slot=5,lease=5000,dl=600000`);
     h.run(3000);
     expect(h.rx).toEqual([]);
     expect(h.sim.ledger.executions(ID(1))).toBe(0);
@@ -123,7 +123,7 @@ describe('faults at rate 1.0', () => {
 
   it('duplicateLine: every line twice, a command still executes once', () => {
     const h = one({ duplicateLine: 1 });
-    const s = h.cmd(`ROTATE,id=${ID(1)},slot=5,lease=5000`);
+    const s = h.cmd(`ROTATE,id=${ID(1)},slot=5,lease=5000,dl=600000`);
     h.run(50);
     expect(h.acks(s)).toEqual(['OK', 'OK', 'OK', 'OK']);
     expect(h.sim.ledger.executions(ID(1))).toBe(0 + 1);
@@ -132,17 +132,19 @@ describe('faults at rate 1.0', () => {
     expect(h.rx.filter((r) => r.frame?.kind === 'H').length - hb.length).toBe(2);
   });
 
-  it('mcuReset: resets during the motion, new boot id, BOOT, id forgotten; the cut map survives', () => {
+  it('mcuReset: resets during the motion, new boot id, BOOT; the id is kept as aborted and never runs again; the cut map survives', () => {
     const h = one({ mcuReset: 1 });
     const boot = h.sim.bootId;
-    h.ack(h.cmd(`RELEASE,id=${ID(1)},slot=3,lease=5000`));
+    h.ack(h.cmd(`RELEASE,id=${ID(1)},slot=3,lease=5000,dl=600000`));
     h.run(3000);
     expect(h.sim.bootId).not.toBe(boot);
     expect(h.distinctEvents('BOOT')).toHaveLength(2);
     expect(h.distinctEvents('RELEASED')).toEqual([]);
-    expect(h.ack(h.cmd(`QUERY,id=${ID(1)}`))).toBe(`OK,id=${ID(1)},st=none`);
+    expect(h.ack(h.cmd(`QUERY,id=${ID(1)}`))).toBe(`OK,id=${ID(1)},st=aborted,slot=3`);
+    expect(h.ack(h.cmd(`RELEASE,id=${ID(1)},slot=3,lease=5000,dl=600000`))).toBe('ERR:ID_REUSED');
+    expect(h.sim.ledger.executions(ID(1))).toBe(1);
     const cut = h.sim.ledger.cutCount(3) === 1;
-    expect(h.ack(h.cmd(`RELEASE,id=${ID(1)},slot=3,lease=5000`))).toBe(cut ? 'ERR:SLOT_EMPTY' : 'OK');
+    expect(h.ack(h.cmd(`RELEASE,id=${ID(2)},slot=3,lease=5000,dl=600000`))).toBe(cut ? 'ERR:SLOT_EMPTY' : 'OK');
   });
 
   it('notAnswering: silent for 5 s, then answers again', () => {
@@ -161,9 +163,9 @@ describe('determinism', () => {
   function scenario(seed: number): { ledger: unknown; wire: string[] } {
     const h = new Host({ seed, faults: { pillStuck: 0.3, overlap: 0.2, ghostPulse: 0.2, missedPulse: 0.1, slip: 0.2, duplicateLine: 0.05 }, pouches: demoPouches(56, 5) });
     for (let i = 0; i < 6; i++) {
-      h.cmd(`ROTATE,id=${ID(100 + i)},slot=${i},lease=5000`);
+      h.cmd(`ROTATE,id=${ID(100 + i)},slot=${i},lease=5000,dl=600000`);
       h.waitEvent('ROTATED', i + 1);
-      h.cmd(`RELEASE,id=${ID(200 + i)},slot=${i},lease=5000`);
+      h.cmd(`RELEASE,id=${ID(200 + i)},slot=${i},lease=5000,dl=600000`);
       h.waitEvent('RELEASED', i + 1);
     }
     return { ledger: h.sim.ledger.entries.map((e) => ({ ...e })), wire: h.rx.map((r) => `${r.atMs} ${r.raw}`) };

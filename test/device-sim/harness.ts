@@ -18,10 +18,13 @@ export class Host {
   readonly end: Transport;
   readonly rx: Rx[] = [];
   #seq = 0;
+  readonly #autoHello: boolean;
+  /** The boot the harness last said HELLO to. */
+  #helloBoot: string | undefined;
   /** Ack every event the sim sends, as a real host would. */
   autoAck = true;
 
-  constructor(opts: { seed?: number; faults?: Partial<FaultRates>; pouches?: SimPouch[] } = {}) {
+  constructor(opts: { seed?: number; faults?: Partial<FaultRates>; pouches?: SimPouch[]; hello?: boolean } = {}) {
     const [host, dev] = createMemoryWire(this.clock, { baudRate: this.profile.baudRate });
     this.end = host;
     host.onLine((raw) => {
@@ -34,14 +37,22 @@ export class Host {
       faults: opts.faults ?? {}, logger: pino({ level: 'silent' }),
     });
     this.sim.loadPouches(opts.pouches ?? demoPouches(this.profile.slotCount, 3));
+    this.#autoHello = opts.hello ?? true;
   }
 
   raw(line: string): void {
     this.end.write(line);
   }
 
-  /** Sends a command with the next seq (or the given one); returns the seq. */
+  /**
+   * Sends a command with the next seq (or the given one); returns the seq. The MCU runs nothing before a HELLO since its
+   * power-up: unless told otherwise, a HELLO on seq 255 (which the tests leave alone) goes first to each new boot.
+   */
   cmd(body: string, seq?: number): number {
+    if (this.#autoHello && this.#helloBoot !== this.sim.bootId && !/^(HELLO|SIM|FAULT)\b/.test(body)) {
+      this.#helloBoot = this.sim.bootId;
+      this.raw(encodeFrame({ kind: 'C', seq: 255, body: `HELLO,v=${PROTOCOL_VERSION},cat=${CATALOGUE_HASH}` }));
+    }
     const s = seq ?? this.#seq;
     if (seq === undefined) this.#seq = (this.#seq + 1) % 256;
     this.raw(encodeFrame({ kind: 'C', seq: s, body }));

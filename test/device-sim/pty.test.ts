@@ -66,7 +66,7 @@ describe('simulator over a pty', () => {
     const host2 = await openHost(pair, frames2);
     host2.write(encodeFrame({ kind: 'C', seq: 6, body: 'STATUS' }));
     expect(await waitFor(() => frames2.some((f) => f.kind === 'A' && f.seq === 6), 3000)).toBe(true);
-    expect(frames2.find((f) => f.kind === 'A')!.body).toBe(`OK,st=idle,slot=0,cup=1,boot=${sim.bootId}`);
+    expect(frames2.find((f) => f.kind === 'A')!.body).toBe(`OK,st=idle,slot=0,cup=1,boot=${sim.bootId},lifts=0`);
   });
 
   it('says how to install socat when it is missing', async () => {

@@ -29,11 +29,11 @@ describe('DeviceSimulator protocol', () => {
   it('answers STATUS, SIGNAL and unknown or malformed bodies with the acknowledged seq', () => {
     const h = new Host();
     const s = h.cmd('STATUS', 42);
-    expect(h.ack(s)).toBe(`OK,st=idle,slot=0,cup=1,boot=${h.sim.bootId}`);
+    expect(h.ack(s)).toBe(`OK,st=idle,slot=0,cup=1,boot=${h.sim.bootId},lifts=0`);
     expect(h.ack(h.cmd('SIGNAL,mode=remind'))).toBe('OK');
     expect(h.sim.status().signal).toBe('remind');
     expect(h.ack(h.cmd('DANCE,x=1'))).toBe('ERR:UNKNOWN');
-    expect(h.ack(h.cmd('ROTATE,id=00000001,slot=x,lease=5000'))).toBe('ERR:BAD_FIELD');
+    expect(h.ack(h.cmd('ROTATE,id=00000001,slot=x,lease=5000,dl=600000'))).toBe('ERR:BAD_FIELD');
     expect(h.ack(h.cmd('ROTATE,id=00000001,slot=1'))).toBe('ERR:BAD_FIELD');
     expect(h.ack(h.cmd('SIGNAL,mode=loud'))).toBe('ERR:BAD_FIELD');
   });
@@ -58,24 +58,24 @@ describe('DeviceSimulator protocol', () => {
 
   it('executes a repeated seq once and re-sends the same ack; HELLO clears the window', () => {
     const h = new Host();
-    h.cmd(`ROTATE,id=${ID(1)},slot=3,lease=5000`, 7);
-    h.cmd(`ROTATE,id=${ID(1)},slot=3,lease=5000`, 7);
+    h.cmd(`ROTATE,id=${ID(1)},slot=3,lease=5000,dl=600000`, 7);
+    h.cmd(`ROTATE,id=${ID(1)},slot=3,lease=5000,dl=600000`, 7);
     h.run(50);
     expect(h.acks(7)).toEqual(['OK', 'OK']);
     expect(h.sim.ledger.executions(ID(1))).toBe(1);
     h.waitEvent('ROTATED');
     // Same seq, other body: still the remembered ack, nothing executed.
-    h.cmd(`ROTATE,id=${ID(2)},slot=4,lease=5000`, 7);
+    h.cmd(`ROTATE,id=${ID(2)},slot=4,lease=5000,dl=600000`, 7);
     h.run(50);
     expect(h.sim.ledger.executions(ID(2))).toBe(0);
     // A FAULT whose fault name reads HELLO is no HELLO: the window stays.
     expect(h.ack(h.cmd('FAULT,fault=HELLO,p=1'))).toBe('ERR:BAD_FIELD');
-    h.cmd(`ROTATE,id=${ID(2)},slot=4,lease=5000`, 7);
+    h.cmd(`ROTATE,id=${ID(2)},slot=4,lease=5000,dl=600000`, 7);
     h.run(50);
     expect(h.sim.ledger.executions(ID(2))).toBe(0);
     h.hello();
     h.run(50);
-    h.cmd(`ROTATE,id=${ID(2)},slot=4,lease=5000`, 7);
+    h.cmd(`ROTATE,id=${ID(2)},slot=4,lease=5000,dl=600000`, 7);
     h.run(50);
     expect(h.sim.ledger.executions(ID(2))).toBe(1);
   });
@@ -104,7 +104,7 @@ describe('DeviceSimulator protocol', () => {
   it('rotates in rotationMs + labelReadMs and reports slot and label', () => {
     const h = new Host();
     const t0 = h.clock.now();
-    h.ack(h.cmd(`ROTATE,id=${ID(1)},slot=10,lease=5000`));
+    h.ack(h.cmd(`ROTATE,id=${ID(1)},slot=10,lease=5000,dl=600000`));
     const ev = h.waitEvent('ROTATED');
     expect(ev).toBe(`ROTATED,id=${ID(1)},slot=10,label=DEMO-011`);
     const at = h.rx.find((r) => r.frame?.body === ev)!.atMs - t0;
@@ -116,7 +116,7 @@ describe('DeviceSimulator protocol', () => {
 
   it('releases: one pulse per pill, empty=1, pills in the cup, cut map survives power cycles', () => {
     const h = new Host();
-    h.ack(h.cmd(`RELEASE,id=${ID(1)},slot=2,lease=5000`));
+    h.ack(h.cmd(`RELEASE,id=${ID(1)},slot=2,lease=5000,dl=600000`));
     const ev = h.waitEvent('RELEASED');
     expect(field(ev, 'n')).toBe('3');
     const w = field(ev, 'w')!.split('.').map(Number);
@@ -127,11 +127,11 @@ describe('DeviceSimulator protocol', () => {
     expect(h.sim.ledger.pillsFellFromSlot(2)).toBe(3);
     expect(h.sim.ledger.cutCount(2)).toBe(1);
     expect(h.sim.ledger.entries[0]).toMatchObject({ commandId: ID(1), slot: 2, label: 'DEMO-003', action: 'release', pillsFell: 3, pulsesReported: 3, pillsLeftInPouch: 0 });
-    expect(h.ack(h.cmd(`RELEASE,id=${ID(2)},slot=2,lease=5000`))).toBe('ERR:SLOT_EMPTY');
+    expect(h.ack(h.cmd(`RELEASE,id=${ID(2)},slot=2,lease=5000,dl=600000`))).toBe('ERR:SLOT_EMPTY');
     h.sim.powerCycle();
-    expect(h.ack(h.cmd(`RELEASE,id=${ID(3)},slot=2,lease=5000`))).toBe('ERR:SLOT_EMPTY');
+    expect(h.ack(h.cmd(`RELEASE,id=${ID(3)},slot=2,lease=5000,dl=600000`))).toBe('ERR:SLOT_EMPTY');
     h.sim.loadPouches([{ slot: 2, label: 'NEW-001', pills: 1 }]);
-    expect(h.ack(h.cmd(`RELEASE,id=${ID(4)},slot=2,lease=5000`))).toBe('OK');
+    expect(h.ack(h.cmd(`RELEASE,id=${ID(4)},slot=2,lease=5000,dl=600000`))).toBe('OK');
     h.sim.takeCup();
     expect(h.sim.ledger.takes).toEqual([{ atMs: h.clock.now(), pills: 3 }]);
   });
@@ -140,47 +140,50 @@ describe('DeviceSimulator protocol', () => {
     const h = new Host();
     h.ack(h.cmd('SIM,act=take'));
     h.waitEvent('CUP');
-    expect(h.distinctEvents('CUP')).toEqual(['CUP,present=0']);
+    expect(h.distinctEvents('CUP')).toEqual(['CUP,present=0,lifts=1']);
     expect(h.sim.cupPresent).toBe(false);
-    expect(h.ack(h.cmd(`RELEASE,id=${ID(1)},slot=2,lease=5000`))).toBe('ERR:CUP');
+    expect(h.ack(h.cmd(`RELEASE,id=${ID(1)},slot=2,lease=5000,dl=600000`))).toBe('ERR:CUP');
     h.ack(h.cmd('SIM,act=place'));
     h.waitEvent('CUP', 2);
-    expect(h.ack(h.cmd(`SHAKE,id=${ID(2)},slot=2,lease=5000`))).toBe('ERR:NOT_OPEN');
-    expect(h.ack(h.cmd(`ROTATE,id=${ID(3)},slot=56,lease=5000`))).toBe('ERR:RANGE');
-    expect(h.ack(h.cmd(`ROTATE,id=${ID(4)},slot=20,lease=5000`))).toBe('OK');
-    expect(h.ack(h.cmd(`ROTATE,id=${ID(5)},slot=21,lease=5000`))).toBe('BUSY');
-    expect(h.ack(h.cmd(`ROTATE,id=${ID(4)},slot=21,lease=5000`))).toBe('ERR:ID_REUSED');
-    expect(h.ack(h.cmd(`RELEASE,id=${ID(4)},slot=20,lease=5000`))).toBe('ERR:ID_REUSED');
+    expect(h.ack(h.cmd(`SHAKE,id=${ID(2)},slot=2,lease=5000,dl=600000`))).toBe('ERR:NOT_OPEN');
+    expect(h.ack(h.cmd(`ROTATE,id=${ID(3)},slot=56,lease=5000,dl=600000`))).toBe('ERR:RANGE');
+    expect(h.ack(h.cmd(`ROTATE,id=${ID(4)},slot=20,lease=5000,dl=600000`))).toBe('OK');
+    expect(h.ack(h.cmd(`ROTATE,id=${ID(5)},slot=21,lease=5000,dl=600000`))).toBe('BUSY');
+    expect(h.ack(h.cmd(`ROTATE,id=${ID(4)},slot=21,lease=5000,dl=600000`))).toBe('ERR:ID_REUSED');
+    expect(h.ack(h.cmd(`RELEASE,id=${ID(4)},slot=20,lease=5000,dl=600000`))).toBe('ERR:ID_REUSED');
     expect(h.ack(h.cmd('STATUS'))).toContain('st=busy');
   });
 
   it('re-acks a known id without moving and re-sends its outcome; QUERY reports none, running, done', () => {
     const h = new Host();
     expect(h.ack(h.cmd(`QUERY,id=${ID(9)}`))).toBe(`OK,id=${ID(9)},st=none`);
-    h.ack(h.cmd(`RELEASE,id=${ID(9)},slot=4,lease=5000`));
+    h.ack(h.cmd(`RELEASE,id=${ID(9)},slot=4,lease=5000,dl=600000`));
     expect(h.ack(h.cmd(`QUERY,id=${ID(9)}`))).toBe(`OK,id=${ID(9)},st=running,slot=4`);
     const ev = h.waitEvent('RELEASED');
     const q = h.ack(h.cmd(`QUERY,id=${ID(9)}`));
     expect(q).toBe(`OK,id=${ID(9)},st=done,ev=RELEASED,${ev.slice(ev.indexOf('slot='))}`);
-    expect(h.ack(h.cmd(`RELEASE,id=${ID(9)},slot=4,lease=5000`))).toBe('OK');
+    expect(h.ack(h.cmd(`RELEASE,id=${ID(9)},slot=4,lease=5000,dl=600000`))).toBe('OK');
     h.waitEvent('RELEASED', 2);
     expect(h.distinctEvents('RELEASED')[1]).toBe(ev);
     expect(h.sim.ledger.executions(ID(9))).toBe(1);
     expect(h.sim.ledger.cutCount(4)).toBe(1);
   });
 
-  it('latches on an expired lease, refuses motion until CLEAR', () => {
+  it('latches on an expired lease, refuses motion until CLEAR; the stopped command is aborted', () => {
     const h = new Host();
-    h.ack(h.cmd(`ROTATE,id=${ID(1)},slot=28,lease=500`));
+    h.ack(h.cmd(`ROTATE,id=${ID(1)},slot=28,lease=500,dl=600000`));
     h.run(600);
     expect(h.distinctEvents('LATCHED')).toEqual(['LATCHED,reason=LEASE']);
     h.run(5000);
     expect(h.distinctEvents('ROTATED')).toEqual([]);
     expect(h.ack(h.cmd('STATUS'))).toContain('st=latched');
-    expect(h.ack(h.cmd(`ROTATE,id=${ID(1)},slot=28,lease=500`))).toBe('ERR:LATCHED');
+    expect(h.ack(h.cmd(`ROTATE,id=${ID(3)},slot=28,lease=500,dl=600000`))).toBe('ERR:LATCHED');
     expect(h.ack(h.cmd('CLEAR'))).toBe('OK');
+    // The stopped command is aborted: QUERY says so and its id never runs again; a new id does.
+    expect(h.ack(h.cmd(`QUERY,id=${ID(1)}`))).toBe(`OK,id=${ID(1)},st=aborted,slot=28`);
+    expect(h.ack(h.cmd(`ROTATE,id=${ID(1)},slot=28,lease=500,dl=600000`))).toBe('ERR:ID_REUSED');
     // Host heartbeats every 250 ms keep a 500 ms lease alive through a 2.8 s turn.
-    expect(h.ack(h.cmd(`ROTATE,id=${ID(1)},slot=28,lease=500`))).toBe('OK');
+    expect(h.ack(h.cmd(`ROTATE,id=${ID(2)},slot=28,lease=500,dl=600000`))).toBe('OK');
     expect(h.waitEvent('ROTATED')).toContain('slot=28');
     expect(h.distinctEvents('LATCHED')).toHaveLength(1);
   });
@@ -198,22 +201,58 @@ describe('DeviceSimulator protocol', () => {
     h.waitEvent('BUTTON', 2);
   });
 
-  it('forgets RAM on powerCycle: new boot id, BOOT, ids and latch gone', () => {
+  it('forgets RAM on powerCycle (new boot id, BOOT, latch gone) but keeps its command ids and cup lifts', () => {
     const h = new Host();
     const boot = h.sim.bootId;
-    h.ack(h.cmd(`ROTATE,id=${ID(1)},slot=1,lease=5000`));
+    h.ack(h.cmd(`ROTATE,id=${ID(1)},slot=1,lease=5000,dl=600000`));
     h.waitEvent('ROTATED');
+    h.sim.takeCup();
+    h.sim.placeCup();
     h.sim.powerCycle();
     expect(h.sim.bootId).not.toBe(boot);
     h.run(100);
     expect(h.distinctEvents('BOOT').at(-1)).toBe(`BOOT,boot=${h.sim.bootId},fw=1.0.0,hw=dosis-r1`);
-    expect(h.ack(h.cmd(`QUERY,id=${ID(1)}`))).toBe(`OK,id=${ID(1)},st=none`);
-    expect(h.ack(h.cmd('STATUS'))).toContain('slot=1');
+    expect(h.ack(h.cmd(`QUERY,id=${ID(1)}`))).toBe(`OK,id=${ID(1)},st=done,ev=ROTATED,slot=1,label=DEMO-002`);
+    expect(h.ack(h.cmd('STATUS'))).toMatch(/slot=1,.*lifts=1$/);
+    // The same id again: answered from memory, the carousel does not move.
+    expect(h.ack(h.cmd(`ROTATE,id=${ID(1)},slot=1,lease=5000,dl=600000`))).toBe('OK');
+    expect(h.sim.ledger.executions(ID(1))).toBe(1);
+  });
+
+  it('runs nothing but HELLO after a power-up until a HELLO comes: a retransmission to the boot before is refused, not run', () => {
+    const h = new Host({ hello: false });
+    expect(h.ack(h.cmd(`ROTATE,id=${ID(1)},slot=4,lease=5000,dl=600000`, 9))).toBe('ERR:HELLO');
+    expect(h.ack(h.cmd('STATUS'))).toBe('ERR:HELLO');
+    // Not remembered under its seq: after the HELLO the same seq is a new command.
+    expect(h.ack(h.hello())).toMatch(/^OK/);
+    h.rx.length = 0;
+    expect(h.ack(h.cmd(`ROTATE,id=${ID(1)},slot=4,lease=5000,dl=600000`, 9))).toBe('OK');
+    h.waitEvent('ROTATED');
+    h.sim.powerCycle();
+    h.rx.length = 0;
+    // The host's retransmission of a later command, seq 10, reaches the new boot before any HELLO.
+    expect(h.ack(h.cmd(`RELEASE,id=${ID(2)},slot=4,lease=5000,dl=600000`, 10))).toBe('ERR:HELLO');
+    expect(h.sim.ledger.executions(ID(2))).toBe(0);
+    expect(h.sim.ledger.cutCount(4)).toBe(0);
+  });
+
+  it('refuses a RELEASE or SHAKE whose pills would leave the pouch after its deadline (ERR:DEADLINE); a ROTATE cuts nothing', () => {
+    const h = new Host();
+    const cutAtMs = rotationMs(h.profile, 0, 6) + h.profile.cutMs;
+    expect(h.ack(h.cmd(`RELEASE,id=${ID(1)},slot=6,lease=5000,dl=${cutAtMs - 1}`))).toBe('ERR:DEADLINE');
+    expect(h.ack(h.cmd(`ROTATE,id=${ID(2)},slot=6,lease=5000,dl=1`))).toBe('OK');
+    h.waitEvent('ROTATED');
+    expect(h.ack(h.cmd(`RELEASE,id=${ID(3)},slot=6,lease=5000,dl=${h.profile.cutMs - 1}`))).toBe('ERR:DEADLINE');
+    expect(h.sim.ledger.cutCount(6)).toBe(0);
+    expect(h.ack(h.cmd(`RELEASE,id=${ID(4)},slot=6,lease=5000,dl=${h.profile.cutMs}`))).toBe('OK');
+    h.waitEvent('RELEASED');
+    expect(h.ack(h.cmd(`SHAKE,id=${ID(5)},slot=6,lease=5000,dl=${h.profile.shakeMs - 1}`))).toBe('ERR:DEADLINE');
+    expect(h.sim.ledger.cutCount(6)).toBe(1);
   });
 
   it('cancels all its timers on stop', () => {
     const h = new Host();
-    h.ack(h.cmd(`ROTATE,id=${ID(1)},slot=30,lease=5000`));
+    h.ack(h.cmd(`ROTATE,id=${ID(1)},slot=30,lease=5000,dl=600000`));
     h.sim.stop();
     const n = h.rx.length;
     h.run(10_000);

@@ -5,9 +5,9 @@ import * as p from '../../protocol/src/index.js';
 const samples: p.Command[] = [
   { name: 'HELLO', v: 1, cat: p.CATALOGUE_HASH },
   { name: 'STATUS' },
-  { name: 'ROTATE', id: 'FFFFFFFF', slot: 255, lease: 60_000 },
-  { name: 'RELEASE', id: '00000000', slot: 0, lease: 100 },
-  { name: 'SHAKE', id: '0A0B0C0D', slot: 12, lease: 5000 },
+  { name: 'ROTATE', id: 'FFFFFFFF', slot: 255, lease: 60_000, dl: 60_000 },
+  { name: 'RELEASE', id: '00000000', slot: 0, lease: 100, dl: 60_000 },
+  { name: 'SHAKE', id: '0A0B0C0D', slot: 12, lease: 5000, dl: 60_000 },
   { name: 'QUERY', id: '0A0B0C0D' },
   { name: 'SIGNAL', mode: 'error' },
   { name: 'CLEAR' },
@@ -20,7 +20,7 @@ const events: p.DeviceEvent[] = [
   { name: 'ROTATED', id: '00000001', slot: 3, err: 'LABEL' },
   { name: 'RELEASED', id: '00000002', slot: 3, n: 255, w: Array(p.MAX_WIDTHS).fill(99), empty: 0 },
   { name: 'SHAKEN', id: '00000003', slot: 3, n: 0, w: [], empty: 1 },
-  { name: 'CUP', present: 1 },
+  { name: 'CUP', present: 1, lifts: 3 },
   { name: 'BUTTON' },
   { name: 'LATCHED', reason: 'JAM' },
 ];

@@ -1,9 +1,13 @@
 // The dose machine (XState v5): one actor per dose, from its schedule window through dispensing to its one final state.
 //
-// timing       waiting → early → due (reminders) → overdue (alarm) → missed (closed)
-// dispensing   checkingCup → starting (claims the dose in the store) → rotating → (label matches) → releasing → judging
-//              → shaking → judging …  → presenting ; every failure → failed (yellow)
-// presented    the right pills wait in the cup → taken, or missed when the window closes
+// timing       waiting → early → due (reminders) → overdue (alarm) → missed (closed: the citizen never asked)
+// dispensing   (the press is stored) checkingCup → starting (claims the dose in the store) → rotating → (label matches)
+//              → releasing → judging → shaking → judging …  → presenting ; every failure → failed (yellow)
+// held         the citizen asked but the dose cannot go on yet (no cup, a full cup, link lost, a rotation lost to a
+//              reset): the claim is given back (nothing left the pouch; the pharmacy may unload), and the dose tries
+//              again by itself and on the button until the window closes, then failed (yellow), never missed
+// presented    the right pills wait in the cup → taken; at close (or the grace after a presentation just before it)
+//              missed, or failed when a cup lift the host could not see may have taken them
 // withdrawn    the store would not let the dose start (returned by another process): no motion, nothing written
 //
 // Everything the machine does to the world goes through `deps`: the store
@@ -14,7 +18,7 @@
 // is named delays computed from the injected clock; the actor runs on that clock
 // (`createActor(machine, { clock })`).
 
-import { assign, fromCallback, setup, type ActorLogic, type AnyEventObject, type CallbackSnapshot, type NonReducibleUnknown } from 'xstate';
+import { assign, enqueueActions, fromCallback, setup, type ActorLogic, type AnyEventObject, type CallbackSnapshot, type NonReducibleUnknown } from 'xstate';
 import type { Clock } from '../../../protocol/src/clock.js';
 import type { HardwareProfile } from '../../../hardware/src/profile.js';
 import type { DoseTiming } from '../roll/types.js';
@@ -25,6 +29,13 @@ const MIN = 60_000;
 
 /** A rotation that fails (jam, unreadable or wrong label, refused) is tried this many times in all. */
 export const MAX_ROTATIONS = 2;
+/** A dose held after the citizen's press (see `held`) is tried again this often. */
+export const HELD_RETRY_MS = 5000;
+/**
+ * A dose presented just before its window closes stays the citizen's for at least this long after it was presented
+ * (the walk to the robot); taken after the close, it ends taken with reason `taken_after_close`.
+ */
+export const PRESENTED_GRACE_MS = 2 * MIN;
 
 export type DoseWindows = { earlyAtMs: number; dueAtMs: number; overdueAtMs: number; closeAtMs: number };
 
@@ -37,6 +48,11 @@ export type DoseSpec = {
   reminderEveryMs: number;
   /** The alarm centre was told the dose is overdue before (a restart): do not tell it again. */
   overdue: boolean;
+  /**
+   * The cup was lifted while the host could not tell whether this dose's pills were in it yet (a restart mid-release,
+   * a lift during the dispensing): not taken for sure, so never missed either; at close it fails as `cup_unknown`.
+   */
+  cupUnknown?: boolean;
 };
 
 /** Where a restarted host picks the dose up (from the store). */
@@ -46,7 +62,9 @@ export type DoseResume =
   /** A motion whose outcome the host never learnt: the machine asks the MCU about `commandId` before anything else. */
   | { state: 'motion'; name: IntentName; commandId: string; readings: Reading[]; attempts: number; rotations: number; shakes: number }
   /** Dispensing had started but no motion was pending: nothing left the pouch since the last known outcome. */
-  | { state: 'dispensing-idle'; readings: Reading[]; attempts: number };
+  | { state: 'dispensing-idle'; readings: Reading[]; attempts: number }
+  /** The citizen asked before the restart and the dose was held (see `held`): it goes on trying. */
+  | { state: 'asked' };
 
 export type DoseInput = { dose: DoseSpec; resume: DoseResume };
 
@@ -68,9 +86,12 @@ export type DoseEvent =
   | { type: 'CLEARED' }
   | MotionOutcome;
 
-export type MotionInput = { name: IntentName; commandId: string; slot: number; resume: boolean };
+/** `deadlineAtMs`: the dose's close; no transmission and no pill leaves the pouch after it. */
+export type MotionInput = { name: IntentName; commandId: string; slot: number; resume: boolean; deadlineAtMs: number };
 
 export type Notice = 'cup_missing' | 'cup_not_empty' | 'link_lost' | 'too_early';
+
+export type MotionDeadline = { deadlineAtMs: number };
 
 export type DoseContext = {
   dose: DoseSpec;
@@ -93,12 +114,20 @@ export type DoseContext = {
   withdrawn: boolean;
   /** A RELEASE lost to an MCU reset was sent once more under a new id. */
   releaseRetried: boolean;
+  /** When the pills were presented (this host's first sight of them in the cup, after a restart). */
+  presentedAtMs: number | null;
+  /** See DoseSpec.cupUnknown; also set by a lift while the pills may be falling (releasing, shaking). */
+  cupUnknown: boolean;
 };
 
 export type DoseStore = {
   /** Moves the dose from scheduled to dispensing; false when it was no longer scheduled (nothing may move). */
   startDispensing(doseId: string, attempts: number): boolean;
   resetToScheduled(doseId: string, why: string): void;
+  /** The citizen asked for the dose inside its window: from now on it ends dispensed or as a told failure, never missed. */
+  markAsked(doseId: string): void;
+  /** The press no longer counts (the dose's window moved later than it). */
+  forgetAsked(doseId: string): void;
   presented(doseId: string, o: { cls: 'correct' | 'green'; reason: string | null; countedPills: number; attempts: number }): void;
   finish(doseId: string, final: 'taken' | 'missed' | 'failed', o?: { cls?: DoseClass | null; reason?: string | null; countedPills?: number | null; attempts?: number }): boolean;
   markOverdue(doseId: string): boolean;
@@ -148,14 +177,17 @@ const rotateFailure = (e: MotionOutcome): string => {
 
 export function createDoseMachine(deps: DoseDeps) {
   const until = (atMs: number) => Math.max(0, atMs - deps.clock.now());
-  // Write-ahead: the command id is committed before the motion actor (started after the entry actions) sends it.
-  const intent = (context: DoseContext, name: IntentName): Partial<DoseContext> => {
-    if (context.resuming && context.commandId) return {};
+  // Write-ahead: the command id is committed before the motion actor (started after the entry actions) sends it. The store
+  // write is the named action's own; only its result goes into the context.
+  const writeIntent = (context: DoseContext, name: IntentName): Partial<DoseContext> | null => {
+    if (context.resuming && context.commandId) return null;
     return { commandId: deps.store.recordIntent(context.dose.doseId, name, context.dose.slot, deps.bootId()), resuming: false };
   };
   const motionInput = (name: IntentName) => ({ context }: { context: DoseContext }): MotionInput => ({
-    name, commandId: context.commandId ?? '', slot: context.dose.slot, resume: context.resuming,
+    name, commandId: context.commandId ?? '', slot: context.dose.slot, resume: context.resuming, deadlineAtMs: context.dose.windows.closeAtMs,
   });
+  // Until the close, or the grace after a presentation just before it.
+  const presentedUntil = (c: DoseContext) => Math.max(c.dose.windows.closeAtMs, (c.presentedAtMs ?? deps.clock.now()) + PRESENTED_GRACE_MS);
 
   return setup({
     types: {} as { context: DoseContext; events: DoseEvent; input: DoseInput },
@@ -166,6 +198,8 @@ export function createDoseMachine(deps: DoseDeps) {
       untilOverdue: ({ context }) => until(context.dose.windows.overdueAtMs),
       untilClose: ({ context }) => until(context.dose.windows.closeAtMs),
       reminderEvery: ({ context }) => context.dose.reminderEveryMs,
+      heldRetry: () => HELD_RETRY_MS,
+      untilPresentedEnds: ({ context }) => until(presentedUntil(context)),
     },
     guards: {
       pastClose: ({ context }) => deps.clock.now() >= context.dose.windows.closeAtMs,
@@ -178,6 +212,10 @@ export function createDoseMachine(deps: DoseDeps) {
       resumeShake: ({ context }) => context.resume.state === 'motion' && context.resume.name === 'SHAKE',
       resumeJudging: ({ context }) => context.resume.state === 'dispensing-idle' && context.resume.readings.length > 0,
       resumeIdle: ({ context }) => context.resume.state === 'dispensing-idle',
+      resumeAsked: ({ context }) => context.resume.state === 'asked',
+      cupUnknown: ({ context }) => context.cupUnknown,
+      afterClose: ({ context }) => deps.clock.now() >= context.dose.windows.closeAtMs,
+      beforeEarly: ({ context }) => deps.clock.now() < context.dose.windows.earlyAtMs,
       latched: ({ event }) => event.type === 'STATUS' && event.latched,
       cupMissing: ({ event }) => event.type === 'STATUS' && !event.cup,
       cupHoldsDose: ({ event }) => event.type === 'STATUS' && event.cupHoldsDose,
@@ -189,6 +227,8 @@ export function createDoseMachine(deps: DoseDeps) {
         deps.clock.now() >= context.dose.windows.closeAtMs,
       canRotateAgain: ({ context }) => context.rotations < MAX_ROTATIONS,
       refusedNoCup: ({ event }) => event.type === 'REFUSED' && event.code === 'CUP',
+      // The window closed before the MCU could cut (the link's deadline or the MCU's ERR:DEADLINE): nothing left the pouch.
+      refusedDeadline: ({ event }) => event.type === 'REFUSED' && event.code === 'DEADLINE',
       refusedSlotEmpty: ({ event }) => event.type === 'REFUSED' && event.code === 'SLOT_EMPTY',
       // Cut before the MCU reset: the pills fell uncounted.
       refusedSlotEmptyAfterReset: ({ context, event }) => event.type === 'REFUSED' && event.code === 'SLOT_EMPTY' && context.releaseRetried,
@@ -212,9 +252,9 @@ export function createDoseMachine(deps: DoseDeps) {
       signalOff: () => deps.signal('off'),
       signalPresent: () => deps.signal('present'),
       signalError: () => deps.signal('error'),
-      markOverdue: assign(({ context }) => {
+      markOverdue: enqueueActions(({ context, enqueue }) => {
         if (!context.overdue) deps.store.markOverdue(context.dose.doseId);
-        return { overdue: true };
+        enqueue.assign({ overdue: true });
       }),
       clearNotice: assign({ notice: null }),
       noticeTooEarly: assign({ notice: 'too_early' as Notice }),
@@ -222,26 +262,31 @@ export function createDoseMachine(deps: DoseDeps) {
       noticeCupNotEmpty: assign({ notice: 'cup_not_empty' as Notice }),
       noticeLinkLost: assign({ notice: 'link_lost' as Notice }),
       // Claimed once per dispensing: a retry through clearing finds the dose already 'dispensing' on our behalf.
-      startDispensing: assign(({ context }) => {
-        if (context.started) return {};
+      startDispensing: enqueueActions(({ context, enqueue }) => {
+        if (context.started) return;
         const ok = deps.store.startDispensing(context.dose.doseId, context.attempts);
-        return { started: ok, withdrawn: !ok };
+        enqueue.assign({ started: ok, withdrawn: !ok });
       }),
-      abandonBeforeMotion: assign(({ context }) => {
-        deps.store.resetToScheduled(context.dose.doseId, 'restart before any motion');
-        return { started: false };
+      markAsked: ({ context }) => deps.store.markAsked(context.dose.doseId),
+      forgetAsked: ({ context }) => deps.store.forgetAsked(context.dose.doseId),
+      // Held: nothing left the pouch since the last outcome, so the dose is scheduled again (another process may return it).
+      giveBackClaim: enqueueActions(({ context, enqueue }) => {
+        if (!context.started) return;
+        deps.store.resetToScheduled(context.dose.doseId, `held: ${context.notice ?? 'unknown'}`);
+        enqueue.assign({ started: false });
       }),
-      abandonRotation: assign(({ context }) => {
-        deps.store.resetToScheduled(context.dose.doseId, 'rotation outcome unknown');
-        return { started: false };
+      recordRotate: enqueueActions(({ context, enqueue }) => {
+        const written = writeIntent(context, 'ROTATE');
+        if (written) enqueue.assign(written);
       }),
-      abandonNoCup: assign(({ context }) => {
-        deps.store.resetToScheduled(context.dose.doseId, 'no cup');
-        return { started: false };
+      recordRelease: enqueueActions(({ context, enqueue }) => {
+        const written = writeIntent(context, 'RELEASE');
+        if (written) enqueue.assign(written);
       }),
-      recordRotate: assign(({ context }) => intent(context, 'ROTATE')),
-      recordRelease: assign(({ context }) => intent(context, 'RELEASE')),
-      recordShake: assign(({ context }) => intent(context, 'SHAKE')),
+      recordShake: enqueueActions(({ context, enqueue }) => {
+        const written = writeIntent(context, 'SHAKE');
+        if (written) enqueue.assign(written);
+      }),
       countRotation: assign(({ context }) => ({ rotations: context.rotations + 1, attempts: context.rotations >= 1 ? context.attempts + 1 : context.attempts })),
       countShake: assign(({ context }) => ({ shakes: context.shakes + 1, attempts: context.attempts + 1 })),
       countReleaseRetry: assign(({ context }) => ({ releaseRetried: true, attempts: context.attempts + 1 })),
@@ -258,24 +303,29 @@ export function createDoseMachine(deps: DoseDeps) {
       failMcuRefused: assign({ cls: 'yellow' as const, reason: 'mcu_refused' }),
       failMcuReset: assign({ cls: 'yellow' as const, reason: 'mcu_reset' }),
       failUnknownAfterRestart: assign({ cls: 'yellow' as const, reason: 'unknown_after_restart' }),
+      failWindowClosed: assign({ cls: 'yellow' as const, reason: 'closed_before_release' }),
+      failHeld: assign(({ context }) => ({ cls: 'yellow' as const, reason: context.notice ? `not_dispensed_${context.notice}` : 'not_dispensed' })),
+      failCupUnknown: assign({ cls: 'yellow' as const, reason: 'cup_unknown' }),
+      noteCupUnknown: assign({ cupUnknown: true }),
+      notePresented: assign(({ context }) => (context.presentedAtMs === null ? { presentedAtMs: deps.clock.now() } : {})),
+      takenAfterCloseIfLate: assign(({ context }) => (deps.clock.now() >= context.dose.windows.closeAtMs ? { reason: 'taken_after_close' } : {})),
       failFromRotation: assign(({ event }) => ({ cls: 'yellow' as const, reason: rotateFailure(event as MotionOutcome) })),
       failFromVerdict: assign(({ context }) => {
         const v = verdictOf(deps, context);
         return { cls: 'yellow' as const, reason: v.kind === 'yellow' ? v.reason : 'sensor_implausible', countedPills: v.pills };
       }),
-      saveRight: assign(({ context }) => {
+      saveRight: enqueueActions(({ context, enqueue }) => {
         const v = verdictOf(deps, context);
         const cls = context.attempts > 1 ? ('green' as const) : ('correct' as const);
         const reason = v.kind === 'right' && v.overlapResolved ? 'overlap_resolved' : null;
         deps.store.presented(context.dose.doseId, { cls, reason, countedPills: v.pills, attempts: context.attempts });
-        return { cls, reason, countedPills: v.pills };
+        enqueue.assign({ cls, reason, countedPills: v.pills });
       }),
       saveFailed: ({ context }) =>
         void deps.store.finish(context.dose.doseId, 'failed', { cls: 'yellow', reason: context.reason, countedPills: context.countedPills, attempts: context.attempts }),
       saveMissed: ({ context }) => void deps.store.finish(context.dose.doseId, 'missed', { reason: context.reason ?? 'not_taken' }),
-      saveTaken: ({ context }) => void deps.store.finish(context.dose.doseId, 'taken', { attempts: context.attempts }),
+      saveTaken: ({ context }) => void deps.store.finish(context.dose.doseId, 'taken', { attempts: context.attempts, reason: context.reason }),
       leftInCup: assign({ reason: 'left_in_cup' }),
-      closedBeforeRelease: assign({ reason: 'closed_before_release' }),
     },
   }).createMachine({
     id: 'dose',
@@ -298,6 +348,8 @@ export function createDoseMachine(deps: DoseDeps) {
         started: r.state === 'motion' || r.state === 'dispensing-idle',
         withdrawn: false,
         releaseRetried: false,
+        presentedAtMs: null,
+        cupUnknown: input.dose.cupUnknown === true,
       };
     },
     initial: 'boot',
@@ -309,7 +361,9 @@ export function createDoseMachine(deps: DoseDeps) {
           { guard: 'resumeRelease', target: 'dispensing.releasing' },
           { guard: 'resumeShake', target: 'dispensing.shaking' },
           { guard: 'resumeJudging', target: 'dispensing.judging' },
-          { guard: 'resumeIdle', target: 'timing', actions: 'abandonBeforeMotion' },
+          // Asked for before the restart, nothing left the pouch: go on at once, the citizen need not press again.
+          { guard: 'resumeIdle', target: 'dispensing' },
+          { guard: 'resumeAsked', target: 'dispensing' },
           { target: 'timing' },
         ],
       },
@@ -346,19 +400,23 @@ export function createDoseMachine(deps: DoseDeps) {
         },
       },
       dispensing: {
-        entry: ['clearNotice', 'signalOff'],
+        // The press is stored first: from here on the dose ends dispensed or as a registered failure, never as missed.
+        entry: ['markAsked', 'clearNotice', 'signalOff'],
         initial: 'checkingCup',
         states: {
           checkingCup: {
             invoke: { src: 'status' },
             on: {
               STATUS: [
+                { guard: 'afterClose', target: '#dose.failed', actions: 'failWindowClosed' },
+                // The window moved later since the press (a schedule changed while the host was down): wait for it.
+                { guard: 'beforeEarly', target: '#dose.timing', actions: ['giveBackClaim', 'forgetAsked'] },
                 { guard: 'latched', target: 'clearing' },
-                { guard: 'cupMissing', target: '#dose.timing', actions: 'noticeCupMissing' },
-                { guard: 'cupHoldsDose', target: '#dose.timing', actions: 'noticeCupNotEmpty' },
+                { guard: 'cupMissing', target: '#dose.held', actions: 'noticeCupMissing' },
+                { guard: 'cupHoldsDose', target: '#dose.held', actions: 'noticeCupNotEmpty' },
                 { target: 'starting' },
               ],
-              STATUS_FAILED: { target: '#dose.timing', actions: 'noticeLinkLost' },
+              STATUS_FAILED: { target: '#dose.held', actions: 'noticeLinkLost' },
             },
           },
           starting: {
@@ -369,7 +427,7 @@ export function createDoseMachine(deps: DoseDeps) {
             invoke: { src: 'clear' },
             on: {
               CLEARED: 'checkingCup',
-              STATUS_FAILED: { target: '#dose.timing', actions: 'noticeLinkLost' },
+              STATUS_FAILED: { target: '#dose.held', actions: 'noticeLinkLost' },
             },
           },
           rotating: {
@@ -377,19 +435,20 @@ export function createDoseMachine(deps: DoseDeps) {
             invoke: { src: 'motion', input: motionInput('ROTATE') },
             on: {
               ROTATED: [
-                { guard: 'labelMatchesAfterClose', target: '#dose.missed', actions: ['completeIntent', 'closedBeforeRelease'] },
+                { guard: 'labelMatchesAfterClose', target: '#dose.failed', actions: ['completeIntent', 'failWindowClosed'] },
                 { guard: 'labelMatches', target: 'releasing', actions: ['completeIntent', 'doneResuming'] },
                 { guard: 'canRotateAgain', target: 'clearing', actions: ['completeIntent', 'doneResuming'] },
                 { target: '#dose.failed', actions: ['completeIntent', 'failFromRotation'] },
               ],
               REFUSED: [
+                { guard: 'refusedDeadline', target: '#dose.failed', actions: ['completeIntent', 'failWindowClosed'] },
                 { guard: 'refusedRetryable', target: 'clearing', actions: 'completeIntent' },
                 { target: '#dose.failed', actions: ['completeIntent', 'failFromRotation'] },
               ],
               // Nothing is cut by a rotation: whatever became of it, the dose can still be dispensed.
               LOST: [
                 { guard: 'resetMayRotateAgain', target: 'clearing', actions: 'completeIntent' },
-                { target: '#dose.timing', actions: ['completeIntent', 'abandonRotation', 'noticeLinkLost'] },
+                { target: '#dose.held', actions: ['completeIntent', 'doneResuming', 'noticeLinkLost'] },
               ],
             },
           },
@@ -397,9 +456,12 @@ export function createDoseMachine(deps: DoseDeps) {
             entry: 'recordRelease',
             invoke: { src: 'motion', input: motionInput('RELEASE') },
             on: {
+              // Lifted while the pills may be falling: whether they were in the cup is not known.
+              CUP: { guard: 'cupLifted', actions: 'noteCupUnknown' },
               RELEASED: { target: 'judging', actions: ['completeIntent', 'addReading'] },
               REFUSED: [
-                { guard: 'refusedNoCup', target: '#dose.timing', actions: ['completeIntent', 'abandonNoCup', 'noticeCupMissing'] },
+                { guard: 'refusedNoCup', target: '#dose.held', actions: ['completeIntent', 'noticeCupMissing'] },
+                { guard: 'refusedDeadline', target: '#dose.failed', actions: ['completeIntent', 'failWindowClosed'] },
                 { guard: 'refusedSlotEmptyAfterReset', target: '#dose.failed', actions: ['completeIntent', 'failMcuReset'] },
                 { guard: 'refusedSlotEmpty', target: '#dose.failed', actions: ['completeIntent', 'failSlotAlreadyCut'] },
                 { guard: 'refusedRetryable', target: 'clearing', actions: 'completeIntent' },
@@ -423,8 +485,12 @@ export function createDoseMachine(deps: DoseDeps) {
             entry: ['recordShake', 'countShake'],
             invoke: { src: 'motion', input: motionInput('SHAKE') },
             on: {
+              CUP: { guard: 'cupLifted', actions: 'noteCupUnknown' },
               SHAKEN: { target: 'judging', actions: ['completeIntent', 'addReading'] },
-              REFUSED: { target: '#dose.failed', actions: ['completeIntent', 'failMcuRefused'] },
+              REFUSED: [
+                { guard: 'refusedDeadline', target: '#dose.failed', actions: ['completeIntent', 'failFromVerdict'] },
+                { target: '#dose.failed', actions: ['completeIntent', 'failMcuRefused'] },
+              ],
               LOST: [
                 { guard: 'lostWhileResuming', target: '#dose.failed', actions: ['completeIntent', 'failUnknownAfterRestart'] },
                 { target: '#dose.failed', actions: ['completeIntent', 'failMcuReset'] },
@@ -433,13 +499,27 @@ export function createDoseMachine(deps: DoseDeps) {
           },
         },
       },
+      held: {
+        entry: ['giveBackClaim', 'signalError'],
+        on: { PRESS: '#dose.dispensing' },
+        after: {
+          heldRetry: '#dose.dispensing',
+          untilOverdue: { guard: 'notYetOverdue', actions: 'markOverdue' },
+          untilClose: { target: 'failed', actions: 'failHeld' },
+        },
+      },
       presented: {
-        entry: 'signalPresent',
-        on: { CUP: { guard: 'cupLifted', target: 'taken' } },
+        entry: ['notePresented', 'signalPresent'],
+        on: {
+          CUP: { guard: 'cupLifted', target: 'taken', actions: 'takenAfterCloseIfLate' },
+        },
         after: {
           reminderEvery: { target: 'presented', reenter: true },
           untilOverdue: { guard: 'notYetOverdue', actions: 'markOverdue' },
-          untilClose: { target: 'missed', actions: 'leftInCup' },
+          untilPresentedEnds: [
+            { guard: 'cupUnknown', target: 'failed', actions: 'failCupUnknown' },
+            { target: 'missed', actions: 'leftInCup' },
+          ],
         },
       },
       taken: { type: 'final', entry: ['signalOff', 'saveTaken'] },

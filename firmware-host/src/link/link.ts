@@ -66,6 +66,9 @@ type LinkEvents = {
 type Pending = {
   seq: number;
   name: CommandName;
+  /** The command's body; for a command with a deadline, encoded afresh at every transmission. */
+  cmd: Command;
+  deadlineAtMs: number | undefined;
   line: string;
   attempts: number;
   timer: TimerHandle | undefined;
@@ -182,13 +185,17 @@ export class DeviceLink {
     t?.close();
   }
 
-  /** Sends a command; `cb` is called exactly once, with the MCU's ack or why there is none. */
-  send<N extends CommandName>(cmd: Extract<Command, { name: N }>, cb: (r: SendResult<N>) => void): void {
+  /**
+   * Sends a command; `cb` is called exactly once, with the MCU's ack or why there is none. A motion command with
+   * `deadlineAtMs` carries, at every transmission, the ms left until then (`dl`); once none are left it is not
+   * transmitted again and fails with DOSIS_ERR_DEADLINE (an earlier transmission may have run: ask with QUERY).
+   */
+  send<N extends CommandName>(cmd: Extract<Command, { name: N }>, cb: (r: SendResult<N>) => void, opts: { deadlineAtMs?: number } = {}): void {
     if (this.#state !== 'ready') {
       cb({ ok: false, error: new LinkError('DOSIS_ERR_LINK_NOT_READY', `link is ${this.#state}`) });
       return;
     }
-    this.#enqueue(cmd, cb as (r: SendResult<CommandName>) => void);
+    this.#enqueue(cmd, cb as (r: SendResult<CommandName>) => void, opts.deadlineAtMs);
   }
 
   /** Promise form of send(): resolves with the ack (OK, BUSY or ERR:…), rejects with a LinkError. */
@@ -284,9 +291,10 @@ export class DeviceLink {
       }
       const hello: HelloInfo = { ...ack.fields };
       const previous = this.#hello;
+      // A reset first seen here (its BOOT event and heartbeats lost, or an ERR:HELLO): reported like any other.
+      if (previous && previous.boot !== hello.boot) this.#resetSeen(previous.boot, hello.boot);
       this.#hello = hello;
       this.#reconnectDelayMs = RECONNECT_MIN_MS;
-      if (previous && previous.boot !== hello.boot) this.#reportReset(previous.boot, hello.boot);
       this.#log.info({ hw: hello.hw, fw: hello.fw, boot: hello.boot }, 'MCU ready');
       this.#setState('ready');
       this.#emitter.emit('ready', hello);
@@ -319,8 +327,8 @@ export class DeviceLink {
 
   // ------------------------------------------------------------ sending
 
-  #enqueue(cmd: Command, cb: (r: SendResult<CommandName>) => void): void {
-    const p: Pending = { seq: -1, name: cmd.name, line: encodeCommand(cmd), attempts: 0, timer: undefined, cb };
+  #enqueue(cmd: Command, cb: (r: SendResult<CommandName>) => void, deadlineAtMs?: number): void {
+    const p: Pending = { seq: -1, name: cmd.name, cmd, deadlineAtMs, line: '', attempts: 0, timer: undefined, cb };
     this.#queue.push(p);
     this.#pump();
   }
@@ -332,7 +340,7 @@ export class DeviceLink {
       while (this.#outstanding.has(seq)) seq = nextSeq(seq);
       this.#txSeq = nextSeq(seq);
       p.seq = seq;
-      p.line = encodeFrame({ kind: 'C', seq, body: p.line });
+      p.line = encodeFrame({ kind: 'C', seq, body: encodeCommand(p.cmd) });
       this.#outstanding.set(seq, p);
       this.#transmit(p);
     }
@@ -346,6 +354,15 @@ export class DeviceLink {
 
   #transmit(p: Pending): void {
     if (!this.#transport) return;
+    if (p.deadlineAtMs !== undefined) {
+      // The same seq with the time left now: a retransmission never stretches the deadline by its own delay.
+      const dl = Math.floor(p.deadlineAtMs - this.#clock.now());
+      if (dl <= 0) {
+        this.#finish(p, { ok: false, error: new LinkError('DOSIS_ERR_DEADLINE', `${p.name}: deadline passed after ${p.attempts} transmissions`) });
+        return;
+      }
+      p.line = encodeFrame({ kind: 'C', seq: p.seq, body: encodeCommand({ ...p.cmd, dl } as Command) });
+    }
     p.attempts++;
     if (p.attempts > 1) this.stats.retransmits++;
     this.stats.framesOut++;
@@ -454,6 +471,14 @@ export class DeviceLink {
       this.#finish(p, { ok: false, error: new LinkError('DOSIS_ERR_LINK_PROTOCOL', `${p.name}: malformed ack: ${ack.detail}`) });
       return;
     }
+    if (ack.value.result === 'ERR:HELLO' && p.name !== 'HELLO') {
+      // The MCU reset since our hello and ran nothing of it: everything outstanding was sent to its earlier boot.
+      this.#log.warn({ name: p.name }, 'MCU answered ERR:HELLO: it reset; saying hello again');
+      this.#failAll('DOSIS_ERR_MCU_RESET', 'the MCU reset since the last hello (ERR:HELLO)');
+      if (this.#state === 'ready') this.#setState('connecting');
+      this.#sendHello();
+      return;
+    }
     this.#finish(p, { ok: true, ack: ack.value });
   }
 
@@ -477,17 +502,25 @@ export class DeviceLink {
     this.#emitter.emit('event', ev.value);
   }
 
-  /** The MCU came back with another boot id: its RAM, seq window and command memory are gone. */
+  /** The MCU came back with another boot id (a BOOT event or heartbeat): its RAM, seq window and unacked events are gone. */
   #reportReset(previousBootId: string, bootId: string): void {
     if (!this.#hello || this.#hello.boot !== previousBootId) return; // reported once per new boot id
+    this.#resetSeen(previousBootId, bootId);
+    this.#hello = { ...this.#hello, boot: bootId };
+    if (this.#state === 'ready') this.#setState('connecting');
+    this.#sendHello();
+  }
+
+  /**
+   * Nothing outstanding is transmitted again to the new boot: each command fails with DOSIS_ERR_MCU_RESET and its
+   * sender asks the MCU (QUERY) what became of it. (The MCU also refuses every command before a new HELLO.)
+   */
+  #resetSeen(previousBootId: string, bootId: string): void {
     this.stats.resets++;
     this.#log.warn({ previousBootId, bootId }, 'MCU reset');
-    this.#hello = { ...this.#hello, boot: bootId };
     this.#dedup.clear();
     this.#failAll('DOSIS_ERR_MCU_RESET', `MCU reset (boot ${previousBootId} → ${bootId})`);
-    if (this.#state === 'ready') this.#setState('connecting');
     this.#emitter.emit('mcuReset', { previousBootId, bootId });
-    this.#sendHello();
   }
 
   #setState(s: LinkState): void {

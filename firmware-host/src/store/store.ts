@@ -23,6 +23,8 @@ export type DoseState = 'scheduled' | 'dispensing' | 'presented' | 'taken' | 'mi
 export type CareState = 'suspended' | 'travel' | 'withdrawn';
 export type FinalState = 'taken' | 'missed' | 'failed';
 export type DoseClass = 'correct' | 'green' | 'yellow';
+/** The MCU's cup-lift counter wraps here. */
+const LIFTS_MODULO = 65_536;
 export const FINAL_STATES: readonly DoseState[] = ['taken', 'missed', 'failed', 'returned', 'suspended', 'travel', 'withdrawn'];
 
 export type DoseRow = {
@@ -426,6 +428,20 @@ export class Store {
     });
   }
 
+  /** The citizen asked for this dose inside its window (at most one dose is open at a time, so one key holds it). */
+  markAsked(doseId: string): void {
+    if (this.getMeta('asked_dose') !== doseId) this.#q.setMeta.run('asked_dose', doseId);
+  }
+
+  forgetAsked(doseId: string): void {
+    if (this.getMeta('asked_dose') === doseId) this.#q.setMeta.run('asked_dose', '');
+  }
+
+  /** Whether the citizen asked for this dose (see markAsked). */
+  asked(doseId: string): boolean {
+    return this.getMeta('asked_dose') === doseId;
+  }
+
   /** The right pills are in the cup: correct or green, waiting for the citizen to take the cup. */
   presented(doseId: string, o: { cls: 'correct' | 'green'; reason: string | null; countedPills: number; attempts: number }): void {
     this.#tx(() => {
@@ -527,6 +543,38 @@ export class Store {
   /** The dose whose pills may still be in the cup (presented, or failed after a release), or null. */
   cupDose(): string | null {
     return this.getMeta('cup_dose') || null;
+  }
+
+  /**
+   * The MCU's cup-lift counter (in STATUS and CUP events; it survives the MCU's resets). A count newer than the last
+   * one seen means the cup was lifted since, whoever listened then: whatever was in it is gone. `uncertainDoseId` names
+   * a dose that was being dispensed, so that such a lift may have come before or after its pills fell (see
+   * DoseSpec.cupUnknown). Returns whether the count was news; the first count ever seen only sets where counting starts.
+   */
+  observeLifts(lifts: number, uncertainDoseId: string | null = null): boolean {
+    return this.#tx(() => {
+      const seen = this.getMeta('cup_lifts');
+      const ahead = seen === undefined ? 0 : (lifts - Number(seen) + LIFTS_MODULO) % LIFTS_MODULO;
+      // An older count (an event the MCU kept and sent again) is no news: counts only go forward.
+      if (seen !== undefined && (ahead === 0 || ahead >= LIFTS_MODULO / 2)) return false;
+      this.#q.setMeta.run('cup_lifts', String(lifts));
+      if (seen === undefined) return false;
+      if (uncertainDoseId) {
+        this.#q.setMeta.run('cup_unknown', uncertainDoseId);
+        this.#log('cup_lift_uncertain', uncertainDoseId, { lifts });
+      }
+      const d = this.cupDose();
+      if (d) {
+        this.#q.setMeta.run('cup_dose', '');
+        this.#log('cup_emptied', d, { lifts });
+      }
+      return true;
+    });
+  }
+
+  /** A dose whose pills a lift may or may not have taken (see observeLifts). */
+  cupUnknown(doseId: string): boolean {
+    return this.getMeta('cup_unknown') === doseId;
   }
 
   /** The cup was lifted: whatever was in it is gone. */

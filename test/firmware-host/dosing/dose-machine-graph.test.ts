@@ -25,6 +25,8 @@ function fakeStore(claims = true): DoseStore & { calls: string[] } {
     calls,
     startDispensing: () => (calls.push('startDispensing'), claims),
     resetToScheduled: () => void calls.push('resetToScheduled'),
+    markAsked: () => void calls.push('markAsked'),
+    forgetAsked: () => void calls.push('forgetAsked'),
     presented: () => void calls.push('presented'),
     finish: (_id, final) => (calls.push(`finish:${final}`), true),
     markOverdue: () => (calls.push('markOverdue'), true),
@@ -70,6 +72,7 @@ const PAYLOAD_EVENTS: DoseEvent[] = [
   { type: 'REFUSED', code: 'SLOT_EMPTY' },
   { type: 'REFUSED', code: 'LATCHED' },
   { type: 'REFUSED', code: 'RANGE' },
+  { type: 'REFUSED', code: 'DEADLINE' },
   { type: 'LOST', reason: 'mcu_reset' },
 ];
 
@@ -89,7 +92,7 @@ function transitionsOf(node: AnyStateNode): AnyTransitionDefinition[] {
 }
 
 const readings = [{ n: 2, w: [12, 12], empty: false }];
-const STARTS: { name: string; nowMs: number; resume: DoseResume; claims?: boolean }[] = [
+const STARTS: { name: string; nowMs: number; resume: DoseResume; claims?: boolean; cupUnknown?: boolean }[] = [
   { name: 'before the early window', nowMs: T - 2 * H, resume: { state: 'timing' } },
   { name: 'in the early window', nowMs: T - 10 * 60_000, resume: { state: 'timing' } },
   { name: 'due', nowMs: T + 60_000, resume: { state: 'timing' } },
@@ -97,12 +100,15 @@ const STARTS: { name: string; nowMs: number; resume: DoseResume; claims?: boolea
   { name: 'overdue', nowMs: T + 45 * 60_000, resume: { state: 'timing' } },
   { name: 'closed', nowMs: T + 3 * H, resume: { state: 'timing' } },
   { name: 'presented before a restart', nowMs: T + 60_000, resume: { state: 'presented', cls: 'correct', countedPills: 3, attempts: 1 } },
+  { name: 'presented, a cup lift unseen during its release', nowMs: T + 60_000, resume: { state: 'presented', cls: 'correct', countedPills: 3, attempts: 1 }, cupUnknown: true },
   { name: 'mid-rotation', nowMs: T + 60_000, resume: { state: 'motion', name: 'ROTATE', commandId: '00000009', readings: [], attempts: 1, rotations: 0, shakes: 0 } },
   { name: 'mid-rotation, back after the window closed', nowMs: T + 3 * H, resume: { state: 'motion', name: 'ROTATE', commandId: '00000009', readings: [], attempts: 1, rotations: 0, shakes: 0 } },
   { name: 'mid-release', nowMs: T + 60_000, resume: { state: 'motion', name: 'RELEASE', commandId: '00000009', readings: [], attempts: 1, rotations: 1, shakes: 0 } },
   { name: 'mid-shake', nowMs: T + 60_000, resume: { state: 'motion', name: 'SHAKE', commandId: '00000009', readings, attempts: 1, rotations: 1, shakes: 0 } },
   { name: 'between motions', nowMs: T + 60_000, resume: { state: 'dispensing-idle', readings, attempts: 1 } },
   { name: 'dispensing before any motion', nowMs: T + 60_000, resume: { state: 'dispensing-idle', readings: [], attempts: 1 } },
+  { name: 'asked for, held before a restart', nowMs: T + 60_000, resume: { state: 'asked' } },
+  { name: 'asked for, its window moved later while the host was down', nowMs: T - 2 * H, resume: { state: 'asked' } },
 ];
 
 type Snap = { value: unknown; status: string; context: DoseContext; _nodes: AnyStateNode[] };
@@ -113,7 +119,7 @@ type Snap = { value: unknown; status: string; context: DoseContext; _nodes: AnyS
  */
 function keyOf(s: Snap): string {
   const c = s.context;
-  return JSON.stringify([s.value, s.status, Math.min(c.attempts, 2), Math.min(c.rotations, MAX_ROTATIONS), c.shakes, c.readings, c.cls, c.reason, c.started, c.withdrawn, c.resuming, c.releaseRetried, c.overdue]);
+  return JSON.stringify([s.value, s.status, Math.min(c.attempts, 2), Math.min(c.rotations, MAX_ROTATIONS), c.shakes, c.readings, c.cls, c.reason, c.started, c.withdrawn, c.resuming, c.releaseRetried, c.overdue, c.cupUnknown]);
 }
 
 /** Replays a path of events in a fresh actor, reporting every transition it takes and every state it enters. */
@@ -136,7 +142,8 @@ function replay(machine: ReturnType<typeof machineAt>, input: DoseInput, path: r
 }
 
 describe('dose machine path coverage', () => {
-  it('reaches every state and takes every transition, from every kind of start', () => {
+  // Some 30 s on a loaded machine: a long walk, but one that must finish.
+  it('reaches every state and takes every transition, from every kind of start', { timeout: 180_000 }, () => {
     const seen = { taken: new Set<AnyTransitionDefinition>(), visited: new Set<string>() };
     let machine = machineAt(T);
     let states = 0;
@@ -144,7 +151,7 @@ describe('dose machine path coverage', () => {
     const finals = new Set<string>();
     for (const start of STARTS) {
       machine = machineAt(start.nowMs, start.claims ?? true);
-      const input: DoseInput = { dose, resume: start.resume };
+      const input: DoseInput = { dose: { ...dose, cupUnknown: start.cupUnknown ?? false }, resume: start.resume };
       const events = [...PAYLOAD_EVENTS, ...delayEvents(machine)] as DoseEvent[];
       // Shortest paths to every distinct state (keyed by what decides its next step), then every event tried from each:
       // that takes every edge, not only the ones on shortest paths.

@@ -56,13 +56,13 @@ describe('DeviceLink in memory', () => {
     expect(status.ok && status.ack.result === 'OK' && status.ack.fields).toMatchObject({ st: 'idle', cup: 1, boot: rig.sim.bootId });
     const lease = rig.profile.leaseMs;
 
-    expect(rig.send({ name: 'ROTATE', id: commandId(1), slot: 5, lease })).toMatchObject({ ok: true, ack: { result: 'OK' } });
+    expect(rig.send({ name: 'ROTATE', id: commandId(1), slot: 5, lease, dl: 60_000 })).toMatchObject({ ok: true, ack: { result: 'OK' } });
     expect(rig.waitEvent((e) => e.name === 'ROTATED')).toMatchObject({ id: commandId(1), slot: 5, label: 'T-006' });
 
-    expect(rig.send({ name: 'RELEASE', id: commandId(2), slot: 5, lease })).toMatchObject({ ok: true, ack: { result: 'OK' } });
+    expect(rig.send({ name: 'RELEASE', id: commandId(2), slot: 5, lease, dl: 60_000 })).toMatchObject({ ok: true, ack: { result: 'OK' } });
     expect(rig.waitEvent((e) => e.name === 'RELEASED')).toMatchObject({ id: commandId(2), slot: 5, n: 4, empty: 1 });
 
-    expect(rig.send({ name: 'SHAKE', id: commandId(3), slot: 5, lease })).toMatchObject({ ok: true, ack: { result: 'OK' } });
+    expect(rig.send({ name: 'SHAKE', id: commandId(3), slot: 5, lease, dl: 60_000 })).toMatchObject({ ok: true, ack: { result: 'OK' } });
     expect(rig.waitEvent((e) => e.name === 'SHAKEN')).toMatchObject({ id: commandId(3), n: 0 });
 
     const q = rig.send({ name: 'QUERY', id: commandId(2) });
@@ -82,7 +82,7 @@ describe('DeviceLink in memory', () => {
     expect(names.filter((n) => n === 'RELEASED')).toHaveLength(1);
     expect(names.filter((n) => n === 'BUTTON')).toHaveLength(1);
     // The MCU refuses what it must refuse, and the link passes the refusal up as an ack.
-    expect(rig.send({ name: 'RELEASE', id: commandId(4), slot: 5, lease })).toMatchObject({ ok: true, ack: { result: 'ERR:SLOT_EMPTY' } });
+    expect(rig.send({ name: 'RELEASE', id: commandId(4), slot: 5, lease, dl: 60_000 })).toMatchObject({ ok: true, ack: { result: 'ERR:SLOT_EMPTY' } });
   });
 
   it('executes every command exactly once on a wire that corrupts, drops and duplicates', () => {
@@ -101,10 +101,10 @@ describe('DeviceLink in memory', () => {
       for (;;) {
         if (rig!.link.state !== 'ready') rig!.clock.runUntil(() => rig!.link.state === 'ready', 30_000);
         if (step.name === 'RELEASE') {
-          rig!.send({ name: 'ROTATE', id: commandId(5000 + i), slot: step.slot, lease });
+          rig!.send({ name: 'ROTATE', id: commandId(5000 + i), slot: step.slot, lease, dl: 60_000 });
           rig!.waitEvent((e) => e.name === 'ROTATED' && e.id === commandId(5000 + i));
         }
-        const r = rig!.send({ name: step.name, id, slot: step.slot, lease });
+        const r = rig!.send({ name: step.name, id, slot: step.slot, lease, dl: 60_000 });
         if (r.ok && r.ack.result === 'OK') break;
         retries++;
       }
@@ -121,25 +121,82 @@ describe('DeviceLink in memory', () => {
     expect(retries).toBeLessThan(ids.length);
   });
 
-  it('reports an MCU reset in the middle of a release, and the MCU then knows nothing of the command', () => {
+  it('reports an MCU reset in the middle of a release; the MCU then knows the command as aborted', () => {
     rig = new LinkRig().start();
     const resets: { previousBootId: string; bootId: string }[] = [];
     rig.link.on('mcuReset', (r) => resets.push(r));
     const oldBoot = rig.sim.bootId;
     const lease = rig.profile.leaseMs;
-    rig.send({ name: 'ROTATE', id: commandId(1), slot: 2, lease });
+    rig.send({ name: 'ROTATE', id: commandId(1), slot: 2, lease, dl: 60_000 });
     rig.waitEvent((e) => e.name === 'ROTATED');
-    expect(rig.send({ name: 'RELEASE', id: commandId(2), slot: 2, lease })).toMatchObject({ ok: true, ack: { result: 'OK' } });
+    expect(rig.send({ name: 'RELEASE', id: commandId(2), slot: 2, lease, dl: 60_000 })).toMatchObject({ ok: true, ack: { result: 'OK' } });
     rig.clock.advance(rig.profile.cutMs + 50);
     rig.sim.powerCycle();
     rig.clock.runUntil(() => resets.length > 0 && rig!.link.state === 'ready', 10_000);
     expect(resets).toEqual([{ previousBootId: oldBoot, bootId: rig.sim.bootId }]);
     expect(rig.link.hello?.boot).toBe(rig.sim.bootId);
     const q = rig.send({ name: 'QUERY', id: commandId(2) });
-    expect(q.ok && q.ack.result === 'OK' && q.ack.fields.st).toBe('none');
+    expect(q.ok && q.ack.result === 'OK' && q.ack.fields.st).toBe('aborted');
     expect(rig.events.some((e) => e.name === 'RELEASED')).toBe(false);
+    // The same id is never run again.
+    expect(rig.send({ name: 'RELEASE', id: commandId(2), slot: 2, lease, dl: 60_000 })).toMatchObject({ ok: true, ack: { result: 'ERR:ID_REUSED' } });
     // The pouch was cut before the reset: the non-volatile cut map refuses a second cut.
-    expect(rig.send({ name: 'RELEASE', id: commandId(3), slot: 2, lease })).toMatchObject({ ok: true, ack: { result: 'ERR:SLOT_EMPTY' } });
+    expect(rig.send({ name: 'RELEASE', id: commandId(3), slot: 2, lease, dl: 60_000 })).toMatchObject({ ok: true, ack: { result: 'ERR:SLOT_EMPTY' } });
+  });
+
+  it('never retransmits a command across a reset: the new boot refuses it (ERR:HELLO), the link fails it and says hello', () => {
+    // The ack of a ROTATE is lost on the wire and the MCU resets before the host hears of it: the retransmission
+    // (same seq) reaches the fresh MCU, whose duplicate window is gone.
+    rig = new LinkRig().start();
+    const lease = rig.profile.leaseMs;
+    const oldBoot = rig.sim.bootId;
+    let result: string | undefined;
+    // The MCU's OK acks, BOOT events and heartbeats are lost until the link has given up the command.
+    const dev = rig.ends[1];
+    const write = dev.write.bind(dev);
+    dev.write = (line: string) => {
+      if (result === undefined && (/^\$A,\d+,OK/.test(line) || line.includes('BOOT') || line.startsWith('$H'))) return;
+      write(line);
+    };
+    rig.link.send({ name: 'ROTATE', id: commandId(7), slot: 3, lease, dl: 60_000 }, (r) => (result = r.ok ? r.ack.result : r.error.code));
+    rig.clock.advance(10);
+    expect(rig.sim.ledger.executions(commandId(7))).toBe(1);
+    rig.sim.powerCycle();
+    rig.clock.runUntil(() => result !== undefined, 10_000);
+    expect(rig.link.stats.retransmits).toBeGreaterThan(0);
+    expect(result).toBe('DOSIS_ERR_MCU_RESET');
+    rig.clock.runUntil(() => rig!.link.state === 'ready' && rig!.link.hello?.boot !== oldBoot, 10_000);
+    expect(rig.link.hello?.boot).toBe(rig.sim.bootId);
+    expect(rig.sim.ledger.executions(commandId(7))).toBe(1);
+    const q = rig.send({ name: 'QUERY', id: commandId(7) });
+    expect(q.ok && q.ack.result === 'OK' && q.ack.fields.st).toBe('aborted');
+  });
+
+  it('sends a motion\'s deadline afresh at every transmission and never transmits it once the deadline has passed', () => {
+    rig = new LinkRig().start();
+    const lease = rig.profile.leaseMs;
+    const sent: string[] = [];
+    rig.ends[0].onLine(() => undefined);
+    const write = rig.ends[0].write.bind(rig.ends[0]);
+    rig.ends[0].write = (line: string) => {
+      if (line.includes('RELEASE')) sent.push(line);
+      write(line);
+    };
+    rig.send({ name: 'ROTATE', id: commandId(1), slot: 4, lease, dl: 60_000 });
+    rig.waitEvent((e) => e.name === 'ROTATED');
+    // The MCU hears nothing for a while: the link retransmits with less time left each time, then gives up at the deadline.
+    rig.sim.setFault('dropLine', 1);
+    const deadlineAtMs = rig.clock.now() + 1500;
+    let result: string | undefined;
+    rig.link.send({ name: 'RELEASE', id: commandId(2), slot: 4, lease, dl: 0 }, (r) => (result = r.ok ? r.ack.result : r.error.code), { deadlineAtMs });
+    rig.clock.runUntil(() => result !== undefined, 10_000);
+    expect(result).toBe('DOSIS_ERR_DEADLINE');
+    const dls = sent.map((l) => Number(/dl=(\d+)/.exec(l)![1]));
+    expect(dls.length).toBeGreaterThan(2);
+    for (let i = 1; i < dls.length; i++) expect(dls[i]).toBeLessThan(dls[i - 1]!);
+    expect(Math.min(...dls)).toBeGreaterThan(0);
+    expect(rig.clock.now()).toBeGreaterThanOrEqual(deadlineAtMs);
+    expect(rig.sim.ledger.cutCount(4)).toBe(0);
   });
 
   it('fails a command outstanding at a reset with DOSIS_ERR_MCU_RESET', () => {
@@ -189,7 +246,7 @@ describe('DeviceLink in memory', () => {
   it('reconnects by opening the port again after an unplug', () => {
     rig = new LinkRig().start();
     let failed: string | undefined;
-    rig.link.send({ name: 'ROTATE', id: commandId(9), slot: 1, lease: 5000 }, (r) => (failed = r.ok ? undefined : r.error.code));
+    rig.link.send({ name: 'ROTATE', id: commandId(9), slot: 1, lease: 5000, dl: 60_000 }, (r) => (failed = r.ok ? undefined : r.error.code));
     rig.ends[0].close('unplugged');
     expect(rig.link.state).toBe('lost');
     expect(failed).toBe('DOSIS_ERR_LINK_LOST');
@@ -202,7 +259,7 @@ describe('DeviceLink in memory', () => {
   it('gives the same frames for the same seed', () => {
     const run = () => {
       const r = new LinkRig({ seed: 9, faults: { corruptByte: 0.002, dropLine: 0.02 } }).start();
-      for (let i = 0; i < 20; i++) r.send({ name: 'ROTATE', id: commandId(i), slot: i, lease: 5000 });
+      for (let i = 0; i < 20; i++) r.send({ name: 'ROTATE', id: commandId(i), slot: i, lease: 5000, dl: 60_000 });
       r.clock.advance(5000);
       const s = { ...r.link.stats, events: r.events.length };
       r.stop();

@@ -52,10 +52,10 @@ describe('DeviceLink over a real pseudo-terminal', () => {
   it('says hello, dispenses a pouch and counts its pills', async () => {
     const { sim, link, events } = await setup();
     expect(link.hello?.boot).toBe(sim.bootId);
-    expect(await link.request({ name: 'ROTATE', id: '0000A001', slot: 7, lease: 3000 })).toMatchObject({ result: 'OK' });
+    expect(await link.request({ name: 'ROTATE', id: '0000A001', slot: 7, lease: 3000, dl: 60_000 })).toMatchObject({ result: 'OK' });
     await until(() => events.some((e) => e.name === 'ROTATED'), 5000, 'ROTATED');
     expect(events.find((e) => e.name === 'ROTATED')).toMatchObject({ slot: 7, label: 'P-008' });
-    expect(await link.request({ name: 'RELEASE', id: '0000A002', slot: 7, lease: 3000 })).toMatchObject({ result: 'OK' });
+    expect(await link.request({ name: 'RELEASE', id: '0000A002', slot: 7, lease: 3000, dl: 60_000 })).toMatchObject({ result: 'OK' });
     await until(() => events.some((e) => e.name === 'RELEASED'), 5000, 'RELEASED');
     expect(events.find((e) => e.name === 'RELEASED')).toMatchObject({ n: 5, empty: 1 });
     expect(sim.ledger.pillsFellFromSlot(7)).toBe(5);

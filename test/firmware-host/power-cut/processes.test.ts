@@ -11,8 +11,7 @@
 // exactly one final state, nothing out of a pouch after its dose was final.
 //
 // Each start of a host costs about 4 s of wall time (node and tsx, the screens,
-// then the controller's wait for events the MCU kept while no host listened), so three
-// such robots (each its own pty pair, simulator, database and host) run side
+// then reconciling with the MCU), so three such robots (each its own pty pair, simulator, database and host) run side
 // by side and share the cuts. DOSIS_POWER_CUTS=200 for the long run (default 20).
 
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -28,7 +27,6 @@ import { DeviceSimulator } from '../../../device-sim/src/simulator.js';
 import { Random } from '../../../device-sim/src/random.js';
 import { createPtyPair, keepSerialAttached } from '../../../device-sim/src/pty.js';
 import { Store } from '../../../firmware-host/src/store/store.js';
-import { KEPT_EVENTS_MS } from '../../../firmware-host/src/controller.js';
 import { Citizen, explain, referee, scenarioRoll, tally, type RefereeReport } from '../scenarios/kit.js';
 
 const RIGS = 3;
@@ -44,19 +42,19 @@ const TIMING = { earlyMin: (SPACING_MS - 100) / 60_000, reminderEveryMin: 1, ove
 const EARLY_MS = SPACING_MS - 100;
 /**
  * From a host's start to the end of the dose it resumes: node and tsx (~0.7 s), loading and opening the screens
- * (~1 s; 2 s and more on a loaded machine), the wait for the MCU's kept events (KEPT_EVENTS_MS), reconciling, the rest
- * of the dosing and the citizen's take. The first estimate; each rig then goes by the slowest start it has seen, so a
- * loaded machine stretches the schedule instead of making the doses close before a restarted host is back.
+ * (~1 s; 2 s and more on a loaded machine), reconciling, the rest of the dosing and the citizen's take. The first
+ * estimate; each rig then goes by the slowest start it has seen, so a loaded machine stretches the schedule instead of
+ * making the doses close before a restarted host is back.
  */
 const START_MS = 700 + 1500;
 const REST_OF_DOSE_MS = 900;
-const RESTART_MS = START_MS + KEPT_EVENTS_MS + REST_OF_DOSE_MS;
+const RESTART_MS = START_MS + REST_OF_DOSE_MS;
 /** A SIGKILL falls this long (uniformly) after a press: the claim, the turn, the cut, the count, the cup presented, the cup taken. */
 const KILL_WINDOW_MS = 450;
 /** The host is down for up to this long (a reboot is longer; a crash-restart by systemd about this). */
 const DOWN_MAX_MS = 300;
 /** A started host is killed again, now and then, this long (uniformly) after it was started: in its start, its wait, its reconciliation or the motion it resumes. */
-const REKILL_WINDOW_MS = [300, START_MS + KEPT_EVENTS_MS + 600] as const;
+const REKILL_WINDOW_MS = [300, START_MS + 600] as const;
 const REKILL_CHANCE = 0.3;
 
 type HostStatus = { phase: string; notice: string | null };
