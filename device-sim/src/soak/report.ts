@@ -7,7 +7,10 @@ export const REFERENCE = { accuracy: 0.9988, dosings: 138_000, pills: 606_000 } 
 
 export type DoseClassCounts = { correct: number; green: number; yellow: number; red: number };
 
-export type InvariantViolation = { invariant: number; dosing: number; detail: string };
+export type InvariantViolation = { invariant: number; dosing: number; detail: string; episode?: number };
+
+/** What the world did to the robot in the run (the profile's rates made real). */
+export type WorldCounts = { hostCrashes: number; powerCuts: number; packingErrors: Record<string, number> };
 
 /** One episode's raw tallies: what workers send back and what merging adds up. */
 export type SoakTally = {
@@ -16,8 +19,14 @@ export type SoakTally = {
   dosings: number;
   pills: number;
   outcomes: DoseClassCounts;
-  /** Doses the simulated citizen never took (missed): counted apart, not dosings. */
+  /** Doses the citizen never pressed for inside their window (or meant to lift after it): counted apart, not dosings. */
   missed: number;
+  missedReasons: Record<string, number>;
+  /** Doses pressed inside their window and not received: registered (yellow: shown and told) or not (red). */
+  robotFailures: { registered: number; unregistered: number };
+  world: WorldCounts;
+  /** Episodes with a red dosing or an invariant violation (for a one-line reproduction). */
+  failingEpisodes: number[];
   yellowReasons: Record<string, number>;
   redReasons: Record<string, number>;
   invariantViolations: InvariantViolation[];
@@ -62,6 +71,10 @@ export function emptyTally(firstDosing = 0): SoakTally {
     pills: 0,
     outcomes: { correct: 0, green: 0, yellow: 0, red: 0 },
     missed: 0,
+    missedReasons: {},
+    robotFailures: { registered: 0, unregistered: 0 },
+    world: { hostCrashes: 0, powerCuts: 0, packingErrors: {} },
+    failingEpisodes: [],
     yellowReasons: {},
     redReasons: {},
     invariantViolations: [],
@@ -83,6 +96,13 @@ export function mergeTallies(tallies: SoakTally[]): SoakTally {
     out.dosings += t.dosings;
     out.pills += t.pills;
     out.missed += t.missed;
+    addCounts(out.missedReasons, t.missedReasons);
+    out.robotFailures.registered += t.robotFailures.registered;
+    out.robotFailures.unregistered += t.robotFailures.unregistered;
+    out.world.hostCrashes += t.world.hostCrashes;
+    out.world.powerCuts += t.world.powerCuts;
+    addCounts(out.world.packingErrors, t.world.packingErrors);
+    out.failingEpisodes.push(...t.failingEpisodes);
     out.outcomes.correct += t.outcomes.correct;
     out.outcomes.green += t.outcomes.green;
     out.outcomes.yellow += t.outcomes.yellow;
