@@ -410,10 +410,10 @@ class Episode {
 
   // ------------------------------------------------------------ one dose
 
-  #ended(doseId: string): boolean {
+  #ended(doseId: string, bootsBefore: number): boolean {
     if (this.#outcomes.has(doseId)) return true;
-    // A crash may swallow the announcement of a dose the store had already closed.
-    return this.#host !== undefined && this.#host.store.dose(doseId)?.finalAtMs != null;
+    // A crash may swallow the announcement of a dose the store had already closed (read only after a crash: it costs a query).
+    return this.#boots > bootsBefore && this.#host !== undefined && this.#host.store.dose(doseId)?.finalAtMs != null;
   }
 
   async #dose(doseId: string): Promise<void> {
@@ -421,7 +421,8 @@ class Episode {
     if (!dose) throw new Error(`episode ${this.spec.index}: dose ${doseId} has no plan`);
     this.#citizen.expect(dose.prescription.windows, dose.plan);
     const crash = dose.crashAtMs === null ? undefined : this.#clock.setTimeout(() => this.#crash(dose.powerCut), dose.crashAtMs - this.#clock.now());
-    await this.#need(() => this.#ended(doseId), this.#limitMs, doseId, 'the dose never ended');
+    const boots = this.#boots;
+    await this.#need(() => this.#ended(doseId, boots), this.#limitMs, doseId, 'the dose never ended');
     this.#clock.clearTimeout(crash);
     this.#citizen.end();
     await this.#need(() => this.#host !== undefined && this.#status?.reconciled === true, this.#limitMs, doseId, 'the host never came back');

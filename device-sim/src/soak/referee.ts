@@ -103,9 +103,11 @@ export function judgeDose(x: JudgeInput): Judgement {
   const motions = ledger.motions.filter((m) => inRange(m.atMs));
   const fell = entries.reduce((n, e) => n + e.pillsFell, 0);
   const presses = ledger.presses.filter(inRange);
-  const inWindow = presses.filter((t) => t >= w.earlyAtMs && t <= w.closeAtMs - (x.pressMarginMs ?? PRESS_MARGIN_MS));
+  const margin = x.pressMarginMs ?? PRESS_MARGIN_MS;
+  const inWindow = presses.filter((t) => t >= w.earlyAtMs && t <= w.closeAtMs - margin);
   const firstRelease = releases[0]?.atMs ?? Infinity;
-  const lifts = ledger.takes.filter((t) => inRange(t.atMs) && t.by === 'citizen' && t.atMs >= firstRelease);
+  // The citizen lifting pills out of the cup (an empty cup lifted to check or carry it is not taking a dose).
+  const lifts = ledger.takes.filter((t) => inRange(t.atMs) && t.by === 'citizen' && t.pills > 0 && t.atMs >= firstRelease);
   const finalAlarms = x.alarms.filter((a) => (FINAL_ALARMS as readonly string[]).includes(a));
   const violations: Judgement['violations'] = [];
   const violate = (invariant: number, detail: string) => violations.push({ invariant, detail: `dose ${p.doseId}: ${detail}` });
@@ -141,7 +143,11 @@ export function judgeDose(x: JudgeInput): Judgement {
       : lift.pills > p.printedPills ? 'more_pills_than_prescribed'
       : null;
     if (reason) return judged('red', reason, false, 0);
-    if (finalAlarms.length > 0) return judged('red', 'taken_but_alarm_raised', false, finalAlarms.length);
+    if (finalAlarms.length > 0) {
+      // Lifted as the window closed: the lift and the close cross on the wire; the robot may call it missed.
+      if (lift.atMs >= w.closeAtMs - margin && finalAlarms.every((a) => a === 'missed_dose')) return judged('missed', 'lifted_at_close', false, 1);
+      return judged('red', 'taken_but_alarm_raised', false, finalAlarms.length);
+    }
     const retried = releases.length > 1 || motions.some((m) => m.name === 'SHAKE') || motions.filter((m) => m.name === 'ROTATE').length > 1;
     return judged(retried ? 'green' : 'correct', null, false, 0);
   }

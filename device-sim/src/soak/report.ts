@@ -36,8 +36,12 @@ export type SoakTally = {
 
 export type SeriesPoint = { dosings: number; accuracy: number; low: number; high: number } & DoseClassCounts;
 
+/** Which build ran, when, and how it was started: enough to run it again. */
+export type RunIdentity = { version: string; commit: string | null; date: string; commandLine: string; swarm: boolean };
+
 export type SoakReport = {
   format: 'dosis-soak-report/1';
+  build?: RunIdentity;
   seed: number;
   profile: string;
   transport: 'memory' | 'pty';
@@ -45,6 +49,11 @@ export type SoakReport = {
   dosings: number;
   pills: number;
   missed: number;
+  missedReasons: Record<string, number>;
+  robotFailures: { registered: number; unregistered: number };
+  world: WorldCounts;
+  /** Episodes with a red dosing or an invariant violation. */
+  failingEpisodes: number[];
   outcomes: DoseClassCounts;
   /** 1 − (green + yellow + red) / dosings: the reference robot's definition. */
   accuracy: number;
@@ -119,7 +128,7 @@ const SERIES_POINTS = 200;
 
 export function buildReport(
   tally: SoakTally,
-  run: { seed: number; profile: string; transport: 'memory' | 'pty'; workers: number; wallSeconds: number; interrupted: boolean },
+  run: { seed: number; profile: string; transport: 'memory' | 'pty'; workers: number; wallSeconds: number; interrupted: boolean; build?: RunIdentity },
 ): SoakReport {
   const { dosings, outcomes } = tally;
   const errors = outcomes.green + outcomes.yellow + outcomes.red;
@@ -137,6 +146,7 @@ export function buildReport(
     });
   return {
     format: 'dosis-soak-report/1',
+    ...(run.build ? { build: run.build } : {}),
     seed: run.seed,
     profile: run.profile,
     transport: run.transport,
@@ -144,6 +154,10 @@ export function buildReport(
     dosings,
     pills: tally.pills,
     missed: tally.missed,
+    missedReasons: sortCounts(tally.missedReasons),
+    robotFailures: { ...tally.robotFailures },
+    world: { ...tally.world, packingErrors: sortCounts(tally.world.packingErrors) },
+    failingEpisodes: [...new Set(tally.failingEpisodes)].sort((x, y) => x - y),
     outcomes: { ...outcomes },
     accuracy: dosings > 0 ? 1 - errors / dosings : 0,
     accuracyCi95,
@@ -165,34 +179,80 @@ function sortCounts(c: Record<string, number>): Record<string, number> {
 }
 
 /** The figures of a report without timings: two runs with the same seed must agree on these. */
-export function reportFigures(r: SoakReport): Omit<SoakReport, 'wallSeconds' | 'dosingsPerSecond' | 'workers'> {
-  const { wallSeconds: _w, dosingsPerSecond: _d, workers: _k, ...figures } = r;
+export function reportFigures(r: SoakReport): Omit<SoakReport, 'wallSeconds' | 'dosingsPerSecond' | 'workers' | 'build'> {
+  const { wallSeconds: _w, dosingsPerSecond: _d, workers: _k, build: _b, ...figures } = r;
   return figures;
 }
+
+/**
+ * Why the run must fail a CI job: any red dosing, unregistered robot failure or invariant violation; with
+ * `failBelowReference`, also an accuracy interval wholly below the reference's. Empty when the run passes.
+ */
+export function failures(r: SoakReport, opts: { failBelowReference?: boolean } = {}): string[] {
+  const out: string[] = [];
+  if (r.outcomes.red > 0) out.push(`${r.outcomes.red} red dosing(s)`);
+  const unregistered = r.robotFailures?.unregistered ?? 0;
+  if (unregistered > 0) out.push(`${unregistered} unregistered robot failure(s)`);
+  if (r.invariantViolations.length > 0) out.push(`${r.invariantViolations.length} invariant violation(s)`);
+  if (opts.failBelowReference && r.verdict === 'below-reference') out.push(`accuracy below the reference's ${(REFERENCE.accuracy * 100).toFixed(2)} %`);
+  return out;
+}
+
+export type ClassComparison = { name: string; a: number; b: number; test: ProportionTest; differs: boolean };
 
 export type Comparison = {
   a: { dosings: number; accuracy: number };
   b: { dosings: number; accuracy: number };
   errors: ProportionTest;
   red: ProportionTest;
+  /** Every class and count, per dosing: correct, green, yellow, red, missed, robot failures, invariant violations. */
+  classes: ClassComparison[];
+  /** True when any of them differs beyond chance (or something that must never happen happened in one run only). */
+  differ: boolean;
   summary: string;
 };
 
-/** Whether build B's error rate (green + yellow + red) and red rate differ from build A's beyond chance. */
+/** Significance per comparison: 5 % shared over the classes compared (Bonferroni), so a run compared with itself rarely "differs". */
+const FAMILY_ALPHA = 0.05;
+
+/**
+ * Whether build B differs from build A beyond chance, class by class (each as a share of the dosings, missed doses as
+ * a share of all doses). Red dosings, unregistered robot failures and invariant violations must never happen: one run
+ * having some and the other none is a difference whatever the counts.
+ */
 export function compareReports(a: SoakReport, b: SoakReport): Comparison {
   const errs = (r: SoakReport) => r.outcomes.green + r.outcomes.yellow + r.outcomes.red;
   const errors = twoProportionTest(errs(a), a.dosings, errs(b), b.dosings);
   const red = twoProportionTest(a.outcomes.red, a.dosings, b.outcomes.red, b.dosings);
+  const rows: [string, (r: SoakReport) => number, (r: SoakReport) => number, boolean][] = [
+    ['correct', (r) => r.outcomes.correct, (r) => r.dosings, false],
+    ['green', (r) => r.outcomes.green, (r) => r.dosings, false],
+    ['yellow', (r) => r.outcomes.yellow, (r) => r.dosings, false],
+    ['red', (r) => r.outcomes.red, (r) => r.dosings, true],
+    ['missed', (r) => r.missed, (r) => r.dosings + r.missed, false],
+    ['robot failures registered', (r) => r.robotFailures?.registered ?? 0, (r) => r.dosings, false],
+    ['robot failures unregistered', (r) => r.robotFailures?.unregistered ?? 0, (r) => r.dosings, true],
+    ['invariant violations', (r) => r.invariantViolations.length, (r) => r.dosings, true],
+  ];
+  const alpha = FAMILY_ALPHA / rows.length;
+  const classes = rows.map(([name, x, n, never]) => {
+    const test = twoProportionTest(x(a), Math.max(n(a), x(a)), x(b), Math.max(n(b), x(b)));
+    const differs = test.pValue < alpha || (never && (x(a) === 0) !== (x(b) === 0));
+    return { name, a: x(a), b: x(b), test, differs };
+  });
+  const differ = classes.some((c) => c.differs);
   const pct = (x: number) => `${(x * 100).toFixed(3)} %`;
   const verdict = errors.significant
     ? `B is ${errors.difference < 0 ? 'more' : 'less'} accurate than A beyond chance (p = ${errors.pValue.toPrecision(2)})`
     : `no difference in accuracy beyond chance (p = ${errors.pValue.toPrecision(2)})`;
-  const redLine = red.significant ? `; red rates differ beyond chance (p = ${red.pValue.toPrecision(2)})` : '';
+  const differing = classes.filter((c) => c.differs).map((c) => `${c.name} ${c.a} → ${c.b} (p = ${c.test.pValue.toPrecision(2)})`);
   return {
     a: { dosings: a.dosings, accuracy: a.accuracy },
     b: { dosings: b.dosings, accuracy: b.accuracy },
     errors,
     red,
-    summary: `A ${pct(a.accuracy)} of ${a.dosings}, B ${pct(b.accuracy)} of ${b.dosings}: ${verdict}${redLine}`,
+    classes,
+    differ,
+    summary: `A ${pct(a.accuracy)} of ${a.dosings}, B ${pct(b.accuracy)} of ${b.dosings}: ${verdict}; ${differ ? `the runs differ: ${differing.join('; ')}` : 'no class differs beyond chance'}`,
   };
 }

@@ -6,9 +6,9 @@
 // whether they carry the empty cup away for a while. Between presses the
 // citizen looks only at the robot itself, as a person in the room would: the
 // light (the simulator's signal mode) and the screen's notice. They lift the
-// cup only while the light says "take the cup", and press again only when the
-// screen says why nothing happened (no cup, the cup not empty, no contact with
-// the dispenser). A robot that silently ignores a press is not rescued by a
+// cup only while the light says "take the cup", empty it when the screen says
+// it is not empty, and press again only when the screen says why nothing
+// happened (no cup, the cup not empty, no contact with the dispenser). A robot that silently ignores a press is not rescued by a
 // second one. Everything runs on the clock given.
 
 import type { Clock, TimerHandle } from '../../../protocol/src/clock.js';
@@ -87,7 +87,7 @@ export class Citizen {
     }
     if (plan.forget) return;
     for (const t of plan.pressAtMs) this.#at(t, () => this.#press());
-    this.#at(Math.min(...plan.pressAtMs, clock.now()), () => this.#look());
+    this.#at(plan.pressAtMs[0] ?? clock.now(), () => this.#look());
   }
 
   /** The dose is over: the citizen stops acting on it. */
@@ -131,6 +131,13 @@ export class Citizen {
     } else this.#presentSinceMs = undefined;
     const notice = this.#o.notice();
     const w = this.#windows!;
+    // "Empty the cup first": the citizen lifts the cup, empties it, puts it back, and presses again later.
+    if (notice === 'cup_not_empty' && sim.cupPresent && now - this.#lastPressMs >= this.#pressAgainMs / 2) {
+      sim.takeCup('citizen');
+      this.#at(now + plan.placeBackMs, () => sim.placeCup());
+      this.#at(now + this.#lookEveryMs, () => this.#look());
+      return;
+    }
     if (notice && PRESS_AGAIN_ON.has(notice) && sim.cupPresent && sim.status().pillsInCup === 0 && now - this.#lastPressMs >= this.#pressAgainMs && now >= w.earlyAtMs) {
       this.#press();
     }
