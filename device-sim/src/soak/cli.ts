@@ -156,6 +156,7 @@ function summary(r: SoakReport): string {
     `correct ${r.outcomes.correct}  green ${r.outcomes.green}  yellow ${r.outcomes.yellow}  red ${r.outcomes.red}`,
     `robot failures (pressed, not received): registered ${r.robotFailures.registered}, unregistered ${r.robotFailures.unregistered}`,
     `world: host crashes ${r.world.hostCrashes}, power cuts ${r.world.powerCuts}, packing errors ${Object.entries(r.world.packingErrors).map(([k, n]) => `${k} ${n}`).join(', ') || 'none'}`,
+    `alarm centre: ${Object.entries(r.world.network).map(([k, n]) => `${k} ${n}`).join(', ') || 'not used'}`,
     `accuracy ${pct(r.accuracy)}  95 % CI ${pct(r.accuracyCi95.low)} – ${pct(r.accuracyCi95.high)}  (reference 99.880 %: ${r.verdict})`,
     `yellow reasons: ${reasons}`,
     `red reasons: ${reds}`,

@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Statement } from 'better-sqlite3';
 import pino from 'pino';
-import { ManualClock, SystemClock, type Clock } from '../../../protocol/src/clock.js';
+import { ManualClock, SystemClock, type Clock, type TimerHandle } from '../../../protocol/src/clock.js';
 import { createMemoryWire, type Transport } from '../../../protocol/src/transport.js';
 import { loadProfile, parseProfile, type HardwareProfile } from '../../../hardware/src/profile.js';
 import type { ControllerOptions, ControllerStatus, DosingOutcome } from '../../../firmware-host/src/controller.js';
@@ -36,6 +36,9 @@ import { emptyTally, mergeTallies, type SoakTally } from './report.js';
 import { episodeSeed, type EpisodeSpec } from './runner.js';
 import { swarmProfile, type SoakProfile } from './soak-profile.js';
 import { bootHost, type HostOptions, type HostProcess } from './host.js';
+import { NO_NETWORK_FAULTS, SOAK_DEVICE_ID, SoakCentre } from './centre.js';
+import { AlarmDelivery } from '../../../firmware-host/src/alarm/delivery.js';
+import { outboxDepth } from '../../../firmware-host/src/alarm/outbox.js';
 import { judgeDose, PRESS_MARGIN_MS, windowsOf, type Intent, type Judgement, type Packing, type Prescription } from './referee.js';
 
 export type EpisodeOptions = {
@@ -86,14 +89,16 @@ const DOSE_LIMIT_MS = 6 * 3600_000;
 const MIN_DOSE_LIMIT_MS = 30_000;
 /** A wall-clock wait looks again at least this often even when the controller says nothing. */
 const WALL_POLL_MS = 20;
-/** The citizen's first act for the next dose comes this long after the one before was judged (the staff are done by then). */
-const LEAD_MS = 30_000;
+/** The citizen's first act for the next dose comes this long after the one before ended (the staff are done by then). */
+const LEAD_MS = 60_000;
 /** A host crash falls this long (uniformly) after the citizen's first press: checking, rotating, releasing, counting, presented. */
 const CRASH_WINDOW_MS = 40_000;
 /** The robot's light must show a dose's end within this long (a lost SIGNAL is sent again after a second; an MCU may be silent 5 s). */
 const SETTLE_MS = 10_000;
 /** ... and on the wall clock, at least this long (a SIGNAL crosses the pty in a few ms). */
 const WALL_SETTLE_MS = 50;
+/** The alarm outbox must drain within this much virtual time once the dose is over (backoff is capped at 5 min). */
+const DELIVERY_LIMIT_MS = 3600_000;
 /** A crashed host boots again within this long. */
 const REBOOT_MAX_MS = 15_000;
 
@@ -112,6 +117,8 @@ type World = {
   open: (hostClock: Clock) => Transport | Promise<Transport>;
   /** Host crashes need a store file and a cable that can be opened again: the memory transport. */
   crashes: boolean;
+  /** The robot's delivery loop runs against a real alarm centre (the memory transport, on virtual time). */
+  centre: boolean;
   close(): Promise<void>;
 };
 
@@ -135,7 +142,7 @@ async function runRobot(spec: EpisodeSpec, profile: SoakProfile, world: World, s
   try {
     return await episode.run();
   } finally {
-    episode.shutdown();
+    await episode.shutdown();
     await world.close();
   }
 }
@@ -147,7 +154,7 @@ function memoryWorld(spec: EpisodeSpec, profile: SoakProfile): World {
   const crashes = (profile.host?.crashRate ?? 0) > 0 || (profile.host?.powerCutRate ?? 0) > 0;
   const dir = crashes ? mkdtempSync(join(tmpdir(), 'dosis-soak-')) : undefined;
   return {
-    clock, sim, hw, crashes,
+    clock, sim, hw, crashes, centre: true,
     dbPath: dir ? join(dir, 'robot.db') : ':memory:',
     open: (hostClock) => {
       // Each (re)open is a fresh cable: the simulator is re-attached to its far end.
@@ -169,7 +176,7 @@ async function ptyWorld(spec: EpisodeSpec, profile: SoakProfile): Promise<World>
   const sim = new DeviceSimulator({ clock, profile: hw, seed: spec.seed, faults: profile.faults as Partial<FaultRates>, logger: pino({ level: 'silent' }) });
   const detach = keepSerialAttached({ path: pair.simPath, baudRate: hw.baudRate, clock, attach: (t) => sim.attach(t), logger: pino({ level: 'silent' }) });
   return {
-    clock, sim, hw, crashes: false, dbPath: ':memory:',
+    clock, sim, hw, crashes: false, centre: false, dbPath: ':memory:',
     open: () => SerialTransport.open(pair.hostPath, hw.baudRate),
     close: async () => {
       sim.stop();
@@ -185,12 +192,16 @@ class Episode {
   readonly #tally: SoakTally;
   /** The citizen's and the pharmacy's choices come from their own stream, so fault draws in the simulator do not shift them. */
   readonly #rng: Random;
+  /** The delivery loop's jitter: its own stream, so it shifts neither the citizen nor the faults. */
+  readonly #netRng: Random;
   readonly #clock: Clock;
   readonly #sim: DeviceSimulator;
   readonly #citizen: Citizen;
   readonly #timing: DoseTiming;
   readonly #limitMs: number;
   #host: HostProcess | undefined;
+  #delivery: AlarmDelivery | undefined;
+  #centre: SoakCentre | undefined;
   readonly #dead: HostProcess[] = [];
   #boots = 0;
   #roll: string[] = [];
@@ -207,6 +218,9 @@ class Episode {
   #alarms: Statement<[string], { type: string }> | undefined;
   /** The ledger from here on belongs to the dose under way. */
   #periodStartMs = 0;
+  /** The dose whose citizen intent and crash are in effect. */
+  #begun: string | undefined;
+  #crashTimer: TimerHandle | undefined;
 
   constructor(
     private readonly spec: EpisodeSpec,
@@ -217,6 +231,7 @@ class Episode {
   ) {
     this.#tally = emptyTally(spec.firstDosing);
     this.#rng = new Random((spec.seed ^ 0x5eed_c17e) >>> 0);
+    this.#netRng = new Random((spec.seed ^ 0x7e1a_9d01) >>> 0);
     this.#clock = world.clock;
     this.#sim = world.sim;
     this.#timing = scaledTiming(scale);
@@ -228,6 +243,8 @@ class Episode {
   }
 
   async run(): Promise<SoakTally> {
+    // The network's chances come from their own stream too.
+    if (this.world.centre) this.#centre = await SoakCentre.open(this.#clock, new Random((this.spec.seed ^ 0x0a1a_c3e7) >>> 0), this.profile.network ?? NO_NETWORK_FAULTS);
     this.#boot();
     this.#periodStartMs = this.#clock.now();
     if (!(await this.#wait(() => this.#status?.reconciled === true, 60_000))) throw new Error(`episode ${this.spec.index}: the controller never reconciled with the simulator`);
@@ -236,11 +253,13 @@ class Episode {
       await this.#dose(this.#roll[this.#next]!);
       this.#next++;
     }
+    if (this.#centre) this.#tally.world.network = { ...this.#centre.counts };
     return this.#tally;
   }
 
-  shutdown(): void {
+  async shutdown(): Promise<void> {
     this.#citizen.end();
+    this.#delivery?.stop();
     for (const h of [...this.#dead, ...(this.#host ? [this.#host] : [])]) {
       h.clock.die();
       h.controller.stop();
@@ -248,6 +267,8 @@ class Episode {
       h.store.close();
     }
     this.#host = undefined;
+    await this.#centre?.close();
+    this.#centre = undefined;
   }
 
   // ------------------------------------------------------------ the host
@@ -264,6 +285,15 @@ class Episode {
     this.#status = undefined;
     this.#retime = h.store.db.prepare(`UPDATE doses SET intake_at_ms = ? WHERE dose_id = ? AND state = 'scheduled'`);
     this.#alarms = h.store.db.prepare('SELECT type FROM outbox WHERE dose_id = ?') as Statement<[string], { type: string }>;
+    const centre = this.#centre;
+    if (centre) {
+      // The robot's own delivery loop, on the host's clock: it dies with the host and a new one starts at boot.
+      this.#delivery = new AlarmDelivery({
+        db: h.store.db, clock: h.clock, url: 'http://alarm-centre.soak', deviceId: SOAK_DEVICE_ID, secret: centre.secret, logger: pino({ level: 'silent' }),
+        health: () => ({ link: 'ok', mcu: 'ok', firmwareVersion: this.world.hw.firmware }), fetch: centre.fetch, random: () => this.#netRng.next(),
+      });
+      this.#delivery.start();
+    }
     h.controller.on('outcome', (o) => this.#onOutcome(o));
     h.controller.on('status', (s) => {
       this.#status = s;
@@ -278,6 +308,8 @@ class Episode {
     const h = this.#host;
     if (!h) return;
     h.clock.die();
+    this.#delivery?.stop();
+    this.#delivery = undefined;
     this.#dead.push(h);
     this.#host = undefined;
     this.#status = undefined;
@@ -416,14 +448,23 @@ class Episode {
     return this.#boots > bootsBefore && this.#host !== undefined && this.#host.store.dose(doseId)?.finalAtMs != null;
   }
 
+  /** The citizen's intent for the dose takes effect, and the crash it may hold is armed. */
+  #begin(doseId: string): void {
+    const dose = this.#doses.get(doseId);
+    if (!dose || this.#begun === doseId) return;
+    this.#begun = doseId;
+    this.#citizen.expect(dose.prescription.windows, dose.plan);
+    this.#clock.clearTimeout(this.#crashTimer);
+    this.#crashTimer = dose.crashAtMs === null ? undefined : this.#clock.setTimeout(() => this.#crash(dose.powerCut), dose.crashAtMs - this.#clock.now());
+  }
+
   async #dose(doseId: string): Promise<void> {
     const dose = this.#doses.get(doseId);
     if (!dose) throw new Error(`episode ${this.spec.index}: dose ${doseId} has no plan`);
-    this.#citizen.expect(dose.prescription.windows, dose.plan);
-    const crash = dose.crashAtMs === null ? undefined : this.#clock.setTimeout(() => this.#crash(dose.powerCut), dose.crashAtMs - this.#clock.now());
+    this.#begin(doseId);
     const boots = this.#boots;
     await this.#need(() => this.#ended(doseId, boots), this.#limitMs, doseId, 'the dose never ended');
-    this.#clock.clearTimeout(crash);
+    this.#clock.clearTimeout(this.#crashTimer);
     this.#citizen.end();
     await this.#need(() => this.#host !== undefined && this.#status?.reconciled === true, this.#limitMs, doseId, 'the host never came back');
     if (!this.#outcomes.has(doseId) && this.#placeNext(doseId)) {
@@ -440,14 +481,46 @@ class Episode {
       await this.#sleep(this.#rng.between(2000, 10_000) * this.scale);
       sim.placeCup();
     }
-    this.#judge(doseId, dose);
+    // The ledger up to here is this dose's; from here on the next dose's, whose citizen acts from now on while the alarm
+    // centre catches up (delivery may take virtual minutes under network faults, and the world goes on meanwhile).
+    const endMs = this.#clock.now();
+    const next = this.#roll[this.#roll.indexOf(doseId) + 1];
+    if (next) this.#begin(next);
+    await this.#deliver(doseId);
+    this.#judge(doseId, dose, endMs);
   }
 
-  #judge(doseId: string, dose: Dose): void {
+  /**
+   * Lets the robot's delivery loop empty its outbox into the centre before the dose is judged: requests under way
+   * finish (they need the event loop), and when none is, virtual time runs on to the loop's next attempt (its backoff,
+   * its poll, a hung request's timeout). A centre restart may fall here.
+   */
+  async #deliver(doseId: string): Promise<void> {
+    const centre = this.#centre;
+    const clock = this.#clock;
+    if (!centre || !(clock instanceof ManualClock)) return;
+    await centre.maybeRestart();
+    const busy = () => centre.inflight > centre.hung;
+    for (let i = 0; i < 100_000; i++) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (busy()) continue;
+      const h = this.#host;
+      if (h && centre.inflight === 0 && outboxDepth(h.store.db) === 0) return;
+      // Virtual time runs until the loop sends something (or a hung request is given up): what follows an answer, even
+      // one given at once, runs only once this yields to the event loop.
+      const sent = centre.counts.requests;
+      const hung = centre.hung;
+      if (!clock.runUntil(() => centre.counts.requests !== sent || centre.hung !== hung, DELIVERY_LIMIT_MS)) break;
+    }
+    const depth = this.#host ? outboxDepth(this.#host.store.db) : 'no host';
+    throw new Error(`episode ${this.spec.index} (seed ${this.spec.seed}), dose ${doseId}: the alarm outbox never drained into the centre (${depth} events waiting, ${centre.inflight} requests under way, ${centre.hung} hung)`);
+  }
+
+  #judge(doseId: string, dose: Dose, toMs: number): void {
     const ledger = this.#sim.ledger;
-    const toMs = this.#clock.now();
     const outcomes = this.#outcomes.get(doseId) ?? [];
-    const alarms = this.#alarms!.all(doseId).map((r) => r.type);
+    // What the centre holds, as an operator sees it; without one (the pty transport), what the robot queued for it.
+    const alarms = this.#centre ? this.#centre.alarmsFor(doseId) : this.#alarms!.all(doseId).map((r) => r.type);
     const j = judgeDose({
       prescription: dose.prescription, intent: dose.intent, ledger, fromMs: this.#periodStartMs, toMs, alarms,
       finals: Math.max(outcomes.length, 1), robotReason: outcomes[0]?.reason ?? null, pressMarginMs: PRESS_MARGIN_MS * this.scale,

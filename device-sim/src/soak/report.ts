@@ -10,7 +10,7 @@ export type DoseClassCounts = { correct: number; green: number; yellow: number; 
 export type InvariantViolation = { invariant: number; dosing: number; detail: string; episode?: number };
 
 /** What the world did to the robot in the run (the profile's rates made real). */
-export type WorldCounts = { hostCrashes: number; powerCuts: number; packingErrors: Record<string, number> };
+export type WorldCounts = { hostCrashes: number; powerCuts: number; packingErrors: Record<string, number>; network: Record<string, number> };
 
 /** One episode's raw tallies: what workers send back and what merging adds up. */
 export type SoakTally = {
@@ -82,7 +82,7 @@ export function emptyTally(firstDosing = 0): SoakTally {
     missed: 0,
     missedReasons: {},
     robotFailures: { registered: 0, unregistered: 0 },
-    world: { hostCrashes: 0, powerCuts: 0, packingErrors: {} },
+    world: { hostCrashes: 0, powerCuts: 0, packingErrors: {}, network: {} },
     failingEpisodes: [],
     yellowReasons: {},
     redReasons: {},
@@ -111,6 +111,7 @@ export function mergeTallies(tallies: SoakTally[]): SoakTally {
     out.world.hostCrashes += t.world.hostCrashes;
     out.world.powerCuts += t.world.powerCuts;
     addCounts(out.world.packingErrors, t.world.packingErrors);
+    addCounts(out.world.network, t.world.network);
     out.failingEpisodes.push(...t.failingEpisodes);
     out.outcomes.correct += t.outcomes.correct;
     out.outcomes.green += t.outcomes.green;
@@ -156,7 +157,7 @@ export function buildReport(
     missed: tally.missed,
     missedReasons: sortCounts(tally.missedReasons),
     robotFailures: { ...tally.robotFailures },
-    world: { ...tally.world, packingErrors: sortCounts(tally.world.packingErrors) },
+    world: { ...tally.world, packingErrors: sortCounts(tally.world.packingErrors), network: { ...tally.world.network } },
     failingEpisodes: [...new Set(tally.failingEpisodes)].sort((x, y) => x - y),
     outcomes: { ...outcomes },
     accuracy: dosings > 0 ? 1 - errors / dosings : 0,

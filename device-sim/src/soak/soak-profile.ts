@@ -18,6 +18,8 @@
 // |                            | foreign (a pill of another citizen's in addition)                            |
 // | host.crashRate             | share of dosings during which the host process dies and boots again         |
 // | host.powerCutRate          | share of dosings during which host and MCU lose power together              |
+// | network.<fault>Rate        | robot → alarm centre: lostRequest, lostResponse, serverError (503), timeout  |
+// |                            | per request; centreRestart per dosing                                        |
 
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -53,6 +55,10 @@ export const SoakProfileSchema = Type.Object(
     ),
     pharmacy: Type.Optional(Type.Object({ oneMoreRate: Rate, oneFewerRate: Rate, emptyRate: Rate, foreignRate: Rate }, { additionalProperties: false })),
     host: Type.Optional(Type.Object({ crashRate: Rate, powerCutRate: Rate }, { additionalProperties: false })),
+    network: Type.Optional(Type.Object(
+      { lostRequestRate: Rate, lostResponseRate: Rate, serverErrorRate: Rate, timeoutRate: Rate, centreRestartRate: Rate },
+      { additionalProperties: false },
+    )),
   },
   { additionalProperties: false },
 );
@@ -135,5 +141,6 @@ export function swarmProfile(p: SoakProfile, episodeSeed: number): SoakProfile {
     // Each packing error at most a quarter of the pouches, so together they never pass 1.
     ...(p.pharmacy ? { pharmacy: { oneMoreRate: quarter(p.pharmacy.oneMoreRate), oneFewerRate: quarter(p.pharmacy.oneFewerRate), emptyRate: quarter(p.pharmacy.emptyRate), foreignRate: quarter(p.pharmacy.foreignRate) } } : {}),
     ...(p.host ? { host: { crashRate: draw(p.host.crashRate), powerCutRate: draw(p.host.powerCutRate) } } : {}),
+    ...(p.network ? { network: Object.fromEntries(Object.entries(p.network).map(([k, v]) => [k, draw(v)])) as NonNullable<SoakProfile['network']> } : {}),
   };
 }
