@@ -46,6 +46,8 @@ export type EpisodeOptions = {
   judge?: ControllerOptions['judge'];
   /** QA only: changes each controller as it boots (a test build with a deliberate fault). */
   wrap?: HostOptions['wrap'];
+  /** QA only: a test build of the robot's side of the network (what its delivery loop really sends). */
+  wrapFetch?: (f: typeof globalThis.fetch) => typeof globalThis.fetch;
   /** Each episode draws its own faults and rates from its seed (see swarmProfile). */
   swarm?: boolean;
   /** Called after every dose with its judgement (tests). */
@@ -290,7 +292,7 @@ class Episode {
       // The robot's own delivery loop, on the host's clock: it dies with the host and a new one starts at boot.
       this.#delivery = new AlarmDelivery({
         db: h.store.db, clock: h.clock, url: 'http://alarm-centre.soak', deviceId: SOAK_DEVICE_ID, secret: centre.secret, logger: pino({ level: 'silent' }),
-        health: () => ({ link: 'ok', mcu: 'ok', firmwareVersion: this.world.hw.firmware }), fetch: centre.fetch, random: () => this.#netRng.next(),
+        health: () => ({ link: 'ok', mcu: 'ok', firmwareVersion: this.world.hw.firmware }), fetch: this.#fetchOf(centre), random: () => this.#netRng.next(),
       });
       this.#delivery.start();
     }
@@ -301,6 +303,17 @@ class Episode {
       this.#sim.ledger.noteScreen(this.#clock.now(), s.notice);
       this.#wake?.();
     });
+  }
+
+  /** Requests the robot's delivery loop made (counted where it calls fetch, whatever a test build does below). */
+  #sent = 0;
+
+  #fetchOf(centre: SoakCentre): typeof globalThis.fetch {
+    const f = this.opts.wrapFetch ? this.opts.wrapFetch(centre.fetch) : centre.fetch;
+    return (input, init) => {
+      this.#sent++;
+      return f(input, init);
+    };
   }
 
   /** The host process dies where it stands (with the MCU too, on a power cut) and boots again a little later. */
@@ -508,9 +521,9 @@ class Episode {
       if (h && centre.inflight === 0 && outboxDepth(h.store.db) === 0) return;
       // Virtual time runs until the loop sends something (or a hung request is given up): what follows an answer, even
       // one given at once, runs only once this yields to the event loop.
-      const sent = centre.counts.requests;
+      const sent = this.#sent;
       const hung = centre.hung;
-      if (!clock.runUntil(() => centre.counts.requests !== sent || centre.hung !== hung, DELIVERY_LIMIT_MS)) break;
+      if (!clock.runUntil(() => this.#sent !== sent || centre.hung !== hung, DELIVERY_LIMIT_MS)) break;
     }
     const depth = this.#host ? outboxDepth(this.#host.store.db) : 'no host';
     throw new Error(`episode ${this.spec.index} (seed ${this.spec.seed}), dose ${doseId}: the alarm outbox never drained into the centre (${depth} events waiting, ${centre.inflight} requests under way, ${centre.hung} hung)`);

@@ -20,6 +20,7 @@ type Bug = {
   profile: SoakProfile;
   wrap?: HostOptions['wrap'];
   judge?: ControllerOptions['judge'];
+  wrapFetch?: (f: typeof globalThis.fetch) => typeof globalThis.fetch;
   dosings?: number;
   /** A seed whose clean run has no red: with pouches packed wrong, the robot's own sensor can err too (a real red, not the bug's). */
   seed?: number;
@@ -120,9 +121,20 @@ const bugs: Bug[] = [
     },
   },
   {
-    name: 'the centre never told of a failed dose (dose_failed never delivered)',
+    name: 'a failed dose never queued for the centre',
     profile: profile({ faults: ALWAYS_YELLOW_FAULTS }),
     wrap: dropAlarms('dose_failed'),
+  },
+  {
+    name: 'the delivery loop never sending dose_failed (and marking it delivered)',
+    profile: profile({ faults: ALWAYS_YELLOW_FAULTS }),
+    wrapFetch: (f) => (input, init) => {
+      if (typeof init?.body !== 'string' || !String(input).endsWith('/events/batch')) return f(input, init);
+      const body = JSON.parse(init.body) as { events: { type: string }[] };
+      const kept = body.events.filter((e) => e.type !== 'dose_failed');
+      if (kept.length === 0) return Promise.resolve(new Response(JSON.stringify({ results: [] }), { status: 200 }));
+      return f(input, { ...init, body: JSON.stringify({ events: kept }) });
+    },
   },
   {
     name: 'the centre never told of a missed dose',
@@ -165,7 +177,7 @@ describe('planted bugs: the soak catches every one', () => {
       const n = bug.dosings ?? 150;
       const clean = await run(bug.profile, {}, n, bug.seed);
       expect(failures(clean), JSON.stringify({ red: clean.reasons.red, v: clean.invariantViolations.slice(0, 3) })).toEqual([]);
-      const buggy = await run(bug.profile, { wrap: bug.wrap, judge: bug.judge }, n, bug.seed);
+      const buggy = await run(bug.profile, { wrap: bug.wrap, judge: bug.judge, wrapFetch: bug.wrapFetch }, n, bug.seed);
       const why = failures(buggy);
       const compared = compareReports(clean, buggy);
       expect(why.length > 0 || compared.differ, `${bug.name}: ${JSON.stringify({ outcomes: buggy.outcomes, red: buggy.reasons.red, missed: buggy.missedReasons })}`).toBe(true);
