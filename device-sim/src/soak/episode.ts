@@ -260,7 +260,7 @@ class Episode {
   }
 
   async shutdown(): Promise<void> {
-    this.#citizen.end();
+    this.#citizen.stop();
     this.#delivery?.stop();
     for (const h of [...this.#dead, ...(this.#host ? [this.#host] : [])]) {
       h.clock.die();

@@ -46,6 +46,8 @@ export type CitizenOptions = {
   lookEveryMs?: number;
   /** A press the screen says did not work is repeated after this long. */
   pressAgainMs?: number;
+  /** Told of each thing the citizen does (the demo prints it). */
+  onAct?: (act: 'press' | 'lift' | 'place' | 'carry_away' | 'empty') => void;
 };
 
 export class Citizen {
@@ -54,6 +56,7 @@ export class Citizen {
   presses = 0;
   readonly #o: CitizenOptions;
   readonly #timers = new Set<TimerHandle>();
+  readonly #placing = new Set<TimerHandle>();
   #plan: CitizenPlan | undefined;
   #windows: DoseWindows | undefined;
   #presentSinceMs: number | undefined;
@@ -81,8 +84,11 @@ export class Citizen {
     if (plan.cupAway) {
       const away = plan.cupAway;
       this.#at(away.atMs, () => {
-        if (sim.cupPresent && sim.status().pillsInCup === 0) sim.takeCup('citizen');
-        this.#at(away.backAtMs, () => sim.placeCup());
+        if (sim.cupPresent && sim.status().pillsInCup === 0) {
+          sim.takeCup('citizen');
+          this.#o.onAct?.('carry_away');
+        }
+        this.#placeAt(away.backAtMs);
       });
     }
     if (plan.forget) return;
@@ -90,7 +96,7 @@ export class Citizen {
     this.#at(plan.pressAtMs[0] ?? clock.now(), () => this.#look());
   }
 
-  /** The dose is over: the citizen stops acting on it. */
+  /** The dose is over: the citizen stops acting on it (a cup in their hand is still put back). */
   end(): void {
     for (const t of this.#timers) this.#o.clock.clearTimeout(t);
     this.#timers.clear();
@@ -110,7 +116,26 @@ export class Citizen {
     if (this.#o.clock.now() > w.closeAtMs - (this.#o.pressMarginMs ?? 60_000) && this.#o.clock.now() >= w.earlyAtMs) return;
     this.presses++;
     this.#lastPressMs = this.#o.clock.now();
+    this.#o.onAct?.('press');
     this.#o.sim.pressButton();
+  }
+
+  /** Puts the cup back at `atMs`, whatever happens to the dose meanwhile; `stop` clears it. */
+  #placeAt(atMs: number): void {
+    const h = this.#o.clock.setTimeout(() => {
+      this.#placing.delete(h);
+      if (this.#o.sim.cupPresent) return;
+      this.#o.sim.placeCup();
+      this.#o.onAct?.('place');
+    }, atMs - this.#o.clock.now());
+    this.#placing.add(h);
+  }
+
+  /** Stops everything, cups in hand included (the world is shutting down). */
+  stop(): void {
+    this.end();
+    for (const t of this.#placing) this.#o.clock.clearTimeout(t);
+    this.#placing.clear();
   }
 
   #look(): void {
@@ -125,7 +150,8 @@ export class Citizen {
         sim.takeCup('citizen');
         this.lifts++;
         this.#lifted = true;
-        this.#at(now + plan.placeBackMs, () => sim.placeCup());
+        this.#o.onAct?.('lift');
+        this.#placeAt(now + plan.placeBackMs);
         return;
       }
     } else this.#presentSinceMs = undefined;
@@ -134,7 +160,8 @@ export class Citizen {
     // "Empty the cup first": the citizen lifts the cup, empties it, puts it back, and presses again later.
     if (notice === 'cup_not_empty' && sim.cupPresent && now - this.#lastPressMs >= this.#pressAgainMs / 2) {
       sim.takeCup('citizen');
-      this.#at(now + plan.placeBackMs, () => sim.placeCup());
+      this.#o.onAct?.('empty');
+      this.#placeAt(now + plan.placeBackMs);
       this.#at(now + this.#lookEveryMs, () => this.#look());
       return;
     }
