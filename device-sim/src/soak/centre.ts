@@ -130,14 +130,17 @@ export class SoakCentre {
       if (this.rng.chance(this.faults.timeoutRate)) {
         this.counts.timeouts++;
         this.hung++;
+        let fail = () => undefined as void;
         try {
           await new Promise<never>((_, reject) => {
+            fail = () => reject(new DOMException('aborted', 'AbortError'));
+            this.#hanging.add(fail);
             const signal = init?.signal;
-            if (!signal) return;
-            if (signal.aborted) reject(new DOMException('aborted', 'AbortError'));
-            signal.addEventListener('abort', () => reject(new DOMException('aborted', 'AbortError')), { once: true });
+            if (signal?.aborted) fail();
+            signal?.addEventListener('abort', fail, { once: true });
           });
         } finally {
+          this.#hanging.delete(fail);
           this.hung--;
         }
       }
@@ -155,6 +158,14 @@ export class SoakCentre {
       this.inflight--;
     }
   }) as typeof globalThis.fetch;
+
+  readonly #hanging = new Set<() => void>();
+
+  /** Hanging requests fail at once (the process that made them died, and its connections with it). */
+  dropHung(): void {
+    for (const fail of this.#hanging) fail();
+    this.#hanging.clear();
+  }
 
   async close(): Promise<void> {
     const app = this.#app;

@@ -161,6 +161,7 @@ function summary(r: SoakReport): string {
     `yellow reasons: ${reasons}`,
     `red reasons: ${reds}`,
     `invariant violations: ${r.invariantViolations.length}`,
+    `dose-machine transitions exercised: ${Object.keys(r.coverage.transitions).length - r.coverage.unexercised.length} of ${Object.keys(r.coverage.transitions).length}${r.coverage.unexercised.length > 0 ? ` (never: ${r.coverage.unexercised.join('; ')})` : ''}`,
     `${r.wallSeconds.toFixed(1)} s, ${Math.round(r.dosingsPerSecond)} dosings/s`,
     '',
   ].join('\n');
@@ -200,7 +201,7 @@ class Progress {
   update(done: SoakTally[]): void {
     const latest = done.at(-1);
     if (!latest) return;
-    this.#sum = mergeTallies([this.#sum, { ...latest, samples: [], invariantViolations: [], failingEpisodes: [], firstDosing: this.#sum.dosings }]);
+    this.#sum = mergeTallies([this.#sum, { ...latest, samples: [], invariantViolations: [], failingEpisodes: [], paths: {}, firstDosing: this.#sum.dosings }]);
     const t = this.#sum;
     const secs = Math.max(0.001, (this.wall.now() - this.#started) / 1000);
     const rate = Math.round(t.dosings / secs);

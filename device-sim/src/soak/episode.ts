@@ -37,6 +37,7 @@ import { episodeSeed, type EpisodeSpec } from './runner.js';
 import { swarmProfile, type SoakProfile } from './soak-profile.js';
 import { bootHost, type HostOptions, type HostProcess } from './host.js';
 import { NO_NETWORK_FAULTS, SOAK_DEVICE_ID, SoakCentre } from './centre.js';
+import { countTransitions } from './coverage.js';
 import { AlarmDelivery } from '../../../firmware-host/src/alarm/delivery.js';
 import { outboxDepth } from '../../../firmware-host/src/alarm/outbox.js';
 import { judgeDose, PRESS_MARGIN_MS, windowsOf, type Intent, type Judgement, type Packing, type Prescription } from './referee.js';
@@ -280,7 +281,7 @@ class Episode {
     const h = bootHost({
       world: this.#clock, profile: this.world.hw, dbPath: this.world.dbPath, timing: this.scale === 1 ? undefined : this.#timing,
       logger: pino({ level: 'silent' }), firstCommandNumber: (seed & 0xffffff) + this.#boots * 0x1000000,
-      open: this.world.open, controller: { judge: this.opts.judge }, wrap: this.opts.wrap,
+      open: this.world.open, controller: { judge: this.opts.judge, inspect: countTransitions(this.#tally.paths) }, wrap: this.opts.wrap,
     });
     this.#boots++;
     this.#host = h;
@@ -323,6 +324,8 @@ class Episode {
     h.clock.die();
     this.#delivery?.stop();
     this.#delivery = undefined;
+    // The dead process's connections close with it.
+    this.#centre?.dropHung();
     this.#dead.push(h);
     this.#host = undefined;
     this.#status = undefined;
@@ -382,7 +385,8 @@ class Episode {
     const liftDelayMs = r.between(c.takeCupDelaySec.min, c.takeCupDelaySec.max) * 1000 * s;
     let cupAway: CitizenPlan['cupAway'];
     if (!forget && r.chance(c.cupAwayRate ?? 0)) {
-      const atMs = Math.max(now + 15_000 * s, pressAtMs[0]! - r.between(0, 60_000) * s);
+      // Before the press (the robot must say "no cup") or just after it, while the carousel turns (a RELEASE refused).
+      const atMs = Math.max(now + 15_000 * s, pressAtMs[0]! + r.between(-60_000, 3_000) * s);
       cupAway = { atMs, backAtMs: atMs + r.between(5_000, 180_000) * s };
     }
     const plan: CitizenPlan = { forget, pressAtMs, liftDelayMs, placeBackMs: r.between(2000, 10_000) * s, cupAway };
@@ -518,7 +522,8 @@ class Episode {
       await new Promise<void>((resolve) => setImmediate(resolve));
       if (busy()) continue;
       const h = this.#host;
-      if (h && centre.inflight === 0 && outboxDepth(h.store.db) === 0) return;
+      // Done when nothing waits (a heartbeat may still hang until its timeout: it carries no alarm).
+      if (h && outboxDepth(h.store.db) === 0) return;
       // Virtual time runs until the loop sends something (or a hung request is given up): what follows an answer, even
       // one given at once, runs only once this yields to the event loop.
       const sent = this.#sent;

@@ -55,7 +55,7 @@ export type HostOptions = {
   /** The host's end of a new cable to the simulator. */
   open: (clock: Clock) => Transport | Promise<Transport>;
   /** Test builds of the controller: deliberate faults to prove the referee catches them. */
-  controller?: Pick<ControllerOptions, 'judge'>;
+  controller?: Pick<ControllerOptions, 'judge' | 'inspect'>;
   /** Wraps each new controller (test builds that change what it hears or does). */
   wrap?: (c: Controller, h: HostProcess) => void;
 };

@@ -21,8 +21,7 @@
 // The dose's windows are the dose machine's own (`doseWindows`), so the referee and the robot agree on them.
 //
 // The safety invariants of DESIGN.md are checked on the same ground truth: 1 no pouch cut twice and no command run
-// twice, 2 nothing released outside the dose's window, 3 nothing released onto pills still in the cup or with the cup
-// away, 4 one final state per dose (as the robot announced it), 5 the alarm centre holds exactly one alarm for every
+// twice, 2 nothing released outside the dose's window, 3 nothing released onto pills still in the cup, 4 one final state per dose (as the robot announced it), 5 the alarm centre holds exactly one alarm for every
 // yellow, robot failure and missed dose, and none for a dose taken.
 
 import type { Ledger } from '../ledger.js';
@@ -117,11 +116,9 @@ export function judgeDose(x: JudgeInput): Judgement {
   for (const id of new Set(motions.map((m) => m.commandId))) if (ledger.executions(id) > 1) violate(1, `command ${id} executed ${ledger.executions(id)} times`);
   // 2. Nothing released outside the window.
   for (const e of releases) if (e.atMs < w.earlyAtMs || e.atMs > w.closeAtMs) violate(2, `released at ${e.atMs}, window ${w.earlyAtMs}–${w.closeAtMs}`);
-  // 3. Nothing released onto pills still in the cup, nor with the cup away.
-  for (const e of releases) {
-    if (e.cupPillsBefore > 0) violate(3, `released onto ${e.cupPillsBefore} pills still in the cup`);
-    if (!e.cupPresent) violate(3, 'released with the cup away');
-  }
+  // 3. Nothing released onto pills still in the cup. (A cup carried away during the cut is the citizen's doing: the pills
+  // are lost, and the dose is judged by what the citizen got and what the robot said.)
+  for (const e of releases) if (e.cupPillsBefore > 0) violate(3, `released onto ${e.cupPillsBefore} pills still in the cup`);
   // 4. One final state.
   if (x.finals !== 1) violate(4, `${x.finals} final outcomes announced`);
 

@@ -1,6 +1,7 @@
 // Soak report: the figures QA reads (JSON), merging of partial runs, and the comparison of two builds.
 
 import { twoProportionTest, wilson, type Interval, type ProportionTest } from './stats.js';
+import { allTransitions } from './coverage.js';
 
 /** The reference robot: a Danish municipality's fleet, 2018–2021. */
 export const REFERENCE = { accuracy: 0.9988, dosings: 138_000, pills: 606_000 } as const;
@@ -27,6 +28,8 @@ export type SoakTally = {
   world: WorldCounts;
   /** Episodes with a red dosing or an invariant violation (for a one-line reproduction). */
   failingEpisodes: number[];
+  /** How often each transition of the dose machine ran. */
+  paths: Record<string, number>;
   yellowReasons: Record<string, number>;
   redReasons: Record<string, number>;
   invariantViolations: InvariantViolation[];
@@ -54,6 +57,12 @@ export type SoakReport = {
   world: WorldCounts;
   /** Episodes with a red dosing or an invariant violation. */
   failingEpisodes: number[];
+  /**
+   * The recovery paths: every transition of the dose machine with how often the run took it, and the named fault paths
+   * of the world (host crashes, power cuts, packing errors, network faults: see `world`); `unexercised` lists the
+   * transitions the run never took.
+   */
+  coverage: { transitions: Record<string, number>; unexercised: string[] };
   outcomes: DoseClassCounts;
   /** 1 − (green + yellow + red) / dosings: the reference robot's definition. */
   accuracy: number;
@@ -84,6 +93,7 @@ export function emptyTally(firstDosing = 0): SoakTally {
     robotFailures: { registered: 0, unregistered: 0 },
     world: { hostCrashes: 0, powerCuts: 0, packingErrors: {}, network: {} },
     failingEpisodes: [],
+    paths: {},
     yellowReasons: {},
     redReasons: {},
     invariantViolations: [],
@@ -113,6 +123,7 @@ export function mergeTallies(tallies: SoakTally[]): SoakTally {
     addCounts(out.world.packingErrors, t.world.packingErrors);
     addCounts(out.world.network, t.world.network);
     out.failingEpisodes.push(...t.failingEpisodes);
+    addCounts(out.paths, t.paths);
     out.outcomes.correct += t.outcomes.correct;
     out.outcomes.green += t.outcomes.green;
     out.outcomes.yellow += t.outcomes.yellow;
@@ -159,6 +170,7 @@ export function buildReport(
     robotFailures: { ...tally.robotFailures },
     world: { ...tally.world, packingErrors: sortCounts(tally.world.packingErrors), network: { ...tally.world.network } },
     failingEpisodes: [...new Set(tally.failingEpisodes)].sort((x, y) => x - y),
+    coverage: coverageOf(tally.paths),
     outcomes: { ...outcomes },
     accuracy: dosings > 0 ? 1 - errors / dosings : 0,
     accuracyCi95,
@@ -173,6 +185,12 @@ export function buildReport(
     dosingsPerSecond: run.wallSeconds > 0 ? dosings / run.wallSeconds : 0,
     interrupted: run.interrupted,
   };
+}
+
+function coverageOf(paths: Record<string, number>): SoakReport['coverage'] {
+  const all = allTransitions();
+  const transitions = Object.fromEntries([...new Set([...all, ...Object.keys(paths)])].sort().map((k) => [k, paths[k] ?? 0]));
+  return { transitions, unexercised: all.filter((k) => !paths[k]) };
 }
 
 function sortCounts(c: Record<string, number>): Record<string, number> {
