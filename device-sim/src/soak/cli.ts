@@ -161,7 +161,7 @@ function summary(r: SoakReport): string {
     `yellow reasons: ${reasons}`,
     `red reasons: ${reds}`,
     `invariant violations: ${r.invariantViolations.length}`,
-    `dose-machine transitions exercised: ${Object.keys(r.coverage.transitions).length - r.coverage.unexercised.length} of ${Object.keys(r.coverage.transitions).length}${r.coverage.unexercised.length > 0 ? ` (never: ${r.coverage.unexercised.join('; ')})` : ''}`,
+    `dose-machine transitions exercised: ${Object.keys(r.coverage.transitions).length - r.coverage.unexercised.length} of ${Object.keys(r.coverage.transitions).length} (the report's coverage lists each)`,
     `${r.wallSeconds.toFixed(1)} s, ${Math.round(r.dosingsPerSecond)} dosings/s`,
     '',
   ].join('\n');
