@@ -9,7 +9,9 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ main: Ma
   host: { summary: 'the robot controller: link to the MCU, dispensing, screens', load: () => import('../firmware-host/src/cli.js') },
   soak: { summary: 'accuracy soak test of the controller against the simulator', load: () => import('../device-sim/src/soak/cli.js') },
   roll: { summary: 'validate and load roll manifests', load: () => import('../firmware-host/src/roll/cli.js') },
+  robot: { summary: "set a robot up for its citizen; pause, travel and withdrawal on its database", load: () => import('../firmware-host/src/care/cli.js') },
   'alarm-center': { summary: 'the alarm centre service and its set-up commands', load: () => import('../alarm-center/src/cli.js') },
+  backup: { summary: 'a consistent copy of a live robot or alarm-centre database', load: () => import('./backup.js') },
 };
 
 function usage(): string {

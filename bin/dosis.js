@@ -1,7 +1,6 @@
 #!/usr/bin/env node
-// Entry point of the `dosis` command: loads the TypeScript sources through tsx and hands over to the dispatcher.
+// Entry point of the `dosis` command from the sources: loads the TypeScript through tsx (development and tests).
 import { register } from 'tsx/esm/api';
 
 register();
-const { run } = await import('./cli.ts');
-process.exitCode = await run(process.argv.slice(2));
+await import('./dosis.ts');

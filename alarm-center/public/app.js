@@ -1,141 +1,372 @@
-// Dashboard logic: polls the operator API, orders by urgency and age, colours and sounds the counters, sends actions.
-const AMBER_MS = 60_000;
-const RED_MS = 180_000;
-const $ = (s) => document.querySelector(s);
-let me = null;
-let serverOffsetMs = 0;
-let alerts = [];
-const seen = new Map(); // alert id -> notifyCount already sounded
-let audio = null;
+// The operators' dashboard: Preact + htm, messages from the shared catalogue, live changes over server-sent events.
+//
+// The server only says *when* something changed; the page then fetches the page of alerts it shows and Preact
+// updates the rows in place, keyed by alert id. What the operator is doing in a row (the outcome chosen, the note
+// typed, the contact read, the call result) is that row's own state, so no update can touch it.
+import { h, render } from '/vendor/preact.js';
+import { useCallback, useEffect, useMemo, useRef, useState } from '/vendor/hooks.js';
+import htm from '/vendor/htm.js';
+
+const html = htm.bind(h);
+const PAGE = 50;
+const LANGS = { da: 'da-DK', en: 'en-GB' };
+const OUTCOMES = ['reached_taken', 'reached_will_take', 'home_care_sent', 'not_reached_escalated', 'false_alarm', 'device_repaired', 'other'];
+const RESULTS = ['answered', 'no_answer', 'busy', 'wrong_number'];
+const TYPES = ['missed_dose', 'dose_failed', 'device_silent', 'dose_overdue', 'device_fault', 'power_lost', 'low_supply'];
+const STATES = ['open', 'claimed', 'escalated', 'resolved', 'cancelled'];
+const PRIORITIES = ['high', 'medium', 'low'];
+/** A high-priority alert sounds its burst again this often until someone claims it (IEC 60601-1-8). */
+const HIGH_REPEAT_MS = 10_000;
+
+class ApiError extends Error {
+  constructor(status, body) {
+    super(body?.message ?? `HTTP ${status}`);
+    this.status = status;
+    this.code = body?.code;
+    this.retryAfter = body?.retryAfter;
+  }
+}
 
 async function api(method, url, body) {
   const r = await fetch(url, { method, headers: body ? { 'content-type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined, credentials: 'same-origin' });
-  if (r.status === 401 && url !== '/v1/session') showLogin();
   const data = r.status === 204 ? null : await r.json().catch(() => null);
-  if (!r.ok) throw new Error(data?.message ?? `HTTP ${r.status}`);
+  if (!r.ok) {
+    const e = new ApiError(r.status, data);
+    e.retryAfter = Number(r.headers.get('retry-after') ?? 0);
+    throw e;
+  }
   return data;
 }
 
-function beep() {
+/** Formats catalogue messages with the same library and strings as the server (intl-messageformat). */
+function makeT(lang, messages) {
+  const cache = new Map();
+  return (key, values) => {
+    const id = key.startsWith('centre.') || key.startsWith('common.') ? key : `centre.${key}`;
+    let f = cache.get(id);
+    if (!f) {
+      const msg = messages[id];
+      if (msg === undefined) return key;
+      cache.set(id, (f = new IntlMessageFormat.IntlMessageFormat(msg, LANGS[lang])));
+    }
+    return String(f.format(values));
+  };
+}
+
+// --- Sound: IEC 60601-1-8 style bursts (high: 3+2 pulses, medium: 3 pulses, low: 1 pulse) --------------------------------
+let audio = null;
+function burst(priority) {
   try {
     audio ??= new AudioContext();
-    const o = audio.createOscillator();
-    const g = audio.createGain();
-    o.frequency.value = 880;
-    g.gain.value = 0.1;
-    o.connect(g).connect(audio.destination);
-    o.start();
-    o.stop(audio.currentTime + 0.25);
-  } catch { /* no audio device: the colours still show it */ }
-}
-
-const fmtAge = (ms) => { const s = Math.max(0, Math.floor(ms / 1000)); return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`; };
-const fmtTime = (ms) => (ms == null ? '—' : new Date(ms).toLocaleString());
-const fmtDur = (ms) => (ms == null ? '—' : fmtAge(ms));
-const td = (text, cls) => { const c = document.createElement('td'); c.textContent = text ?? ''; if (cls) c.className = cls; return c; };
-const btn = (label, fn) => { const b = document.createElement('button'); b.textContent = label; b.onclick = () => fn().catch((e) => { $('#status').textContent = e.message; }).then(refresh); return b; };
-
-function showLogin() {
-  me = null;
-  $('#login-view').hidden = false; $('#main-view').hidden = true; $('#logout').hidden = true; $('#who').textContent = '';
-}
-function showMain() {
-  $('#login-view').hidden = true; $('#main-view').hidden = false; $('#logout').hidden = false; $('#who').textContent = `${me.username} (${me.role})`;
-}
-
-function renderQueue() {
-  const now = Date.now() + serverOffsetMs;
-  const body = $('#queue tbody');
-  body.replaceChildren();
-  for (const a of alerts) {
-    const age = now - a.openedAtMs;
-    const tr = document.createElement('tr');
-    tr.dataset.alertId = a.id;
-    tr.className = `${a.state} ${age >= RED_MS ? 'red' : age >= AMBER_MS ? 'amber' : ''}`;
-    tr.append(td(fmtAge(age), 'age'), td(a.type), td(a.deviceId), td(a.doseId ?? ''), td(a.state + (a.claimedBy ? ` (${a.claimedBy})` : '')), td(String(a.reportCount)));
-    const contact = td('');
-    const actions = td('');
-    const mine = a.claimedBy === me.username;
-    if (a.state === 'open' || (a.state === 'escalated' && me.role !== 'operator')) actions.append(btn('Claim', () => api('POST', `/v1/alerts/${a.id}/claim`, { version: a.version })));
-    if (a.state === 'claimed' && mine) {
-      contact.append(btn('Show contact', async () => { const c = await api('GET', `/v1/alerts/${a.id}/contact`); contact.textContent = Object.values(c).join(', ') || '(none on file)'; }));
-      actions.append(
-        btn('Log call', () => api('POST', `/v1/alerts/${a.id}/contact-attempts`, { version: a.version, result: prompt('Result: answered, no_answer, busy, wrong_number', 'no_answer') || 'no_answer' })),
-        btn('Escalate', () => api('POST', `/v1/alerts/${a.id}/escalate`, { version: a.version })),
-      );
+    const pattern = priority === 'high' ? [0, 0.2, 0.4, 1.0, 1.2] : priority === 'medium' ? [0, 0.25, 0.5] : [0];
+    const freq = priority === 'high' ? 880 : priority === 'medium' ? 660 : 523;
+    for (const at of pattern) {
+      const o = audio.createOscillator();
+      const g = audio.createGain();
+      o.frequency.value = freq;
+      g.gain.value = 0.15;
+      o.connect(g).connect(audio.destination);
+      o.start(audio.currentTime + at);
+      o.stop(audio.currentTime + at + 0.15);
     }
-    if ((a.state === 'claimed' && mine) || me.role !== 'operator') {
-      const sel = document.createElement('select');
-      sel.className = 'outcome';
-      for (const o of ['reached_taken', 'reached_will_take', 'home_care_sent', 'not_reached_escalated', 'false_alarm', 'device_repaired', 'other']) sel.append(new Option(o, o));
-      actions.append(sel, btn('Resolve', () => api('POST', `/v1/alerts/${a.id}/resolve`, { version: a.version, outcome: sel.value })));
+  } catch {
+    // No audio device: the colours and the counts still show it.
+  }
+  document.body.dataset.lastSound = priority;
+}
+
+// --- Formatting ----------------------------------------------------------------------------------------------------------
+function makeFormat(lang, timeZone) {
+  const dt = new Intl.DateTimeFormat(LANGS[lang], { timeZone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' });
+  const pct = new Intl.NumberFormat(LANGS[lang], { style: 'percent', minimumFractionDigits: 1, maximumFractionDigits: 1 });
+  return {
+    time: (ms) => (ms == null ? '—' : dt.format(new Date(ms))),
+    age: (ms) => { const s = Math.max(0, Math.floor(ms / 1000)); const m = Math.floor(s / 60); return m >= 60 ? `${Math.floor(m / 60)}:${String(m % 60).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}` : `${m}:${String(s % 60).padStart(2, '0')}`; },
+    pct: (x) => (x == null ? '—' : pct.format(x)),
+  };
+}
+
+// --- Login -------------------------------------------------------------------------------------------------------------
+function Login({ t, onIn }) {
+  const [username, setUsername] = useState('');
+  const [password, setPassword] = useState('');
+  const [error, setError] = useState('');
+  const submit = async (ev) => {
+    ev.preventDefault();
+    try {
+      onIn(await api('POST', '/v1/session', { username, password }));
+    } catch (e) {
+      setError(e.code === 'DOSIS_ERR_LOCKED' ? t('login.locked', { seconds: e.retryAfter || 1 }) : e.status === 401 ? t('login.wrong') : t('error', { message: e.message }));
     }
-    tr.append(contact, actions);
-    body.append(tr);
-  }
-  $('#queue-count').textContent = `(${alerts.length})`;
+  };
+  return html`<section id="login-view"><form id="login" onSubmit=${submit}>
+    <h2>${t('login.heading')}</h2>
+    <label>${t('login.username')} <input name="username" autocomplete="username" required maxlength="40" value=${username} onInput=${(e) => setUsername(e.target.value)} /></label>
+    <label>${t('login.password')} <input name="password" type="password" autocomplete="current-password" required maxlength="200" value=${password} onInput=${(e) => setPassword(e.target.value)} /></label>
+    <button type="submit">${t('login.submit')}</button>
+    <p id="login-error" class="error" role="alert">${error}</p>
+  </form></section>`;
 }
 
-async function refresh() {
-  if (!me) return;
-  try {
-    const q = await api('GET', '/v1/alerts');
-    serverOffsetMs = q.serverTimeMs - Date.now();
-    alerts = q.alerts;
-    let sound = false;
-    for (const a of alerts) {
-      if ((seen.get(a.id) ?? 0) < a.notifyCount) sound = true;
-      seen.set(a.id, a.notifyCount);
+// --- One alert row: its own state survives every update of the alert ------------------------------------------------
+function AlertRow({ a, me, now, t, fmt, act, onError }) {
+  const [outcome, setOutcome] = useState('');
+  const [note, setNote] = useState('');
+  const [result, setResult] = useState('no_answer');
+  const [contact, setContact] = useState(null);
+  const mine = a.claimedBy === me.username;
+  const supervisor = me.role !== 'operator';
+  const unclaimed = a.state === 'open' || a.state === 'escalated';
+  const risen = unclaimed && a.priority !== basePriority(a.type);
+  const run = (fn) => fn().catch(onError);
+  const showContact = () => run(async () => setContact(await api('GET', `/v1/alerts/${a.id}/contact`)));
+  const resolve = (ev) => {
+    ev.preventDefault();
+    if (!outcome) return;
+    run(() => act(a, 'resolve', { outcome, ...(note.trim() ? { note: note.trim() } : {}) }));
+  };
+  const canClaim = a.state === 'open' || (a.state === 'escalated' && supervisor);
+  const canResolve = (a.state === 'claimed' && mine) || (supervisor && (a.state === 'open' || a.state === 'claimed' || a.state === 'escalated'));
+  const stateText = a.state === 'claimed' ? t('state.claimed', { who: a.claimedBy }) : t(`state.${a.state}`);
+  const typeKey = `common.eventType.${a.type}`;
+  return html`<tr data-alert-id=${a.id} class=${`prio-${a.priority} state-${a.state}${unclaimed ? ' unclaimed' : ''}`}>
+    <td class="prio"><span class="badge">${t(`priority.${a.priority}`)}</span>${risen ? html`<small class="risen"> ${t('priority.risen')}</small>` : null}</td>
+    <td class="age" title=${fmt.time(a.openedAtMs)}>${fmt.age(now - a.openedAtMs)}</td>
+    <td class="type">${t(typeKey) === typeKey ? t(`eventType.${a.type}`) : t(typeKey)}</td>
+    <td>${a.deviceId}</td>
+    <td>${a.district ?? ''}</td>
+    <td>${a.doseId ?? ''}</td>
+    <td class="state">${stateText}</td>
+    <td>${a.reportCount}</td>
+    <td class="actions">
+      ${canClaim ? html`<button class="claim" onClick=${() => run(() => act(a, 'claim'))}>${t('action.claim')}</button>` : null}
+      ${a.state === 'claimed' && mine && !contact ? html`<button class="show-contact" onClick=${showContact}>${t('action.showContact')}</button>` : null}
+      ${contact ? html`<div class="contact" role="region" aria-label=${t('contact.heading')}>
+          <strong>${t('contact.heading')}</strong>
+          ${Object.keys(contact).length === 0 ? html`<span>${t('contact.none')}</span>` : Object.entries(contact).map(([k, v]) => html`<div><span class="k">${k}</span>: <span class="v">${v}</span></div>`)}
+          <button class="close-contact" onClick=${() => setContact(null)}>${t('action.closeContact')}</button>
+        </div>` : null}
+      ${a.state === 'claimed' && mine ? html`<span class="call">
+          <select class="call-result" value=${result} onChange=${(e) => setResult(e.target.value)}>${RESULTS.map((r) => html`<option value=${r}>${t(`result.${r}`)}</option>`)}</select>
+          <button class="log-call" onClick=${() => run(() => act(a, 'contact-attempts', { result }))}>${t('action.logCall')}</button>
+          <button class="escalate" onClick=${() => run(() => act(a, 'escalate'))}>${t('action.escalate')}</button>
+        </span>` : null}
+      ${canResolve ? html`<form class="resolve" onSubmit=${resolve}>
+          <select class="outcome" required value=${outcome} onChange=${(e) => setOutcome(e.target.value)}>
+            <option value="">${t('outcome.choose')}</option>
+            ${OUTCOMES.map((o) => html`<option value=${o}>${t(`outcome.${o}`)}</option>`)}
+          </select>
+          <textarea class="note" maxlength="500" rows="1" placeholder=${t('action.note')} value=${note} onInput=${(e) => setNote(e.target.value)}></textarea>
+          <button type="submit" class="resolve-button" disabled=${!outcome}>${t('action.resolve')}</button>
+        </form>` : null}
+    </td>
+  </tr>`;
+}
+
+const BASE = { missed_dose: 'high', dose_failed: 'high', device_silent: 'high', dose_overdue: 'medium', device_fault: 'medium', power_lost: 'medium', low_supply: 'low' };
+const basePriority = (type) => BASE[type] ?? 'medium';
+
+// --- The queue: filters, paging with the true total, counts per priority ---------------------------------------------
+function Queue({ me, t, fmt, now, page, filters, setFilters, act, onError }) {
+  const set = (k) => (e) => setFilters({ ...filters, [k]: e.target.value, offset: 0 });
+  const from = page.total === 0 ? 0 : page.offset + 1;
+  const to = page.offset + page.alerts.length;
+  return html`<section id="queue-view">
+    <h2>${t('queue.heading')}</h2>
+    <div class="counts" aria-live="polite">
+      ${PRIORITIES.map((p) => html`<span class=${`count prio-${p}${page.counts[p] ? ' active' : ''}`} data-priority=${p}>${t(`priority.${p}`)}: <b>${page.counts[p]}</b></span>`)}
+    </div>
+    <div class="filters">
+      <label>${t('filter.priority')} <select name="priority" value=${filters.priority} onChange=${set('priority')}>
+        <option value="">${t('filter.all')}</option>${PRIORITIES.map((p) => html`<option value=${p}>${t(`priority.${p}`)}</option>`)}</select></label>
+      <label>${t('filter.state')} <select name="state" value=${filters.state} onChange=${set('state')}>
+        <option value="">${t('filter.liveOnly')}</option>${STATES.map((s) => html`<option value=${s}>${t(`state.${s}`, { who: '…' })}</option>`)}</select></label>
+      <label>${t('filter.type')} <select name="type" value=${filters.type} onChange=${set('type')}>
+        <option value="">${t('filter.all')}</option>${TYPES.map((ty) => html`<option value=${ty}>${t(`common.eventType.${ty}`) === `common.eventType.${ty}` ? t(`eventType.${ty}`) : t(`common.eventType.${ty}`)}</option>`)}</select></label>
+    </div>
+    <div class="pager">
+      <button class="prev" disabled=${page.offset === 0} onClick=${() => setFilters({ ...filters, offset: Math.max(0, filters.offset - PAGE) })}>${t('queue.prev')}</button>
+      <span id="queue-shown">${page.total === 0 ? t('queue.none') : t('queue.shown', { from, to, total: page.total })}</span>
+      <button class="next" disabled=${to >= page.total} onClick=${() => setFilters({ ...filters, offset: filters.offset + PAGE })}>${t('queue.next')}</button>
+    </div>
+    <table id="queue"><thead><tr>
+      <th>${t('col.priority')}</th><th>${t('col.age')}</th><th>${t('col.type')}</th><th>${t('col.device')}</th><th>${t('col.district')}</th>
+      <th>${t('col.dose')}</th><th>${t('col.state')}</th><th>${t('col.reports')}</th><th>${t('col.actions')}</th>
+    </tr></thead><tbody>
+      ${page.alerts.map((a) => html`<${AlertRow} key=${a.id} a=${a} me=${me} now=${now} t=${t} fmt=${fmt} act=${act} onError=${onError} />`)}
+    </tbody></table>
+  </section>`;
+}
+
+function Devices({ t, fmt, devices }) {
+  return html`<section><h2>${t('devices.heading')}</h2><table id="devices"><thead><tr>
+    <th>${t('col.device')}</th><th>${t('col.district')}</th><th>${t('col.state')}</th><th>${t('devices.lastHeartbeat')}</th><th>${t('devices.outbox')}</th>
+    <th>${t('devices.link')}</th><th>${t('devices.missingSeqs')}</th><th>${t('devices.lowSupply')}</th><th>${t('devices.silenced')}</th>
+  </tr></thead><tbody>${devices.map((d) => html`<tr key=${d.deviceId}>
+    <td>${d.deviceId}</td><td>${d.district ?? ''}</td><td class=${`dev-${d.status}`}>${t(`devices.status.${d.status}`)}</td><td>${fmt.time(d.lastHeartbeatAtMs)}</td>
+    <td>${d.outboxDepth ?? '—'}</td><td>${d.link ?? '—'}</td><td>${d.missingSeqs}</td><td>${d.lowSupply ? t('yes') : ''}</td><td>${d.silenced ? t('yes') : ''}</td>
+  </tr>`)}</tbody></table></section>`;
+}
+
+function Silences({ me, t, fmt, silences, serverNow, onChange, onError }) {
+  const [deviceId, setDeviceId] = useState('');
+  const [reason, setReason] = useState('hospital');
+  const [hours, setHours] = useState('24');
+  const supervisor = me.role !== 'operator';
+  const add = (ev) => {
+    ev.preventDefault();
+    api('POST', '/v1/silences', { deviceId, reason, endsAtMs: serverNow() + Number(hours) * 3600_000 }).then(() => { setDeviceId(''); onChange(); }, onError);
+  };
+  return html`<section><h2>${t('silences.heading')}</h2>
+    ${supervisor ? html`<form id="silence-form" onSubmit=${add}>
+      <input name="deviceId" placeholder=${t('col.device')} required maxlength="64" value=${deviceId} onInput=${(e) => setDeviceId(e.target.value)} />
+      <select name="reason" value=${reason} onChange=${(e) => setReason(e.target.value)}>${['hospital', 'away', 'maintenance', 'other'].map((r) => html`<option value=${r}>${t(`silences.reason.${r}`)}</option>`)}</select>
+      <input name="hours" type="number" min="1" max="2160" value=${hours} onInput=${(e) => setHours(e.target.value)} /> ${t('silences.hours')}
+      <button type="submit">${t('silences.add')}</button></form>` : null}
+    <table id="silences"><thead><tr><th>${t('col.device')}</th><th>${t('filter.type')}</th><th>${t('silences.ends')}</th><th>${t('silences.by')}</th><th></th></tr></thead>
+    <tbody>${silences.map((s) => html`<tr key=${s.id}><td>${s.deviceId}</td><td>${t(`silences.reason.${s.reason}`)}</td><td>${fmt.time(s.endsAtMs)}</td><td>${s.createdBy}</td>
+      <td>${supervisor ? html`<button onClick=${() => api('DELETE', `/v1/silences/${s.id}`).then(onChange, onError)}>${t('silences.end')}</button>` : null}</td></tr>`)}</tbody></table>
+  </section>`;
+}
+
+function Reports({ t, fmt, fleet, adherence, by, setBy }) {
+  const dur = (ms) => (ms == null ? '—' : fmt.age(ms));
+  return html`<section id="reports"><h2>${t('reports.heading')}</h2>
+    <table id="report"><thead><tr><th>${t('reports.month')}</th><th>${t('reports.dosings')}</th><th>${t('reports.accuracy')}</th><th>${t('reports.taken')}</th>
+      <th>${t('reports.missed')}</th><th>${t('reports.failed')}</th><th>${t('reports.adherence')}</th><th>${t('reports.alerts')}</th><th>${t('reports.meanClaim')}</th><th>${t('reports.meanResolve')}</th></tr></thead>
+    <tbody>${fleet.map((r) => html`<tr key=${r.month}><td>${r.month}</td><td>${r.dosings}</td><td>${fmt.pct(r.accuracy)}</td><td>${r.taken}</td><td>${r.missed}</td><td>${r.failed}</td>
+      <td>${fmt.pct(r.adherence)}</td><td>${r.alerts}</td><td>${dur(r.meanClaimMs)}</td><td>${dur(r.meanResolveMs)}</td></tr>`)}</tbody></table>
+    <p><a href="/v1/reports/fleet?format=csv" download>${t('reports.csv')}</a></p>
+    <h3>${t('reports.adherence')} <select name="by" value=${by} onChange=${(e) => setBy(e.target.value)}>${['month', 'device', 'district'].map((b) => html`<option value=${b}>${t(`reports.by.${b}`)}</option>`)}</select></h3>
+    <table id="adherence"><thead><tr><th>${t('reports.month')}</th><th></th><th>${t('reports.taken')}</th><th>${t('reports.due')}</th><th>${t('reports.adherence')}</th></tr></thead>
+    <tbody>${adherence.map((r) => html`<tr key=${`${r.month}/${r.group}`}><td>${r.month}</td><td>${r.group === 'all' ? '' : r.group}</td><td>${r.taken}</td><td>${r.due}</td><td>${fmt.pct(r.adherence)}</td></tr>`)}</tbody></table>
+    <p><a href=${`/v1/reports/adherence?by=${by}&format=csv`} download>${t('reports.csv')}</a></p>
+  </section>`;
+}
+
+// --- The whole page -----------------------------------------------------------------------------------------------------
+function App() {
+  const [lang, setLang] = useState(() => (localStorage.getItem('dosis.lang') === 'en' ? 'en' : 'da'));
+  const [cat, setCat] = useState(null);
+  const [me, setMe] = useState(undefined);
+  const [filters, setFilters] = useState({ priority: '', state: '', type: '', offset: 0 });
+  const [page, setPage] = useState({ total: 0, offset: 0, alerts: [], counts: { high: 0, medium: 0, low: 0 }, unclaimed: { high: 0, medium: 0, low: 0 } });
+  const [devices, setDevices] = useState([]);
+  const [silences, setSilences] = useState([]);
+  const [fleet, setFleet] = useState([]);
+  const [by, setBy] = useState('month');
+  const [adherence, setAdherence] = useState([]);
+  const [status, setStatus] = useState('');
+  const [live, setLive] = useState(false);
+  const [tick, setTick] = useState(Date.now());
+  const offset = useRef(0);
+  const notified = useRef(new Map());
+  const highUnclaimed = useRef(false);
+  const unclaimedBefore = useRef(null);
+
+  useEffect(() => {
+    api('GET', `/v1/messages?lang=${lang}`).then((m) => setCat(m), (e) => setStatus(e.message));
+    localStorage.setItem('dosis.lang', lang);
+    document.documentElement.lang = lang;
+  }, [lang]);
+  const t = useMemo(() => (cat ? makeT(lang, cat.messages) : (k) => k), [cat, lang]);
+  const fmt = useMemo(() => makeFormat(lang, cat?.timeZone ?? 'UTC'), [cat, lang]);
+  useEffect(() => { if (cat) document.title = t('title'); }, [cat, t]);
+
+  useEffect(() => {
+    api('GET', '/v1/session').then(setMe, () => setMe(null));
+  }, []);
+
+  const onError = useCallback((e) => {
+    if (e.status === 401) setMe(null);
+    const known = e.code && t(`errors.${e.code}`, { message: e.message });
+    setStatus(known && known !== `errors.${e.code}` ? known : t('error', { message: e.message }));
+  }, [t]);
+
+  const loadQueue = useCallback(async () => {
+    const q = new URLSearchParams({ offset: String(filters.offset), limit: String(PAGE) });
+    for (const k of ['priority', 'state', 'type']) if (filters[k]) q.set(k, filters[k]);
+    const p = await api('GET', `/v1/alerts?${q}`);
+    offset.current = p.serverTimeMs - Date.now();
+    // Sound: a new or re-notified alert sounds its priority's burst once; a high one repeats until claimed (below).
+    let loudest = null;
+    for (const a of p.alerts) {
+      const before = notified.current.get(a.id) ?? 0;
+      if (before < a.notifyCount && (a.state === 'open' || a.state === 'escalated')) {
+        if (loudest === null || PRIORITIES.indexOf(a.priority) < PRIORITIES.indexOf(loudest)) loudest = a.priority;
+      }
+      notified.current.set(a.id, a.notifyCount);
     }
-    if (sound) beep();
-    renderQueue();
-    const devices = await api('GET', '/v1/devices');
-    $('#devices tbody').replaceChildren(...devices.map((d) => { const tr = document.createElement('tr'); tr.append(td(d.deviceId), td(d.status, d.status), td(fmtTime(d.lastHeartbeatAtMs)), td(String(d.outboxDepth ?? '—')), td(d.link ?? '—'), td(d.mcu ?? '—'), td(String(d.missingSeqs)), td(d.lowSupply ? 'yes' : ''), td(d.silenced ? 'yes' : '')); return tr; }));
-    const silences = await api('GET', '/v1/silences');
-    $('#silences tbody').replaceChildren(...silences.map((s) => { const tr = document.createElement('tr'); const end = td(''); if (me.role !== 'operator') end.append(btn('End', () => api('DELETE', `/v1/silences/${s.id}`))); tr.append(td(s.deviceId), td(s.reason), td(fmtTime(s.endsAtMs)), td(s.createdBy), end); return tr; }));
-    const report = await api('GET', '/v1/reports/fleet');
-    const pct = (x) => (x == null ? '—' : `${(x * 100).toFixed(2)} %`);
-    $('#report tbody').replaceChildren(...report.map((r) => { const tr = document.createElement('tr'); tr.append(td(r.month), td(String(r.dosings)), td(String(r.pills)), td(String(r.correct)), td(String(r.green)), td(String(r.yellow)), td(pct(r.accuracy)), td(String(r.missed)), td(pct(r.adherence)), td(String(r.alerts)), td(fmtDur(r.meanClaimMs)), td(fmtDur(r.meanResolveMs))); return tr; }));
-    $('#status').textContent = '';
-  } catch (e) {
-    if (me) $('#status').textContent = `update failed: ${e.message}`;
-  }
+    // A new alert anywhere in the queue, on this page or not, sounds its priority too.
+    for (const pr of PRIORITIES) if (unclaimedBefore.current && p.unclaimed[pr] > unclaimedBefore.current[pr] && (loudest === null || PRIORITIES.indexOf(pr) < PRIORITIES.indexOf(loudest))) loudest = pr;
+    unclaimedBefore.current = p.unclaimed;
+    if (loudest) burst(loudest);
+    // The page emptied under the operator (alerts resolved elsewhere): show the last page that has any.
+    if (p.alerts.length === 0 && p.offset > 0 && p.total > 0) setFilters((f) => ({ ...f, offset: Math.floor((p.total - 1) / PAGE) * PAGE }));
+    setPage(p);
+  }, [filters]);
+  const loadRest = useCallback(async () => {
+    const [d, s, f, a] = await Promise.all([api('GET', '/v1/devices'), api('GET', '/v1/silences'), api('GET', '/v1/reports/fleet'), api('GET', `/v1/reports/adherence?by=${by}`)]);
+    setDevices(d); setSilences(s); setFleet(f); setAdherence(a);
+  }, [by]);
+  const refresh = useCallback(() => {
+    if (!me) return;
+    Promise.all([loadQueue(), loadRest()]).then(() => setStatus(''), onError);
+  }, [me, loadQueue, loadRest, onError]);
+
+  // The live stream: every change the server reports means "fetch again"; EventSource reconnects by itself.
+  const refreshRef = useRef(refresh);
+  refreshRef.current = refresh;
+  useEffect(() => {
+    if (!me) return undefined;
+    const es = new EventSource('/v1/stream');
+    es.addEventListener('change', () => refreshRef.current());
+    es.onopen = () => setLive(true);
+    es.onerror = () => setLive(false);
+    return () => es.close();
+  }, [me]);
+  useEffect(() => { refresh(); }, [filters, by, me]);
+
+  // Ages count up every second; a high-priority alert nobody has claimed sounds again until someone does.
+  useEffect(() => {
+    const id = setInterval(() => setTick(Date.now()), 1000);
+    return () => clearInterval(id);
+  }, []);
+  // Whatever page or filter is on screen: the server counts the unclaimed high-priority alerts.
+  highUnclaimed.current = page.unclaimed.high > 0;
+  useEffect(() => {
+    if (!me) return undefined;
+    const id = setInterval(() => { if (highUnclaimed.current) burst('high'); }, HIGH_REPEAT_MS);
+    return () => clearInterval(id);
+  }, [me]);
+  useEffect(() => {
+    document.body.dataset.highSounding = String(highUnclaimed.current);
+  });
+
+  const act = useCallback(async (a, action, body = {}) => {
+    await api('POST', `/v1/alerts/${a.id}/${action}`, { version: a.version, ...body });
+    refresh();
+  }, [refresh]);
+
+  if (!cat || me === undefined) return null;
+  const header = html`<header>
+    <h1>${t('title')}</h1>
+    ${me ? html`<span id="who">${t('who', { username: me.username, role: t(`role.${me.role}`) })}</span>` : null}
+    ${me ? html`<span class=${`live ${live ? 'on' : 'off'}`}>${live ? t('live') : t('offline')}</span>` : null}
+    <label class="lang">${t('language')} <select id="lang" value=${lang} onChange=${(e) => setLang(e.target.value)}>
+      <option value="da">Dansk</option><option value="en">English</option></select></label>
+    ${me ? html`<button id="logout" onClick=${() => api('DELETE', '/v1/session').finally(() => setMe(null))}>${t('logout')}</button>` : null}
+  </header>`;
+  if (!me) return html`${header}<${Login} t=${t} onIn=${setMe} />`;
+  const now = tick + offset.current;
+  return html`${header}<main id="main-view">
+    <p id="status" class="error" role="status">${status}</p>
+    ${highUnclaimed.current ? html`<p class="sounding" role="alert">${t('sound.high')}</p>` : null}
+    <${Queue} me=${me} t=${t} fmt=${fmt} now=${now} page=${page} filters=${filters} setFilters=${setFilters} act=${act} onError=${onError} />
+    <${Devices} t=${t} fmt=${fmt} devices=${devices} />
+    <${Silences} me=${me} t=${t} fmt=${fmt} silences=${silences} serverNow=${() => Date.now() + offset.current} onChange=${refresh} onError=${onError} />
+    <${Reports} t=${t} fmt=${fmt} fleet=${fleet} adherence=${adherence} by=${by} setBy=${setBy} />
+  </main>`;
 }
 
-$('#login').addEventListener('submit', async (ev) => {
-  ev.preventDefault();
-  const f = new FormData(ev.target);
-  try {
-    me = await api('POST', '/v1/session', { username: f.get('username'), password: f.get('password') });
-    $('#login-error').textContent = '';
-    showMain();
-    await refresh();
-  } catch (e) {
-    $('#login-error').textContent = e.message;
-  }
-});
-$('#logout').onclick = async () => { await api('DELETE', '/v1/session'); showLogin(); };
-$('#silence-form').addEventListener('submit', async (ev) => {
-  ev.preventDefault();
-  const f = new FormData(ev.target);
-  try {
-    await api('POST', '/v1/silences', { deviceId: f.get('deviceId'), reason: f.get('reason'), endsAtMs: Date.now() + serverOffsetMs + Number(f.get('hours')) * 3600_000 });
-  } catch (e) { $('#status').textContent = e.message; }
-  await refresh();
-});
-
-// Counters tick every second between polls; the queue is fetched every two seconds.
-function tickAges() {
-  const now = Date.now() + serverOffsetMs;
-  for (const tr of document.querySelectorAll('#queue tbody tr')) {
-    const a = alerts.find((x) => String(x.id) === tr.dataset.alertId);
-    if (!a) continue;
-    const age = now - a.openedAtMs;
-    tr.querySelector('td.age').textContent = fmtAge(age);
-    tr.classList.toggle('amber', age >= AMBER_MS && age < RED_MS);
-    tr.classList.toggle('red', age >= RED_MS);
-  }
-}
-setInterval(() => { if (me) tickAges(); }, 1000);
-setInterval(refresh, 2000);
-api('GET', '/v1/session').then((u) => { me = u; showMain(); refresh(); }).catch(showLogin);
+render(html`<${App} />`, document.getElementById('app'));

@@ -1,19 +1,50 @@
 // `dosis alarm-center`: runs the alarm centre, or sets it up (register-device, add-operator).
 import { randomBytes } from 'node:crypto';
+import type { Readable } from 'node:stream';
 import { intOption, parseCommand, UsageError } from '../../bin/cli-kit.js';
 import { ROLES, type Role } from './store/accounts.js';
 import { AlarmError } from './errors.js';
+import { checkConfig, ConfigError, LOG_LEVELS, readConfigFile, type ConfigFile } from './config.js';
 import { addOperator, registerDevice, serveUntilSignal } from './server.js';
 
 const DB = 'var/alarm-center.db';
 
 const serveSpec = {
   name: 'alarm-center',
-  summary: 'dosis alarm-center — the alarm centre service (device API, operators\' dashboard, /docs)\n\nSet-up commands: dosis alarm-center register-device --help, dosis alarm-center add-operator --help',
-  usage: 'dosis alarm-center [--port 8470] [--host 127.0.0.1] [--db var/alarm-center.db]',
-  options: { port: { type: 'string', default: '8470' }, host: { type: 'string', default: '127.0.0.1' }, db: { type: 'string', default: DB } },
-  help: { port: 'TCP port (0 picks a free one)', host: 'address to listen on', db: 'SQLite database file (created and migrated on start)' },
-  examples: ['dosis alarm-center --port 8470 --db var/alarm-center.db'],
+  summary: 'dosis alarm-center — the alarm centre service (device API, operators\' dashboard, /docs)\n\nSet-up commands: dosis alarm-center register-device --help, dosis alarm-center add-operator --help\nFlags override the config file; every setting is checked before the centre starts.',
+  usage: 'dosis alarm-center [--port 8470] [--host 127.0.0.1] [--db var/alarm-center.db] [--config <file.json>] [--rate-limit <n>] [--trust-proxy <addresses>] ...',
+  options: {
+    port: { type: 'string', default: '8470' },
+    host: { type: 'string', default: '127.0.0.1' },
+    db: { type: 'string', default: DB },
+    config: { type: 'string' },
+    'rate-limit': { type: 'string' },
+    'renotify-ms': { type: 'string' },
+    'escalate-after-ms': { type: 'string' },
+    'remind-ms': { type: 'string' },
+    'max-silence-days': { type: 'string' },
+    'trust-proxy': { type: 'string' },
+    'time-zone': { type: 'string' },
+    'log-level': { type: 'string' },
+  },
+  help: {
+    port: 'TCP port (0 picks a free one)',
+    host: 'address to listen on',
+    db: 'SQLite database file (created and migrated on start)',
+    config: 'JSON file of settings (keys as in the README: rateLimitPerMinute, escalateAfterMs, logLevel, ...)',
+    'rate-limit': 'requests per minute per address and per device; 0 turns the limit off (default 1200)',
+    'renotify-ms': 'an unclaimed alert sounds again after this long (default 60000)',
+    'escalate-after-ms': 'an unclaimed alert goes to a supervisor and rises after this long (default 180000)',
+    'remind-ms': 'a claimed alert reminds after this long (default 300000)',
+    'max-silence-days': 'the longest a silence may run (default 90)',
+    'trust-proxy': 'behind a reverse proxy: "true" or the proxy addresses/CIDRs whose X-Forwarded-For/-Proto to believe',
+    'time-zone': 'IANA time zone for dates on the dashboard and report months (default Europe/Copenhagen)',
+    'log-level': `one of ${LOG_LEVELS.join(', ')} (default info)`,
+  },
+  examples: [
+    'dosis alarm-center --port 8470 --db var/alarm-center.db',
+    'dosis alarm-center --host 127.0.0.1 --trust-proxy 127.0.0.1 --config /etc/dosis/alarm-center.json',
+  ],
 } as const;
 
 const registerSpec = {
@@ -26,10 +57,16 @@ const registerSpec = {
 
 const operatorSpec = {
   name: 'alarm-center add-operator',
-  summary: 'Add an operator account; without --password a random one is generated and printed.',
-  usage: 'dosis alarm-center add-operator --username <name> --role operator|supervisor|admin [--password <pw>] [--db var/alarm-center.db]',
-  options: { username: { type: 'string' }, role: { type: 'string', default: 'operator' }, password: { type: 'string' }, db: { type: 'string', default: DB } },
-  help: { username: 'login name (2-40 of a-z 0-9 . _ -)', role: `one of ${ROLES.join(', ')}`, password: 'at least 8 characters', db: 'SQLite database file' },
+  summary: 'Add an operator account. The password is read from standard input (typed without echo on a terminal, or the\nfirst line of a pipe), never from the command line where ps and shell history would keep it.',
+  usage: 'dosis alarm-center add-operator --username <name> --role operator|supervisor|admin [--generate-password] [--db var/alarm-center.db] < password',
+  options: { username: { type: 'string' }, role: { type: 'string', default: 'operator' }, 'generate-password': { type: 'boolean' }, db: { type: 'string', default: DB } },
+  help: {
+    username: 'login name (2-40 of a-z 0-9 . _ -)',
+    role: `one of ${ROLES.join(', ')}`,
+    'generate-password': 'make up a random password and print it once, instead of reading one',
+    db: 'SQLite database file',
+  },
+  examples: ['printf "%s\\n" "$PASSWORD" | dosis alarm-center add-operator --username olga --role operator'],
 } as const;
 
 async function ensureDir(path: string) {
@@ -38,7 +75,59 @@ async function ensureDir(path: string) {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
 }
 
-export async function main(argv: string[]): Promise<number> {
+type Input = Readable & { isTTY?: boolean; setRawMode?(raw: boolean): unknown };
+
+/** The first line of `input`; on a terminal, typed without echo after a prompt on stderr. */
+export async function readPassword(input: Input): Promise<string> {
+  const tty = input.isTTY === true && typeof input.setRawMode === 'function';
+  if (tty) {
+    process.stderr.write('password: ');
+    input.setRawMode!(true);
+  }
+  let text = '';
+  try {
+    for await (const chunk of input) {
+      for (const ch of String(chunk)) {
+        if (ch === '\n' || ch === '\r') return text;
+        if (tty && ch === '\u0003') throw new UsageError('add-operator: cancelled');
+        if (tty && (ch === '\u007f' || ch === '\b')) text = text.slice(0, -1);
+        else text += ch;
+      }
+    }
+    return text;
+  } finally {
+    if (tty) {
+      input.setRawMode!(false);
+      input.pause();
+      process.stderr.write('\n');
+    }
+  }
+}
+
+/** Settings from the config file, then from flags; each checked. */
+function serveConfig(values: Record<string, string | undefined>): ConfigFile {
+  const fromFile = values.config ? readConfigFile(values.config) : {};
+  const int = (flag: string) => {
+    const v = values[flag];
+    if (v === undefined) return undefined;
+    if (!/^\d+$/.test(v)) throw new UsageError(`--${flag} must be a whole number, got ${JSON.stringify(v)}`);
+    return Number(v);
+  };
+  const flags: Record<string, unknown> = {
+    rateLimitPerMinute: int('rate-limit'),
+    renotifyMs: int('renotify-ms'),
+    escalateAfterMs: int('escalate-after-ms'),
+    remindMs: int('remind-ms'),
+    maxSilenceDays: int('max-silence-days'),
+    trustProxy: values['trust-proxy'] === undefined ? undefined : values['trust-proxy'] === 'true' ? true : values['trust-proxy'] === 'false' ? false : values['trust-proxy'],
+    timeZone: values['time-zone'],
+    logLevel: values['log-level'],
+  };
+  for (const k of Object.keys(flags)) if (flags[k] === undefined) delete flags[k];
+  return checkConfig({ ...fromFile, ...flags }, 'settings');
+}
+
+export async function main(argv: string[], io: { stdin: Input } = { stdin: process.stdin }): Promise<number> {
   try {
     if (argv[0] === 'register-device') {
       const args = parseCommand(registerSpec, argv.slice(1));
@@ -55,23 +144,26 @@ export async function main(argv: string[]): Promise<number> {
       const { username, role, db } = args.values;
       if (!username) throw new UsageError('add-operator: --username is required');
       if (!ROLES.includes(role as Role)) throw new UsageError(`add-operator: --role must be one of ${ROLES.join(', ')}`);
-      const password = args.values.password ?? randomBytes(12).toString('base64url');
+      const generated = args.values['generate-password'] === true;
+      const password = generated ? randomBytes(12).toString('base64url') : await readPassword(io.stdin);
+      if (!generated && password.length === 0) throw new UsageError('add-operator: no password on standard input (or use --generate-password)');
       await ensureDir(db);
       addOperator(db, username, role as Role, password);
-      process.stdout.write(`operator ${username} (${role}) added${args.values.password ? '' : `\npassword: ${password}`}\n`);
+      process.stdout.write(`operator ${username} (${role}) added${generated ? `\npassword: ${password}` : ''}\n`);
       return 0;
     }
     const args = parseCommand(serveSpec, argv);
     if (!args) return 0;
     const port = intOption('port', args.values.port, 8470, 0, 65535);
+    const config = serveConfig(args.values);
     await ensureDir(args.values.db);
-    const running = await serveUntilSignal({ port, host: args.values.host, dbPath: args.values.db });
+    const running = await serveUntilSignal({ port, host: args.values.host, dbPath: args.values.db, config });
     process.stdout.write(`alarm centre listening on ${running.url}\n`);
     return 0;
   } catch (err) {
-    if (err instanceof UsageError || err instanceof AlarmError) {
+    if (err instanceof UsageError || err instanceof ConfigError || err instanceof AlarmError) {
       process.stderr.write(`${err.message}\n`);
-      return err instanceof UsageError ? 2 : 1;
+      return err instanceof AlarmError ? 1 : 2;
     }
     throw err;
   }

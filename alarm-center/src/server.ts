@@ -4,7 +4,7 @@ import pino, { type Logger } from 'pino';
 import type { Clock } from '../../protocol/src/clock.js';
 import { SystemClock } from '../../protocol/src/clock.js';
 import { buildApp } from './app.js';
-import type { AlarmConfig } from './config.js';
+import { DEFAULT_CONFIG, type AlarmConfig } from './config.js';
 import { addOperator as addOperatorRow, loadSecretKey, registerDevice as registerDeviceRow, type Role } from './store/accounts.js';
 import { openDatabase } from './store/database.js';
 
@@ -18,8 +18,10 @@ export type StartOptions = {
 };
 export type RunningAlarmCenter = { url: string; close(): Promise<void> };
 
+const defaultLogger = (opts: StartOptions) => pino({ name: 'alarm-center', level: opts.config?.logLevel ?? DEFAULT_CONFIG.logLevel }, pino.destination(2));
+
 export async function startAlarmCenter(opts: StartOptions): Promise<RunningAlarmCenter> {
-  const logger = opts.logger ?? pino({ name: 'alarm-center' }, pino.destination(2));
+  const logger = opts.logger ?? defaultLogger(opts);
   const app = await buildApp({ dbPath: opts.dbPath, clock: opts.clock ?? new SystemClock(), logger, config: opts.config });
   const address = await app.listen({ port: opts.port ?? 8470, host: opts.host ?? '127.0.0.1' });
   let closing: Promise<void> | undefined;
@@ -28,7 +30,7 @@ export async function startAlarmCenter(opts: StartOptions): Promise<RunningAlarm
 
 /** Runs until SIGINT/SIGTERM, then closes cleanly (the CLI's long-running mode). */
 export async function serveUntilSignal(opts: StartOptions): Promise<RunningAlarmCenter> {
-  const logger = opts.logger ?? pino({ name: 'alarm-center' }, pino.destination(2));
+  const logger = opts.logger ?? defaultLogger(opts);
   const running = await startAlarmCenter({ ...opts, logger });
   closeWithGrace({ delay: 5000 }, async ({ err, signal }) => {
     if (err) logger.error({ err }, 'closing after an error');

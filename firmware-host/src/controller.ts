@@ -78,7 +78,8 @@ export const KEPT_EVENTS_MS = 2000;
 
 type SignalMode = 'off' | 'remind' | 'present' | 'error';
 
-type Events = { outcome: [DosingOutcome]; status: [ControllerStatus] };
+/** `failure`: the dose machine threw; dispensing has stopped and only a restart (which reconciles) resumes it. */
+type Events = { outcome: [DosingOutcome]; status: [ControllerStatus]; failure: [Error] };
 
 export class Controller {
   readonly #o: ControllerOptions;
@@ -179,6 +180,12 @@ export class Controller {
     this.#heads = undefined;
     this.#restartIfWaiting();
     return returned;
+  }
+
+  /** The schedule changed in the store from this process (a pause, a travel pack, a withdrawal): start over from it. */
+  scheduleChanged(): void {
+    this.#heads = undefined;
+    this.#restartIfWaiting();
   }
 
   unloadSchedule(staffId: string | null = null): DoseRow[] {
@@ -368,6 +375,7 @@ export class Controller {
       },
       error: (err) => {
         this.#log.error({ err, doseId: row.doseId }, 'dose machine failed');
+        this.#emitter.emit('failure', err instanceof Error ? err : new Error(String(err)));
       },
     });
     actor.start();

@@ -45,7 +45,7 @@ const fields = <P extends TProperties>(p: P) => Type.Object(p, { additionalPrope
 
 // ---------------------------------------------------------------- the catalogue
 
-type CommandDef = {
+export type CommandDef = {
   fields: TObject;
   /** Fields of the OK ack beyond the result. */
   ack: TObject;
@@ -53,6 +53,8 @@ type CommandDef = {
   result?: EventName;
   /** Moves hardware: carries a lease, and a command id the MCU remembers. */
   motion: boolean;
+  /** Simulator-only debug channel: outside the catalogue hash, so a real MCU agrees on it without implementing it. */
+  debug?: true;
   doc: string;
 };
 type EventDef = { fields: TObject; doc: string };
@@ -152,12 +154,14 @@ export const COMMANDS = {
     fields: fields({ fault: text('^[a-zA-Z]{1,20}$', 20, 'fault name'), p: int(0, 1_000_000, 'probability in millionths') }),
     ack: fields({}),
     motion: false,
+    debug: true,
     doc: 'debug channel (simulator only): set a named fault\'s rate; a real MCU answers ERR:UNSUPPORTED',
   },
   SIM: {
     fields: fields({ act: oneOf(['press', 'take', 'place'] as const, 'citizen action') }),
     ack: fields({}),
     motion: false,
+    debug: true,
     doc: 'debug channel (simulator only): act as the citizen (press the button, take or place the cup)',
   },
 } as const satisfies Record<string, CommandDef>;
@@ -195,12 +199,21 @@ export type Ack<N extends CommandName = CommandName> =
   | { result: 'OK'; fields: AckFields<N> }
   | { result: 'BUSY' | `ERR:${AckError}`; fields: Record<string, never> };
 
-/** Short hash of the catalogue's shape: both ends must agree on it at HELLO. */
-export const CATALOGUE_HASH = createHash('sha256')
-  .update(JSON.stringify({ v: PROTOCOL_VERSION, COMMANDS, EVENTS, HEARTBEATS, ACK_ERRORS }))
-  .digest('hex')
-  .slice(0, 8)
-  .toUpperCase();
+/**
+ * Short hash of a catalogue's shape, debug commands left out: what an MCU implements is all that both ends must
+ * agree on, so adding or changing a simulator-only message never makes a real MCU refuse HELLO.
+ */
+export function catalogueHash(cat: { v: number; COMMANDS: Record<string, CommandDef>; EVENTS: object; HEARTBEATS: object; ACK_ERRORS: readonly string[] }): string {
+  const commands = Object.fromEntries(Object.entries(cat.COMMANDS).filter(([, def]) => !def.debug));
+  return createHash('sha256')
+    .update(JSON.stringify({ v: cat.v, COMMANDS: commands, EVENTS: cat.EVENTS, HEARTBEATS: cat.HEARTBEATS, ACK_ERRORS: cat.ACK_ERRORS }))
+    .digest('hex')
+    .slice(0, 8)
+    .toUpperCase();
+}
+
+/** The hash both ends must agree on at HELLO. */
+export const CATALOGUE_HASH = catalogueHash({ v: PROTOCOL_VERSION, COMMANDS, EVENTS, HEARTBEATS, ACK_ERRORS });
 
 // ---------------------------------------------------------------- body codec
 

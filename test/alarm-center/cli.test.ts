@@ -2,6 +2,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { main } from '../../alarm-center/src/cli.js';
 import { openDatabase } from '../../alarm-center/src/store/database.js';
@@ -13,12 +14,12 @@ afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-async function capture(argv: string[]) {
+async function capture(argv: string[], stdin = '') {
   let out = '';
   let err = '';
   vi.spyOn(process.stdout, 'write').mockImplementation((s) => ((out += String(s)), true));
   vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((err += String(s)), true));
-  const code = await main(argv);
+  const code = await main(argv, { stdin: Readable.from([stdin]) });
   vi.restoreAllMocks();
   return { code, out, err };
 }
@@ -48,14 +49,32 @@ describe('dosis alarm-center', () => {
     expect(again.err).toMatch(/already registered/);
   });
 
-  it('adds an operator who can log in, and refuses bad options with exit 2', async () => {
+  it('adds an operator whose password comes from stdin, never from the command line', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'dosis-cli-'));
     dirs.push(dir);
     const db = join(dir, 'x.db');
-    expect((await capture(['add-operator', '--username', 'sue', '--role', 'supervisor', '--password', 'sue-password', '--db', db])).code).toBe(0);
+    const added = await capture(['add-operator', '--username', 'sue', '--role', 'supervisor', '--db', db], 'sue-password\nignored');
+    expect(added.code).toBe(0);
+    expect(added.out).not.toContain('sue-password');
     const d = openDatabase(db);
-    expect(login(d, 'sue', 'sue-password', 0, 1000)?.role).toBe('supervisor');
+    expect(await login(d, 'sue', 'sue-password', { now: () => 0 }, 1000)).toMatchObject({ ok: true, role: 'supervisor' });
     d.close();
+    const flag = await capture(['add-operator', '--username', 'sam', '--password', 'sam-password', '--db', db]);
+    expect(flag.code).toBe(2);
+    expect(flag.err).toMatch(/password/);
+    expect((await capture(['add-operator', '--username', 'sam', '--db', db], '')).code).toBe(2);
+    const gen = await capture(['add-operator', '--username', 'sam', '--generate-password', '--db', db]);
+    expect(gen.code).toBe(0);
+    const pw = /password: (\S+)/.exec(gen.out)![1]!;
+    const d2 = openDatabase(db);
+    expect((await login(d2, 'sam', pw, { now: () => 0 }, 1000)).ok).toBe(true);
+    d2.close();
+  });
+
+  it('refuses bad options and settings with exit 2', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dosis-cli-'));
+    dirs.push(dir);
+    const db = join(dir, 'x.db');
     expect((await capture(['add-operator', '--username', 'x1', '--role', 'king', '--db', db])).code).toBe(2);
     expect((await capture(['--bogus'])).code).toBe(2);
     expect((await capture(['--port', 'abc'])).code).toBe(2);

@@ -1,65 +1,97 @@
-// Alarm centre ingestion speed: signed event posts next to a bare fastify route, same run, same machine (autocannon).
+// Alarm centre ingestion speed: signed, durable event posts as a ratio to a bare fastify route, both measured in the
+// same run on the same machine, at 10 connections, with the client (autocannon) in its own process and the rate
+// limits off. Runs alternate (bare, signed, bare, signed, ...) and the medians are compared, so a neighbour's load
+// spike shifts both sides rather than one.
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createRequire } from 'node:module';
-import Fastify from 'fastify';
+import { fileURLToPath } from 'node:url';
+import Fastify, { type FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { SystemClock } from '../../protocol/src/clock.js';
-import { registerDevice, startAlarmCenter } from '../../alarm-center/src/server.js';
-import { signedHeaders } from '../../protocol/src/centre/signing.js';
+import { buildApp } from '../../alarm-center/src/app.js';
+import { registerDevice } from '../../alarm-center/src/server.js';
+import { groupCommitFor } from '../../alarm-center/src/store/group-commit.js';
+import type { LoadResult, LoadSpec } from './load-client.js';
 
-// autocannon ships no type declarations; this is the part of its API used here.
-type AcRequest = { method?: string; path?: string; body?: string; headers?: Record<string, string>; setupRequest?: (req: AcRequest) => AcRequest };
-type AcOptions = { url: string; method?: string; body?: string; headers?: Record<string, string>; connections: number; duration: number; requests?: AcRequest[] };
-type AcResult = { requests: { average: number; total: number }; latency: { p99: number }; non2xx: number };
-const autocannon = createRequire(import.meta.url)('autocannon') as (o: AcOptions, cb: (err: Error | null, res: AcResult) => void) => unknown;
+const CLIENT = fileURLToPath(new URL('./load-client.ts', import.meta.url));
 
-type Figures = { name: string; reqPerSec: number; p99Ms: number; non2xx: number; total: number };
-
-function run(opts: AcOptions): Promise<AcResult> {
+/** Runs the load client in a child process (through tsx, as `npm run bench` itself runs) and reads its one line of JSON. */
+export function runClient(spec: LoadSpec): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
-    autocannon(opts, (err, res) => (err ? reject(err) : resolve(res)));
+    const child = spawn(process.execPath, ['--import', 'tsx', CLIENT, JSON.stringify(spec)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as LoadResult) : reject(new Error(`load client exited with ${code}`))));
   });
 }
 
-export async function benchAlarm(durationS = 5): Promise<Figures[]> {
-  const dir = mkdtempSync(join(tmpdir(), 'dosis-bench-'));
-  const out: Figures[] = [];
+export type AlarmFigures = {
+  bare: LoadResult[];
+  signed: LoadResult[];
+  ratio: number;
+  /** Requests per transaction and per fsync over all signed runs. */
+  perCommit: number;
+  perSync: number;
+};
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+export async function benchAlarm(opts: { runs?: number; durationS?: number; connections?: number; dbDir?: string | undefined } = {}): Promise<AlarmFigures> {
+  const runs = opts.runs ?? 3;
+  const durationS = opts.durationS ?? 5;
+  const connections = opts.connections ?? 10;
+  const dir = mkdtempSync(join(opts.dbDir ?? tmpdir(), 'dosis-bench-'));
+  let bare: FastifyInstance | undefined;
+  let centre: FastifyInstance | undefined;
+  const figures: AlarmFigures = { bare: [], signed: [], ratio: 0, perCommit: 0, perSync: 0 };
   try {
-    const bare = Fastify();
+    bare = Fastify();
     bare.post('/bare', async () => ({ ok: true }));
     const bareUrl = await bare.listen({ port: 0, host: '127.0.0.1' });
-    const b = await run({ url: `${bareUrl}/bare`, method: 'POST', body: '{"x":1}', headers: { 'content-type': 'application/json' }, connections: 10, duration: durationS });
-    out.push({ name: 'bare fastify route', reqPerSec: b.requests.average, p99Ms: b.latency.p99, non2xx: b.non2xx, total: b.requests.total });
-    await bare.close();
 
+    // A real database file, by default in tmpdir (on this machine the same disk a deployed centre would use);
+    // --db-dir /dev/shm shows what is left of the cost when fsync is free.
     const dbPath = join(dir, 'bench.db');
     const secret = registerDevice(dbPath, 'bench-1');
-    const clock = new SystemClock();
-    const centre = await startAlarmCenter({ port: 0, dbPath, clock, logger: pino({ level: 'silent' }), config: { rateLimitPerMinute: 10_000_000 } });
+    centre = await buildApp({ dbPath, clock: new SystemClock(), logger: pino({ level: 'silent' }), config: { rateLimitPerMinute: 0 } });
+    const centreUrl = await centre.listen({ port: 0, host: '127.0.0.1' });
     const path = '/v1/devices/bench-1/events';
-    let i = 0;
-    // Each request is a new event with a fresh signature, as a robot draining its outbox would send.
-    const s = await run({
-      url: centre.url,
-      connections: 10,
-      duration: durationS,
-      requests: [{
-        method: 'POST',
-        path,
-        setupRequest: (req) => {
-          i++;
-          const body = JSON.stringify({ eventId: `b-${i}`, seq: i, type: 'dose_failed', occurredAtMs: clock.now(), doseId: `d-${i}`, payload: { slot: i % 28 } });
-          return { ...req, body, headers: { 'content-type': 'application/json', ...signedHeaders('bench-1', secret, 'POST', path, clock.now(), body) } };
-        },
-      }],
-    });
-    out.push({ name: 'signed event ingestion', reqPerSec: s.requests.average, p99Ms: s.latency.p99, non2xx: s.non2xx, total: s.requests.total });
-    await centre.close();
+
+    for (let r = 0; r < runs; r++) {
+      const b = await runClient({ url: bareUrl, path: '/bare', connections, durationS, kind: 'bare' });
+      figures.bare.push(b);
+      print(`bare fastify route (run ${r + 1})`, b);
+      const s = await runClient({ url: centreUrl, path, connections, durationS, kind: 'event', deviceId: 'bench-1', secret, runId: `r${r}` });
+      figures.signed.push(s);
+      print(`signed durable event (run ${r + 1})`, s);
+    }
+    const stats = groupCommitFor(centre.db).stats;
+    figures.perCommit = stats.requests / Math.max(1, stats.commits);
+    figures.perSync = stats.requests / Math.max(1, stats.syncs);
+    const stored = (centre.db.prepare('SELECT count(*) n FROM events').get() as { n: number }).n;
+    const answered = figures.signed.reduce((n, s) => n + s.total - s.non2xx, 0);
+    figures.ratio = median(figures.signed.map((s) => s.reqPerSec)) / median(figures.bare.map((s) => s.reqPerSec));
+    process.stdout.write(
+      `\nmedian of ${runs}: bare ${median(figures.bare.map((s) => s.reqPerSec)).toFixed(0)} req/s, signed ${median(figures.signed.map((s) => s.reqPerSec)).toFixed(0)} req/s` +
+        ` = ${(figures.ratio * 100).toFixed(1)} % of bare; signed p99 ${median(figures.signed.map((s) => s.p99Ms))} ms (${connections} connections, database in ${opts.dbDir ?? tmpdir()})\n` +
+        `group commit: ${figures.perCommit.toFixed(1)} requests per transaction, ${figures.perSync.toFixed(1)} per fsync, ` +
+        `${groupCommitFor(centre.db).checkpoints?.checkpoints ?? 0} checkpoints (${stats.catchUps} waited for); ` +
+        `${stored} events stored for ${answered} answered 2xx (autocannon counts a few answered after its window)\n`,
+    );
   } finally {
+    await bare?.close();
+    await centre?.close();
     rmSync(dir, { recursive: true, force: true });
   }
-  for (const f of out) process.stdout.write(`${f.name.padEnd(26)} ${f.reqPerSec.toFixed(0).padStart(7)} req/s   p99 ${String(f.p99Ms).padStart(4)} ms   non-2xx ${f.non2xx}/${f.total}\n`);
-  return out;
+  return figures;
+}
+
+function print(name: string, f: LoadResult): void {
+  process.stdout.write(`${name.padEnd(34)} ${f.reqPerSec.toFixed(0).padStart(7)} req/s   p50 ${String(f.p50Ms).padStart(3)} ms   p99 ${String(f.p99Ms).padStart(4)} ms   non-2xx ${f.non2xx}/${f.total}\n`);
 }

@@ -1,18 +1,35 @@
 // `npm run bench`: prints the speed figures of each part. Figures, not pass/fail: CI machines are noisy.
-import { parseCommand } from '../../bin/cli-kit.js';
+import { intOption, parseCommand } from '../../bin/cli-kit.js';
 
-const BENCHES: Record<string, () => Promise<unknown>> = {
+type Args = { 'db-dir'?: string | undefined; runs?: string | undefined; seconds?: string | undefined; robots?: string | undefined; compress?: string | undefined; sockets?: string | undefined; 'outbox-hours'?: string | undefined };
+const BENCHES: Record<string, (a: Args) => Promise<unknown>> = {
   link: async () => (await import('./link-bench.js')).benchLink(),
   soak: async () => (await import('./soak-bench.js')).benchSoak(),
-  alarm: async () => (await import('./alarm-bench.js')).benchAlarm(),
+  alarm: async (a) => (await import('./alarm-bench.js')).benchAlarm({ runs: intOption('runs', a.runs, 3, 1, 50), durationS: intOption('seconds', a.seconds, 5, 1, 600), dbDir: a['db-dir'] }),
+  fleet: async (a) =>
+    (await import('./fleet-bench.js')).benchFleet({
+      robots: intOption('robots', a.robots, 40_000, 1, 1_000_000), compress: intOption('compress', a.compress, 5, 1, 10_000), sockets: intOption('sockets', a.sockets, 200, 1, 10_000),
+      outboxHours: intOption('outbox-hours', a['outbox-hours'], 1, 0, 24 * 14),
+    }),
 };
+/** Minutes long, so only when asked for by name. */
+const ON_REQUEST = new Set(['fleet']);
 
 const spec = {
   name: 'bench',
-  summary: 'Print speed figures: protocol framing and link round trips, soak dosings/s, alarm-centre ingestion.',
-  usage: 'npm run bench -- [--only link|soak|alarm]',
-  options: { only: { type: 'string' } },
-  help: { only: `run one benchmark (${Object.keys(BENCHES).join(', ')})` },
+  summary: 'Print speed figures: protocol framing and link round trips, soak dosings/s, alarm-centre ingestion; the fleet on request.',
+  usage: 'npm run bench -- [--only link|soak|alarm|fleet] [--runs N --seconds S --db-dir DIR] [--robots N --compress X --sockets N --outbox-hours H]',
+  options: { only: { type: 'string' }, 'db-dir': { type: 'string' }, runs: { type: 'string' }, seconds: { type: 'string' }, robots: { type: 'string' }, compress: { type: 'string' }, sockets: { type: 'string' }, 'outbox-hours': { type: 'string' } },
+  help: {
+    only: `run one benchmark (${Object.keys(BENCHES).join(', ')}; fleet runs only when named)`,
+    runs: 'alarm: alternating runs of the bare route and the centre, medians compared (default 3)',
+    seconds: 'alarm: seconds per run (default 5)',
+    'db-dir': 'alarm: where the database file goes (default: the temporary directory; /dev/shm to take fsync out)',
+    robots: 'fleet: robots (default 40000)',
+    compress: 'fleet: time compression of the heartbeat interval (default 5)',
+    sockets: 'fleet: keep-alive sockets the robots share (default 200)',
+    'outbox-hours': 'fleet: hours of outage whose events each robot flushes in the storm (default 1)',
+  },
 } as const;
 
 export async function main(argv: string[]): Promise<number> {
@@ -24,9 +41,9 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   for (const [name, run] of Object.entries(BENCHES)) {
-    if (only && name !== only) continue;
+    if (only ? name !== only : ON_REQUEST.has(name)) continue;
     process.stdout.write(`# ${name}\n`);
-    await run();
+    await run(args.values);
   }
   return 0;
 }

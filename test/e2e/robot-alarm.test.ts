@@ -84,13 +84,14 @@ describe.runIf(existsSync(CHROMIUM))('a dose not taken, seen by an operator in C
 
     const row = page.locator('#queue tbody tr', { hasText: doseId });
     await row.waitFor({ timeout: 10_000 });
-    expect(await row.textContent()).toContain('missed_dose');
-    await row.getByRole('button', { name: 'Claim' }).click();
-    await expect.poll(async () => row.textContent(), { timeout: 10_000 }).toContain(`claimed (${DEMO_OPERATOR.username})`);
+    // The dashboard opens in Danish: the alert type and state in words.
+    expect(await row.locator('td.type').textContent()).toBe('Glemt medicin');
+    await row.getByRole('button', { name: 'Tag alarmen' }).click();
+    await expect.poll(async () => row.locator('td.state').textContent(), { timeout: 10_000 }).toBe(`Taget af ${DEMO_OPERATOR.username}`);
     mkdirSync('test-artifacts', { recursive: true });
     await page.screenshot({ path: 'test-artifacts/e2e-robot-alarm.png', fullPage: true });
     await row.locator('select.outcome').selectOption('reached_taken');
-    await row.getByRole('button', { name: 'Resolve' }).click();
+    await row.getByRole('button', { name: 'Afslut' }).click();
     await expect.poll(async () => page.locator('#queue tbody tr', { hasText: doseId }).count(), { timeout: 10_000 }).toBe(0);
 
     const alerts = centreRows<{ state: string; outcome: string; claimed_by: string }>(s, 'SELECT state, outcome, claimed_by FROM alerts WHERE dose_id = ?', doseId);

@@ -77,7 +77,7 @@ describe('controller status', () => {
     const onFile = rig(join(dir, 'robot.db'));
     const inMemory = rig();
     expect([onFile.h.store.shared, inMemory.h.store.shared]).toEqual([true, false]);
-    // With nothing to do, the link's heartbeats and (on a file) the store watch are the only timers left.
-    expect(onFile.clock.pending - inMemory.clock.pending).toBe(1);
+    // With nothing to do, the link's heartbeats and (on a file) the store watch and the running mark are the only timers left.
+    expect(onFile.clock.pending - inMemory.clock.pending).toBe(2);
   });
 });

@@ -45,7 +45,12 @@ describe('dosis demo', () => {
 
     const citizen = (await waitFor(() => out, /citizen screen:\s+(http:\/\/\S+)/, 15_000))[1]!;
     const dashboard = (await waitFor(() => out, /alarm dashboard:\s+(http:\/\/\S+)/, 1_000))[1]!;
-    expect(out).toMatch(/pharmacy screen:\s+http:\/\/\S+\/pharmacy/);
+    const pharmacy = (await waitFor(() => out, /pharmacy screen:\s+(http:\/\/\S+\/pharmacy)\s+\(log in as (\S+) \/ (\d+)/, 1_000));
+    // The demo's staff login works on its pharmacy screen.
+    const login = await fetch(pharmacy[1]!.replace(/\/pharmacy$/, '/api/pharmacy/login'), {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ staffId: pharmacy[2], pin: pharmacy[3] }),
+    });
+    expect(login.status).toBe(200);
     const page = await fetch(citizen);
     expect(page.status).toBe(200);
     expect(await page.text()).toMatch(/<html/i);
@@ -58,6 +63,8 @@ describe('dosis demo', () => {
 
     proc.stdin.write('status\n');
     await waitFor(() => out, /robot \w+.*alarm outbox \d+/, 5_000);
+    proc.stdin.write('example\n');
+    await waitFor(() => out, /example roll \S+ written to \S+example-roll\.json|is due now; try "example" again/, 5_000);
     proc.stdin.write('fault nosuchfault 1\n');
     await waitFor(() => out, /usage: fault NAME RATE/, 5_000);
     proc.stdin.write('quit\n');

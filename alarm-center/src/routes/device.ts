@@ -1,18 +1,44 @@
 // Device API: signed event posts (single and batch) and heartbeats.
+//
+// Every write goes through one GroupCommit: requests that arrive together share a
+// transaction and an fsync, each in its own savepoint with its signature, and each
+// is answered only once the COMMIT that holds it is on disk (store/group-commit.ts).
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { BatchBody, BatchReply, DeviceParams, EventBody, EventReply, HeartbeatBody, HeartbeatReply } from '../../../protocol/src/centre/contract.js';
+import type { FastifyRequest } from 'fastify';
+import { BatchBody, BatchReply, DeviceParams, EventBody, EventReply, HeartbeatBody, HeartbeatReply, dailyReportProblem } from '../../../protocol/src/centre/contract.js';
 import { ErrorReply } from '../schemas/operator.js';
 import { ingestEvents, recordHeartbeat } from '../store/alerts.js';
-import { conflict } from '../errors.js';
+import { forgetSignaturesBefore, rememberSignature } from '../store/accounts.js';
+import { groupCommitFor } from '../store/group-commit.js';
+import { AlarmError, conflict, unauthorized } from '../errors.js';
 
-const errors = { 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 409: ErrorReply, 413: ErrorReply };
+const errors = { 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 409: ErrorReply, 413: ErrorReply, 422: ErrorReply };
 
 const deviceRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const writes = groupCommitFor(app.db);
+  // Runs once the server has answered every request, so no fsync is still pending.
+  app.addHook('onClose', async () => writes.close());
+
+  let purgedAtMs = -Infinity;
+  /** Runs a signed request's writes in the next group, together with its signature: a replay that raced the original is refused here. */
+  const write = <T>(req: FastifyRequest, work: (nowMs: number) => T): Promise<T> =>
+    writes.run(() => {
+      const now = app.clock.now();
+      // Expired signatures leave with writes that are synced anyway, at most once a second; the scheduler's
+      // own purge then finds none, so its pass stays a read and costs no fsync on the event loop.
+      if (now - purgedAtMs >= 1_000) {
+        purgedAtMs = now;
+        forgetSignaturesBefore(app.db, now - 2 * app.config.signatureWindowMs);
+      }
+      if (!rememberSignature(app.db, req.deviceSignature!, now)) throw unauthorized('replayed request');
+      return work(now);
+    });
+
   app.post('/v1/devices/:deviceId/events', {
     preValidation: app.verifyDevice,
     schema: { tags: ['device'], params: DeviceParams, body: EventBody, response: { 200: EventReply, 201: EventReply, ...errors } },
   }, async (req, reply) => {
-    const [r] = ingestEvents(app.db, req.params.deviceId, [req.body], app.clock.now());
+    const [r] = await write(req, (now) => ingestEvents(app.db, req.params.deviceId, [req.body], now));
     if (r!.status === 'conflict') throw conflict(`event ${r!.eventId} was already stored with a different body`);
     return reply.code(r!.status === 'stored' ? 201 : 200).send(r!);
   });
@@ -20,14 +46,20 @@ const deviceRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/v1/devices/:deviceId/events/batch', {
     preValidation: app.verifyDevice,
     schema: { tags: ['device'], params: DeviceParams, body: BatchBody, response: { 200: BatchReply, ...errors } },
-  }, async (req) => ({ results: ingestEvents(app.db, req.params.deviceId, req.body.events, app.clock.now()) }));
+  }, async (req) => ({ results: await write(req, (now) => ingestEvents(app.db, req.params.deviceId, req.body.events, now)) }));
 
   app.post('/v1/devices/:deviceId/heartbeat', {
     preValidation: app.verifyDevice,
     schema: { tags: ['device'], params: DeviceParams, body: HeartbeatBody, response: { 200: HeartbeatReply, ...errors } },
   }, async (req) => {
-    recordHeartbeat(app.db, req.params.deviceId, req.body, app.clock.now());
-    return { intervalMs: app.config.heartbeatIntervalMs, serverTimeMs: app.clock.now() };
+    // Figures that cannot be true would skew the municipality's report; the robot hears why.
+    const problem = req.body.report && dailyReportProblem(req.body.report, app.clock.now());
+    if (problem) throw new AlarmError('DOSIS_ERR_VALIDATION', 422, `daily report: ${problem}`);
+    const now = await write(req, (now) => {
+      recordHeartbeat(app.db, req.params.deviceId, req.body, now);
+      return now;
+    });
+    return { intervalMs: app.config.heartbeatIntervalMs, serverTimeMs: now };
   });
 };
 export default deviceRoutes;

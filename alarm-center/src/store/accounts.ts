@@ -1,6 +1,8 @@
 // Device credentials (secrets encrypted at rest), operator accounts (scrypt) and sessions.
 import { createCipheriv, createDecipheriv, createHash, randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
+import type Database from 'better-sqlite3';
 import type { Db } from './database.js';
 import { badRequest, conflict } from '../errors.js';
 import { isDeviceId } from '../../../protocol/src/centre/contract.js';
@@ -9,6 +11,9 @@ export const ROLES = ['operator', 'supervisor', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
 const ROLE_RANK: Record<Role, number> = { operator: 1, supervisor: 2, admin: 3 };
 export const roleAtLeast = (role: Role, min: Role) => ROLE_RANK[role] >= ROLE_RANK[min];
+
+/** The file beside the database that holds the key, when no key is configured; a backup is useless without it. */
+export const secretKeyPath = (dbPath: string) => `${dbPath}.key`;
 
 /**
  * The key that encrypts device secrets. HMAC verification needs the secret itself,
@@ -22,7 +27,7 @@ export function loadSecretKey(dbPath: string, keyHex?: string): Buffer {
     return Buffer.from(given, 'hex');
   }
   if (dbPath === ':memory:') return randomBytes(32);
-  const file = `${dbPath}.key`;
+  const file = secretKeyPath(dbPath);
   if (existsSync(file)) return Buffer.from(readFileSync(file, 'utf8').trim(), 'hex');
   const key = randomBytes(32);
   writeFileSync(file, key.toString('hex'), { mode: 0o600 });
@@ -54,7 +59,59 @@ export function registerDevice(db: Db, key: Buffer, deviceId: string, nowMs: num
     db.prepare('INSERT INTO devices (id, secret_enc, registered_at_ms) VALUES (?, ?, ?)').run(deviceId, encrypt(key, secret), nowMs);
     db.prepare(`INSERT INTO audit (at_ms, actor, action, device_id) VALUES (?, 'system', 'device.registered', ?)`).run(nowMs, deviceId);
   })();
+  for (const cache of secretCaches.get(db) ?? []) cache.forget(deviceId);
   return secret;
+}
+
+const secretCaches = new WeakMap<Db, Set<DeviceSecrets>>();
+
+/**
+ * Decrypted device secrets, least recently used dropped first. Each lookup still reads
+ * the device's row (one indexed read) and uses the cached secret only while the stored
+ * ciphertext is the one it was decrypted from, so a device registered again or re-keyed,
+ * by this process or another on the same file, is decrypted afresh; registering through
+ * this database handle also drops the entry at once.
+ */
+export class DeviceSecrets {
+  readonly #key: Buffer;
+  readonly #max: number;
+  readonly #read: Database.Statement<[string], { secret_enc: string }>;
+  readonly #entries = new Map<string, { enc: string; secret: string }>();
+  /** Decryptions done (cache misses), for tests and benchmarks. */
+  decrypts = 0;
+
+  constructor(db: Db, key: Buffer, max = 65_536) {
+    this.#key = key;
+    this.#max = max;
+    this.#read = db.prepare('SELECT secret_enc FROM devices WHERE id = ?');
+    let caches = secretCaches.get(db);
+    if (!caches) secretCaches.set(db, (caches = new Set()));
+    caches.add(this);
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  get(deviceId: string): string | undefined {
+    const row = this.#read.get(deviceId);
+    const hit = this.#entries.get(deviceId);
+    if (hit) this.#entries.delete(deviceId);
+    if (!row) return undefined;
+    if (hit && hit.enc === row.secret_enc) {
+      this.#entries.set(deviceId, hit);
+      return hit.secret;
+    }
+    const secret = decrypt(this.#key, row.secret_enc);
+    this.decrypts++;
+    this.#entries.set(deviceId, { enc: row.secret_enc, secret });
+    if (this.#entries.size > this.#max) this.#entries.delete(this.#entries.keys().next().value!);
+    return secret;
+  }
+
+  forget(deviceId: string): void {
+    this.#entries.delete(deviceId);
+  }
 }
 
 export function deviceSecret(db: Db, key: Buffer, deviceId: string): string | undefined {
@@ -62,17 +119,89 @@ export function deviceSecret(db: Db, key: Buffer, deviceId: string): string | un
   return row ? decrypt(key, row.secret_enc) : undefined;
 }
 
+/**
+ * Remembers an accepted request signature, inside the caller's transaction so it is
+ * durable together with what the request wrote. False when it was already seen.
+ */
+export function rememberSignature(db: Db, signature: string, nowMs: number): boolean {
+  return rememberStatement(db).run(signature, nowMs).changes === 1;
+}
+
+const rememberStatements = new WeakMap<Db, Database.Statement<[string, number]>>();
+function rememberStatement(db: Db) {
+  let s = rememberStatements.get(db);
+  if (!s) rememberStatements.set(db, (s = db.prepare('INSERT OR IGNORE INTO used_signatures (signature, at_ms) VALUES (?, ?)')));
+  return s;
+}
+
+/** Forgets signatures accepted before `beforeMs` (by index); returns how many. */
+export function forgetSignaturesBefore(db: Db, beforeMs: number): number {
+  let s = forgetStatements.get(db);
+  if (!s) forgetStatements.set(db, (s = db.prepare('DELETE FROM used_signatures WHERE at_ms < ?')));
+  return s.run(beforeMs).changes;
+}
+const forgetStatements = new WeakMap<Db, Database.Statement<[number]>>();
+
 function hashPassword(password: string): string {
   const salt = randomBytes(16);
   const hash = scryptSync(password, salt, 32, { N: 16384, r: 8, p: 1 });
   return `scrypt$${salt.toString('base64')}$${hash.toString('base64')}`;
 }
 
-function checkPassword(password: string, stored: string): boolean {
+/**
+ * Password checks run in one worker thread at the lowest CPU priority (nice 19 applies to that thread alone on
+ * Linux): never on the event loop, and a login flood yields the processor to the devices' requests instead of
+ * competing with them. Checks queue there one after another.
+ */
+const CHECKER_SOURCE = `
+const { parentPort } = require('node:worker_threads');
+const { scryptSync } = require('node:crypto');
+try { require('node:os').setPriority(19); } catch {}
+const pause = new Int32Array(new SharedArrayBuffer(4));
+parentPort.on('message', ({ id, password, salt }) => {
+  const t0 = performance.now();
+  let key = null;
+  try { key = scryptSync(password, Buffer.from(salt, 'base64'), 32, { N: 16384, r: 8, p: 1 }); } catch {}
+  parentPort.postMessage({ id, key });
+  // Rest as long as the check took: scrypt is memory-hard, and its cache and memory traffic slows every other thread
+  // on the machine, whatever its priority. Half the time at most keeps that within bounds during a flood.
+  Atomics.wait(pause, 0, 0, performance.now() - t0);
+});
+`;
+let checker: Worker | undefined;
+let nextCheck = 0;
+const pendingChecks = new Map<number, (key: Uint8Array | null) => void>();
+
+function startChecker(): Worker {
+  const w = new Worker(CHECKER_SOURCE, { eval: true });
+  w.unref();
+  w.on('message', ({ id, key }: { id: number; key: Uint8Array | null }) => {
+    pendingChecks.get(id)?.(key);
+    pendingChecks.delete(id);
+  });
+  const fail = () => {
+    checker = undefined;
+    for (const done of pendingChecks.values()) done(null);
+    pendingChecks.clear();
+  };
+  w.on('error', fail);
+  w.on('exit', fail);
+  return w;
+}
+
+/** How many password checks are waiting (the login route turns new ones away past a bound). */
+export const passwordChecksWaiting = () => pendingChecks.size;
+
+async function checkPassword(password: string, stored: string): Promise<boolean> {
   const [, salt, hash] = stored.split('$');
   const want = Buffer.from(hash ?? '', 'base64');
-  const got = scryptSync(password, Buffer.from(salt ?? '', 'base64'), 32, { N: 16384, r: 8, p: 1 });
-  return want.length === got.length && timingSafeEqual(want, got);
+  checker ??= startChecker();
+  const id = ++nextCheck;
+  const got = await new Promise<Uint8Array | null>((resolve) => {
+    pendingChecks.set(id, resolve);
+    checker!.postMessage({ id, password, salt: salt ?? '' });
+  });
+  return got !== null && want.length === got.length && timingSafeEqual(want, got);
 }
 
 export function addOperator(db: Db, username: string, role: Role, password: string, nowMs: number): void {
@@ -89,15 +218,59 @@ export function addOperator(db: Db, username: string, role: Role, password: stri
 
 const tokenHash = (token: string) => createHash('sha256').update(token).digest('hex');
 
-/** Returns a session token on a good password, undefined otherwise (same cost either way). */
-export function login(db: Db, username: string, password: string, nowMs: number, ttlMs: number): { token: string; role: Role } | undefined {
+/** Failures allowed before the first lock; each further failure doubles the lock, up to `LOCK_MAX_MS`. */
+export const LOCK_AFTER_FAILURES = 5;
+export const LOCK_BASE_MS = 1_000;
+export const LOCK_MAX_MS = 15 * 60_000;
+/** A username's failures are forgotten after a day without one. */
+const FAILURES_FORGOTTEN_MS = 24 * 3600_000;
+
+export const lockMs = (failures: number) =>
+  failures < LOCK_AFTER_FAILURES ? 0 : Math.min(LOCK_MAX_MS, LOCK_BASE_MS * 2 ** Math.min(30, failures - LOCK_AFTER_FAILURES));
+
+export type LoginResult =
+  | { ok: true; token: string; role: Role }
+  | { ok: false; reason: 'wrong' }
+  | { ok: false; reason: 'locked'; retryAfterMs: number };
+
+/** Until when `username` is locked out (0 when it is not). */
+export function lockedUntil(db: Db, username: string): number {
+  const row = db.prepare('SELECT locked_until_ms FROM login_failures WHERE username = ?').get(username) as { locked_until_ms: number } | undefined;
+  return row?.locked_until_ms ?? 0;
+}
+
+/**
+ * Checks a password and opens a session. A locked username is refused before its password is even looked at, so
+ * guessing on stops working; each failure is audited, and so is each lock with its length. Unknown usernames fail,
+ * count and lock exactly like known ones, at the same cost.
+ */
+export async function login(db: Db, username: string, password: string, clock: { now(): number }, ttlMs: number): Promise<LoginResult> {
+  const until = lockedUntil(db, username);
+  if (until > clock.now()) return { ok: false, reason: 'locked', retryAfterMs: until - clock.now() };
   const row = db.prepare('SELECT role, password_hash FROM operators WHERE username = ?').get(username) as { role: Role; password_hash: string } | undefined;
-  const ok = checkPassword(password, row?.password_hash ?? 'scrypt$AAAAAAAAAAAAAAAAAAAAAA==$AAAA');
-  if (!row || !ok) return undefined;
+  const ok = await checkPassword(password, row?.password_hash ?? 'scrypt$AAAAAAAAAAAAAAAAAAAAAA==$AAAA');
+  const nowMs = clock.now();
+  if (!row || !ok) {
+    return db.transaction((): LoginResult => {
+      db.prepare('DELETE FROM login_failures WHERE last_failure_at_ms < ?').run(nowMs - FAILURES_FORGOTTEN_MS);
+      const prev = db.prepare('SELECT failures FROM login_failures WHERE username = ?').get(username) as { failures: number } | undefined;
+      const failures = (prev?.failures ?? 0) + 1;
+      const lock = lockMs(failures);
+      db.prepare(`INSERT INTO login_failures (username, failures, last_failure_at_ms, locked_until_ms) VALUES (?, ?, ?, ?)
+        ON CONFLICT (username) DO UPDATE SET failures = excluded.failures, last_failure_at_ms = excluded.last_failure_at_ms, locked_until_ms = excluded.locked_until_ms`)
+        .run(username, failures, nowMs, nowMs + lock);
+      const detail = JSON.stringify({ username, failures, ...(lock ? { lockedForMs: lock } : {}) });
+      db.prepare('INSERT INTO audit (at_ms, actor, action, detail_json) VALUES (?, ?, ?, ?)').run(nowMs, 'system', lock ? 'login.locked' : 'login.failed', detail);
+      return lock ? { ok: false, reason: 'locked', retryAfterMs: lock } : { ok: false, reason: 'wrong' };
+    })();
+  }
   const token = randomBytes(32).toString('base64url');
-  db.prepare('DELETE FROM sessions WHERE expires_at_ms < ?').run(nowMs);
-  db.prepare('INSERT INTO sessions (token_hash, username, expires_at_ms) VALUES (?, ?, ?)').run(tokenHash(token), username, nowMs + ttlMs);
-  return { token, role: row.role };
+  db.transaction(() => {
+    db.prepare('DELETE FROM login_failures WHERE username = ?').run(username);
+    db.prepare('DELETE FROM sessions WHERE expires_at_ms < ?').run(nowMs);
+    db.prepare('INSERT INTO sessions (token_hash, username, expires_at_ms) VALUES (?, ?, ?)').run(tokenHash(token), username, nowMs + ttlMs);
+  })();
+  return { ok: true, token, role: row.role };
 }
 
 export function sessionUser(db: Db, token: string, nowMs: number): { username: string; role: Role } | undefined {

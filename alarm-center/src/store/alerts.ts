@@ -3,9 +3,10 @@
 // Every change is one transaction that also appends an audit row and bumps the
 // alert's version; escalation state lives in the database so a restart loses none.
 import { createHash } from 'node:crypto';
+import type { Statement } from 'better-sqlite3';
 import type { Db } from './database.js';
 import type { AlarmConfig } from '../config.js';
-import { conflict, forbidden, notFound } from '../errors.js';
+import { AlarmError, conflict, forbidden, notFound } from '../errors.js';
 import { roleAtLeast, type Role } from './accounts.js';
 
 export type DeviceEvent = {
@@ -43,35 +44,63 @@ const CANCELS: Record<string, (e: DeviceEvent) => string> = {
   power_restored: () => 'power',
 };
 
+// The ingestion path runs these for every event; preparing them once per database saves most of its SQLite time.
+const prepared = new WeakMap<Db, Map<string, Statement>>();
+function sql(db: Db, text: string): Statement {
+  let m = prepared.get(db);
+  if (!m) prepared.set(db, (m = new Map()));
+  let s = m.get(text);
+  if (!s) m.set(text, (s = db.prepare(text)));
+  return s;
+}
+
 export const eventHash = (e: DeviceEvent) =>
   createHash('sha256').update(JSON.stringify([e.eventId, e.seq, e.type, e.occurredAtMs, e.doseId ?? null, e.payload])).digest('hex');
 
 function audit(db: Db, atMs: number, actor: string, action: string, alertId: number | null, deviceId: string | null, version: number | null, detail?: unknown) {
-  db.prepare('INSERT INTO audit (at_ms, actor, action, alert_id, device_id, version, detail_json) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
+  sql(db, 'INSERT INTO audit (at_ms, actor, action, alert_id, device_id, version, detail_json) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
     atMs, actor, action, alertId, deviceId, version, detail === undefined ? null : JSON.stringify(detail),
   );
 }
 
 export function isSilenced(db: Db, deviceId: string, nowMs: number): boolean {
-  return !!db.prepare('SELECT 1 FROM silences WHERE device_id = ? AND starts_at_ms <= ? AND ends_at_ms > ? AND ended_early_at_ms IS NULL').get(deviceId, nowMs, nowMs);
+  return !!sql(db, 'SELECT 1 FROM silences WHERE device_id = ? AND starts_at_ms <= ? AND ends_at_ms > ? AND ended_early_at_ms IS NULL').get(deviceId, nowMs, nowMs);
 }
 
 function openOrFold(db: Db, deviceId: string, type: string, doseId: string | null, fold: string, urgency: number, nowMs: number, detail: unknown): number {
-  const live = db.prepare(`SELECT id, urgency, version FROM alerts WHERE device_id = ? AND fold_key = ? AND ${LIVE}`).get(deviceId, fold) as
+  const live = sql(db, `SELECT id, urgency, version FROM alerts WHERE device_id = ? AND fold_key = ? AND ${LIVE}`).get(deviceId, fold) as
     | { id: number; urgency: number; version: number } | undefined;
   if (live) {
     const up = urgency > live.urgency;
-    db.prepare(`UPDATE alerts SET report_count = report_count + 1, version = version + 1${up ? ', urgency = ?, type = ?' : ''} WHERE id = ?`).run(
+    sql(db, `UPDATE alerts SET report_count = report_count + 1, version = version + 1${up ? ', urgency = ?, type = ?' : ''} WHERE id = ?`).run(
       ...(up ? [urgency, type, live.id] : [live.id]),
     );
     audit(db, nowMs, 'device', 'alert.folded', live.id, deviceId, live.version + 1, detail);
     return live.id;
   }
-  const r = db.prepare(`INSERT INTO alerts (device_id, fold_key, type, urgency, dose_id, state, opened_at_ms, last_notified_at_ms) VALUES (?, ?, ?, ?, ?, 'open', ?, ?)`)
+  const r = sql(db, `INSERT INTO alerts (device_id, fold_key, type, urgency, dose_id, state, opened_at_ms, last_notified_at_ms) VALUES (?, ?, ?, ?, ?, 'open', ?, ?)`)
     .run(deviceId, fold, type, urgency, doseId, nowMs, nowMs);
   const id = Number(r.lastInsertRowid);
   audit(db, nowMs, 'device', 'alert.opened', id, deviceId, 1, detail);
   return id;
+}
+
+/**
+ * The robot's staff paused it (a hospital stay): the device is silenced for exactly the pause's span, and the
+ * silence ends when the robot says the pause ended. Keyed by the robot's pause number, so a repeat changes nothing.
+ */
+function carePause(db: Db, deviceId: string, e: DeviceEvent, nowMs: number): void {
+  const { pause, fromMs, untilMs } = e.payload as { pause?: unknown; fromMs?: unknown; untilMs?: unknown };
+  if ((typeof pause !== 'number' && typeof pause !== 'string') || typeof fromMs !== 'number' || typeof untilMs !== 'number' || !(untilMs > fromMs)) return;
+  const reason = `care_pause:${pause}`;
+  if (e.type === 'care_paused') {
+    if (db.prepare('SELECT 1 FROM silences WHERE device_id = ? AND reason = ?').get(deviceId, reason)) return;
+    const r = db.prepare("INSERT INTO silences (device_id, reason, starts_at_ms, ends_at_ms, created_by) VALUES (?, ?, ?, ?, 'device')").run(deviceId, reason, fromMs, untilMs);
+    audit(db, nowMs, 'device', 'silence.added', null, deviceId, null, { silenceId: Number(r.lastInsertRowid), reason, endsAtMs: untilMs });
+  } else {
+    const r = db.prepare('UPDATE silences SET ended_early_at_ms = ? WHERE device_id = ? AND reason = ? AND ended_early_at_ms IS NULL').run(nowMs, deviceId, reason);
+    if (r.changes > 0) audit(db, nowMs, 'device', 'silence.ended', null, deviceId, null, { reason });
+  }
 }
 
 /** Stores a batch in one transaction; the caller answers 2xx only after this returns (after COMMIT). */
@@ -80,7 +109,7 @@ export function ingestEvents(db: Db, deviceId: string, events: DeviceEvent[], no
     const out: { eventId: string; status: IngestStatus; alertId: number | null }[] = [];
     for (const e of events) {
       const hash = eventHash(e);
-      const prior = db.prepare('SELECT body_hash, alert_id FROM events WHERE device_id = ? AND event_id = ?').get(deviceId, e.eventId) as
+      const prior = sql(db, 'SELECT body_hash, alert_id FROM events WHERE device_id = ? AND event_id = ?').get(deviceId, e.eventId) as
         | { body_hash: string; alert_id: number | null } | undefined;
       if (prior) {
         out.push({ eventId: e.eventId, status: prior.body_hash === hash ? 'duplicate' : 'conflict', alertId: prior.alert_id });
@@ -90,26 +119,27 @@ export function ingestEvents(db: Db, deviceId: string, events: DeviceEvent[], no
       const detail = { eventId: e.eventId, type: e.type, seq: e.seq };
       const opens = OPENS[e.type];
       const cancels = CANCELS[e.type];
+      if (e.type === 'care_paused' || e.type === 'care_resumed') carePause(db, deviceId, e, nowMs);
       if (opens && !isSilenced(db, deviceId, nowMs)) {
         alertId = openOrFold(db, deviceId, e.type, e.doseId ?? null, opens.fold(e), opens.urgency, nowMs, detail);
       } else if (cancels) {
-        const live = db.prepare(`SELECT id, state, version FROM alerts WHERE device_id = ? AND fold_key = ? AND ${LIVE}`).get(deviceId, cancels(e)) as
+        const live = sql(db, `SELECT id, state, version FROM alerts WHERE device_id = ? AND fold_key = ? AND ${LIVE}`).get(deviceId, cancels(e)) as
           | { id: number; state: AlertState; version: number } | undefined;
         if (live) {
           alertId = live.id;
           if (live.state === 'open') {
-            db.prepare(`UPDATE alerts SET state = 'cancelled', outcome = ?, resolved_at_ms = ?, version = version + 1 WHERE id = ?`).run(e.type, nowMs, live.id);
+            sql(db, `UPDATE alerts SET state = 'cancelled', outcome = ?, resolved_at_ms = ?, version = version + 1 WHERE id = ?`).run(e.type, nowMs, live.id);
             audit(db, nowMs, 'device', 'alert.cancelled', live.id, deviceId, live.version + 1, detail);
           } else {
             // Someone is already on it: tell them, do not pull the alert away.
-            db.prepare('UPDATE alerts SET report_count = report_count + 1, version = version + 1 WHERE id = ?').run(live.id);
+            sql(db, 'UPDATE alerts SET report_count = report_count + 1, version = version + 1 WHERE id = ?').run(live.id);
             audit(db, nowMs, 'device', 'alert.noted', live.id, deviceId, live.version + 1, detail);
           }
         }
       }
-      db.prepare('INSERT INTO events (device_id, event_id, seq, type, occurred_at_ms, dose_id, payload_json, body_hash, received_at_ms, alert_id) VALUES (?,?,?,?,?,?,?,?,?,?)')
+      sql(db, 'INSERT INTO events (device_id, event_id, seq, type, occurred_at_ms, dose_id, payload_json, body_hash, received_at_ms, alert_id) VALUES (?,?,?,?,?,?,?,?,?,?)')
         .run(deviceId, e.eventId, e.seq, e.type, e.occurredAtMs, e.doseId ?? null, JSON.stringify(e.payload), hash, nowMs, alertId);
-      db.prepare('UPDATE devices SET max_seq = max(max_seq, ?), last_seq = ?, event_count = event_count + 1 WHERE id = ?').run(e.seq, e.seq, deviceId);
+      sql(db, 'UPDATE devices SET max_seq = max(max_seq, ?), last_seq = ?, event_count = event_count + 1 WHERE id = ?').run(e.seq, e.seq, deviceId);
       out.push({ eventId: e.eventId, status: 'stored', alertId });
     }
     return out;
@@ -122,23 +152,23 @@ export type Heartbeat = {
   link: string;
   mcu: string;
   firmwareVersion: string;
-  report?: { day: string; dosings: number; pills: number; correct: number; green: number; yellow: number; missed: number; taken: number } | undefined;
+  report?: { day: string; dosings: number; pills: number; correct: number; green: number; yellow: number; missed: number; taken: number; failed?: number | undefined } | undefined;
 };
 
 export function recordHeartbeat(db: Db, deviceId: string, hb: Heartbeat, nowMs: number): void {
   db.transaction(() => {
     const { report, ...health } = hb;
-    db.prepare('UPDATE devices SET last_heartbeat_at_ms = ?, heartbeat_json = ? WHERE id = ?').run(nowMs, JSON.stringify(health), deviceId);
+    sql(db, 'UPDATE devices SET last_heartbeat_at_ms = ?, heartbeat_json = ? WHERE id = ?').run(nowMs, JSON.stringify(health), deviceId);
     if (report) {
       // Counts are the day's running totals, so a repeated heartbeat overwrites rather than adds.
-      db.prepare(`INSERT INTO daily_reports (device_id, day, dosings, pills, correct, green, yellow, missed, taken) VALUES (?,?,?,?,?,?,?,?,?)
+      sql(db, `INSERT INTO daily_reports (device_id, day, dosings, pills, correct, green, yellow, missed, taken, failed) VALUES (?,?,?,?,?,?,?,?,?,?)
         ON CONFLICT (device_id, day) DO UPDATE SET dosings=excluded.dosings, pills=excluded.pills, correct=excluded.correct, green=excluded.green,
-        yellow=excluded.yellow, missed=excluded.missed, taken=excluded.taken`)
-        .run(deviceId, report.day, report.dosings, report.pills, report.correct, report.green, report.yellow, report.missed, report.taken);
+        yellow=excluded.yellow, missed=excluded.missed, taken=excluded.taken, failed=excluded.failed`)
+        .run(deviceId, report.day, report.dosings, report.pills, report.correct, report.green, report.yellow, report.missed, report.taken, report.failed ?? 0);
     }
-    const silent = db.prepare(`SELECT id, version FROM alerts WHERE device_id = ? AND fold_key = 'silent' AND ${LIVE}`).get(deviceId) as { id: number; version: number } | undefined;
+    const silent = sql(db, `SELECT id, version FROM alerts WHERE device_id = ? AND fold_key = 'silent' AND ${LIVE}`).get(deviceId) as { id: number; version: number } | undefined;
     if (silent) {
-      db.prepare(`UPDATE alerts SET state = 'resolved', outcome = 'heartbeat_resumed', resolved_at_ms = ?, version = version + 1 WHERE id = ?`).run(nowMs, silent.id);
+      sql(db, `UPDATE alerts SET state = 'resolved', outcome = 'heartbeat_resumed', resolved_at_ms = ?, version = version + 1 WHERE id = ?`).run(nowMs, silent.id);
       audit(db, nowMs, 'system', 'alert.resolved', silent.id, deviceId, silent.version + 1, { outcome: 'heartbeat_resumed' });
     }
   })();
@@ -159,10 +189,65 @@ export function getAlert(db: Db, id: number): Alert {
   return toAlert(r);
 }
 
-/** The live queue: most urgent first, then oldest first. */
-export function listAlerts(db: Db, live = true, limit = 200): Alert[] {
-  const rows = db.prepare(`SELECT * FROM alerts ${live ? `WHERE ${LIVE}` : ''} ORDER BY ${live ? 'urgency DESC, opened_at_ms ASC' : 'id DESC'} LIMIT ?`).all(limit) as Row[];
-  return rows.map(toAlert);
+export const PRIORITIES = ['high', 'medium', 'low'] as const;
+export type Priority = (typeof PRIORITIES)[number];
+/**
+ * Alarm priority after IEC 60601-1-8: high for a dose not taken or not given and for a robot gone silent, low for a
+ * supply running out, medium for the rest. An alert left unclaimed for `riseAfterMs` rises one level.
+ */
+export const TYPE_PRIORITY: Record<string, Priority> = {
+  missed_dose: 'high', dose_failed: 'high', device_silent: 'high',
+  dose_overdue: 'medium', device_fault: 'medium', power_lost: 'medium',
+  low_supply: 'low',
+};
+const BASE_RANK_SQL = `(CASE type ${Object.entries(TYPE_PRIORITY).map(([t, p]) => `WHEN '${t}' THEN ${3 - PRIORITIES.indexOf(p)}`).join(' ')} ELSE 2 END)`;
+/** 3 high, 2 medium, 1 low; bound parameters: now, riseAfterMs. */
+const RANK_SQL = `min(3, ${BASE_RANK_SQL} + (CASE WHEN state IN ('open', 'escalated') AND claimed_by IS NULL AND ? - opened_at_ms >= ? THEN 1 ELSE 0 END))`;
+const rankToPriority = (r: number): Priority => PRIORITIES[3 - r]!;
+
+export const ALERT_STATES = ['open', 'claimed', 'escalated', 'resolved', 'cancelled'] as const;
+export type QueueQuery = {
+  /** Live alerts only (the default) or every alert. */
+  live: boolean;
+  state?: AlertState | undefined;
+  priority?: Priority | undefined;
+  type?: string | undefined;
+  deviceId?: string | undefined;
+  offset: number;
+  limit: number;
+};
+export type QueuedAlert = Alert & { priority: Priority; district: string | null };
+export type QueuePage = { total: number; offset: number; alerts: QueuedAlert[]; counts: Record<Priority, number>; unclaimed: Record<Priority, number> };
+
+/**
+ * One page of the queue with the true number of alerts the filters match. The live queue is ordered by priority
+ * (risen ones included), then urgency, then age; `counts` are the live alerts per priority, whatever the filters.
+ */
+export function listAlerts(db: Db, q: QueueQuery, nowMs: number, riseAfterMs: number): QueuePage {
+  const where: string[] = [];
+  const args: unknown[] = [];
+  if (q.live) where.push(LIVE);
+  if (q.state) (where.push('state = ?'), args.push(q.state));
+  if (q.type) (where.push('type = ?'), args.push(q.type));
+  if (q.deviceId) (where.push('device_id = ?'), args.push(q.deviceId));
+  if (q.priority) (where.push(`${RANK_SQL} = ?`), args.push(nowMs, riseAfterMs, 3 - PRIORITIES.indexOf(q.priority)));
+  const w = where.length ? `WHERE ${where.join(' AND ')}` : '';
+  const order = q.live ? 'rank DESC, urgency DESC, opened_at_ms ASC, id ASC' : 'id DESC';
+  const total = (db.prepare(`SELECT count(*) AS n FROM alerts ${w}`).get(...args) as { n: number }).n;
+  const rows = db.prepare(`SELECT a.*, ${RANK_SQL} AS rank, d.district AS district FROM alerts a LEFT JOIN devices d ON d.id = a.device_id
+    ${w.replaceAll('device_id', 'a.device_id')} ORDER BY ${order} LIMIT ? OFFSET ?`).all(nowMs, riseAfterMs, ...args, q.limit, q.offset) as Row[];
+  const counts: Record<Priority, number> = { high: 0, medium: 0, low: 0 };
+  const unclaimed: Record<Priority, number> = { high: 0, medium: 0, low: 0 };
+  const byRank = db.prepare(`SELECT ${RANK_SQL} AS rank, claimed_by IS NULL AS free, count(*) AS n FROM alerts WHERE ${LIVE} GROUP BY rank, free`).all(nowMs, riseAfterMs) as
+    { rank: number; free: number; n: number }[];
+  for (const c of byRank) {
+    counts[rankToPriority(c.rank)] += c.n;
+    if (c.free) unclaimed[rankToPriority(c.rank)] += c.n;
+  }
+  return {
+    total, offset: q.offset, counts, unclaimed,
+    alerts: rows.map((r) => ({ ...toAlert(r), priority: rankToPriority(r.rank as number), district: (r.district as string | null) ?? null })),
+  };
 }
 
 export type Actor = { username: string; role: Role };
@@ -232,7 +317,10 @@ export function setContact(db: Db, deviceId: string, contact: Record<string, str
   })();
 }
 
-export function addSilence(db: Db, deviceId: string, reason: string, endsAtMs: number, actor: string, nowMs: number): number {
+/** Adds a silence; it must end in the future and at most `maxDays` days from now. */
+export function addSilence(db: Db, deviceId: string, reason: string, endsAtMs: number, actor: string, nowMs: number, maxDays: number): number {
+  if (endsAtMs <= nowMs) throw new AlarmError('DOSIS_ERR_VALIDATION', 400, 'a silence must end in the future');
+  if (endsAtMs > nowMs + maxDays * 24 * 3600_000) throw new AlarmError('DOSIS_ERR_VALIDATION', 400, `a silence may last at most ${maxDays} days`);
   return db.transaction(() => {
     if (!db.prepare('SELECT 1 FROM devices WHERE id = ?').get(deviceId)) throw notFound(`device ${deviceId}`);
     const r = db.prepare('INSERT INTO silences (device_id, reason, starts_at_ms, ends_at_ms, created_by) VALUES (?, ?, ?, ?, ?)').run(deviceId, reason, nowMs, endsAtMs, actor);
@@ -257,7 +345,7 @@ export function listSilences(db: Db, nowMs: number) {
 }
 
 export type DeviceHealth = {
-  deviceId: string; status: 'ok' | 'late' | 'silent' | 'never_seen'; lastHeartbeatAtMs: number | null; outboxDepth: number | null;
+  deviceId: string; district: string | null; status: 'ok' | 'late' | 'silent' | 'never_seen'; lastHeartbeatAtMs: number | null; outboxDepth: number | null;
   link: string | null; mcu: string | null; firmwareVersion: string | null; maxSeq: number; missingSeqs: number; lowSupply: boolean; silenced: boolean;
 };
 
@@ -270,7 +358,7 @@ export function deviceHealth(db: Db, cfg: AlarmConfig, nowMs: number): DeviceHea
     const age = last === null ? Infinity : nowMs - last;
     const status = last === null ? 'never_seen' : age > 3 * cfg.heartbeatIntervalMs ? 'silent' : age > 2 * cfg.heartbeatIntervalMs ? 'late' : 'ok';
     return {
-      deviceId: r.id as string, status, lastHeartbeatAtMs: last, outboxDepth: hb?.outboxDepth ?? null, link: hb?.link ?? null, mcu: hb?.mcu ?? null,
+      deviceId: r.id as string, district: (r.district as string | null) ?? null, status, lastHeartbeatAtMs: last, outboxDepth: hb?.outboxDepth ?? null, link: hb?.link ?? null, mcu: hb?.mcu ?? null,
       firmwareVersion: hb?.firmwareVersion ?? null, maxSeq: r.max_seq as number, missingSeqs: (r.max_seq as number) - (r.seqs as number),
       lowSupply: !!r.low, silenced: isSilenced(db, r.id as string, nowMs),
     };
@@ -319,26 +407,72 @@ export function auditTrail(db: Db, alertId: number) {
   }[];
 }
 
-/** Fleet figures per month (UTC): dosing counts from daily reports, alert times from the alerts table. */
-export function fleetReport(db: Db) {
+/** The month (YYYY-MM) of an instant in `timeZone`. */
+export function monthIn(ms: number, timeZone: string): string {
+  const parts = new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit' }).formatToParts(new Date(ms));
+  return `${parts.find((p) => p.type === 'year')!.value}-${parts.find((p) => p.type === 'month')!.value}`;
+}
+
+/** Adherence as the soak report and the municipality count it: doses taken ÷ doses due (taken + missed + failed). */
+export const adherence = (taken: number, missed: number, failed: number) => (taken + missed + failed > 0 ? taken / (taken + missed + failed) : null);
+
+/**
+ * Fleet figures per month: dosing counts from the robots' daily reports (robot-local days), alert counts and times
+ * by the month the alert opened in the centre's time zone.
+ */
+export function fleetReport(db: Db, timeZone: string) {
   const dosing = db.prepare(`SELECT substr(day, 1, 7) AS month, sum(dosings) AS dosings, sum(pills) AS pills, sum(correct) AS correct,
-    sum(green) AS green, sum(yellow) AS yellow, sum(missed) AS missed, sum(taken) AS taken FROM daily_reports GROUP BY month ORDER BY month`).all() as Row[];
-  const alerts = db.prepare(`SELECT strftime('%Y-%m', opened_at_ms / 1000, 'unixepoch') AS month, count(*) AS alerts,
-    sum(type = 'missed_dose') AS missedAlerts, avg(claimed_at_ms - opened_at_ms) AS meanClaimMs, avg(resolved_at_ms - opened_at_ms) AS meanResolveMs
-    FROM alerts GROUP BY month`).all() as Row[];
-  const byMonth = new Map(alerts.map((a) => [a.month as string, a]));
+    sum(green) AS green, sum(yellow) AS yellow, sum(missed) AS missed, sum(taken) AS taken, sum(failed) AS failed FROM daily_reports GROUP BY month ORDER BY month`).all() as Row[];
+  const byMonth = new Map<string, { alerts: number; claim: number[]; resolve: number[] }>();
+  for (const a of db.prepare('SELECT opened_at_ms AS o, claimed_at_ms AS c, resolved_at_ms AS r FROM alerts').iterate() as Iterable<{ o: number; c: number | null; r: number | null }>) {
+    const m = monthIn(a.o, timeZone);
+    let x = byMonth.get(m);
+    if (!x) byMonth.set(m, (x = { alerts: 0, claim: [], resolve: [] }));
+    x.alerts++;
+    if (a.c !== null) x.claim.push(a.c - a.o);
+    if (a.r !== null) x.resolve.push(a.r - a.o);
+  }
   const months = new Set([...dosing.map((d) => d.month as string), ...byMonth.keys()]);
+  const mean = (xs: number[] | undefined) => (xs && xs.length ? Math.round(xs.reduce((s, v) => s + v, 0) / xs.length) : null);
   return [...months].sort().map((month) => {
     const d = dosing.find((x) => x.month === month);
     const a = byMonth.get(month);
     const n = (v: unknown) => (typeof v === 'number' ? v : 0);
     const dosings = n(d?.dosings);
     return {
-      month, dosings, pills: n(d?.pills), correct: n(d?.correct), green: n(d?.green), yellow: n(d?.yellow), missed: n(d?.missed), taken: n(d?.taken),
+      month, dosings, pills: n(d?.pills), correct: n(d?.correct), green: n(d?.green), yellow: n(d?.yellow),
+      missed: n(d?.missed), failed: n(d?.failed), taken: n(d?.taken),
       accuracy: dosings > 0 ? 1 - (n(d?.green) + n(d?.yellow)) / dosings : null,
-      adherence: dosings > 0 ? n(d?.taken) / dosings : null,
-      alerts: n(a?.alerts), meanClaimMs: a?.meanClaimMs == null ? null : Math.round(a.meanClaimMs as number),
-      meanResolveMs: a?.meanResolveMs == null ? null : Math.round(a.meanResolveMs as number),
+      adherence: adherence(n(d?.taken), n(d?.missed), n(d?.failed)),
+      alerts: a?.alerts ?? 0, meanClaimMs: mean(a?.claim), meanResolveMs: mean(a?.resolve),
     };
   });
+}
+
+export type AdherenceRow = { month: string; group: string; taken: number; missed: number; failed: number; due: number; adherence: number | null };
+
+/** Adherence per month, per month and robot, or per month and district (robots without one under `(none)`). */
+export function adherenceReport(db: Db, by: 'month' | 'device' | 'district'): AdherenceRow[] {
+  const group = by === 'month' ? `'all'` : by === 'device' ? 'r.device_id' : `coalesce(d.district, '(none)')`;
+  const rows = db.prepare(`SELECT substr(r.day, 1, 7) AS month, ${group} AS grp, sum(r.taken) AS taken, sum(r.missed) AS missed, sum(r.failed) AS failed
+    FROM daily_reports r LEFT JOIN devices d ON d.id = r.device_id GROUP BY month, grp ORDER BY month, grp`).all() as
+    { month: string; grp: string; taken: number; missed: number; failed: number }[];
+  return rows.map((r) => ({ month: r.month, group: r.grp, taken: r.taken, missed: r.missed, failed: r.failed, due: r.taken + r.missed + r.failed, adherence: adherence(r.taken, r.missed, r.failed) }));
+}
+
+/** RFC 4180 CSV; a cell that a spreadsheet would run as a formula is quoted with a leading apostrophe. */
+export function toCsv(header: string[], rows: unknown[][]): string {
+  const cell = (v: unknown) => {
+    let t = v === null || v === undefined ? '' : String(v);
+    if (/^[=+\-@\t\r]/.test(t) && typeof v === 'string') t = `'${t}`;
+    return /[",\r\n]/.test(t) ? `"${t.replaceAll('"', '""')}"` : t;
+  };
+  return [header, ...rows].map((r) => r.map(cell).join(',')).join('\r\n') + '\r\n';
+}
+
+export function setDistrict(db: Db, deviceId: string, district: string | null, actor: string, nowMs: number): void {
+  db.transaction(() => {
+    if (db.prepare('UPDATE devices SET district = ? WHERE id = ?').run(district, deviceId).changes === 0) throw notFound(`device ${deviceId}`);
+    audit(db, nowMs, actor, 'device.district', null, deviceId, null, { district });
+  })();
 }

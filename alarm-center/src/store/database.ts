@@ -1,7 +1,7 @@
 // Opens the alarm centre's SQLite file (WAL, synchronous=FULL) and brings its schema up to date.
 import Database from 'better-sqlite3';
 
-const MIGRATIONS: string[] = [
+export const MIGRATIONS: string[] = [
   `
   CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
   CREATE TABLE devices (
@@ -91,6 +91,23 @@ const MIGRATIONS: string[] = [
     PRIMARY KEY (device_id, day)
   );
   `,
+  `
+  -- Failed logins per attempted username (known or not, so the answer never tells which); a lock grows with each failure.
+  CREATE TABLE login_failures (
+    username TEXT PRIMARY KEY,
+    failures INTEGER NOT NULL,
+    last_failure_at_ms INTEGER NOT NULL,
+    locked_until_ms INTEGER NOT NULL
+  );
+  CREATE INDEX login_failures_age ON login_failures (last_failure_at_ms);
+  -- The district a robot serves, for the municipality's reports.
+  ALTER TABLE devices ADD COLUMN district TEXT;
+  ALTER TABLE daily_reports ADD COLUMN failed INTEGER NOT NULL DEFAULT 0;
+  CREATE INDEX alerts_queue ON alerts (urgency DESC, opened_at_ms);
+  `,
+  // The scheduler purges old signatures every pass; without this it reads the whole table (10 minutes of
+  // requests, hundreds of thousands of rows for a national fleet) once a second.
+  `CREATE INDEX used_signatures_at ON used_signatures (at_ms);`,
 ];
 
 export type Db = Database.Database;

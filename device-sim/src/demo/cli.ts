@@ -5,6 +5,7 @@
 // button and takes the cup; some doses are forgotten so the alarm centre has
 // something to show. Commands on stdin steer it while it runs.
 
+import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import closeWithGrace from 'close-with-grace';
@@ -16,7 +17,8 @@ import { loadProfile } from '../../../hardware/src/profile.js';
 import type { ControllerStatus } from '../../../firmware-host/src/controller.js';
 import { outcomeLine } from '../../../firmware-host/src/robot.js';
 import { SimulatedCitizen } from './citizen.js';
-import { DEMO_OPERATOR, DEMO_TIME_ZONE, demoDoses, startDemoSystem, type DemoSystem } from './system.js';
+import { DEMO_CITIZEN, DEMO_OPERATOR, DEMO_STAFF, DEMO_TIME_ZONE, demoDoses, startDemoSystem, type DemoSystem } from './system.js';
+import { exampleManifest } from '../../../firmware-host/src/roll/example.js';
 
 const spec = {
   name: 'demo',
@@ -53,6 +55,7 @@ const COMMANDS_HELP = [
   'press                 the citizen presses the robot\'s button',
   'take                  the citizen takes the cup (and puts it back later)',
   'status                what the robot is doing, the next dose, the alarm outbox',
+  'example               write a roll manifest for this robot to load on the pharmacy screen',
   'quit                  close everything and exit',
 ].join('\n');
 
@@ -107,7 +110,7 @@ export async function main(argv: string[]): Promise<number> {
   process.stdout.write([
     'dosis demo — the whole system on the simulator',
     `  citizen screen:   ${s.urls.citizen}`,
-    `  pharmacy screen:  ${s.urls.pharmacy}`,
+    `  pharmacy screen:  ${s.urls.pharmacy}   (log in as ${DEMO_STAFF.staffId} / ${DEMO_STAFF.pin}; "example" writes a roll to load there)`,
     `  alarm dashboard:  ${s.urls.alarm}   (log in as ${DEMO_OPERATOR.username} / ${DEMO_OPERATOR.password})`,
     `  speed ${speed}x, ${speed > 1 ? 'in-memory serial wire' : 'serial over a socat pseudo-terminal'}, seed ${seed}, citizen forgets ${Math.round(forget * 100)} % of doses`,
     `  data and log: ${dataDir}`,
@@ -147,6 +150,12 @@ export async function main(argv: string[]): Promise<number> {
       if (err) process.stderr.write(`dosis demo: ${(err as Error).message}\n`);
       await shutdown();
     });
+    // As on a real robot: an error in the dose controller stops everything, with a non-zero exit.
+    s.robot.onFatal((err) => {
+      out(`robot: the dose controller failed (${err.name}); stopping`);
+      grace.uninstall();
+      void shutdown().then(() => resolveExit(1), () => resolveExit(1));
+    });
     const rl = createInterface({ input: process.stdin, terminal: false });
     rl.on('line', (line) => {
       const [cmd, ...rest] = line.trim().split(/\s+/);
@@ -166,6 +175,24 @@ export async function main(argv: string[]): Promise<number> {
         case 'status':
           out(statusLine(s));
           return;
+        case 'example': {
+          // A roll for this robot's citizen that takes over at its first dose not yet dispensed.
+          const left = s.store.remainingPouches();
+          if (left.length === 0) {
+            out('no dose left to take over from');
+            return;
+          }
+          // A dose due now can be neither skipped nor taken over (its time is past): wait until it has ended.
+          if (left[0]!.intakeAtMs <= s.clock.now()) {
+            out(`dose ${left[0]!.doseId} is due now; try "example" again once it has ended`);
+            return;
+          }
+          const file = join(dataDir, 'example-roll.json');
+          const exampleId = `EX${Math.floor(s.clock.now() / 1000).toString(36).toUpperCase()}`.slice(0, 16);
+          writeFileSync(file, exampleManifest({ rollId: exampleId, citizenId: DEMO_CITIZEN, timeZone: DEMO_TIME_ZONE, pouches: left.map((d) => ({ intakeAtMs: d.intakeAtMs, pills: d.pillCount })) }));
+          out(`example roll ${exampleId} written to ${file}: load it on the pharmacy screen, ticking "take back" for the pouches of the roll now loaded`);
+          return;
+        }
         case 'fault': {
           const [name, rate] = rest;
           const r = Number(rate);

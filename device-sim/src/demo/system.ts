@@ -20,14 +20,14 @@ import { createPtyPair, keepSerialAttached, type PtyPair } from '../pty.js';
 import { Random } from '../random.js';
 import { addOperator, registerDevice, startAlarmCenter, type RunningAlarmCenter } from '../../../alarm-center/src/server.js';
 import { DEFAULT_CONFIG, type AlarmConfig } from '../../../alarm-center/src/config.js';
-import { DeviceLink } from '../../../firmware-host/src/link/link.js';
+import type { DeviceLink } from '../../../firmware-host/src/link/link.js';
 import { SerialTransport } from '../../../hardware/src/serial-transport.js';
-import { Store } from '../../../firmware-host/src/store/store.js';
-import { Controller } from '../../../firmware-host/src/controller.js';
-import { AlarmDelivery, type DeviceHealth } from '../../../firmware-host/src/alarm/delivery.js';
-import { createScreenServer } from '../../../firmware-host/src/screens/server.js';
-import { createControllerBackend } from '../../../firmware-host/src/screens/controller-backend.js';
-import { SupplyWatch, localDate } from '../../../firmware-host/src/supply.js';
+import type { Store } from '../../../firmware-host/src/store/store.js';
+import type { Controller } from '../../../firmware-host/src/controller.js';
+import type { AlarmDelivery } from '../../../firmware-host/src/alarm/delivery.js';
+import { Robot, type AlarmTarget, type RobotConfig, type ScreensConfig } from '../../../firmware-host/src/robot.js';
+import { localDate } from '../../../firmware-host/src/supply.js';
+import { setPin } from '../../../firmware-host/src/screens/pin.js';
 import { resolveLocalTime } from '../../../firmware-host/src/roll/local-time.js';
 import { pouchLabel, type ScheduledPouch } from '../../../firmware-host/src/roll/types.js';
 import { TrackingClock } from './tracking-clock.js';
@@ -35,6 +35,8 @@ import { TrackingClock } from './tracking-clock.js';
 export const DEMO_DEVICE_ID = 'demo-robot';
 export const DEMO_OPERATOR = { username: 'operator', password: 'demo-password' } as const;
 export const DEMO_CITIZEN = 'C-DEMO';
+/** The demo's pharmacy login (an administrator, so commissioning can be tried too). */
+export const DEMO_STAFF = { staffId: 'demo', pin: '1234' } as const;
 export const DEMO_TIME_ZONE = 'Europe/Copenhagen';
 const SECRET_FILE = 'demo-device-secret';
 
@@ -66,6 +68,8 @@ export type DemoSystem = {
   clock: Clock;
   profile: HardwareProfile;
   sim: DeviceSimulator;
+  /** The robot, as `dosis host` assembles it. */
+  robot: Robot;
   link: DeviceLink;
   store: Store;
   controller: Controller;
@@ -97,6 +101,23 @@ export function alarmConfigFor(speed: number, extra: Partial<AlarmConfig> = {}):
     // milliseconds of network are minutes of virtual time.
     signatureWindowMs: Math.max(DEFAULT_CONFIG.signatureWindowMs, 2_000 * s),
     ...extra,
+  };
+}
+
+/**
+ * The robot's config in the demo: the one assembly, with the durations people live through (backoff, sessions, the
+ * screens' heartbeat) stretched by the speed so they stay a few wall seconds at any speed.
+ */
+export function demoRobotConfig(o: {
+  clock: Clock; profile: HardwareProfile; logger: Logger; open: RobotConfig['open']; storePath: string; timeZone: string; speed: number;
+  alarm: AlarmTarget; screens: ScreensConfig; onRollLoaded?: RobotConfig['onRollLoaded'];
+}): RobotConfig {
+  const s = Math.max(1, o.speed);
+  return {
+    clock: o.clock, profile: o.profile, logger: o.logger, open: o.open, store: { path: o.storePath }, timeZone: o.timeZone, citizenId: DEMO_CITIZEN,
+    alarm: { ...o.alarm, tuning: { baseBackoffMs: 1_000 * s, maxBackoffMs: 10_000 * s, requestTimeoutMs: 10_000 * s, pollMs: 5_000 * s } },
+    screens: { lang: 'da', heartbeatMs: 15_000 * s, session: { idleMs: 10 * 60_000 * s, absoluteMs: 8 * 3600_000 * s }, ...o.screens },
+    ...(o.onRollLoaded ? { onRollLoaded: o.onRollLoaded } : {}),
   };
 }
 
@@ -169,30 +190,6 @@ export async function startDemoSystem(o: DemoSystemOptions): Promise<DemoSystem>
       return hostEnd;
     };
   }
-  const link = new DeviceLink({ clock, profile: o.profile, logger: log.child({ part: 'link' }), open: openLink });
-  // Serial timing puts fractions of a millisecond on a paced clock; the centre wants whole milliseconds in
-  // occurredAtMs and refuses the whole batch otherwise, so the store stamps its rows with whole ones.
-  const storeClock: Clock = { now: () => Math.floor(clock.now()), setTimeout: (fn, ms) => clock.setTimeout(fn, ms), clearTimeout: (h) => clock.clearTimeout(h) };
-  const store = Store.open(robotDbPath, { clock: storeClock });
-  const controller = new Controller({ clock, link, store, profile: o.profile, logger: log.child({ part: 'controller' }) });
-
-  const health = (): DeviceHealth => {
-    const day = localDate(clock.now(), timeZone);
-    const ended = store.allDoses().filter((d) => d.finalAtMs !== null && localDate(d.finalAtMs, timeZone) === day && d.state !== 'returned');
-    const dispensed = ended.filter((d) => d.cls !== null);
-    return {
-      link: link.state === 'ready' ? 'ok' : link.state === 'lost' ? 'degraded' : 'down',
-      mcu: link.hello ? 'ok' : 'unknown',
-      firmwareVersion: link.hello?.fw ?? 'unknown',
-      report: {
-        day, dosings: dispensed.length, pills: dispensed.reduce((n, d) => n + (d.countedPills ?? 0), 0),
-        correct: dispensed.filter((d) => d.cls === 'correct').length, green: dispensed.filter((d) => d.cls === 'green').length,
-        yellow: dispensed.filter((d) => d.cls === 'yellow').length, missed: ended.filter((d) => d.state === 'missed').length,
-        taken: ended.filter((d) => d.state === 'taken').length,
-      },
-    };
-  };
-
   // Watches the centre's answers so the demo can say which alarms were delivered.
   const watchingFetch: typeof globalThis.fetch = async (input, init) => {
     const res = await globalThis.fetch(input, init);
@@ -210,69 +207,49 @@ export async function startDemoSystem(o: DemoSystemOptions): Promise<DemoSystem>
     }
     return res;
   };
-  const delivery = new AlarmDelivery({
-    db: store.db, clock, url: `http://${host}:${alarmPort}`, deviceId: DEMO_DEVICE_ID, secret, logger: log.child({ part: 'delivery' }), health,
-    // Backoff and timeouts are virtual time: keep them a few wall seconds at any speed.
-    baseBackoffMs: 1_000 * Math.max(1, o.speed), maxBackoffMs: 10_000 * Math.max(1, o.speed),
-    requestTimeoutMs: 10_000 * Math.max(1, o.speed), pollMs: 5_000 * Math.max(1, o.speed), fetch: watchingFetch,
-  });
-  // The store enqueues inside its own transactions; a dose ending or going overdue is the moment to drain.
-  const kick = () => delivery.kick();
-  // Low supply: once a day while the roll holds fewer than 3 days of pouches, an event for the alarm centre.
-  const supply = new SupplyWatch({ store, clock, logger: log.child({ part: 'supply' }), timeZone });
-  controller.on('outcome', () => {
-    supply.nudge();
-    kick();
-  });
-  controller.on('status', kick);
-
   const loadInto = (rollId: string, pouches: readonly ScheduledPouch[]) => {
     sim.loadPouches(pouches.map((p) => ({ slot: p.slot, label: p.label, pills: p.pillCount })));
     log.info({ rollId, pouches: pouches.length }, 'roll in the simulated carousel');
   };
-  const backend = createControllerBackend({
-    controller, store, clock, profile: o.profile, link, logger: log.child({ part: 'backend' }), timeZone, citizenId: DEMO_CITIZEN,
-    onLoaded: (roll) => loadInto(roll.rollId, roll.pouches),
-  });
-  const screens: FastifyInstance = createScreenServer({
-    backend, db: store.db, clock, logger: log.child({ part: 'screens' }), lang: 'da',
-    heartbeatMs: 15_000 * Math.max(1, o.speed),
-    session: { idleMs: 10 * 60_000 * Math.max(1, o.speed), absoluteMs: 8 * 3600_000 * Math.max(1, o.speed) },
-  });
+  const robot = new Robot(demoRobotConfig({
+    clock, profile: o.profile, logger: log, open: openLink, storePath: robotDbPath, timeZone, speed: o.speed,
+    alarm: { url: `http://${host}:${alarmPort}`, deviceId: DEMO_DEVICE_ID, secret, fetch: watchingFetch },
+    screens: { port: o.portScreen, host },
+    onRollLoaded: (roll) => loadInto(roll.rollId, roll.pouches),
+  }));
+  const { link, store, controller } = robot;
+  const delivery = robot.delivery!;
+  // The demo's pharmacy login, an administrator so that commissioning can be tried too.
+  if (!store.db.prepare('SELECT 1 FROM staff_pin WHERE staff_id = ?').get(DEMO_STAFF.staffId)) {
+    setPin(store.db, DEMO_STAFF.staffId, DEMO_STAFF.pin, clock.now());
+    store.setAdmin(DEMO_STAFF.staffId, true);
+  }
 
   let closed = false;
   const close = async (): Promise<void> => {
     if (closed) return;
     closed = true;
-    delivery.stop();
-    supply.stop();
-    controller.stop();
-    await screens.close().catch((err: Error) => log.warn({ err: err.message }, 'closing the screens'));
-    link.close();
+    await robot.close();
     sim.stop();
     for (const c of cleanups.reverse()) await c();
     await pty?.close();
     await centre?.close();
     centre = undefined;
     clock.close();
-    store.close();
   };
 
+  let urls: { citizen: string; pharmacy: string } | undefined;
   try {
-    await screens.listen({ port: o.portScreen, host });
-    link.start();
-    controller.start();
-    supply.start();
-    delivery.start();
+    urls = await robot.listen();
+    robot.start();
   } catch (err) {
     await close();
     throw err;
   }
-  const screenPort = (screens.server.address() as { port: number }).port;
 
   return {
-    clock, profile: o.profile, sim, link, store, controller, delivery, robotDbPath, alarmDbPath, deviceId: DEMO_DEVICE_ID,
-    urls: { citizen: `http://${host}:${screenPort}/`, pharmacy: `http://${host}:${screenPort}/pharmacy`, alarm: `http://${host}:${alarmPort}/` },
+    clock, profile: o.profile, sim, robot, link, store, controller, delivery, robotDbPath, alarmDbPath, deviceId: DEMO_DEVICE_ID,
+    urls: { citizen: urls!.citizen, pharmacy: urls!.pharmacy, alarm: `http://${host}:${alarmPort}/` },
     loadRoll(doses, rollId) {
       if (doses.length > o.profile.slotCount) throw new RangeError(`a roll holds at most ${o.profile.slotCount} pouches`);
       const pouches: ScheduledPouch[] = doses.map((d, i) => ({

@@ -1,7 +1,10 @@
-// The whole robot in one process: controller, store, link and a simulated MCU on an in-memory wire, on one clock.
+// The whole robot in one process against a simulated MCU on an in-memory wire, on one clock.
 //
-// Tests, the soak and the demo all build the robot this way; only the clock
-// (manual for tests and soaks, paced for the demo) and the store file differ.
+// The robot is the one assembly `dosis host` runs (firmware-host/src/robot.ts);
+// the harness adds the simulator on the far end of the wire. Tests and soaks
+// build it on a manual clock and a private in-memory store; screens and the
+// alarm centre are off unless asked for (`alarm` takes a target such as a
+// fetch bound to an in-process alarm centre app).
 
 import pino, { type Logger } from 'pino';
 import { ManualClock, type Clock } from '../../../protocol/src/clock.js';
@@ -9,9 +12,10 @@ import { createMemoryWire, type Transport } from '../../../protocol/src/transpor
 import { loadProfile, type HardwareProfile } from '../../../hardware/src/profile.js';
 import { DeviceSimulator } from '../simulator.js';
 import type { FaultRates } from '../faults.js';
-import { DeviceLink } from '../../../firmware-host/src/link/link.js';
-import { Store } from '../../../firmware-host/src/store/store.js';
-import { Controller, type ControllerOptions, type DosingOutcome } from '../../../firmware-host/src/controller.js';
+import type { DeviceLink } from '../../../firmware-host/src/link/link.js';
+import type { Store } from '../../../firmware-host/src/store/store.js';
+import type { Controller, ControllerOptions, DosingOutcome } from '../../../firmware-host/src/controller.js';
+import { Robot, type AlarmTarget, type ScreensConfig } from '../../../firmware-host/src/robot.js';
 import { pouchLabel, type DoseTiming, type ScheduledPouch } from '../../../firmware-host/src/roll/types.js';
 
 export type HarnessOptions = {
@@ -34,6 +38,12 @@ export type HarnessOptions = {
    * in-memory wire with the simulator on its far end.
    */
   open?: () => Transport | Promise<Transport>;
+  /** The alarm centre the robot reports to; none by default. */
+  alarm?: AlarmTarget | null;
+  /** The screens' server (started by `listen()`); none by default. */
+  screens?: ScreensConfig | null;
+  timeZone?: string;
+  citizenId?: string;
 };
 
 export type HarnessDose = { intakeAtMs: number; pills: number };
@@ -42,6 +52,7 @@ export class SimHarness {
   readonly clock: Clock;
   readonly profile: HardwareProfile;
   readonly sim: DeviceSimulator;
+  readonly robot: Robot;
   readonly link: DeviceLink;
   readonly store: Store;
   readonly controller: Controller;
@@ -54,39 +65,50 @@ export class SimHarness {
     this.clock = opts.clock ?? new ManualClock();
     this.profile = opts.profile ?? loadProfile('dosis-r1');
     this.sim = new DeviceSimulator({ clock: this.clock, profile: this.profile, seed: opts.seed, faults: opts.faults ?? {}, logger: logger.child({ part: 'sim' }) });
-    this.link = new DeviceLink({
-      clock: this.clock, profile: this.profile, logger: logger.child({ part: 'link' }),
+    this.robot = new Robot({
+      clock: this.clock, profile: this.profile, logger,
       open: opts.open ?? (() => {
         // Each (re)open is a fresh cable: the simulator is re-attached to its far end.
         this.#wire = createMemoryWire(this.clock, { baudRate: this.profile.baudRate });
         this.sim.attach(this.#wire[1]);
         return this.#wire[0];
       }),
+      store: { path: opts.dbPath ?? ':memory:', synchronous: opts.synchronous ?? 'FULL', firstCommandNumber: opts.firstCommandNumber ?? (opts.seed & 0xffffff) },
+      alarm: opts.alarm ?? null,
+      screens: opts.screens ?? null,
+      ...(opts.timing ? { timing: opts.timing } : {}),
+      ...(opts.judge ? { judge: opts.judge } : {}),
+      ...(opts.timeZone ? { timeZone: opts.timeZone } : {}),
+      ...(opts.citizenId ? { citizenId: opts.citizenId } : {}),
+      onRollLoaded: (roll) => this.sim.loadPouches(roll.pouches.map((p) => ({ slot: p.slot, label: p.label, pills: p.pillCount }))),
     });
-    this.store = Store.open(opts.dbPath ?? ':memory:', {
-      clock: this.clock, synchronous: opts.synchronous ?? 'FULL', timing: opts.timing, firstCommandNumber: opts.firstCommandNumber ?? (opts.seed & 0xffffff),
-    });
-    this.controller = new Controller({ clock: this.clock, link: this.link, store: this.store, profile: this.profile, logger: logger.child({ part: 'controller' }), timing: opts.timing, judge: opts.judge });
+    this.link = this.robot.link;
+    this.store = this.robot.store;
+    this.controller = this.robot.controller;
     this.controller.on('outcome', (o) => this.outcomes.push(o));
   }
 
   start(): this {
-    this.link.start();
-    this.controller.start();
+    this.robot.start();
     return this;
+  }
+
+  /** Starts the screens' server, when the harness has screens; their URLs. */
+  listen(): Promise<{ citizen: string; pharmacy: string } | undefined> {
+    return this.robot.listen();
   }
 
   /**
    * Loads a roll of `doses` into both the simulated carousel (the physical
    * pouches) and the controller's schedule, slot i holding dose i.
    */
-  loadRoll(doses: readonly HarnessDose[], rollId = `R${++this.#rolls}`): ScheduledPouch[] {
+  loadRoll(doses: readonly HarnessDose[], rollId = `R${++this.#rolls}`, citizenId = 'C1'): ScheduledPouch[] {
     if (doses.length > this.profile.slotCount) throw new RangeError(`a roll holds at most ${this.profile.slotCount} pouches`);
     const pouches: ScheduledPouch[] = doses.map((d, i) => ({
       rollId, position: i + 1, slot: i, label: pouchLabel(rollId, i + 1), intakeAtMs: d.intakeAtMs, pillCount: d.pills,
     }));
     this.sim.loadPouches(pouches.map((p) => ({ slot: p.slot, label: p.label, pills: p.pillCount })));
-    this.controller.loadSchedule({ rollId, citizenId: 'C1', pouches });
+    this.controller.loadSchedule({ rollId, citizenId, pouches });
     return pouches;
   }
 
@@ -96,10 +118,10 @@ export class SimHarness {
     return this.clock.runUntil(done, limitMs);
   }
 
-  stop(): void {
-    this.controller.stop();
-    this.link.close();
+  /** Stops the robot (synchronously when it has no screens; the promise settles when they are closed) and the simulator. */
+  stop(): Promise<void> {
+    const closed = this.robot.close();
     this.sim.stop();
-    this.store.close();
+    return closed;
   }
 }

@@ -73,7 +73,11 @@ export async function runSoak(opts: RunOptions): Promise<{ tally: SoakTally; int
   return { tally: mergeTallies(done), interrupted };
 }
 
-const WORKER = fileURLToPath(new URL('./worker.ts', import.meta.url));
+// From the sources the worker is TypeScript loaded through tsx; from dist/ it is compiled JavaScript on plain node.
+const FROM_SOURCES = import.meta.url.endsWith('.ts');
+const WORKER = fileURLToPath(new URL(FROM_SOURCES ? './worker.ts' : './worker.js', import.meta.url));
+// Resolved here, not from the working directory, so a soak started from any folder finds tsx.
+const TSX = FROM_SOURCES ? import.meta.resolve('tsx') : '';
 
 type ToWorker = { episode: EpisodeSpec; profile: SoakProfile; transport: 'memory' | 'pty'; swarm: boolean };
 type FromWorker = { ok: true; tally: SoakTally } | { ok: false; error: string };
@@ -99,7 +103,7 @@ function runInWorkers(queue: EpisodeSpec[], opts: RunOptions, finish: (t: SoakTa
     for (let i = 0; i < opts.workers; i++) {
       // SIGINT goes to the whole process group; workers ignore it and finish their episode.
       // One GC thread per worker: with a worker per core, V8's helper threads would only take turns with the other worker.
-      const child = fork(WORKER, [], { execArgv: ['--import', 'tsx', '--single-threaded-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      const child = fork(WORKER, [], { execArgv: [...(FROM_SOURCES ? ['--import', TSX] : []), '--single-threaded-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
       alive++;
       children.push(child);
       child.on('message', (m: FromWorker) => {

@@ -86,6 +86,11 @@ export class AlarmDelivery {
     void this.#drain();
   }
 
+  /** A heartbeat now, outside the interval: the robot's health changed (the link came or went, a fault). */
+  heartbeatNow(): void {
+    if (this.#running) this.#heartbeatSoon(0);
+  }
+
   depth(): number {
     try {
       return outboxDepth(this.#o.db);

@@ -1,12 +1,13 @@
 // `dosis roll <subcommand>`: roll manifests from the command line (validate, the JSON Schema, load and unload behind a staff PIN).
 
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';
 import { SystemClock } from '../../../protocol/src/clock.js';
 import { DEFAULT_PROFILE_ID, loadProfile } from '../../../hardware/src/profile.js';
 import { intOption, parseCommand, UsageError, type CommandSpec } from '../../../bin/cli-kit.js';
 import { MANIFEST_JSON_SCHEMA } from './manifest-schema.js';
 import { DEFAULT_MAX_PILLS_PER_POUCH, MAX_MANIFEST_BYTES, validateManifest } from './validate.js';
-import { addStaffMain, loadMain, unloadMain, type CliIo } from './load-cli.js';
+import { addStaffMain, LANG_HELP, LANG_OPTION, langOf, loadMain, unloadMain, type CliIo } from './load-cli.js';
+import { hasMessage, t } from '../../../protocol/src/i18n.js';
 
 type Subcommand = { summary: string; run: (argv: string[], io: CliIo) => Promise<number> };
 
@@ -42,7 +43,7 @@ export async function main(argv: string[], io: CliIo = {}): Promise<number> {
 const validateSpec = {
   name: 'roll validate',
   summary: 'Checks a roll manifest and prints every problem as `FILE: <path>: <severity> <code>: <message>`, then a summary.\nExit status: 0 valid (warnings allowed), 1 invalid, 2 usage error or unreadable file.',
-  usage: 'dosis roll validate FILE [--citizen ID] [--slots N | --profile ID] [--now ISO] [--json]',
+  usage: 'dosis roll validate FILE [--citizen ID] [--slots N | --profile ID] [--now ISO] [--json] [--lang da|en]',
   allowPositionals: true,
   options: {
     citizen: { type: 'string' },
@@ -51,6 +52,7 @@ const validateSpec = {
     'max-pills': { type: 'string', default: String(DEFAULT_MAX_PILLS_PER_POUCH) },
     now: { type: 'string' },
     json: { type: 'boolean', default: false },
+    lang: LANG_OPTION,
   },
   help: {
     citizen: "the pseudonymous id of the citizen this robot serves; unchecked if not given",
@@ -59,6 +61,7 @@ const validateSpec = {
     'max-pills': 'more pills in one pouch than this is implausible',
     now: 'the time to check against, ISO 8601 with Z or an offset (default: the system clock)',
     json: 'print one JSON object instead of lines',
+    lang: LANG_HELP,
   },
   examples: [
     'dosis roll validate firmware-host/examples/roll-2week.json --now 2027-01-01T00:00:00Z',
@@ -66,10 +69,28 @@ const validateSpec = {
   ],
 } satisfies CommandSpec<Record<string, { type: 'string' | 'boolean'; default?: string | boolean }>>;
 
-/** Reads at most one byte past the cap, so a huge file is never read whole; the validator reports it too large. */
-function readCapped(file: string): Buffer {
-  const fd = openSync(file, 'r');
+const kindOf = (st: Stats): string =>
+  st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a FIFO' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : st.isSocket() ? 'a socket' : 'not a regular file';
+
+export class NotAFileError extends Error {
+  readonly code = 'DOSIS_ERR_NOT_A_FILE';
+  constructor(file: string, kind: string) {
+    super(`${file} is ${kind}, not a regular file; nothing was read`);
+  }
+}
+
+/**
+ * Reads at most one byte past the cap, so a huge file is never read whole; the validator reports it too large.
+ * Only a regular file is read: a FIFO with no writer would block the open for ever, a device never end. The path is
+ * checked before it is opened (non-blocking) and the open file again, in case the path was swapped in between.
+ */
+export function readCapped(file: string): Buffer {
+  const before = statSync(file);
+  if (!before.isFile()) throw new NotAFileError(file, kindOf(before));
+  const fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new NotAFileError(file, kindOf(st));
     const buf = Buffer.alloc(MAX_MANIFEST_BYTES + 1);
     let length = 0;
     for (;;) {
@@ -96,6 +117,7 @@ async function validateMain(argv: string[]): Promise<number> {
   const { values, positionals } = parsed;
   if (positionals.length !== 1) throw new UsageError(`roll validate: expected one FILE, got ${positionals.length} (see: dosis roll validate --help)`);
   const file = positionals[0] as string;
+  const lang = langOf(values);
   const nowMs = nowOption(values.now as string | undefined);
   const maxPills = intOption('max-pills', values['max-pills'] as string, DEFAULT_MAX_PILLS_PER_POUCH, 1, 255);
   let slotCount: number;
@@ -113,6 +135,10 @@ async function validateMain(argv: string[]): Promise<number> {
   try {
     bytes = readCapped(file);
   } catch (err) {
+    if (err instanceof NotAFileError) {
+      process.stdout.write(values.json ? `${JSON.stringify({ file, ok: false, errors: 1, warnings: 0, problems: [{ path: '/', code: 'not_a_file', severity: 'error', message: err.message }], pouches: [] })}\n` : `${file}: /: error not_a_file: ${err.message}\n`);
+      return 2;
+    }
     process.stderr.write(`dosis roll validate: cannot read ${file}: ${(err as Error).message}\n`);
     return 2;
   }
@@ -124,13 +150,17 @@ async function validateMain(argv: string[]): Promise<number> {
   if (values.json) {
     process.stdout.write(`${JSON.stringify({ file, ok: result.ok, errors, warnings, problems: result.problems, pouches: result.pouches })}\n`);
   } else {
-    const lines = result.problems.map((p) => `${file}: ${p.path}: ${p.severity} ${p.code}: ${p.message}`);
+    // In Danish the problem's name comes first in Danish; the detail (positions, times, lines) is the validator's.
+    const lines = result.problems.map((p) =>
+      lang === 'en'
+        ? `${file}: ${p.path}: ${p.severity} ${p.code}: ${p.message}`
+        : `${file}: ${p.path}: ${t(lang, `roll.severity.${p.severity}`)} ${p.code}: ${hasMessage(`roll.problem.${p.code}`) ? `${t(lang, `roll.problem.${p.code}`)}: ` : ''}${p.message}`,
+    );
     const first = result.pouches[0];
     const last = result.pouches[result.pouches.length - 1];
     const iso = (ms: number) => new Date(ms).toISOString().replace('.000Z', 'Z');
-    const span = first && last ? `, ${result.pouches.length} pouches due ${iso(first.intakeAtMs)} to ${iso(last.intakeAtMs)}` : '';
-    const counts = `${errors} error${errors === 1 ? '' : 's'}, ${warnings} warning${warnings === 1 ? '' : 's'}`;
-    lines.push(`${file}: ${result.ok ? 'valid' : 'invalid'}${span} (${counts})`);
+    const span = first && last ? t(lang, 'roll.cli.span', { count: result.pouches.length, from: iso(first.intakeAtMs), to: iso(last.intakeAtMs) }) : '';
+    lines.push(`${file}: ${t(lang, result.ok ? 'roll.cli.valid' : 'roll.cli.invalid', { span, errors, warnings })}`);
     process.stdout.write(`${lines.join('\n')}\n`);
   }
   return result.ok ? 0 : 1;

@@ -171,3 +171,82 @@ export function locateJsonError(text: string): JsonSyntaxError | undefined {
     }
   }
 }
+
+export type DuplicateKey = {
+  /** JSON Pointer of the repeated member, e.g. `/pouches/0/intakeTime`. */
+  path: string;
+  /** 1-based line and column of the repeated key's opening quote. */
+  line: number;
+  column: number;
+  /** Line of the earlier member of that name. */
+  firstLine: number;
+};
+
+const pointerToken = (key: string): string => key.replaceAll('~', '~0').replaceAll('/', '~1');
+
+/**
+ * Every object member whose name repeats an earlier one in the same object, in document order. JSON.parse keeps the
+ * last value silently; a manifest must mean one thing, so a repeat is an error. `text` must be well-formed JSON.
+ */
+export function findDuplicateKeys(text: string, limit = 1000): DuplicateKey[] {
+  // A frame knows its parent and its place in it; a path is only built for a repeat, so `[[[[…` deep costs no paths.
+  type Frame = { kind: 'object' | 'array'; parent: Frame | undefined; at: string; keys: Map<string, number> | undefined; key: string; index: number };
+  const out: DuplicateKey[] = [];
+  const n = text.length;
+  let top: Frame | undefined;
+  let line = 1;
+  let lineStart = 0;
+  let i = 0;
+  let expectKey = false;
+  const pathOf = (f: Frame | undefined, last: string): string => {
+    const parts = [last];
+    for (let p = f; p?.parent !== undefined; p = p.parent) parts.push(p.at);
+    return `/${parts.reverse().join('/')}`;
+  };
+  const placeInTop = (): string => (top === undefined ? '' : top.kind === 'object' ? pointerToken(top.key) : String(top.index));
+  const stringEnd = (from: number): number => {
+    let k = from + 1;
+    while (k < n) {
+      const c = text.charCodeAt(k);
+      if (c === 0x5c) k += 2;
+      else if (c === 0x22) return k + 1;
+      else k++;
+    }
+    return n;
+  };
+  while (i < n && out.length < limit) {
+    const c = text.charCodeAt(i);
+    if (c === 0x0a) {
+      line++;
+      lineStart = i + 1;
+      i++;
+    } else if (c === 0x22) {
+      const end = stringEnd(i);
+      if (expectKey && top?.kind === 'object') {
+        const key = JSON.parse(text.slice(i, end)) as string;
+        const keys = top.keys as Map<string, number>;
+        const first = keys.get(key);
+        if (first !== undefined) out.push({ path: pathOf(top, pointerToken(key)), line, column: i - lineStart + 1, firstLine: first });
+        else keys.set(key, line);
+        top.key = key;
+        expectKey = false;
+      }
+      i = end;
+    } else if (c === 0x7b || c === 0x5b) {
+      const object = c === 0x7b;
+      top = { kind: object ? 'object' : 'array', parent: top, at: placeInTop(), keys: object ? new Map() : undefined, key: '', index: 0 };
+      expectKey = object;
+      i++;
+    } else if (c === 0x7d || c === 0x5d) {
+      top = top?.parent;
+      i++;
+    } else if (c === 0x2c) {
+      if (top?.kind === 'array') top.index++;
+      else expectKey = true;
+      i++;
+    } else {
+      i++;
+    }
+  }
+  return out;
+}

@@ -14,6 +14,8 @@
 // | pouches[].intakeDate       | YYYY-MM-DD                  | local intake date                                             |
 // | pouches[].intakeTime       | HH:MM, 00:00–23:59          | local intake time (see the DST rule in README.md)             |
 // | pouches[].timing           | DoseTiming fields, optional | overrides for this dose, over the roll's                      |
+// | pouches[].useBy            | YYYY-MM-DD, optional        | last local date the pouch may be taken                        |
+// | pouches[].instructions     | { da?, en? }, optional      | how to take the dose ("tages med mad"), shown with it          |
 // | pouches[].drugs[]          | { name, strength, count }   | what the pouch holds; count 1–99 pills of that drug           |
 // | pouches[].pillCount        | integer ≥ 0                 | pills in the pouch; must equal the sum of the drug counts     |
 
@@ -52,6 +54,16 @@ export const PouchSchema = Type.Object(
     intakeDate: LocalDate('a local date YYYY-MM-DD'),
     intakeTime: Type.String({ pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$', description: 'a local time HH:MM from 00:00 to 23:59' }),
     timing: Type.Optional(TimingOverridesSchema),
+    useBy: Type.Optional(LocalDate('the last local date the pouch may be taken, YYYY-MM-DD')),
+    instructions: Type.Optional(
+      Type.Object(
+        {
+          da: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'in Danish, e.g. "tages med mad"' })),
+          en: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'in English, e.g. "take with food"' })),
+        },
+        { additionalProperties: false, minProperties: 1, description: 'how to take the dose, shown with it on the screen' },
+      ),
+    ),
     drugs: Type.Array(DrugSchema, { maxItems: 50 }),
     pillCount: Type.Integer({ minimum: 0, description: 'pills in the pouch, the sum of the drug counts' }),
   },

@@ -14,6 +14,9 @@ export type DoseTiming = {
 
 export const DEFAULT_TIMING: DoseTiming = { earlyMin: 30, reminderEveryMin: 5, overdueAfterMin: 30, closeAfterMin: 120 };
 
+/** How to take a dose, in the languages the manifest gives. */
+export type PouchInstructions = { da?: string | undefined; en?: string | undefined };
+
 export type ScheduledPouch = {
   rollId: string;
   /** 1-based position on the roll. */
@@ -27,6 +30,10 @@ export type ScheduledPouch = {
   pillCount: number;
   /** Per-dose overrides of the roll's timing. */
   timing?: Partial<DoseTiming> | undefined;
+  /** The end of the pouch's use-by date (UTC ms); a pouch past it is never dispensed. */
+  useByMs?: number | undefined;
+  /** How to take the dose ("tages med mad"), as the manifest words it; shown with the dose. */
+  instructions?: PouchInstructions | undefined;
 };
 
 export { pouchLabel } from '../../../protocol/src/label.js';

@@ -9,11 +9,11 @@
 // (warning dst_ambiguous).
 
 import { ValueErrorType } from '@sinclair/typebox/errors';
-import { locateJsonError } from './json-locate.js';
+import { findDuplicateKeys, locateJsonError } from './json-locate.js';
 import { formatLocal, isLocalTime, isRealDate, isValidTimeZone, resolveLocalTime } from './local-time.js';
 import { checkManifest, DEFAULT_TIME_ZONE, MAX_POSITION, type RollManifest, type TimingOverrides } from './manifest-schema.js';
 import { PROBLEM_CODES, type ManifestProblem, type ProblemCode } from './problems.js';
-import { DEFAULT_TIMING, pouchLabel, type DoseTiming, type ScheduledPouch } from './types.js';
+import { DEFAULT_TIMING, pouchLabel, type DoseTiming, type PouchInstructions, type ScheduledPouch } from './types.js';
 
 export const MAX_MANIFEST_BYTES = 2 * 1024 * 1024;
 export const DEFAULT_MAX_PILLS_PER_POUCH = 20;
@@ -21,7 +21,16 @@ export const MAX_PROBLEMS = 1000;
 /** A new roll may start at most this long after the loaded one ends, or its own longest interval if longer. */
 export const MIN_ROLL_GAP_ALLOWED_MS = 24 * 3_600_000;
 
-export type LoadedRoll = { rollId: string; lastIntakeAtMs: number; firstIntakeAtMs: number };
+export type LoadedRoll = {
+  rollId: string;
+  lastIntakeAtMs: number;
+  firstIntakeAtMs: number;
+  /**
+   * Its pouches not yet dispensed, by intake time. When given, the new roll must start at or before the first of
+   * them (no dose dropped), and all of them come back on loading, which the staff must choose (`returnPending`).
+   */
+  pending?: readonly { label: string; intakeAtMs: number }[];
+};
 
 export type ValidateContext = {
   /** The citizen this robot serves; unchecked when absent. */
@@ -32,6 +41,8 @@ export type ValidateContext = {
   nowMs: number;
   /** The roll now loaded, to check for gaps and overlaps. */
   loaded?: LoadedRoll | undefined;
+  /** The staff chose to take back the loaded roll's pouches not yet dispensed: an overlap is then a warning, not an error. */
+  returnPending?: boolean;
   maxPillsPerPouch?: number;
 };
 
@@ -136,6 +147,15 @@ function validate(input: string | Buffer, ctx: ValidateContext): ValidationResul
     return invalid();
   }
 
+  const repeats = findDuplicateKeys(text, MAX_PROBLEMS + 1);
+  for (const d of repeats.slice(0, MAX_PROBLEMS)) {
+    problems.add(d.path, 'duplicate_key', `property repeated at line ${d.line}, column ${d.column} (first at line ${d.firstLine}); a manifest must name each property once`, {
+      line: d.line,
+      column: d.column,
+    });
+  }
+  // The scan stops past the cap: that there are more is known, not how many.
+  if (repeats.length > MAX_PROBLEMS) problems.dropped++;
   schemaProblems(data, problems);
   const pouches = semanticChecks(data, ctx, problems);
 
@@ -144,6 +164,8 @@ function validate(input: string | Buffer, ctx: ValidateContext): ValidationResul
   const manifest = data as RollManifest;
   return { ok: true, problems: problems.list, pouches, manifest: { ...manifest, timeZone: manifest.timeZone ?? DEFAULT_TIME_ZONE } };
 }
+
+const BOUNDS = new Set<ValueErrorType>([ValueErrorType.IntegerMaximum, ValueErrorType.IntegerMinimum, ValueErrorType.NumberMaximum, ValueErrorType.NumberMinimum]);
 
 function schemaProblems(data: unknown, problems: Problems): void {
   if (checkManifest.Check(data)) return;
@@ -164,13 +186,18 @@ function schemaProblems(data: unknown, problems: Problems): void {
     else if (e.type === ValueErrorType.ObjectAdditionalProperties) message = 'unexpected property';
     else if (e.type === ValueErrorType.StringPattern && typeof description === 'string') message = `expected ${description}`;
     else message = e.message.charAt(0).toLowerCase() + e.message.slice(1);
+    // A bound says what the number means, so the reason for the bound is in the message.
+    if (BOUNDS.has(e.type) && typeof description === 'string') message = `${message} (${description})`;
     if (seen.has(`${path}\n${message}`)) continue;
     seen.add(`${path}\n${message}`);
     problems.add(path, 'schema', message);
   }
 }
 
-type Entry = { index: number; position?: number; atMs?: number; when?: string; pillCount?: number; timing?: TimingOverrides };
+type Entry = {
+  index: number; position?: number; atMs?: number; when?: string; pillCount?: number; timing?: TimingOverrides;
+  useByMs?: number; instructions?: PouchInstructions;
+};
 
 /** Plain overrides from a value that may not be valid: only whole-number fields are kept. */
 function timingOf(v: unknown): TimingOverrides | undefined {
@@ -287,6 +314,21 @@ function semanticChecks(data: unknown, ctx: ValidateContext, problems: Problems)
       }
     }
 
+    const useBy = dateAt(p.useBy, `${at}/useBy`);
+    if (useBy !== undefined && timeZone !== undefined) {
+      // Usable through the whole use-by date: until the next local midnight.
+      const next = new Date(Date.parse(`${useBy}T00:00:00Z`) + 86_400_000).toISOString().slice(0, 10);
+      entry.useByMs = resolveLocalTime(next, '00:00', timeZone).atMs;
+      if (entry.atMs !== undefined && entry.useByMs <= entry.atMs) {
+        problems.add(`${at}/useBy`, 'expires_before_intake', `${who}: the pouch may be used until ${useBy}, before its intake ${entry.when}`);
+      }
+    }
+    if (isObject(p.instructions)) {
+      const da = typeof p.instructions.da === 'string' ? p.instructions.da : undefined;
+      const en = typeof p.instructions.en === 'string' ? p.instructions.en : undefined;
+      if (da !== undefined || en !== undefined) entry.instructions = { ...(da !== undefined ? { da } : {}), ...(en !== undefined ? { en } : {}) };
+    }
+
     if (p.timing !== undefined) {
       entry.timing = timingOf(p.timing);
       const contradiction = entry.timing ? timingContradiction({ ...rollEffective, ...entry.timing }) : undefined;
@@ -295,7 +337,7 @@ function semanticChecks(data: unknown, ctx: ValidateContext, problems: Problems)
   }
 
   positionChecks(entries, problems);
-  timeChecks(entries, ctx, problems);
+  timeChecks(entries, ctx, problems, rollEffective);
 
   if (problems.hasErrors || rollId === undefined) return undefined;
   return entries
@@ -310,6 +352,8 @@ function semanticChecks(data: unknown, ctx: ValidateContext, problems: Problems)
         intakeAtMs: e.atMs as number,
         pillCount: e.pillCount as number,
         timing: Object.keys(timing).length ? timing : undefined,
+        ...(e.useByMs !== undefined ? { useByMs: e.useByMs } : {}),
+        ...(e.instructions !== undefined ? { instructions: e.instructions } : {}),
       };
     })
     .sort((a, b) => a.position - b.position);
@@ -344,7 +388,7 @@ function positionChecks(entries: Entry[], problems: Problems): void {
   }
 }
 
-function timeChecks(entries: Entry[], ctx: ValidateContext, problems: Problems): void {
+function timeChecks(entries: Entry[], ctx: ValidateContext, problems: Problems, rollTiming: DoseTiming): void {
   const byPosition = new Map<number, Entry>();
   for (const e of entries) if (e.position !== undefined && !byPosition.has(e.position)) byPosition.set(e.position, e);
   const timed = [...byPosition.values()].filter((e) => e.atMs !== undefined).sort((a, b) => (a.position as number) - (b.position as number));
@@ -361,6 +405,17 @@ function timeChecks(entries: Entry[], ctx: ValidateContext, problems: Problems):
       firstAtTime.set(at, e);
       if (previous && at < (previous.atMs as number)) {
         problems.add(path, 'out_of_order', `position ${e.position} is due at ${e.when}, before position ${previous.position} at ${previous.when}`);
+      } else if (previous) {
+        // A dose's window closes when the next one's early window opens: that must come after the dose is due.
+        const early = { ...rollTiming, ...e.timing }.earlyMin;
+        const opens = at - early * 60_000;
+        if (opens <= (previous.atMs as number)) {
+          problems.add(
+            e.timing?.earlyMin !== undefined ? `/pouches/${e.index}/timing/earlyMin` : '/timing/earlyMin',
+            'bad_window',
+            `position ${e.position} may be taken ${early} min early, from ${iso(opens)}, not after position ${previous.position} is due at ${previous.when}: position ${previous.position}'s window would close before it is due`,
+          );
+        }
       }
     }
     previous = e;
@@ -372,6 +427,27 @@ function timeChecks(entries: Entry[], ctx: ValidateContext, problems: Problems):
   const first = byTime[0] as Entry;
   const firstMs = first.atMs as number;
   const path = `/pouches/${first.index}/intakeTime`;
+  const pending = loaded.pending;
+  if (pending && pending.length > 0) {
+    const next = pending[0] as { label: string; intakeAtMs: number };
+    const last = pending[pending.length - 1] as { label: string; intakeAtMs: number };
+    const skipped = pending.filter((d) => d.intakeAtMs < firstMs).length;
+    if (skipped > 0) {
+      problems.add(
+        path,
+        'roll_skips_doses',
+        `the roll starts ${first.when}, after ${next.label} due ${iso(next.intakeAtMs)}, the first dose not yet dispensed: ${skipped} pouch${skipped === 1 ? '' : 'es'} of roll ${loaded.rollId} due before it would be dropped`,
+      );
+      return;
+    }
+    const span = pending.length === 1 ? next.label : `${next.label} to ${last.label}`;
+    if (ctx.returnPending) {
+      problems.add(path, 'roll_overlap_returned', `${pending.length} pouch${pending.length === 1 ? '' : 'es'} of roll ${loaded.rollId} not yet dispensed (${span}) ${pending.length === 1 ? 'comes' : 'come'} back; the receipt lists them`);
+    } else {
+      problems.add(path, 'roll_overlap', `roll ${loaded.rollId} still has ${pending.length} pouch${pending.length === 1 ? '' : 'es'} not yet dispensed (${span}); loading this roll sends them back: choose to return them, or load it later`);
+    }
+    return;
+  }
   if (firstMs <= loaded.lastIntakeAtMs) {
     const overlapping = byTime.filter((e) => (e.atMs as number) <= loaded.lastIntakeAtMs).length;
     problems.add(path, 'roll_overlap', `the roll starts ${first.when}, before roll ${loaded.rollId} now loaded ends (${iso(loaded.lastIntakeAtMs)}); ${overlapping} pouches overlap`);

@@ -15,11 +15,19 @@ import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/typ
 import type { Database } from 'better-sqlite3';
 import type { Logger } from 'pino';
 import type { Clock, TimerHandle } from '../../../protocol/src/clock.js';
-import type { CitizenView, ScreenBackend } from './backend.js';
+import type { CareResult, CitizenView, ScreenBackend } from './backend.js';
 import { ManifestTooLargeError, NotConfirmedError, NotLoggedInError, ReceiptNotFoundError, ScreenError } from './errors.js';
-import { migratePins, verifyPin } from './pin.js';
-import { getReceipt, migrateReceipts, renderReceiptHtml, saveReceipt } from './receipts.js';
+import { messagesFor } from '../../../protocol/src/i18n.js';
+import { migrate } from '../store/schema.js';
+import { verifyPin } from './pin.js';
+import { getReceipt, renderReceiptHtml, saveReceipt, type ReceiptKind } from './receipts.js';
 import {
+  CommissionBody,
+  DecommissionBody,
+  EndPauseBody,
+  PauseBody,
+  TravelBody,
+  WithdrawBody,
   LoadBody,
   LoginBody,
   MANIFEST_BODY_LIMIT,
@@ -80,10 +88,12 @@ export function createScreenServer(opts: ScreenServerOptions): FastifyInstance {
   const { backend, db, clock } = opts;
   const defaultLang: ScreenLang = opts.lang ?? 'da';
   const heartbeatMs = opts.heartbeatMs ?? 15_000;
-  migratePins(db);
-  migrateReceipts(db);
+  // The store's migrations (a no-op on the robot's own, already opened database): PINs, roles, receipts.
+  migrate(db, { firstCommandNumber: Math.floor(Math.random() * 0x40000000) });
   const sessions = new SessionStore(clock, opts.session);
   const { pages, statics } = loadPublic();
+  // Data, not script (the CSP allows no inline script): the citizen page reads it as JSON; `<` escaped so it cannot end the element.
+  const citizenMessages = JSON.stringify({ da: messagesFor('da', ['citizen']), en: messagesFor('en', ['citizen']) }).replaceAll('<', '\\u003c');
 
   const app = Fastify({
     loggerInstance: opts.logger,
@@ -122,7 +132,7 @@ export function createScreenServer(opts: ScreenServerOptions): FastifyInstance {
   const page = (name: 'citizen' | 'pharmacy') => async (req: FastifyRequest<{ Querystring: { lang?: ScreenLang } }>, reply: FastifyReply) => {
     const lang = req.query.lang ?? defaultLang;
     reply.header('content-security-policy', CSP).type('text/html; charset=utf-8');
-    return pages[name].replaceAll('__LANG__', lang).replaceAll('__DEFAULT_LANG__', defaultLang);
+    return pages[name].replaceAll('__LANG__', lang).replaceAll('__DEFAULT_LANG__', defaultLang).replace('__MESSAGES__', () => citizenMessages);
   };
   api.get('/', { schema: { querystring: PageQuery } }, page('citizen'));
   api.get('/pharmacy', { schema: { querystring: PageQuery } }, page('pharmacy'));
@@ -227,6 +237,12 @@ export function createScreenServer(opts: ScreenServerOptions): FastifyInstance {
     return { ok: true };
   });
 
+  // The words of the pharmacy screen, from the shared catalogue; no session needed (the login page uses them too).
+  api.get('/api/pharmacy/messages', { schema: { querystring: PageQuery } }, async (req, reply) => {
+    reply.header('cache-control', 'no-cache');
+    return messagesFor(req.query.lang ?? defaultLang, ['pharmacy', 'roll']);
+  });
+
   api.get('/api/pharmacy', { preHandler: requireSession }, async (req) => {
     const s = session(req);
     return { ...backend.pharmacyView(), staffId: s.staffId, sessionExpiresAtMs: s.expiresAtMs, timeZone: backend.citizenView().timeZone };
@@ -242,11 +258,14 @@ export function createScreenServer(opts: ScreenServerOptions): FastifyInstance {
     async (req) => {
       const s = session(req);
       checkSize(req.body.manifest);
-      const result = backend.validateRoll(req.body.manifest);
+      const returnPending = req.body.returnPending === true;
+      const result = backend.validateRoll(req.body.manifest, { returnPending });
       const digest = sha256(req.body.manifest);
       s.validatedManifestSha256 = result.ok ? digest : null;
+      s.validatedReturnPending = returnPending;
       req.log.info({ staffId: s.staffId, ok: result.ok, problems: result.problems.length, pouches: result.pouches }, 'roll validated');
-      return { ok: result.ok, problems: result.problems, pouches: result.pouches, sha256: result.ok ? digest : null };
+      // The roll's printed name and birth date go to the staff's screen for the confirm step, never to the log.
+      return { ok: result.ok, problems: result.problems, pouches: result.pouches, sha256: result.ok ? digest : null, roll: result.roll ?? null, pending: result.pending ?? 0 };
     },
   );
 
@@ -257,13 +276,19 @@ export function createScreenServer(opts: ScreenServerOptions): FastifyInstance {
       const s = session(req);
       checkSize(req.body.manifest);
       const digest = sha256(req.body.manifest);
-      if (s.validatedManifestSha256 === null || s.validatedManifestSha256 !== digest || req.body.confirmSha256 !== digest) {
+      const returnPending = req.body.returnPending === true;
+      if (s.validatedManifestSha256 === null || s.validatedManifestSha256 !== digest || req.body.confirmSha256 !== digest || s.validatedReturnPending !== returnPending) {
         throw new NotConfirmedError();
       }
       s.validatedManifestSha256 = null;
-      const result = backend.loadRoll(req.body.manifest, s.staffId);
+      const result = backend.loadRoll(req.body.manifest, s.staffId, { returnPending });
       req.log.info({ staffId: s.staffId, ok: result.ok, problems: result.problems.length }, 'roll load');
-      return reply.code(result.ok ? 200 : 422).send({ ok: result.ok, problems: result.problems });
+      if (!result.ok) return reply.code(422).send({ ok: false, problems: result.problems });
+      const receipt = saveReceipt(db, {
+        kind: result.replaced ? 'replace' : 'load', rollId: result.rollId ?? null, staffId: s.staffId, atMs: clock.now(), timeZone: backend.citizenView().timeZone,
+        returned: result.returned ?? [], loaded: result.loaded ?? [],
+      });
+      return { ok: true, problems: result.problems, receiptId: receipt.receiptId, returned: result.returned ?? [] };
     },
   );
 
@@ -275,6 +300,62 @@ export function createScreenServer(opts: ScreenServerOptions): FastifyInstance {
     if (!result.ok) return reply.code(409).send({ ok: false, error: 'DOSIS_ERR_UNLOAD_REFUSED', message: 'the controller refused to unload', returned: [] });
     const receipt = saveReceipt(db, { rollId, staffId: s.staffId, atMs: clock.now(), timeZone: backend.citizenView().timeZone, returned: result.returned });
     return { ok: true, receiptId: receipt.receiptId, rollId, returned: result.returned };
+  });
+
+  // ---- commissioning and care ----
+
+  const care = () => {
+    if (!backend.care) throw new ScreenError('DOSIS_ERR_NOT_FOUND', 404, 'not available on this robot');
+    return backend.care;
+  };
+  /** An administrator's PIN, checked (and audited, and locked out) like a login. */
+  const admin = (adminId: string, adminPin: string): string => {
+    const r = verifyPin(db, adminId, adminPin, clock.now());
+    if (!r.ok || !care().isAdmin(r.staffId)) throw new ScreenError('DOSIS_ERR_NOT_ADMIN', 403, 'an administrator\'s staff id and PIN are needed');
+    return r.staffId;
+  };
+  const careReply = (reply: FastifyReply, staffId: string, kind: ReceiptKind | null, r: CareResult) => {
+    if (!r.ok) return reply.code(409).send({ ok: false, error: r.code, message: r.message });
+    if (kind === null) return { ok: true };
+    const receipt = saveReceipt(db, { kind, rollId: r.rollId, staffId, atMs: clock.now(), timeZone: backend.citizenView().timeZone, returned: r.doses, pause: r.pause });
+    return { ok: true, receiptId: receipt.receiptId, doses: r.doses };
+  };
+
+  api.post('/api/pharmacy/commission', { preHandler: requireSession, schema: { body: CommissionBody } }, async (req, reply) => {
+    session(req);
+    const by = admin(req.body.adminId, req.body.adminPin);
+    req.log.info({ staffId: by }, 'commission');
+    return careReply(reply, by, null, care().commission(req.body.citizenId, by));
+  });
+
+  api.post('/api/pharmacy/decommission', { preHandler: requireSession, schema: { body: DecommissionBody } }, async (req, reply) => {
+    session(req);
+    const by = admin(req.body.adminId, req.body.adminPin);
+    req.log.info({ staffId: by }, 'decommission');
+    return careReply(reply, by, null, care().decommission(by));
+  });
+
+  api.post('/api/pharmacy/pause', { preHandler: requireSession, schema: { body: PauseBody } }, async (req, reply) => {
+    const s = session(req);
+    return careReply(reply, s.staffId, 'pause', care().pause(req.body, s.staffId));
+  });
+
+  api.post('/api/pharmacy/pause/end', { preHandler: requireSession, schema: { body: EndPauseBody } }, async (req, reply) => {
+    const s = session(req);
+    return careReply(reply, s.staffId, 'resume', care().endPause(s.staffId));
+  });
+
+  api.post('/api/pharmacy/travel', { preHandler: requireSession, schema: { body: TravelBody } }, async (req, reply) => {
+    const s = session(req);
+    const r = verifyPin(db, s.staffId, req.body.pin, clock.now());
+    if (!r.ok) return reply.code(403).send({ ok: false, error: 'DOSIS_ERR_PIN_WRONG', message: 'wrong PIN' });
+    return careReply(reply, s.staffId, 'travel', care().travel(req.body.count, s.staffId));
+  });
+
+  api.post('/api/pharmacy/withdraw', { preHandler: requireSession, schema: { body: WithdrawBody } }, async (req, reply) => {
+    const s = session(req);
+    const which = 'fromMs' in req.body ? { fromMs: req.body.fromMs } : { doseIds: req.body.doseIds };
+    return careReply(reply, s.staffId, 'withdraw', care().withdraw(which, s.staffId));
   });
 
   api.get(

@@ -13,6 +13,8 @@ export type Session = {
   expiresAtMs: number;
   /** sha256 of the manifest the staff last validated in this session: loading requires the same text (the confirm step). */
   validatedManifestSha256: string | null;
+  /** Whether that validation was with the loaded roll's pending pouches taken back: the load must say the same. */
+  validatedReturnPending: boolean;
 };
 
 export type SessionOptions = { idleMs?: number; absoluteMs?: number; maxSessions?: number };
@@ -46,7 +48,7 @@ export class SessionStore {
     }
     const token = randomBytes(32).toString('base64url');
     const now = this.#clock.now();
-    const session: Session = { staffId, createdAtMs: now, expiresAtMs: now + this.#idleMs, validatedManifestSha256: null };
+    const session: Session = { staffId, createdAtMs: now, expiresAtMs: now + this.#idleMs, validatedManifestSha256: null, validatedReturnPending: false };
     this.#sessions.set(key(token), session);
     return { token, session };
   }

@@ -77,6 +77,84 @@ export const MIGRATIONS: readonly Migration[] = [
       migrateReceipts(db);
     },
   },
+  {
+    // SQLite cannot change a CHECK in place: doses is rebuilt. Intents reference doses, and dropping a referenced
+    // table fails with foreign keys on, so intents is set aside first and rebuilt after, with its command-number
+    // sequence kept (a command id is never reused).
+    name: 'commissioning, staff roles, pauses, care states (suspended, travel, withdrawn), pouch use-by and instructions, receipt kinds',
+    up(db) {
+      const seq = (db.prepare(`SELECT seq FROM sqlite_sequence WHERE name = 'intents'`).get() as { seq: number } | undefined)?.seq ?? 0;
+      db.exec(`
+        CREATE TABLE intents_keep AS SELECT * FROM intents;
+        DROP TABLE intents;
+        CREATE TABLE commissioning (
+          n                    INTEGER PRIMARY KEY AUTOINCREMENT,
+          citizen_id           TEXT NOT NULL,
+          commissioned_at_ms   INTEGER NOT NULL,
+          commissioned_by      TEXT NOT NULL,
+          decommissioned_at_ms INTEGER,
+          decommissioned_by    TEXT
+        );
+        CREATE UNIQUE INDEX commissioning_active ON commissioning ((1)) WHERE decommissioned_at_ms IS NULL;
+        CREATE TABLE staff_role (
+          staff_id TEXT PRIMARY KEY,
+          role     TEXT NOT NULL CHECK (role IN ('admin'))
+        );
+        CREATE TABLE pauses (
+          n           INTEGER PRIMARY KEY AUTOINCREMENT,
+          from_ms     INTEGER NOT NULL,
+          until_ms    INTEGER NOT NULL,
+          reason      TEXT NOT NULL,
+          staff_id    TEXT NOT NULL,
+          ended_at_ms INTEGER,
+          ended_by    TEXT,
+          CHECK (until_ms > from_ms)
+        );
+        CREATE TABLE doses_new (
+          dose_id       TEXT PRIMARY KEY,
+          roll_id       TEXT NOT NULL REFERENCES rolls (roll_id),
+          position      INTEGER NOT NULL,
+          slot          INTEGER NOT NULL,
+          label         TEXT NOT NULL,
+          intake_at_ms  INTEGER NOT NULL,
+          pill_count    INTEGER NOT NULL,
+          timing_json   TEXT NOT NULL,
+          state         TEXT NOT NULL CHECK (state IN ('scheduled','dispensing','presented','taken','missed','failed','returned','suspended','travel','withdrawn')),
+          cls           TEXT CHECK (cls IN ('correct','green','yellow')),
+          reason        TEXT,
+          counted_pills INTEGER,
+          attempts      INTEGER NOT NULL DEFAULT 0,
+          overdue       INTEGER NOT NULL DEFAULT 0,
+          final_at_ms   INTEGER,
+          use_by_ms     INTEGER,
+          instructions  TEXT
+        );
+        INSERT INTO doses_new (dose_id, roll_id, position, slot, label, intake_at_ms, pill_count, timing_json, state, cls, reason, counted_pills, attempts, overdue, final_at_ms)
+          SELECT dose_id, roll_id, position, slot, label, intake_at_ms, pill_count, timing_json, state, cls, reason, counted_pills, attempts, overdue, final_at_ms FROM doses;
+        DROP TABLE doses;
+        ALTER TABLE doses_new RENAME TO doses;
+        CREATE INDEX doses_open ON doses (intake_at_ms, position) WHERE state IN ('scheduled','dispensing','presented');
+        CREATE TABLE intents (
+          n          INTEGER PRIMARY KEY AUTOINCREMENT,
+          command_id TEXT UNIQUE,
+          dose_id    TEXT NOT NULL REFERENCES doses (dose_id),
+          name       TEXT NOT NULL CHECK (name IN ('ROTATE','RELEASE','SHAKE')),
+          slot       INTEGER NOT NULL,
+          sent_at_ms INTEGER NOT NULL,
+          boot_id    TEXT,
+          result     TEXT
+        );
+        INSERT INTO intents (n, command_id, dose_id, name, slot, sent_at_ms, boot_id, result)
+          SELECT n, command_id, dose_id, name, slot, sent_at_ms, boot_id, result FROM intents_keep;
+        DROP TABLE intents_keep;
+        CREATE INDEX intents_dose ON intents (dose_id, n);
+        ALTER TABLE return_receipt ADD COLUMN kind TEXT NOT NULL DEFAULT 'unload';
+        ALTER TABLE return_receipt ADD COLUMN detail_json TEXT;
+      `);
+      db.prepare(`DELETE FROM sqlite_sequence WHERE name = 'intents'`).run();
+      db.prepare(`INSERT INTO sqlite_sequence (name, seq) VALUES ('intents', ?)`).run(seq);
+    },
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

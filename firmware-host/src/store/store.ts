@@ -14,10 +14,16 @@ import { enqueueOutbox, outboxDepth, type OutboxEventType } from '../alarm/outbo
 import { migrate } from './schema.js';
 import { DEFAULT_TIMING, type DoseTiming, type ScheduledPouch } from '../roll/types.js';
 
-export type DoseState = 'scheduled' | 'dispensing' | 'presented' | 'taken' | 'missed' | 'failed' | 'returned';
+export type DoseState = 'scheduled' | 'dispensing' | 'presented' | 'taken' | 'missed' | 'failed' | 'returned' | CareState;
+/**
+ * Doses taken out of dispensing by the staff: in a pause (suspended; those still to come go back to scheduled when
+ * the pause ends early), cut into a travel pack ahead of time (travel), or withdrawn on a prescription change.
+ * None is reminded, missed or counted as a dosing.
+ */
+export type CareState = 'suspended' | 'travel' | 'withdrawn';
 export type FinalState = 'taken' | 'missed' | 'failed';
 export type DoseClass = 'correct' | 'green' | 'yellow';
-export const FINAL_STATES: readonly DoseState[] = ['taken', 'missed', 'failed', 'returned'];
+export const FINAL_STATES: readonly DoseState[] = ['taken', 'missed', 'failed', 'returned', 'suspended', 'travel', 'withdrawn'];
 
 export type DoseRow = {
   doseId: string;
@@ -35,6 +41,10 @@ export type DoseRow = {
   attempts: number;
   overdue: boolean;
   finalAtMs: number | null;
+  /** End of the pouch's use-by date (UTC ms), when the manifest gives one. */
+  useByMs: number | null;
+  /** How to take the dose, from the manifest ("tages med mad"), as JSON `{ "da": …, "en": … }`; shown with the dose. */
+  instructions: string | null;
 };
 
 /** An open dose as the status shows it. */
@@ -47,6 +57,16 @@ export type LoggedEvent = { id: number; atMs: number; type: string; doseId: stri
 
 export type RollRow = { rollId: string; citizenId: string; loadedAtMs: number; loadedBy: string | null; unloadedAtMs: number | null };
 
+export type Commissioning = { citizenId: string; atMs: number; by: string };
+
+export type Pause = { n: number; fromMs: number; untilMs: number; reason: string; staffId: string; endedAtMs: number | null };
+
+/** A pause as the alarm centre knows it: its number with its start, so a robot set up afresh never repeats one. */
+const pauseKey = (n: number, fromMs: number): string => `${n}-${fromMs}`;
+
+/** The reason of a dose not dispensed because its pouch was past its use-by date when its time came. */
+export const POUCH_EXPIRED = 'pouch_expired';
+
 export class StoreError extends Error {
   readonly code: string;
   constructor(code: string, message: string) {
@@ -57,15 +77,17 @@ export class StoreError extends Error {
 
 
 /** The doses columns in the order toDose reads them: statements that read whole doses return rows as arrays, cheaper than objects. */
-const DOSE_COLUMNS = 'dose_id, roll_id, position, slot, label, intake_at_ms, pill_count, timing_json, state, cls, reason, counted_pills, attempts, overdue, final_at_ms';
+const DOSE_COLUMNS = 'dose_id, roll_id, position, slot, label, intake_at_ms, pill_count, timing_json, state, cls, reason, counted_pills, attempts, overdue, final_at_ms, use_by_ms, instructions';
 type RawDose = [
   doseId: string, rollId: string, position: number, slot: number, label: string, intakeAtMs: number, pillCount: number, timingJson: string,
   state: DoseState, cls: DoseClass | null, reason: string | null, countedPills: number | null, attempts: number, overdue: number, finalAtMs: number | null,
+  useByMs: number | null, instructions: string | null,
 ];
 
 const toDose = (r: RawDose): DoseRow => ({
   doseId: r[0], rollId: r[1], position: r[2], slot: r[3], label: r[4], intakeAtMs: r[5], pillCount: r[6], timing: JSON.parse(r[7]) as DoseTiming,
   state: r[8], cls: r[9], reason: r[10], countedPills: r[11], attempts: r[12], overdue: r[13] === 1, finalAtMs: r[14],
+  useByMs: r[15], instructions: r[16],
 });
 
 /** Reads whole doses: `SELECT <the dose columns> <rest>`, rows as arrays for toDose. */
@@ -97,9 +119,11 @@ export class Store {
     this.#q = {
       dose: selectDoses(db, 'FROM doses WHERE dose_id = ?'),
       open: selectDoses(db, `FROM doses WHERE state IN ('scheduled','dispensing','presented') ORDER BY intake_at_ms, position LIMIT ?`),
+      activeRoll: db.prepare('SELECT * FROM rolls WHERE unloaded_at_ms IS NULL ORDER BY loaded_at_ms DESC LIMIT 1'),
+      remaining: selectDoses(db, `FROM doses WHERE roll_id = ? AND state = 'scheduled' ORDER BY intake_at_ms, position`),
       heads: db.prepare(`SELECT dose_id, intake_at_ms, pill_count, state FROM doses WHERE state IN ('scheduled','dispensing','presented') ORDER BY intake_at_ms, position LIMIT ?`),
       setState: db.prepare('UPDATE doses SET state = ?, attempts = ? WHERE dose_id = ?'),
-      claim: db.prepare(`UPDATE doses SET state = 'dispensing', attempts = ? WHERE dose_id = ? AND state = 'scheduled'`),
+      claim: db.prepare(`UPDATE doses SET state = 'dispensing', attempts = ? WHERE dose_id = ? AND state = 'scheduled' AND (use_by_ms IS NULL OR use_by_ms >= ?)`),
       present: db.prepare(`UPDATE doses SET state = 'presented', cls = ?, reason = ?, counted_pills = ?, attempts = ? WHERE dose_id = ?`),
       finish: db.prepare(`UPDATE doses SET state = ?, cls = coalesce(?, cls), reason = coalesce(?, reason), counted_pills = coalesce(?, counted_pills), attempts = max(attempts, ?), final_at_ms = ? WHERE dose_id = ? AND state NOT IN (${FINAL_STATES.map((f) => `'${f}'`).join(',')}) RETURNING ${DOSE_COLUMNS}`).raw(),
       overdue: db.prepare('UPDATE doses SET overdue = 1 WHERE dose_id = ? AND overdue = 0'),
@@ -131,7 +155,7 @@ export class Store {
   // ------------------------------------------------------------ rolls
 
   activeRoll(): RollRow | undefined {
-    const r = this.db.prepare('SELECT * FROM rolls WHERE unloaded_at_ms IS NULL ORDER BY loaded_at_ms DESC LIMIT 1').get() as
+    const r = this.#q.activeRoll.get() as
       | { roll_id: string; citizen_id: string; loaded_at_ms: number; loaded_by: string | null; unloaded_at_ms: number | null }
       | undefined;
     return r && { rollId: r.roll_id, citizenId: r.citizen_id, loadedAtMs: r.loaded_at_ms, loadedBy: r.loaded_by, unloadedAtMs: r.unloaded_at_ms };
@@ -145,18 +169,26 @@ export class Store {
   loadRoll(roll: { rollId: string; citizenId: string; pouches: readonly ScheduledPouch[] }, staffId: string | null): DoseRow[] {
     return this.#tx(() => {
       const now = this.#clock.now();
+      // Checked here, whatever the caller checked: one citizen's medicine never goes into another's robot.
+      const bound = this.commissioning();
+      if (bound && bound.citizenId !== roll.citizenId) {
+        throw new StoreError('DOSIS_ERR_WRONG_CITIZEN', `roll ${roll.rollId} is for another citizen than the one this robot is commissioned for`);
+      }
       const returned = this.#unload(now, staffId);
       if (this.db.prepare('SELECT 1 FROM rolls WHERE roll_id = ?').get(roll.rollId)) {
         throw new StoreError('DOSIS_ERR_ROLL_LOADED_BEFORE', `roll ${roll.rollId} was loaded before`);
       }
       this.db.prepare('INSERT INTO rolls (roll_id, citizen_id, loaded_at_ms, loaded_by) VALUES (?, ?, ?, ?)').run(roll.rollId, roll.citizenId, now, staffId);
       const ins = this.db.prepare(
-        `INSERT INTO doses (dose_id, roll_id, position, slot, label, intake_at_ms, pill_count, timing_json, state)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'scheduled')`,
+        `INSERT INTO doses (dose_id, roll_id, position, slot, label, intake_at_ms, pill_count, timing_json, state, use_by_ms, instructions)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'scheduled', ?, ?)`,
       );
       for (const p of roll.pouches) {
-        ins.run(p.label, roll.rollId, p.position, p.slot, p.label, p.intakeAtMs, p.pillCount, JSON.stringify({ ...this.#timing, ...p.timing }));
+        ins.run(p.label, roll.rollId, p.position, p.slot, p.label, p.intakeAtMs, p.pillCount, JSON.stringify({ ...this.#timing, ...p.timing }), p.useByMs ?? null, p.instructions ? JSON.stringify(p.instructions) : null);
       }
+      // A roll loaded during a pause: its doses in the pause are suspended like the others.
+      const paused = this.activePause();
+      if (paused) this.#care('suspended', `FROM doses WHERE roll_id = ? AND state = 'scheduled' AND intake_at_ms >= ? AND intake_at_ms < ?`, [roll.rollId, Math.max(paused.fromMs, now), paused.untilMs], now);
       this.#logAt(now, 'roll_loaded', null, { rollId: roll.rollId, pouches: roll.pouches.length, staffId, returned: returned.length });
       return returned;
     });
@@ -178,10 +210,149 @@ export class Store {
     if (!active) return [];
     const busy = this.db.prepare(`SELECT dose_id FROM doses WHERE roll_id = ? AND state IN ('dispensing','presented')`).all(active.rollId) as { dose_id: string }[];
     if (busy.length > 0) throw new StoreError('DOSIS_ERR_ROLL_BUSY', `dose ${busy[0]!.dose_id} is being dispensed or waits in the cup`);
-    const back = (selectDoses(this.db, `FROM doses WHERE roll_id = ? AND state = 'scheduled' ORDER BY position`).all(active.rollId) as RawDose[]).map(toDose);
+    // Suspended pouches were never cut either: they come back too, and keep their state (not dispensed, not missed).
+    const back = (selectDoses(this.db, `FROM doses WHERE roll_id = ? AND state IN ('scheduled','suspended') ORDER BY position`).all(active.rollId) as RawDose[]).map(toDose);
     this.db.prepare(`UPDATE doses SET state = 'returned', final_at_ms = ? WHERE roll_id = ? AND state = 'scheduled'`).run(now, active.rollId);
     this.db.prepare('UPDATE rolls SET unloaded_at_ms = ? WHERE roll_id = ?').run(now, active.rollId);
     return back;
+  }
+
+  // ------------------------------------------------------------ commissioning
+
+  /** The citizen this robot is bound to, or undefined before it is commissioned. */
+  commissioning(): Commissioning | undefined {
+    const r = this.db.prepare('SELECT citizen_id, commissioned_at_ms, commissioned_by FROM commissioning WHERE decommissioned_at_ms IS NULL').get() as
+      | { citizen_id: string; commissioned_at_ms: number; commissioned_by: string }
+      | undefined;
+    return r && { citizenId: r.citizen_id, atMs: r.commissioned_at_ms, by: r.commissioned_by };
+  }
+
+  /** Binds the robot to a citizen. The same citizen again changes nothing; another one needs decommission() first. */
+  commission(citizenId: string, staffId: string): Commissioning {
+    return this.#tx(() => {
+      const bound = this.commissioning();
+      if (bound && bound.citizenId === citizenId) return bound;
+      if (bound) throw new StoreError('DOSIS_ERR_COMMISSIONED', 'this robot is commissioned for another citizen: decommission it first');
+      const now = this.#clock.now();
+      this.db.prepare('INSERT INTO commissioning (citizen_id, commissioned_at_ms, commissioned_by) VALUES (?, ?, ?)').run(citizenId, now, staffId);
+      this.#logAt(now, 'robot_commissioned', null, { citizenId, staffId });
+      return { citizenId, atMs: now, by: staffId };
+    });
+  }
+
+  /** Ends the binding; refused while a roll is loaded (all rolls out and receipted first). */
+  decommission(staffId: string): Commissioning {
+    return this.#tx(() => {
+      const bound = this.commissioning();
+      if (!bound) throw new StoreError('DOSIS_ERR_NOT_COMMISSIONED', 'this robot is not commissioned');
+      const active = this.activeRoll();
+      if (active) throw new StoreError('DOSIS_ERR_ROLL_LOADED', `roll ${active.rollId} is loaded: unload it (with its receipt) first`);
+      const now = this.#clock.now();
+      this.db.prepare('UPDATE commissioning SET decommissioned_at_ms = ?, decommissioned_by = ? WHERE decommissioned_at_ms IS NULL').run(now, staffId);
+      this.#logAt(now, 'robot_decommissioned', null, { citizenId: bound.citizenId, staffId });
+      return bound;
+    });
+  }
+
+  isAdmin(staffId: string): boolean {
+    return this.db.prepare(`SELECT 1 FROM staff_role WHERE staff_id = ? AND role = 'admin'`).get(staffId) !== undefined;
+  }
+
+  setAdmin(staffId: string, admin: boolean): void {
+    if (admin) this.db.prepare(`INSERT INTO staff_role (staff_id, role) VALUES (?, 'admin') ON CONFLICT (staff_id) DO NOTHING`).run(staffId);
+    else this.db.prepare('DELETE FROM staff_role WHERE staff_id = ?').run(staffId);
+    this.log('staff_role_set', null, { staffId, admin });
+  }
+
+  // ------------------------------------------------------------ care: pause, travel, withdrawal
+
+  /** The pause in force or still to come, if any. */
+  activePause(): Pause | undefined {
+    const r = this.db.prepare('SELECT * FROM pauses WHERE ended_at_ms IS NULL AND until_ms > ? ORDER BY from_ms LIMIT 1').get(this.#clock.now()) as
+      | { n: number; from_ms: number; until_ms: number; reason: string; staff_id: string; ended_at_ms: number | null }
+      | undefined;
+    return r && { n: r.n, fromMs: r.from_ms, untilMs: r.until_ms, reason: r.reason, staffId: r.staff_id, endedAtMs: r.ended_at_ms };
+  }
+
+  /**
+   * Pauses dispensing from `fromMs` to the expected end `untilMs` (a hospital stay): the scheduled doses due in that
+   * span are suspended, and the alarm centre is told to expect nothing from the robot in it.
+   */
+  pause(o: { fromMs: number; untilMs: number; reason: string; staffId: string }): { pause: Pause; suspended: DoseRow[] } {
+    return this.#tx(() => {
+      const now = this.#clock.now();
+      if (!(o.untilMs > o.fromMs)) throw new StoreError('DOSIS_ERR_PAUSE_SPAN', 'a pause must end after it starts');
+      if (o.untilMs <= now) throw new StoreError('DOSIS_ERR_PAUSE_SPAN', 'a pause must end in the future');
+      if (this.activePause()) throw new StoreError('DOSIS_ERR_PAUSED', 'the robot is already paused: end that pause first');
+      const r = this.db.prepare('INSERT INTO pauses (from_ms, until_ms, reason, staff_id) VALUES (?, ?, ?, ?)').run(o.fromMs, o.untilMs, o.reason, o.staffId);
+      const n = Number(r.lastInsertRowid);
+      const suspended = this.#care('suspended', `FROM doses WHERE state = 'scheduled' AND intake_at_ms >= ? AND intake_at_ms < ?`, [Math.max(o.fromMs, now), o.untilMs], now);
+      // Why the citizen is away (a hospital stay) is health data: it stays in the pause's row, out of the log and the centre's event.
+      this.#logAt(now, 'care_paused', null, { pause: n, fromMs: o.fromMs, untilMs: o.untilMs, staffId: o.staffId, suspended: suspended.length });
+      const key = pauseKey(n, o.fromMs);
+      enqueueOutbox(this.db, { eventId: `pause-${key}:care_paused`, type: 'care_paused', occurredAtMs: now, payload: { pause: key, fromMs: o.fromMs, untilMs: o.untilMs } });
+      return { pause: { n, fromMs: o.fromMs, untilMs: o.untilMs, reason: o.reason, staffId: o.staffId, endedAtMs: null }, suspended };
+    });
+  }
+
+  /** Ends the pause now (the citizen is home): its doses still to come are scheduled again; the centre is told. */
+  endPause(staffId: string): { pause: Pause; resumed: DoseRow[] } {
+    return this.#tx(() => {
+      const p = this.activePause();
+      if (!p) throw new StoreError('DOSIS_ERR_NOT_PAUSED', 'the robot is not paused');
+      const now = this.#clock.now();
+      this.db.prepare('UPDATE pauses SET ended_at_ms = ?, ended_by = ? WHERE n = ?').run(now, staffId, p.n);
+      const where = `FROM doses WHERE state = 'suspended' AND intake_at_ms > ? AND intake_at_ms < ?`;
+      const resumed = (selectDoses(this.db, `${where} ORDER BY intake_at_ms, position`).all(now, p.untilMs) as RawDose[]).map(toDose);
+      this.db.prepare(`UPDATE doses SET state = 'scheduled', final_at_ms = NULL ${where.replace(/^FROM doses/, '')}`).run(now, p.untilMs);
+      this.#logAt(now, 'care_resumed', null, { pause: p.n, staffId, resumed: resumed.length });
+      const key = pauseKey(p.n, p.fromMs);
+      enqueueOutbox(this.db, { eventId: `pause-${key}:care_resumed`, type: 'care_resumed', occurredAtMs: now, payload: { pause: key, fromMs: p.fromMs, untilMs: p.untilMs } });
+      return { pause: { ...p, endedAtMs: now }, resumed };
+    });
+  }
+
+  /** Releases the next `count` doses ahead of time, in order, for a travel pack: none of them is reminded or dispensed here. */
+  releaseForTravel(count: number, staffId: string): DoseRow[] {
+    return this.#tx(() => {
+      if (!Number.isInteger(count) || count < 1) throw new StoreError('DOSIS_ERR_TRAVEL_COUNT', 'release at least one dose');
+      const now = this.#clock.now();
+      const rows = this.#care('travel', `FROM doses WHERE state = 'scheduled' ORDER BY intake_at_ms, position LIMIT ?`, [count], now);
+      if (rows.length < count) throw new StoreError('DOSIS_ERR_TRAVEL_COUNT', `only ${rows.length} doses are left to release`);
+      this.#logAt(now, 'care_travel', null, { staffId, doses: rows.map((d) => d.doseId) });
+      return rows;
+    });
+  }
+
+  /** Withdraws doses on a prescription change: every scheduled one from `fromMs` on, or the ones named. They are never dispensed. */
+  withdraw(which: { fromMs: number } | { doseIds: readonly string[] }, staffId: string): DoseRow[] {
+    return this.#tx(() => {
+      const now = this.#clock.now();
+      let rows: DoseRow[];
+      if ('fromMs' in which) {
+        rows = this.#care('withdrawn', `FROM doses WHERE state = 'scheduled' AND intake_at_ms >= ?`, [which.fromMs], now);
+      } else {
+        rows = [];
+        for (const id of which.doseIds) {
+          const d = this.dose(id);
+          if (!d || d.state !== 'scheduled') throw new StoreError('DOSIS_ERR_NOT_WITHDRAWABLE', `dose ${id} is not waiting to be dispensed`);
+          rows.push(...this.#care('withdrawn', 'FROM doses WHERE dose_id = ?', [id], now));
+        }
+      }
+      this.#logAt(now, 'care_withdrawn', null, { staffId, doses: rows.map((d) => d.doseId) });
+      return rows;
+    });
+  }
+
+  /** Moves the doses `from` selects to a care state, one event-log row each; returns them as they were. */
+  #care(state: CareState, from: string, params: readonly unknown[], now: number): DoseRow[] {
+    const rows = (selectDoses(this.db, from).all(...params) as RawDose[]).map(toDose);
+    const set = this.db.prepare(`UPDATE doses SET state = ?, final_at_ms = ? WHERE dose_id = ? AND state = 'scheduled'`);
+    for (const d of rows) {
+      set.run(state, now, d.doseId);
+      this.#logAt(now, `dose_${state}`, d.doseId, null);
+    }
+    return rows;
   }
 
   // ------------------------------------------------------------ doses
@@ -207,7 +378,7 @@ export class Store {
   remainingPouches(): DoseRow[] {
     const active = this.activeRoll();
     if (!active) return [];
-    return (selectDoses(this.db, `FROM doses WHERE roll_id = ? AND state = 'scheduled' ORDER BY intake_at_ms, position`).all(active.rollId) as RawDose[]).map(toDose);
+    return (this.#q.remaining.all(active.rollId) as RawDose[]).map(toDose);
   }
 
   allDoses(): DoseRow[] {
@@ -221,8 +392,15 @@ export class Store {
    */
   startDispensing(doseId: string, attempts: number): boolean {
     return this.#tx(() => {
-      if (this.#q.claim.run(attempts, doseId).changes === 0) {
-        this.#log('dispense_not_started', doseId, { state: this.dose(doseId)?.state ?? null });
+      const now = this.#clock.now();
+      if (this.#q.claim.run(attempts, doseId, now).changes === 0) {
+        const d = this.dose(doseId);
+        if (d && d.state === 'scheduled' && d.useByMs !== null && now > d.useByMs) {
+          // An expired pouch is never opened: the dose ends yellow with its own reason and the centre is told.
+          this.finish(doseId, 'failed', { cls: 'yellow', reason: POUCH_EXPIRED, attempts });
+          return false;
+        }
+        this.#log('dispense_not_started', doseId, { state: d?.state ?? null });
         return false;
       }
       this.#log('dispense_started', doseId, null);

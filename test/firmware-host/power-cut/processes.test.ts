@@ -10,8 +10,8 @@
 // against the ledger: no slot cut twice, no command executed twice, every dose
 // exactly one final state, nothing out of a pouch after its dose was final.
 //
-// Each start of a host costs about 3 s of wall time (node and tsx, then the
-// controller's wait for events the MCU kept while no host listened), so three
+// Each start of a host costs about 4 s of wall time (node and tsx, the screens,
+// then the controller's wait for events the MCU kept while no host listened), so three
 // such robots (each its own pty pair, simulator, database and host) run side
 // by side and share the cuts. DOSIS_POWER_CUTS=200 for the long run (default 20).
 
@@ -43,16 +43,17 @@ const SPACING_MS = 1500;
 const TIMING = { earlyMin: (SPACING_MS - 100) / 60_000, reminderEveryMin: 1, overdueAfterMin: 1, closeAfterMin: 2 };
 const EARLY_MS = SPACING_MS - 100;
 /**
- * From a host's start to the end of the dose it resumes: node and tsx (~0.7 s), the wait for the MCU's kept events
- * (KEPT_EVENTS_MS), reconciling, the rest of the dosing and the citizen's take.
+ * From a host's start to the end of the dose it resumes: node and tsx (~0.7 s), loading and opening the screens
+ * (~1 s; 2 s and more on a loaded machine), the wait for the MCU's kept events (KEPT_EVENTS_MS), reconciling, the rest of the dosing and the citizen's take.
  */
-const RESTART_MS = 700 + KEPT_EVENTS_MS + 900;
+const START_MS = 700 + 2500;
+const RESTART_MS = START_MS + KEPT_EVENTS_MS + 900;
 /** A SIGKILL falls this long (uniformly) after a press: the claim, the turn, the cut, the count, the cup presented, the cup taken. */
 const KILL_WINDOW_MS = 450;
 /** The host is down for up to this long (a reboot is longer; a crash-restart by systemd about this). */
 const DOWN_MAX_MS = 300;
 /** A started host is killed again, now and then, this long (uniformly) after it was started: in its start, its wait, its reconciliation or the motion it resumes. */
-const REKILL_WINDOW_MS = [300, 700 + KEPT_EVENTS_MS + 600] as const;
+const REKILL_WINDOW_MS = [300, START_MS + KEPT_EVENTS_MS + 600] as const;
 const REKILL_CHANCE = 0.3;
 
 type HostStatus = { phase: string; notice: string | null };
@@ -66,7 +67,7 @@ class HostProcess {
   readonly exited: Promise<void>;
 
   constructor(file: string, port: string) {
-    this.child = spawn(process.execPath, ['bin/dosis.js', 'host', '--port', port, '--db', file, '--profile', QUICK_PROFILE, '--log-level', 'error'], {
+    this.child = spawn(process.execPath, ['bin/dosis.js', 'host', '--port', port, '--db', file, '--profile', QUICK_PROFILE, '--no-alarm-center', '--screens-port', '0', '--log-level', 'error'], {
       cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.exited = new Promise((resolve) => this.child.once('exit', () => resolve()));

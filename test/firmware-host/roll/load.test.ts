@@ -10,6 +10,7 @@ import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { SystemClock } from '../../../protocol/src/clock.js';
 import { UsageError } from '../../../bin/cli-kit.js';
 import { main } from '../../../firmware-host/src/roll/cli.js';
+import { main as robotMain } from '../../../firmware-host/src/care/cli.js';
 import { Store } from '../../../firmware-host/src/store/store.js';
 import { pinAudit } from '../../../firmware-host/src/screens/pin.js';
 import { manifestFor, series } from './manifest-kit.js';
@@ -31,13 +32,13 @@ function file(text: string): string {
 }
 
 /** main() in-process, with a PIN line on stdin and stdout/stderr captured; usage errors become exit 2 as in bin/cli.ts. */
-async function dosis(argv: string[], pin = ''): Promise<{ code: number; out: string; err: string }> {
+async function dosis(argv: string[], pin = '', entry: typeof main = main): Promise<{ code: number; out: string; err: string }> {
   let out = '';
   let err = '';
   vi.spyOn(process.stdout, 'write').mockImplementation((s) => ((out += String(s)), true));
   vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((err += String(s)), true));
   try {
-    const code = await main(argv, { stdin: Readable.from([`${pin}\n`]) });
+    const code = await entry(argv, { stdin: Readable.from([`${pin}\n`]) });
     return { code, out, err };
   } catch (e) {
     if (e instanceof UsageError) return { code: 2, out, err: err + e.message };
@@ -47,6 +48,9 @@ async function dosis(argv: string[], pin = ''): Promise<{ code: number; out: str
   }
 }
 
+/** `dosis robot …` in-process. */
+const robot = (argv: string[], pin = '') => dosis(argv, pin, robotMain);
+
 function openDb(db: string): Store {
   return Store.open(db, { clock: new SystemClock() });
 }
@@ -55,9 +59,10 @@ describe('dosis roll load', () => {
   const db = join(tmp, 'var', 'robot.db');
 
   it('sets a PIN, loads a roll, replaces it atomically and refuses an invalid one with every problem', async () => {
-    expect((await dosis(['add-staff', '--staff', 'anna', '--pin-stdin', '--db', db], '12')).code).toBe(2);
-    expect(await dosis(['add-staff', '--staff', 'anna', '--pin-stdin', '--db', db], '4711')).toMatchObject({ code: 0 });
+    expect((await robot(['commission', '--citizen', 'C1', '--staff', 'anna', '--pin-stdin', '--db', db], '12')).code).toBe(2);
+    expect(await robot(['commission', '--citizen', 'C1', '--staff', 'anna', '--pin-stdin', '--db', db], '4711')).toMatchObject({ code: 0 });
     expect(existsSync(db)).toBe(true);
+    expect(await dosis(['add-staff', '--staff', 'anna', '--pin-stdin', '--db', db], '4711')).toMatchObject({ code: 0 });
 
     const r1 = series(NOW + H, 4, 6);
     const loaded = await dosis(['load', file(manifestFor('R1', r1)), '--staff', 'anna', '--pin-stdin', '--db', db], '4711');
@@ -72,13 +77,18 @@ describe('dosis roll load', () => {
     expect(refused.out).toContain('past_intake');
     expect(refused.out).toMatch(/invalid \(\d+ errors\); nothing was loaded/);
 
-    const r2 = series(NOW + 20 * H, 3, 6);
-    const replaced = await dosis(['load', file(manifestFor('R2', r2)), '--staff', 'anna', '--pin-stdin', '--db', db], '4711');
+    // R2 takes over at R1's first dose not yet dispensed; R1's four pouches come back only when the staff say so.
+    const r2 = series(NOW + H, 3, 6);
+    const overlap = await dosis(['load', file(manifestFor('R2', r2)), '--staff', 'anna', '--pin-stdin', '--db', db], '4711');
+    expect(overlap.code).toBe(1);
+    expect(overlap.out).toContain('roll_overlap');
+    const replaced = await dosis(['load', file(manifestFor('R2', r2)), '--staff', 'anna', '--pin-stdin', '--db', db, '--return-pending'], '4711');
     expect(replaced.code).toBe(0);
+    expect(replaced.out).toContain('roll_overlap_returned');
     expect(replaced.out).toContain('roll R1 unloaded: 4 pouches came back: R1-001 R1-002 R1-003 R1-004');
 
     // R1 again: a valid manifest the store refuses half-way (after unloading R2 in the same transaction).
-    const again = await dosis(['load', file(manifestFor('R1', series(NOW + 39 * H, 2, 6))), '--staff', 'anna', '--pin-stdin', '--db', db], '4711');
+    const again = await dosis(['load', file(manifestFor('R1', series(NOW + H, 2, 6))), '--staff', 'anna', '--pin-stdin', '--db', db, '--return-pending'], '4711');
     expect(again.code).toBe(1);
     expect(again.out).toContain('DOSIS_ERR_ROLL_LOADED_BEFORE');
     const store = openDb(db);
@@ -97,16 +107,16 @@ describe('dosis roll load', () => {
 
   it('exits 3 on a wrong PIN and locks the staff id out after 5, also for the right PIN', async () => {
     const lockDb = join(tmp, 'lock.db');
-    await dosis(['add-staff', '--staff', 'bo', '--pin-stdin', '--db', lockDb], '2468');
+    await robot(['commission', '--citizen', 'C1', '--staff', 'bo', '--pin-stdin', '--db', lockDb], '2468');
     const f = file(manifestFor('R5', series(NOW + H, 2, 6)));
     for (let i = 1; i <= 4; i++) {
       const r = await dosis(['load', f, '--staff', 'bo', '--pin-stdin', '--db', lockDb], '0000');
       expect(r.code).toBe(3);
-      expect(r.err).toContain(`wrong staff id or PIN (${5 - i} attempt`);
+      expect(r.err).toContain(`Wrong staff id or PIN (${5 - i} attempt`);
     }
     const fifth = await dosis(['load', f, '--staff', 'bo', '--pin-stdin', '--db', lockDb], '0000');
     expect(fifth.code).toBe(3);
-    expect(fifth.err).toContain('too many wrong PINs; locked until');
+    expect(fifth.err).toContain('Too many wrong PINs; locked until');
     const right = await dosis(['load', f, '--staff', 'bo', '--pin-stdin', '--db', lockDb], '2468');
     expect(right.code).toBe(3);
     expect(right.err).toContain('locked until');
@@ -136,7 +146,14 @@ describe('dosis roll load', () => {
         );
         child.stdin!.end(`${pin}\n`);
       });
-    expect((await run(['add-staff', '--staff', 'cy', '--pin-stdin'], '13579')).code).toBe(0);
+    expect((await run(['add-staff', '--staff', 'cy', '--pin-stdin'], '13579')).code).toBe(2);
+    const commission = await new Promise<number>((resolve) => {
+      const child = execFile(process.execPath, [join(ROOT, 'bin/dosis.js'), 'robot', 'commission', '--citizen', 'C1', '--staff', 'cy', '--pin-stdin'], { cwd }, (error) =>
+        resolve(error ? Number(error.code) : 0),
+      );
+      child.stdin!.end('13579\n');
+    });
+    expect(commission).toBe(0);
     expect((await run(['load', f, '--staff', 'cy', '--pin-stdin'], '97531')).code).toBe(3);
     const ok = await run(['load', f, '--staff', 'cy', '--pin-stdin'], '13579');
     expect(ok.code).toBe(0);

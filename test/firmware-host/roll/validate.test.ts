@@ -12,6 +12,12 @@ const CTX: ValidateContext = { citizenId: 'C7F3A9B2', slotCount: 56, nowMs: utc(
 /** The roll now loaded in the gap and overlap cases: its last pouch is 2027-05-02 22:00 Copenhagen time. */
 const LOADED = { rollId: 'R27W17A', firstIntakeAtMs: utc('2027-04-26T06:00:00Z'), lastIntakeAtMs: utc('2027-05-02T20:00:00Z') };
 
+/** The loaded roll's pouches not yet dispensed, in the continuity cases: the last two of its Sunday. */
+const PENDING = [
+  { label: 'R27W17A-027', intakeAtMs: utc('2027-05-02T16:00:00Z') },
+  { label: 'R27W17A-028', intakeAtMs: utc('2027-05-02T20:00:00Z') },
+];
+
 type Case = { code: ProblemCode; ctx?: Partial<ValidateContext>; path: string; message: string };
 
 const CASES: Case[] = [
@@ -55,6 +61,35 @@ const CASES: Case[] = [
     ctx: { loaded: LOADED },
     path: '/pouches/0/intakeTime',
     message: 'the roll starts 2027-05-02 08:00 (2027-05-02T06:00:00Z), before roll R27W17A now loaded ends (2027-05-02T20:00:00Z); 4 pouches overlap',
+  },
+  {
+    code: 'roll_skips_doses',
+    ctx: { loaded: { ...LOADED, pending: PENDING } },
+    path: '/pouches/0/intakeTime',
+    message:
+      'the roll starts 2027-05-03 08:00 (2027-05-03T06:00:00Z), after R27W17A-027 due 2027-05-02T16:00:00Z, the first dose not yet dispensed: 2 pouches of roll R27W17A due before it would be dropped',
+  },
+  {
+    code: 'roll_overlap_returned',
+    ctx: { loaded: { ...LOADED, pending: [{ label: 'R27W17A-028', intakeAtMs: utc('2027-05-03T10:00:00Z') }] }, returnPending: true },
+    path: '/pouches/0/intakeTime',
+    message: '1 pouch of roll R27W17A not yet dispensed (R27W17A-028) comes back; the receipt lists them',
+  },
+  {
+    code: 'duplicate_key',
+    path: '/pouches/2/intakeTime',
+    message: 'property repeated at line 17, column 66 (first at line 17); a manifest must name each property once',
+  },
+  {
+    code: 'expires_before_intake',
+    path: '/pouches/4/useBy',
+    message: 'position 5: the pouch may be used until 2027-05-03, before its intake 2027-05-04 08:00 (2027-05-04T06:00:00Z)',
+  },
+  {
+    code: 'bad_window',
+    path: '/timing/earlyMin',
+    message:
+      "position 2 may be taken 720 min early, from 2027-05-02T22:00:00Z, not after position 1 is due at 2027-05-03 08:00 (2027-05-03T06:00:00Z): position 1's window would close before it is due",
   },
   { code: 'zero_pills', path: '/pouches/1/pillCount', message: 'position 2 holds 0 pills' },
   { code: 'too_many_pills', path: '/pouches/1/pillCount', message: 'position 2 holds 21 pills, more than the plausible 20' },
@@ -124,7 +159,7 @@ describe('validateManifest: one fixture per problem', () => {
   });
 
   it('has a case for every problem code a manifest can produce', () => {
-    const covered = new Set<string>([...CASES.map((c) => c.code), 'too_large', 'too_many_problems']);
+    const covered = new Set<string>([...CASES.map((c) => c.code), 'too_large', 'too_many_problems', 'not_a_file']);
     // `internal` is the never-throw safety net; the fuzz test checks it never appears.
     const reachable = Object.keys(PROBLEM_CODES).filter((c) => c !== 'internal');
     expect(reachable.filter((c) => !covered.has(c))).toEqual([]);

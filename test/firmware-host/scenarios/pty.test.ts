@@ -17,6 +17,7 @@ import { loadProfile } from '../../../hardware/src/profile.js';
 import { DeviceSimulator } from '../../../device-sim/src/simulator.js';
 import { createPtyPair, keepSerialAttached } from '../../../device-sim/src/pty.js';
 import { startRobot } from '../../../firmware-host/src/robot.js';
+import { SerialTransport } from '../../../hardware/src/serial-transport.js';
 import type { DosingOutcome } from '../../../firmware-host/src/controller.js';
 import { Citizen, controllerView, referee, scenarioRoll } from './kit.js';
 
@@ -53,7 +54,9 @@ describe('scenario over a real pseudo-terminal', () => {
     const sim = new DeviceSimulator({ clock, profile, seed: 9, logger: silent });
     const detach = keepSerialAttached({ path: pair.simPath, baudRate: profile.baudRate, attach: (t) => sim.attach(t), clock, retryMs: 50 });
     cleanups.push(() => sim.stop(), detach);
-    const robot = startRobot({ port: pair.hostPath, dbPath: join(dir, 'robot.db'), profile, logger: silent, clock });
+    const robot = await startRobot({
+      clock, profile, logger: silent, open: () => SerialTransport.open(pair.hostPath, profile.baudRate), store: { path: join(dir, 'robot.db') }, alarm: null, screens: null,
+    });
     cleanups.push(() => robot.close());
     const outcomes: DosingOutcome[] = [];
     robot.controller.on('outcome', (o) => outcomes.push(o));

@@ -141,16 +141,53 @@ describe('citizen screen in Chromium', () => {
 
   it('shows a yellow dose in plain words, never the reason code', async () => {
     await page.goto(rig.base + '/');
-    rig.backend.set({ phase: 'error', error: { reason: 'undercount_after_retry' }, currentDose: DOSE });
+    rig.backend.set({ phase: 'error', error: { reason: 'undercount_after_retry', staffTold: true }, currentDose: DOSE });
     await expect.poll(() => headline().textContent()).toBe('Tag ikke medicinen. Plejepersonalet har fået besked.');
     expect(await detail().textContent()).toBe('Maskinen talte for få tabletter.');
     const bg = await page.evaluate('getComputedStyle(document.body).backgroundColor');
     expect(bg).toBe('rgb(255, 216, 61)');
     await expectNoScroll();
     await shot('citizen-error');
-    rig.backend.set({ error: { reason: 'some_new_code' } });
+    rig.backend.set({ error: { reason: 'some_new_code', staffTold: true } });
     await expect.poll(() => detail().textContent()).toBe('Der er sket en fejl i maskinen.');
     expect(await page.locator('body').textContent()).not.toContain('some_new_code');
+  });
+
+  it('says the staff were told only when they were; with the cup missing it asks for the cup and offers the button again', async () => {
+    await page.goto(rig.base + '/');
+    rig.backend.set({ phase: 'error', error: { reason: 'undercount_after_retry', staffTold: false }, currentDose: DOSE });
+    await expect.poll(() => headline().textContent()).toBe('Tag ikke medicinen.');
+    rig.backend.set({ phase: 'error', error: { reason: 'cup_missing', staffTold: false }, currentDose: DOSE });
+    await expect.poll(() => headline().textContent()).toBe('Sæt bægeret på plads');
+    expect(await detail().textContent()).toBe('Tryk så på knappen igen.');
+    expect(await page.locator('body').textContent()).not.toContain('Plejepersonalet');
+    expect(await page.locator('#main-button').isVisible()).toBe(true);
+    const presses = rig.backend.presses;
+    await page.click('#main-button');
+    await expect.poll(() => rig.backend.presses).toBe(presses + 1);
+    await expectNoScroll();
+    await shot('citizen-cup-missing');
+    rig.backend.set({ phase: 'error', error: { reason: 'pouch_expired', staffTold: true } });
+    await expect.poll(() => detail().textContent()).toBe('Posen var for gammel og blev ikke åbnet.');
+    rig.backend.set({ phase: 'error', error: { reason: 'cup_missing', staffTold: false } });
+    await page.goto(rig.base + '/?lang=en');
+    await expect.poll(() => headline().textContent()).toBe('Put the cup in its place');
+    expect(await detail().textContent()).toBe('Then press the button again.');
+    await page.evaluate('localStorage.removeItem("dosis.lang")');
+  });
+
+  it("shows the dose's instructions from the roll with the dose, in the screen's language", async () => {
+    rig.backend.set({ phase: 'due', error: null, currentDose: DOSE, reminder: false, instructions: { da: 'Tages med mad', en: 'Take with food' } });
+    await page.goto(rig.base + '/');
+    await expect.poll(() => page.locator('#instructions').textContent()).toBe('Tages med mad');
+    await expectNoScroll();
+    await page.goto(rig.base + '/?lang=en');
+    await expect.poll(() => page.locator('#instructions').textContent()).toBe('Take with food');
+    rig.backend.set({ phase: 'present', instructions: { da: 'Opløses i vand' } });
+    await expect.poll(() => page.locator('#instructions').textContent()).toBe('Opløses i vand');
+    rig.backend.set({ phase: 'idle', currentDose: null, instructions: null });
+    await expect.poll(() => page.locator('#instructions').isVisible()).toBe(false);
+    await page.evaluate('localStorage.removeItem("dosis.lang")');
   });
 
   it('speaks English on ?lang=en and switches language with the toggle', async () => {
@@ -161,7 +198,7 @@ describe('citizen screen in Chromium', () => {
     expect(await page.locator('#main-button').textContent()).toBe('Press here');
     await expectNoScroll();
     await shot('citizen-due-en');
-    rig.backend.set({ phase: 'error', error: { reason: 'pouch_not_empty' } });
+    rig.backend.set({ phase: 'error', error: { reason: 'pouch_not_empty', staffTold: true } });
     await expect.poll(() => headline().textContent()).toBe('Do not take the medicine. The care staff have been told.');
     expect(await detail().textContent()).toBe('Pills were stuck in the pouch.');
     rig.backend.set({ phase: 'present', error: null });

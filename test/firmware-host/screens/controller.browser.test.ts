@@ -89,7 +89,8 @@ describe('screens over the real controller in Chromium', () => {
 
   it('pharmacy: loads the next roll through the screen', async () => {
     const file = join(dir, 'roll-r2.json');
-    const r2 = series(T0 + 20 * H, 4, 6);
+    // R2 takes over at R1's first dose not yet dispensed (R1-002); R1's three pouches left come back.
+    const r2 = series(T0 + 7 * H, 4, 6);
     writeFileSync(file, manifestFor('R2', r2));
     const page = await context.newPage();
     try {
@@ -103,6 +104,9 @@ describe('screens over the real controller in Chromium', () => {
 
       await page.setInputFiles('#manifest-file', file);
       await expect.poll(() => page.locator('#manifest-text').inputValue()).toContain('"rollId": "R2"');
+      await page.click('#validate');
+      await expect.poll(() => page.locator('#validation-summary').textContent()).toBe('Manifestet kan ikke indlæses: 1 problem.');
+      await page.locator('#return-pending').check();
       await page.click('#validate');
       await expect.poll(() => page.locator('#validation-summary').textContent()).toMatch(/^Manifestet er i orden: 4 poser\./);
       await page.click('#confirm-load');

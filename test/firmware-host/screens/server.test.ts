@@ -155,6 +155,12 @@ describe('screen server', () => {
       ['POST', '/api/pharmacy/roll/load', { manifest: MANIFEST, confirmSha256: '0'.repeat(64) }],
       ['POST', '/api/pharmacy/roll/unload', { confirm: true }],
       ['GET', '/api/pharmacy/receipt/00000000-0000-4000-8000-000000000000', undefined],
+      ['POST', '/api/pharmacy/commission', { adminId: 'root', adminPin: '9090', citizenId: 'C1' }],
+      ['POST', '/api/pharmacy/decommission', { adminId: 'root', adminPin: '9090', confirm: true }],
+      ['POST', '/api/pharmacy/pause', { fromMs: 0, untilMs: 1, reason: 'hospital' }],
+      ['POST', '/api/pharmacy/pause/end', { confirm: true }],
+      ['POST', '/api/pharmacy/travel', { count: 1, pin: '4711' }],
+      ['POST', '/api/pharmacy/withdraw', { doseIds: ['R1-001'] }],
     ];
     for (const [method, url, payload] of calls) {
       const res = await app.inject({ method: method as 'GET' | 'POST', url, ...(payload ? { payload: payload as object } : {}) });
@@ -253,7 +259,8 @@ describe('screen server', () => {
     expect(swapped.statusCode).toBe(409);
     const load = await app.inject({ method: 'POST', url: '/api/pharmacy/roll/load', headers: { cookie }, payload: { manifest: MANIFEST, confirmSha256: sha256 } });
     expect(load.statusCode).toBe(200);
-    expect(load.json()).toEqual({ ok: true, problems: [] });
+    expect(load.json()).toMatchObject({ ok: true, problems: [], returned: [] });
+    expect(load.json().receiptId).toMatch(/^[0-9a-f-]{36}$/);
     expect(backend.loadCalls).toEqual([{ manifestText: MANIFEST, staffId: 'anna' }]);
     // A confirmation is good for one load.
     const replay = await app.inject({ method: 'POST', url: '/api/pharmacy/roll/load', headers: { cookie }, payload: { manifest: MANIFEST, confirmSha256: sha256 } });

@@ -115,11 +115,13 @@
     toggle: $('lang-toggle'),
     headline: $('headline'),
     detail: $('detail'),
+    instructions: $('instructions'),
     next: $('next'),
     progress: $('progress'),
     bar: $('progress-bar'),
     button: $('main-button'),
     supply: $('supply'),
+    notice: $('notice'),
   };
 
   function pickLang() {
@@ -139,6 +141,22 @@
   let pressedAt = 0;
 
   const t = () => TEXT[lang];
+  // Words from the shared catalogue (protocol/messages/citizen.json), put in the page by the server for both languages.
+  const CATALOGUE = (() => {
+    try {
+      return JSON.parse(document.getElementById('messages').textContent);
+    } catch (e) {
+      return { da: {}, en: {} };
+    }
+  })();
+  function msg(key, values) {
+    const text = (CATALOGUE[lang] && CATALOGUE[lang][`citizen.${key}`]) || '';
+    return text.replace(/\{(\w+)\}/g, (_, name) => (values && values[name] !== undefined ? String(values[name]) : ''));
+  }
+  const reasonText = (reason) => {
+    if (Object.prototype.hasOwnProperty.call(t().reasons, reason)) return t().reasons[reason];
+    return msg(`reason.${reason}`) || t().reasonFallback;
+  };
   const robotNow = () => Date.now() + offsetMs;
 
   function fmtTime(ms) {
@@ -167,6 +185,8 @@
     el.button.hidden = !(opts && opts.button);
     el.button.textContent = t().press;
     el.progress.hidden = !(opts && opts.progress !== undefined);
+    el.instructions.textContent = (opts && opts.instructions) || '';
+    el.instructions.hidden = !(opts && opts.instructions);
     if (opts && opts.progress !== undefined) el.bar.style.width = `${Math.round(opts.progress * 100)}%`;
   }
 
@@ -185,18 +205,21 @@
     document.body.dataset.phase = phase;
     el.topClock.textContent = fmtTime(robotNow());
     const dose = view.currentDose;
+    // The manifest's words for how to take the dose, in the screen's language when the roll gives it.
+    const how = view.instructions ? view.instructions[lang] || view.instructions[lang === 'da' ? 'en' : 'da'] || '' : '';
     switch (phase) {
       case 'idle':
-        show(fmtTime(robotNow()), fmtDate(robotNow()), { next: view.nextDose ? tx.nextDose(fmtWhen(view.nextDose.intakeAtMs)) : tx.noDose });
+        if (view.paused) show(msg('pausedHeadline'), msg('pausedDetail', { when: fmtWhen(view.paused.untilMs) }), { next: view.nextDose ? tx.nextDose(fmtWhen(view.nextDose.intakeAtMs)) : tx.noDose });
+        else show(fmtTime(robotNow()), fmtDate(robotNow()), { next: view.nextDose ? tx.nextDose(fmtWhen(view.nextDose.intakeAtMs)) : tx.noDose });
         break;
       case 'early':
-        show(tx.earlyHeadline, dose ? tx.earlyDetail(fmtTime(dose.intakeAtMs)) : '', { button: true });
+        show(tx.earlyHeadline, dose ? tx.earlyDetail(fmtTime(dose.intakeAtMs)) : '', { button: true, instructions: how });
         break;
       case 'due':
-        show(tx.dueHeadline, dose ? tx.dueDetail(fmtTime(dose.intakeAtMs)) : '', { button: true });
+        show(tx.dueHeadline, dose ? tx.dueDetail(fmtTime(dose.intakeAtMs)) : '', { button: true, instructions: how });
         break;
       case 'overdue':
-        show(tx.dueHeadline, dose ? tx.overdueDetail(fmtTime(dose.intakeAtMs)) : '', { button: true });
+        show(tx.dueHeadline, dose ? tx.overdueDetail(fmtTime(dose.intakeAtMs)) : '', { button: true, instructions: how });
         break;
       case 'dispensing': {
         const step = view.dispensing ? view.dispensing.step : 'rotating';
@@ -207,11 +230,20 @@
         break;
       }
       case 'present':
-        show(tx.presentHeadline, tx.presentDetail);
+        show(tx.presentHeadline, tx.presentDetail, { instructions: how });
         break;
       case 'error': {
         const reason = view.error ? view.error.reason : '';
-        show(tx.errorHeadline, Object.prototype.hasOwnProperty.call(tx.reasons, reason) ? tx.reasons[reason] : tx.reasonFallback);
+        if (reason === 'cup_missing') {
+          // Nothing went wrong with the medicine: put the cup back and try again.
+          show(msg('cupHeadline'), msg('cupDetail'), { button: true });
+        } else if (reason === 'cup_not_empty') {
+          show(msg('cupNotEmptyHeadline'), msg('cupDetail'), { button: true });
+        } else {
+          // Said only when no one was told: the citizen must not wait for help that is not coming.
+          const told = view.error && view.error.staffTold === true;
+          show(told ? tx.errorHeadline : msg('errorHeadlineUntold'), reasonText(reason));
+        }
         document.body.dataset.reason = reason;
         break;
       }
@@ -225,6 +257,10 @@
     const supplyShown = phase === 'idle' && view.lowSupply !== null;
     el.supply.hidden = !supplyShown;
     if (supplyShown) el.supply.textContent = tx.lowSupply(view.lowSupply.daysLeft);
+    // The robot's own notices (no alarm centre, a fault), worded by the robot from its message catalogue.
+    const notices = view.notices || [];
+    el.notice.hidden = notices.length === 0;
+    el.notice.textContent = notices.map((n) => n.text[lang]).join(' ');
     el.button.setAttribute('aria-busy', Date.now() - pressedAt < 3000 ? 'true' : 'false');
     updateReminder(!disconnected && view.reminder === true);
   }

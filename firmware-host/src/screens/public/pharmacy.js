@@ -1,4 +1,6 @@
-// The pharmacy's screen: log in with a PIN, check and load a roll (every problem shown, then confirm), unload with a receipt.
+// The pharmacy's screen: log in with a PIN, check and load a roll (every problem shown, then confirm), unload with a receipt,
+// set the robot up for its citizen (an administrator's PIN), pause it, release doses for travel and withdraw doses.
+// Words of the newer parts come from the shared catalogue (GET /api/pharmacy/messages), the older ones from TEXT.
 'use strict';
 
 (function () {
@@ -129,6 +131,47 @@
   let lang = pickLang();
   const t = () => TEXT[lang];
 
+  // ---- the shared message catalogue (ICU MessageFormat: plain {names} and {count, plural, …} are all these use) ----
+  let catalogue = {};
+  async function loadMessages() {
+    try {
+      const res = await fetch(`/api/pharmacy/messages?lang=${lang}`);
+      if (res.ok) catalogue = await res.json();
+    } catch (e) {
+      catalogue = {};
+    }
+  }
+  function plural(body, n) {
+    // body: "one {# pouch} other {# pouches}"; picks by the language's plural rule.
+    const cases = {};
+    let i = 0;
+    while (i < body.length) {
+      const m = /\s*([=\w]+)\s*\{/y;
+      m.lastIndex = i;
+      const hit = m.exec(body);
+      if (!hit) break;
+      let depth = 1;
+      let j = m.lastIndex;
+      while (j < body.length && depth > 0) {
+        if (body[j] === '{') depth++;
+        else if (body[j] === '}') depth--;
+        j++;
+      }
+      cases[hit[1]] = body.slice(m.lastIndex, j - 1);
+      i = j;
+    }
+    const rule = new Intl.PluralRules(t().locale).select(n);
+    const pick = cases[`=${n}`] ?? cases[rule] ?? cases.other ?? '';
+    return pick.replace(/#/g, String(n));
+  }
+  function msg(key, values) {
+    let text = Object.prototype.hasOwnProperty.call(catalogue, key) ? catalogue[key] : key;
+    const v = values || {};
+    // Plurals first (their bodies hold braces), then plain arguments.
+    text = text.replace(/\{(\w+), plural,((?:[^{}]|\{[^{}]*\})*)\}/g, (_, name, body) => plural(body, Number(v[name])));
+    return text.replace(/\{(\w+)\}/g, (_, name) => (v[name] === undefined ? '' : String(v[name])));
+  }
+
   let view = null;
   let refreshTimer = null;
   // The manifest exactly as read from the file: a textarea would rewrite its line endings.
@@ -164,6 +207,7 @@
       const v = t()[n.dataset.t];
       if (typeof v === 'string') n.textContent = v;
     }
+    for (const n of document.querySelectorAll('[data-m]')) n.textContent = msg(n.dataset.m);
     $('lang-toggle').textContent = t().toggle;
   }
 
@@ -196,6 +240,11 @@
       ]);
     }
     $('unload-start').disabled = !r;
+    // The robot's own notices (no alarm centre, a fault), worded by the robot from its message catalogue.
+    const notices = view.notices || [];
+    $('notice').hidden = notices.length === 0;
+    $('notice').textContent = notices.map((n) => n.text[lang]).join(' ');
+    renderCare();
     const h = view.health;
     fillDl($('health-status'), [
       [tx.link, h.link, 'health-link'],
@@ -272,6 +321,7 @@
   // ---- load ----
   function resetValidation() {
     validated = null;
+    $('roll-whose').textContent = '';
     $('validation').hidden = true;
     $('confirm-load').hidden = true;
     $('cancel-load').hidden = true;
@@ -311,13 +361,19 @@
     }
     $('validate').disabled = true;
     try {
-      const { status, data } = await api('/api/pharmacy/roll/validate', { manifest: text });
+      const returnPending = !$('return-pending-row').hidden && $('return-pending').checked;
+      const { status, data } = await api('/api/pharmacy/roll/validate', { manifest: text, returnPending });
       if (status === 401) return refresh();
       if (status !== 200 || !data) {
         $('load-result').textContent = status === 413 ? tx.tooLarge : tx.loadFailed;
         return;
       }
       showProblems(data.problems);
+      // The old roll's pouches come back only when the staff tick this; then the check runs again.
+      const overlap = data.problems.some((p) => p.code === 'roll_overlap' || p.code === 'roll_overlap_returned');
+      $('return-pending-row').hidden = !overlap;
+      if (overlap) $('return-pending-text').textContent = msg('pharmacy.screen.returnPending', { count: data.pending || 0 });
+      if (data.roll) $('roll-whose').textContent = msg('pharmacy.screen.whose', { name: data.roll.name, birthDate: data.roll.birthDate, from: data.roll.from, to: data.roll.to });
       const errors = data.problems.filter((p) => p.severity === 'error').length;
       const warnings = data.problems.length - errors;
       $('validation').hidden = false;
@@ -326,7 +382,7 @@
         ? tx.validOk(data.pouches) + (warnings ? ' ' + tx.warnings(warnings) : '')
         : tx.validProblems(data.problems.length);
       if (data.ok) {
-        validated = { text, sha256: data.sha256, pouches: data.pouches };
+        validated = { text, sha256: data.sha256, pouches: data.pouches, returnPending };
         $('confirm-load').textContent = tx.confirmLoad(data.pouches);
         $('confirm-load').hidden = false;
         $('cancel-load').hidden = false;
@@ -342,7 +398,10 @@
     for (const p of problems) {
       const li = node('li', undefined, p.severity === 'error' ? 'error' : 'warning');
       const sev = Object.prototype.hasOwnProperty.call(t().severity, p.severity) ? t().severity[p.severity] : p.severity;
-      li.append(node('strong', sev + ' '), node('code', p.path || '/'), document.createTextNode(` ${p.message} `), node('code', `(${p.code})`));
+      // The problem in the screen's language first; the validator's detail (line, position, times) after it.
+      const key = `roll.problem.${p.code}`;
+      const title = Object.prototype.hasOwnProperty.call(catalogue, key) ? catalogue[key] + ': ' : '';
+      li.append(node('strong', sev + ' '), document.createTextNode(title), node('code', p.path || '/'), document.createTextNode(` ${p.message} `), node('code', `(${p.code})`));
       list.append(li);
     }
   }
@@ -354,12 +413,16 @@
     const tx = t();
     $('confirm-load').disabled = true;
     try {
-      const { status, data } = await api('/api/pharmacy/roll/load', { manifest: validated.text, confirmSha256: validated.sha256 });
+      const { status, data } = await api('/api/pharmacy/roll/load', { manifest: validated.text, confirmSha256: validated.sha256, returnPending: validated.returnPending });
       if (status === 401) return refresh();
       resetValidation();
+      $('load-receipt').replaceChildren();
       if (status === 200 && data && data.ok) {
         $('load-result').textContent = tx.loaded;
         $('load-result').className = 'ok';
+        $('return-pending-row').hidden = true;
+        $('return-pending').checked = false;
+        if (data.receiptId) $('load-receipt').append(receiptLink('load-receipt-link', data.receiptId));
         fileText = null;
         $('manifest-text').value = '';
         $('manifest-file').value = '';
@@ -394,10 +457,8 @@
     out.replaceChildren();
     if (status === 200 && data && data.ok) {
       out.append(node('p', tx.unloaded(data.returned.length), 'ok'));
-      const a = node('a', tx.openReceipt);
-      a.id = 'receipt-link';
-      a.href = `/api/pharmacy/receipt/${encodeURIComponent(data.receiptId)}${lang === 'en' ? '?lang=en' : ''}`;
-      a.target = '_blank';
+      const a = receiptLink('receipt-link', data.receiptId);
+      a.textContent = tx.openReceipt;
       out.append(a);
     } else {
       out.append(node('p', tx.unloadFailed, 'error'));
@@ -405,16 +466,125 @@
     await refresh();
   });
 
-  $('lang-toggle').addEventListener('click', () => {
+  function receiptLink(id, receiptId) {
+    const a = node('a', msg('pharmacy.screen.openReceipt'));
+    a.id = id;
+    a.href = `/api/pharmacy/receipt/${encodeURIComponent(receiptId)}${lang === 'en' ? '?lang=en' : ''}`;
+    a.target = '_blank';
+    return a;
+  }
+
+  // ---- commissioning ----
+  $('commission-form').addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const body = { adminId: $('admin-id').value.trim(), adminPin: $('admin-pin').value, citizenId: $('commission-citizen').value.trim() };
+    $('admin-pin').value = '';
+    const { status, data } = await api('/api/pharmacy/commission', body);
+    if (status === 401) return refresh();
+    $('commission-result').textContent = status === 200 ? msg('pharmacy.screen.commissionDone', { citizenId: body.citizenId }) : msg('pharmacy.screen.commissionFailed', { reason: data && data.message ? data.message : status });
+    $('commission-result').className = status === 200 ? 'ok' : 'error';
+    await refresh();
+  });
+  $('decommission').addEventListener('click', async () => {
+    const body = { adminId: $('admin-id').value.trim(), adminPin: $('admin-pin').value, confirm: true };
+    $('admin-pin').value = '';
+    const { status, data } = await api('/api/pharmacy/decommission', body);
+    if (status === 401) return refresh();
+    $('commission-result').textContent = status === 200 ? msg('pharmacy.screen.decommissionDone') : msg('pharmacy.screen.commissionFailed', { reason: data && data.message ? data.message : status });
+    $('commission-result').className = status === 200 ? 'ok' : 'error';
+    await refresh();
+  });
+
+  // ---- pause, travel, withdrawal ----
+
+  /** A datetime-local value read in the robot's zone (not the browser's), as UTC ms. */
+  function robotTime(value) {
+    const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})$/.exec(value || '');
+    if (!m) return null;
+    const wall = Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5]);
+    const tz = view && view.timeZone ? view.timeZone : 'UTC';
+    const offsetAt = (ms) => {
+      const p = {};
+      for (const x of new Intl.DateTimeFormat('en-GB', { timeZone: tz, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit' }).formatToParts(new Date(ms))) p[x.type] = x.value;
+      return Date.UTC(+p.year, +p.month - 1, +p.day, +p.hour, +p.minute) - ms;
+    };
+    let ms = wall - offsetAt(wall);
+    ms = wall - offsetAt(ms);
+    return ms;
+  }
+
+  function renderCare() {
+    const c = view.commissioned;
+    $('commission-status').textContent = c ? `${msg('pharmacy.screen.commissionedFor')}: ${c.citizenId}` : msg('pharmacy.screen.notCommissioned');
+    $('commission-citizen-row').hidden = !!c;
+    $('commission-submit').hidden = !!c;
+    $('decommission').hidden = !c;
+    const p = view.pause;
+    $('pause-status').textContent = p ? msg('pharmacy.screen.pausedUntil', { from: fmt(p.fromMs, true), until: fmt(p.untilMs, true) }) : msg('pharmacy.screen.notPaused');
+    $('pause-end').hidden = !p;
+    $('pause-start').hidden = !!p;
+    const list = $('upcoming');
+    const checked = new Set([...list.querySelectorAll('input:checked')].map((i) => i.value));
+    list.replaceChildren();
+    for (const d of view.upcoming || []) {
+      const li = node('li');
+      const label = node('label');
+      const box = node('input');
+      box.type = 'checkbox';
+      box.value = d.doseId;
+      box.checked = checked.has(d.doseId);
+      label.append(box, document.createTextNode(`${d.label} — ${fmt(d.intakeAtMs, true)}`));
+      li.append(label);
+      list.append(li);
+    }
+  }
+
+  async function careAction(path, body) {
+    const { status, data } = await api(path, body);
+    if (status === 401) return refresh();
+    const out = $('care-result');
+    out.replaceChildren();
+    if (status === 200 && data && data.ok) {
+      out.append(node('p', msg('pharmacy.screen.done'), 'ok'));
+      if (data.receiptId) out.append(receiptLink('care-receipt-link', data.receiptId));
+    } else {
+      out.append(node('p', `${msg('pharmacy.screen.failed')} ${data && data.message ? data.message : ''}`, 'error'));
+    }
+    await refresh();
+  }
+
+  $('pause-start').addEventListener('click', () => {
+    const fromMs = robotTime($('pause-from').value);
+    const untilMs = robotTime($('pause-until').value);
+    if (fromMs === null || untilMs === null) return;
+    return careAction('/api/pharmacy/pause', { fromMs, untilMs, reason: 'hospital' });
+  });
+  $('pause-end').addEventListener('click', () => careAction('/api/pharmacy/pause/end', { confirm: true }));
+  $('travel-start').addEventListener('click', () => {
+    const pin = $('travel-pin').value;
+    $('travel-pin').value = '';
+    return careAction('/api/pharmacy/travel', { count: Number($('travel-count').value), pin });
+  });
+  $('withdraw-start').addEventListener('click', () => {
+    const doseIds = [...$('upcoming').querySelectorAll('input:checked')].map((i) => i.value);
+    const fromMs = robotTime($('withdraw-from').value);
+    if (doseIds.length > 0) return careAction('/api/pharmacy/withdraw', { doseIds });
+    if (fromMs !== null) return careAction('/api/pharmacy/withdraw', { fromMs });
+  });
+
+  $('lang-toggle').addEventListener('click', async () => {
     lang = lang === 'da' ? 'en' : 'da';
     try { localStorage.setItem('dosis.lang', lang); } catch (e) { /* no storage: the choice lasts for this page */ }
     const url = new URL(location.href);
     url.searchParams.set('lang', lang);
     history.replaceState(null, '', url);
+    await loadMessages();
     applyStaticText();
     renderView();
   });
 
-  applyStaticText();
-  refresh().then(() => { if (!view) showLoggedIn(false); });
+  loadMessages().then(() => {
+    applyStaticText();
+    return refresh();
+  }).then(() => { if (!view) showLoggedIn(false); });
 })();

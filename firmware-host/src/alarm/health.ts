@@ -1,0 +1,33 @@
+// What the robot says of itself in every heartbeat: link, MCU, firmware and the day's running dosing figures.
+import type { DeviceLink } from '../link/link.js';
+import type { Store } from '../store/store.js';
+import { localDate } from '../supply.js';
+import type { DailyReport, DeviceHealth } from '../../../protocol/src/centre/contract.js';
+
+/** The day's figures so far (robot-local date): doses that ended today, returned pouches left out. */
+export function dailyReport(store: Store, nowMs: number, timeZone: string): DailyReport {
+  const day = localDate(nowMs, timeZone);
+  const ended = store.allDoses().filter((d) => d.finalAtMs !== null && d.state !== 'returned' && localDate(d.finalAtMs, timeZone) === day);
+  const dispensed = ended.filter((d) => d.cls !== null);
+  return {
+    day,
+    dosings: dispensed.length,
+    pills: dispensed.reduce((n, d) => n + (d.countedPills ?? 0), 0),
+    correct: dispensed.filter((d) => d.cls === 'correct').length,
+    green: dispensed.filter((d) => d.cls === 'green').length,
+    yellow: dispensed.filter((d) => d.cls === 'yellow').length,
+    missed: ended.filter((d) => d.state === 'missed').length,
+    taken: ended.filter((d) => d.state === 'taken').length,
+  };
+}
+
+/** The heartbeat's health: `mcuFault` is whether a device fault of the MCU's own is open (a latched stop). */
+export function deviceHealth(o: { store: Store; link: DeviceLink; nowMs: number; timeZone: string; mcuFault: boolean }): DeviceHealth {
+  const { link } = o;
+  return {
+    link: link.state === 'ready' ? 'ok' : link.state === 'lost' ? 'degraded' : 'down',
+    mcu: o.mcuFault ? 'fault' : link.hello ? 'ok' : 'unknown',
+    firmwareVersion: link.hello?.fw ?? 'unknown',
+    report: dailyReport(o.store, o.nowMs, o.timeZone),
+  };
+}
