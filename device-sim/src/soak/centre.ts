@@ -102,6 +102,9 @@ export class SoakCentre {
   async restart(): Promise<void> {
     const app = this.#app;
     this.#app = undefined;
+    // Requests being handled finish first; hanging ones lose their connection.
+    while (this.inflight > this.hung) await new Promise<void>((resolve) => setImmediate(resolve));
+    this.dropHung();
     await app?.close();
     this.counts.restarts++;
     await this.#start();

@@ -262,13 +262,13 @@ class Episode {
 
   async shutdown(): Promise<void> {
     this.#citizen.stop();
-    this.#delivery?.stop();
-    for (const h of [...this.#dead, ...(this.#host ? [this.#host] : [])]) {
-      h.clock.die();
-      h.controller.stop();
+    // Dead hosts' connections are closed as they are; the live one shuts down as a robot does.
+    for (const h of this.#dead) {
       h.link.close();
       h.store.close();
     }
+    await this.#host?.robot.close();
+    this.#host?.clock.die();
     this.#host = undefined;
     await this.#centre?.close();
     this.#centre = undefined;
@@ -278,25 +278,23 @@ class Episode {
 
   #boot(): void {
     const seed = this.spec.seed;
+    const centre = this.#centre;
     const h = bootHost({
       world: this.#clock, profile: this.world.hw, dbPath: this.world.dbPath, timing: this.scale === 1 ? undefined : this.#timing,
       logger: pino({ level: 'silent' }), firstCommandNumber: (seed & 0xffffff) + this.#boots * 0x1000000,
       open: this.world.open, controller: { judge: this.opts.judge, inspect: countTransitions(this.#tally.paths) }, wrap: this.opts.wrap,
+      // The robot's own delivery loop, on the host's clock: it dies with the host and a new one starts at boot.
+      alarm: centre ? () => ({
+        url: 'http://alarm-centre.soak', deviceId: SOAK_DEVICE_ID, secret: centre.secret, fetch: this.#fetchOf(centre),
+        tuning: { random: () => this.#netRng.next() },
+      }) : null,
     });
     this.#boots++;
     this.#host = h;
     this.#status = undefined;
     this.#retime = h.store.db.prepare(`UPDATE doses SET intake_at_ms = ? WHERE dose_id = ? AND state = 'scheduled'`);
     this.#alarms = h.store.db.prepare('SELECT type FROM outbox WHERE dose_id = ?') as Statement<[string], { type: string }>;
-    const centre = this.#centre;
-    if (centre) {
-      // The robot's own delivery loop, on the host's clock: it dies with the host and a new one starts at boot.
-      this.#delivery = new AlarmDelivery({
-        db: h.store.db, clock: h.clock, url: 'http://alarm-centre.soak', deviceId: SOAK_DEVICE_ID, secret: centre.secret, logger: pino({ level: 'silent' }),
-        health: () => ({ link: 'ok', mcu: 'ok', firmwareVersion: this.world.hw.firmware }), fetch: this.#fetchOf(centre), random: () => this.#netRng.next(),
-      });
-      this.#delivery.start();
-    }
+    this.#delivery = h.robot.delivery;
     h.controller.on('outcome', (o) => this.#onOutcome(o));
     h.controller.on('status', (s) => {
       this.#status = s;

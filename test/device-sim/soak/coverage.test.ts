@@ -20,6 +20,7 @@ const NOT_REACHED: Record<string, string> = {
   'dose.dispensing.clearing STATUS_FAILED → dose.timing': 'the link lost exactly while clearing',
   'dose.dispensing.releasing LOST [lostWhileResuming] → dose.failed': 'a host back from a crash mid-release whose MCU also reset',
   'dose.dispensing.releasing LOST → dose.failed': 'a second MCU reset during the retried release',
+  'dose.dispensing.releasing REFUSED [refusedNoCup] → dose.timing': 'the cup carried away in the instant between the cup check and the RELEASE',
   'dose.dispensing.releasing REFUSED [refusedRetryable] → dose.dispensing.clearing': 'BUSY or LATCHED at a release: the MCU is idle after a good rotation',
   'dose.dispensing.releasing REFUSED [refusedSlotEmpty] → dose.failed': 'a pouch already cut: only after a lost outcome with the cut map',
   'dose.dispensing.releasing REFUSED → dose.failed': 'another refusal of a release: none in the simulator after a good rotation',
