@@ -102,6 +102,8 @@ const SETTLE_MS = 10_000;
 const WALL_SETTLE_MS = 50;
 /** The alarm outbox must drain within this much virtual time once the dose is over (backoff is capped at 5 min). */
 const DELIVERY_LIMIT_MS = 3600_000;
+/** Longest a request to the in-process centre may take on the wall clock (its commits fsync). */
+const REQUEST_LIMIT_MS = 60_000;
 /** A crashed host boots again within this long. */
 const REBOOT_MAX_MS = 15_000;
 
@@ -516,9 +518,14 @@ class Episode {
     if (!centre || !(clock instanceof ManualClock)) return;
     await centre.maybeRestart();
     const busy = () => centre.inflight > centre.hung;
+    const wall = new SystemClock();
     for (let i = 0; i < 100_000; i++) {
       await new Promise<void>((resolve) => setImmediate(resolve));
-      if (busy()) continue;
+      // A request being handled waits on real I/O (the centre's group commit fsyncs): wait for it in real time.
+      for (const end = wall.now() + REQUEST_LIMIT_MS; busy();) {
+        if (wall.now() > end) throw new Error(`episode ${this.spec.index} (seed ${this.spec.seed}), dose ${doseId}: a request to the alarm centre took over ${REQUEST_LIMIT_MS / 1000} s`);
+        await new Promise<void>((resolve) => wall.setTimeout(resolve, 1));
+      }
       const h = this.#host;
       // Done when nothing waits (a heartbeat may still hang until its timeout: it carries no alarm).
       if (h && outboxDepth(h.store.db) === 0) return;

@@ -31,19 +31,32 @@ function profile(over: { faults?: SoakProfile['faults']; citizen?: Partial<SoakP
 }
 
 /**
- * Puts a filter between the link and every listener of its device events (the controller's own, registered first at
- * start, and each motion's); `controller` receives the controller's own listener, to hand it events the MCU never sent.
+ * Puts a filter between the link and every listener of its device events registered from now on (the controller's, at
+ * start, and each motion's); `inject` receives a way to hand all of them an event the MCU never sent.
  */
-function filterEvents(filter: (e: DeviceEvent, deliver: (e: DeviceEvent) => void) => void, controller?: (deliver: (e: DeviceEvent) => void) => void): HostOptions['wrap'] {
+function filterEvents(filter: (e: DeviceEvent, deliver: (e: DeviceEvent) => void) => void, inject?: (deliver: (e: DeviceEvent) => void) => void): HostOptions['wrap'] {
   return (_c, h) => {
     const on = h.link.on.bind(h.link);
-    let first = true;
+    const listeners: ((e: DeviceEvent) => void)[] = [];
+    inject?.((e) => {
+      for (const l of [...listeners]) l(e);
+    });
+    const off = h.link.off.bind(h.link);
+    const wrapped = new Map<unknown, (e: DeviceEvent) => void>();
     h.link.on = ((event: string, listener: (...a: unknown[]) => void) => {
       if (event !== 'event') return on(event as 'event', listener as (e: DeviceEvent) => void);
-      if (first) controller?.(listener as (e: DeviceEvent) => void);
-      first = false;
-      return on('event', (e: DeviceEvent) => filter(e, listener as (e: DeviceEvent) => void));
+      listeners.push(listener as (e: DeviceEvent) => void);
+      const w = (e: DeviceEvent) => filter(e, listener as (e: DeviceEvent) => void);
+      wrapped.set(listener, w);
+      return on('event', w);
     }) as typeof h.link.on;
+    h.link.off = ((event: string, listener: (...a: unknown[]) => void) => {
+      const w = event === 'event' ? wrapped.get(listener) : undefined;
+      if (!w) return off(event as 'event', listener as (e: DeviceEvent) => void);
+      wrapped.delete(listener);
+      listeners.splice(listeners.indexOf(listener as (e: DeviceEvent) => void), 1);
+      return off('event', w);
+    }) as typeof h.link.off;
   };
 }
 
