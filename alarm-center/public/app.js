@@ -17,13 +17,15 @@ const STATES = ['open', 'claimed', 'escalated', 'resolved', 'cancelled'];
 const PRIORITIES = ['high', 'medium', 'low'];
 /** A high-priority alert sounds its burst again this often until someone claims it (IEC 60601-1-8). */
 const HIGH_REPEAT_MS = 10_000;
+const REST_EVERY_MS = 3_000;
+const REPORTS_EVERY_MS = 60_000;
+const DEVICES_EVERY_MS = 30_000;
 
 class ApiError extends Error {
   constructor(status, body) {
     super(body?.message ?? `HTTP ${status}`);
     this.status = status;
     this.code = body?.code;
-    this.retryAfter = body?.retryAfter;
   }
 }
 
@@ -53,12 +55,13 @@ function makeT(lang, messages) {
   };
 }
 
-// --- Sound: IEC 60601-1-8 style bursts (high: 3+2 pulses, medium: 3 pulses, low: 1 pulse) --------------------------------
+// --- Sound: IEC 60601-1-8 style bursts -----------------------------------------------------------------------------------
 let audio = null;
 function burst(priority) {
   try {
     audio ??= new AudioContext();
-    const pattern = priority === 'high' ? [0, 0.2, 0.4, 1.0, 1.2] : priority === 'medium' ? [0, 0.25, 0.5] : [0];
+    // High: the 10-pulse burst (3 + 2, a pause, 3 + 2); medium: 3 pulses; low: 1.
+    const pattern = priority === 'high' ? [0, 0.2, 0.4, 1.0, 1.2, 2.2, 2.4, 2.6, 3.2, 3.4] : priority === 'medium' ? [0, 0.25, 0.5] : [0];
     const freq = priority === 'high' ? 880 : priority === 'medium' ? 660 : 523;
     for (const at of pattern) {
       const o = audio.createOscillator();
@@ -127,7 +130,7 @@ function AlertRow({ a, me, now, t, fmt, act, onError }) {
   };
   const canClaim = a.state === 'open' || (a.state === 'escalated' && supervisor);
   const canResolve = (a.state === 'claimed' && mine) || (supervisor && (a.state === 'open' || a.state === 'claimed' || a.state === 'escalated'));
-  const stateText = a.state === 'claimed' ? t('state.claimed', { who: a.claimedBy }) : t(`state.${a.state}`);
+  const stateText = (a.state === 'claimed' ? t('state.claimed', { who: a.claimedBy }) : t(`state.${a.state}`)) + (a.outcome ? `: ${t(`outcome.${a.outcome}`)}` : '');
   const typeKey = `common.eventType.${a.type}`;
   return html`<tr data-alert-id=${a.id} class=${`prio-${a.priority} state-${a.state}${unclaimed ? ' unclaimed' : ''}`}>
     <td class="prio"><span class="badge">${t(`priority.${a.priority}`)}</span>${risen ? html`<small class="risen"> ${t('priority.risen')}</small>` : null}</td>
@@ -195,6 +198,7 @@ function Queue({ me, t, fmt, now, page, filters, setFilters, act, onError }) {
     </tr></thead><tbody>
       ${page.alerts.map((a) => html`<${AlertRow} key=${a.id} a=${a} me=${me} now=${now} t=${t} fmt=${fmt} act=${act} onError=${onError} />`)}
     </tbody></table>
+    ${page.total === 0 ? html`<p class="empty">${t('queue.empty')}</p>` : null}
   </section>`;
 }
 
@@ -224,7 +228,7 @@ function Silences({ me, t, fmt, silences, serverNow, onChange, onError }) {
       <input name="hours" type="number" min="1" max="2160" value=${hours} onInput=${(e) => setHours(e.target.value)} /> ${t('silences.hours')}
       <button type="submit">${t('silences.add')}</button></form>` : null}
     <table id="silences"><thead><tr><th>${t('col.device')}</th><th>${t('filter.type')}</th><th>${t('silences.ends')}</th><th>${t('silences.by')}</th><th></th></tr></thead>
-    <tbody>${silences.map((s) => html`<tr key=${s.id}><td>${s.deviceId}</td><td>${t(`silences.reason.${s.reason}`)}</td><td>${fmt.time(s.endsAtMs)}</td><td>${s.createdBy}</td>
+    <tbody>${silences.map((s) => html`<tr key=${s.id}><td>${s.deviceId}</td><td>${t(`silences.reason.${s.reason.startsWith('care_pause:') ? 'care_pause' : s.reason}`)}</td><td>${fmt.time(s.endsAtMs)}</td><td>${s.createdBy}</td>
       <td>${supervisor ? html`<button onClick=${() => api('DELETE', `/v1/silences/${s.id}`).then(onChange, onError)}>${t('silences.end')}</button>` : null}</td></tr>`)}</tbody></table>
   </section>`;
 }
@@ -259,7 +263,7 @@ function App() {
   const [status, setStatus] = useState('');
   const [live, setLive] = useState(false);
   const [tick, setTick] = useState(Date.now());
-  const offset = useRef(0);
+  const serverOffset = useRef(0);
   const notified = useRef(new Map());
   const highUnclaimed = useRef(false);
   const unclaimedBefore = useRef(null);
@@ -287,12 +291,13 @@ function App() {
     const q = new URLSearchParams({ offset: String(filters.offset), limit: String(PAGE) });
     for (const k of ['priority', 'state', 'type']) if (filters[k]) q.set(k, filters[k]);
     const p = await api('GET', `/v1/alerts?${q}`);
-    offset.current = p.serverTimeMs - Date.now();
+    serverOffset.current = p.serverTimeMs - Date.now();
     // Sound: a new or re-notified alert sounds its priority's burst once; a high one repeats until claimed (below).
     let loudest = null;
     for (const a of p.alerts) {
       const before = notified.current.get(a.id) ?? 0;
-      if (before < a.notifyCount && (a.state === 'open' || a.state === 'escalated')) {
+      // Unclaimed alerts sound for everyone; a reminder about a claimed one only for the operator who holds it.
+      if (before < a.notifyCount && (a.state === 'open' || a.state === 'escalated' || a.claimedBy === me?.username)) {
         if (loudest === null || PRIORITIES.indexOf(a.priority) < PRIORITIES.indexOf(loudest)) loudest = a.priority;
       }
       notified.current.set(a.id, a.notifyCount);
@@ -304,15 +309,41 @@ function App() {
     // The page emptied under the operator (alerts resolved elsewhere): show the last page that has any.
     if (p.alerts.length === 0 && p.offset > 0 && p.total > 0) setFilters((f) => ({ ...f, offset: Math.floor((p.total - 1) / PAGE) * PAGE }));
     setPage(p);
-  }, [filters]);
-  const loadRest = useCallback(async () => {
-    const [d, s, f, a] = await Promise.all([api('GET', '/v1/devices'), api('GET', '/v1/silences'), api('GET', '/v1/reports/fleet'), api('GET', `/v1/reports/adherence?by=${by}`)]);
-    setDevices(d); setSilences(s); setFleet(f); setAdherence(a);
+  }, [filters, me]);
+  // The queue follows every change; robots and silences at most every few seconds; reports on their own pace.
+  const restAt = useRef(0);
+  const restLater = useRef(null);
+  const loadRest = useCallback(async (force) => {
+    const wait = REST_EVERY_MS - (Date.now() - restAt.current);
+    if (!force && wait > 0) {
+      // Not dropped, only put off: the last change in a burst is always shown.
+      restLater.current ??= setTimeout(() => { restLater.current = null; loadRest(true).catch(() => {}); }, wait);
+      return;
+    }
+    restAt.current = Date.now();
+    const [d, s] = await Promise.all([api('GET', '/v1/devices'), api('GET', '/v1/silences')]);
+    setDevices(d); setSilences(s);
+  }, []);
+  const loadReports = useCallback(async () => {
+    const [f, a] = await Promise.all([api('GET', '/v1/reports/fleet'), api('GET', `/v1/reports/adherence?by=${by}`)]);
+    setFleet(f); setAdherence(a);
   }, [by]);
-  const refresh = useCallback(() => {
+  const refresh = useCallback((force) => {
     if (!me) return;
-    Promise.all([loadQueue(), loadRest()]).then(() => setStatus(''), onError);
+    Promise.all([loadQueue(), loadRest(force === true)]).then(() => setStatus(''), onError);
   }, [me, loadQueue, loadRest, onError]);
+  useEffect(() => {
+    if (!me) return undefined;
+    loadReports().catch(onError);
+    const id = setInterval(() => loadReports().catch(onError), REPORTS_EVERY_MS);
+    return () => clearInterval(id);
+  }, [me, loadReports]);
+  // Heartbeats change no alert, so the robots' table (outbox, link) is also fetched on a slow pace of its own.
+  useEffect(() => {
+    if (!me) return undefined;
+    const id = setInterval(() => loadRest(true).catch(onError), DEVICES_EVERY_MS);
+    return () => clearInterval(id);
+  }, [me, loadRest]);
 
   // The live stream: every change the server reports means "fetch again"; EventSource reconnects by itself.
   const refreshRef = useRef(refresh);
@@ -325,7 +356,7 @@ function App() {
     es.onerror = () => setLive(false);
     return () => es.close();
   }, [me]);
-  useEffect(() => { refresh(); }, [filters, by, me]);
+  useEffect(() => { refresh(true); }, [filters, me]);
 
   // Ages count up every second; a high-priority alert nobody has claimed sounds again until someone does.
   useEffect(() => {
@@ -358,13 +389,13 @@ function App() {
     ${me ? html`<button id="logout" onClick=${() => api('DELETE', '/v1/session').finally(() => setMe(null))}>${t('logout')}</button>` : null}
   </header>`;
   if (!me) return html`${header}<${Login} t=${t} onIn=${setMe} />`;
-  const now = tick + offset.current;
+  const now = tick + serverOffset.current;
   return html`${header}<main id="main-view">
     <p id="status" class="error" role="status">${status}</p>
     ${highUnclaimed.current ? html`<p class="sounding" role="alert">${t('sound.high')}</p>` : null}
     <${Queue} me=${me} t=${t} fmt=${fmt} now=${now} page=${page} filters=${filters} setFilters=${setFilters} act=${act} onError=${onError} />
     <${Devices} t=${t} fmt=${fmt} devices=${devices} />
-    <${Silences} me=${me} t=${t} fmt=${fmt} silences=${silences} serverNow=${() => Date.now() + offset.current} onChange=${refresh} onError=${onError} />
+    <${Silences} me=${me} t=${t} fmt=${fmt} silences=${silences} serverNow=${() => Date.now() + serverOffset.current} onChange=${() => refresh(true)} onError=${onError} />
     <${Reports} t=${t} fmt=${fmt} fleet=${fleet} adherence=${adherence} by=${by} setBy=${setBy} />
   </main>`;
 }

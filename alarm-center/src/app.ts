@@ -108,6 +108,11 @@ export async function app(fastify: FastifyInstance, opts: AppOptions): Promise<v
     reply.code(404).send({ statusCode: 404, code: 'DOSIS_ERR_NOT_FOUND', error: 'Not Found', message: `no route ${req.method} ${req.url.split('?')[0]}` }),
   );
 
+  // API answers hold contact details and the queue: no browser or proxy keeps a copy.
+  fastify.addHook('onSend', async (req, reply, payload) => {
+    if (req.url.startsWith('/v1/') && !reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
+    return payload;
+  });
   fastify.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true }));
   await fastify.register(deviceRoutes);
   await fastify.register(operatorRoutes);

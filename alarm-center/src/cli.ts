@@ -6,6 +6,15 @@ import { ROLES, type Role } from './store/accounts.js';
 import { AlarmError } from './errors.js';
 import { checkConfig, ConfigError, LOG_LEVELS, readConfigFile, type ConfigFile } from './config.js';
 import { addOperator, registerDevice, serveUntilSignal } from './server.js';
+import { isLang, t, type Lang } from '../../protocol/src/i18n.js';
+
+/** What the commands print is in the shared catalogue; English unless --lang da, as scripts may read it. */
+const LANG_OPTION = { type: 'string', default: 'en' } as const;
+const LANG_HELP = 'language of what is printed: da or en';
+function langOf(v: string | undefined): Lang {
+  if (!isLang(v)) throw new UsageError(`--lang must be da or en, got ${JSON.stringify(v)}`);
+  return v;
+}
 
 const DB = 'var/alarm-center.db';
 
@@ -26,6 +35,7 @@ const serveSpec = {
     'trust-proxy': { type: 'string' },
     'time-zone': { type: 'string' },
     'log-level': { type: 'string' },
+    lang: LANG_OPTION,
   },
   help: {
     port: 'TCP port (0 picks a free one)',
@@ -40,6 +50,7 @@ const serveSpec = {
     'trust-proxy': 'behind a reverse proxy: "true" or the proxy addresses/CIDRs whose X-Forwarded-For/-Proto to believe',
     'time-zone': 'IANA time zone for dates on the dashboard and report months (default Europe/Copenhagen)',
     'log-level': `one of ${LOG_LEVELS.join(', ')} (default info)`,
+    lang: LANG_HELP,
   },
   examples: [
     'dosis alarm-center --port 8470 --db var/alarm-center.db',
@@ -50,21 +61,22 @@ const serveSpec = {
 const registerSpec = {
   name: 'alarm-center register-device',
   summary: 'Register a robot and print its secret: it is shown this once and cannot be read back.',
-  usage: 'dosis alarm-center register-device --id <device-id> [--db var/alarm-center.db]',
-  options: { id: { type: 'string' }, db: { type: 'string', default: DB } },
-  help: { id: 'pseudonymous device id (1-64 of A-Z a-z 0-9 _ -)', db: 'SQLite database file' },
+  usage: 'dosis alarm-center register-device --id <device-id> [--district <name>] [--db var/alarm-center.db]',
+  options: { id: { type: 'string' }, district: { type: 'string' }, db: { type: 'string', default: DB }, lang: LANG_OPTION },
+  help: { id: 'pseudonymous device id (1-64 of A-Z a-z 0-9 _ -)', district: 'the district the robot serves (for the reports)', db: 'SQLite database file', lang: LANG_HELP },
 } as const;
 
 const operatorSpec = {
   name: 'alarm-center add-operator',
   summary: 'Add an operator account. The password is read from standard input (typed without echo on a terminal, or the\nfirst line of a pipe), never from the command line where ps and shell history would keep it.',
   usage: 'dosis alarm-center add-operator --username <name> --role operator|supervisor|admin [--generate-password] [--db var/alarm-center.db] < password',
-  options: { username: { type: 'string' }, role: { type: 'string', default: 'operator' }, 'generate-password': { type: 'boolean' }, db: { type: 'string', default: DB } },
+  options: { username: { type: 'string' }, role: { type: 'string', default: 'operator' }, 'generate-password': { type: 'boolean' }, db: { type: 'string', default: DB }, lang: LANG_OPTION },
   help: {
     username: 'login name (2-40 of a-z 0-9 . _ -)',
     role: `one of ${ROLES.join(', ')}`,
     'generate-password': 'make up a random password and print it once, instead of reading one',
     db: 'SQLite database file',
+    lang: LANG_HELP,
   },
   examples: ['printf "%s\\n" "$PASSWORD" | dosis alarm-center add-operator --username olga --role operator'],
 } as const;
@@ -78,10 +90,10 @@ async function ensureDir(path: string) {
 type Input = Readable & { isTTY?: boolean; setRawMode?(raw: boolean): unknown };
 
 /** The first line of `input`; on a terminal, typed without echo after a prompt on stderr. */
-export async function readPassword(input: Input): Promise<string> {
+export async function readPassword(input: Input, lang: Lang = 'en'): Promise<string> {
   const tty = input.isTTY === true && typeof input.setRawMode === 'function';
   if (tty) {
-    process.stderr.write('password: ');
+    process.stderr.write(t(lang, 'centre.cli.passwordPrompt'));
     input.setRawMode!(true);
   }
   let text = '';
@@ -133,9 +145,10 @@ export async function main(argv: string[], io: { stdin: Input } = { stdin: proce
       const args = parseCommand(registerSpec, argv.slice(1));
       if (!args) return 0;
       if (!args.values.id) throw new UsageError('register-device: --id is required');
+      const lang = langOf(args.values.lang);
       await ensureDir(args.values.db);
-      const secret = registerDevice(args.values.db, args.values.id);
-      process.stdout.write(`device ${args.values.id} registered\nsecret (shown once): ${secret}\n`);
+      const secret = registerDevice(args.values.db, args.values.id, { district: args.values.district });
+      process.stdout.write(`${t(lang, 'centre.cli.registered', { id: args.values.id, secret })}\n`);
       return 0;
     }
     if (argv[0] === 'add-operator') {
@@ -144,21 +157,23 @@ export async function main(argv: string[], io: { stdin: Input } = { stdin: proce
       const { username, role, db } = args.values;
       if (!username) throw new UsageError('add-operator: --username is required');
       if (!ROLES.includes(role as Role)) throw new UsageError(`add-operator: --role must be one of ${ROLES.join(', ')}`);
+      const lang = langOf(args.values.lang);
       const generated = args.values['generate-password'] === true;
-      const password = generated ? randomBytes(12).toString('base64url') : await readPassword(io.stdin);
+      const password = generated ? randomBytes(12).toString('base64url') : await readPassword(io.stdin, lang);
       if (!generated && password.length === 0) throw new UsageError('add-operator: no password on standard input (or use --generate-password)');
       await ensureDir(db);
       addOperator(db, username, role as Role, password);
-      process.stdout.write(`operator ${username} (${role}) added${generated ? `\npassword: ${password}` : ''}\n`);
+      process.stdout.write(`${t(lang, 'centre.cli.operatorAdded', { username, role })}\n${generated ? `${t(lang, 'centre.cli.generatedPassword', { password })}\n` : ''}`);
       return 0;
     }
     const args = parseCommand(serveSpec, argv);
     if (!args) return 0;
     const port = intOption('port', args.values.port, 8470, 0, 65535);
+    const lang = langOf(args.values.lang);
     const config = serveConfig(args.values);
     await ensureDir(args.values.db);
     const running = await serveUntilSignal({ port, host: args.values.host, dbPath: args.values.db, config });
-    process.stdout.write(`alarm centre listening on ${running.url}\n`);
+    process.stdout.write(`${t(lang, 'centre.cli.listening', { url: running.url })}\n`);
     return 0;
   } catch (err) {
     if (err instanceof UsageError || err instanceof ConfigError || err instanceof AlarmError) {

@@ -29,6 +29,8 @@ export type AlarmConfig = {
   trustProxy: boolean | string;
   /** A silence ends at most this many days ahead. */
   maxSilenceDays: number;
+  /** Failed logins from one client address before it is locked out with growing delays; 0 counts per username only. */
+  loginFailuresPerAddress: number;
   /** IANA time zone in which the dashboard shows dates and the reports count months. */
   timeZone: string;
   logLevel: LogLevel;
@@ -48,6 +50,7 @@ export const DEFAULT_CONFIG: AlarmConfig = {
   rateLimitPerMinute: 1200,
   trustProxy: false,
   maxSilenceDays: 90,
+  loginFailuresPerAddress: 50,
   timeZone: 'Europe/Copenhagen',
   logLevel: 'info',
 };
@@ -68,6 +71,7 @@ export const ConfigFile = Type.Object(
     rateLimitPerMinute: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
     trustProxy: Type.Optional(Type.Union([Type.Boolean(), Type.String({ minLength: 1, maxLength: 1000, pattern: '^[0-9A-Fa-f.:/, ]+$' })])),
     maxSilenceDays: Type.Optional(Type.Integer({ minimum: 1, maximum: 366 })),
+    loginFailuresPerAddress: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
     timeZone: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
     logLevel: Type.Optional(Type.Union(LOG_LEVELS.map((l) => Type.Literal(l)))),
   },

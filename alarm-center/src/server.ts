@@ -7,6 +7,11 @@ import { buildApp } from './app.js';
 import { DEFAULT_CONFIG, type AlarmConfig } from './config.js';
 import { addOperator as addOperatorRow, loadSecretKey, registerDevice as registerDeviceRow, type Role } from './store/accounts.js';
 import { openDatabase } from './store/database.js';
+import { setDistrict } from './store/alerts.js';
+import { badRequest } from './errors.js';
+import { DISTRICT_PATTERN } from './schemas/operator.js';
+
+const DISTRICT_RE = new RegExp(DISTRICT_PATTERN, 'u');
 
 export type StartOptions = {
   port?: number | undefined;
@@ -23,6 +28,9 @@ const defaultLogger = (opts: StartOptions) => pino({ name: 'alarm-center', level
 export async function startAlarmCenter(opts: StartOptions): Promise<RunningAlarmCenter> {
   const logger = opts.logger ?? defaultLogger(opts);
   const app = await buildApp({ dbPath: opts.dbPath, clock: opts.clock ?? new SystemClock(), logger, config: opts.config });
+  // What the centre runs with, for whoever reads the log after an incident (the key stays out of it).
+  const { secretKeyHex, ...settings } = app.config;
+  logger.info({ settings, secretKey: secretKeyHex ? 'configured' : 'from environment or key file' }, 'settings');
   const address = await app.listen({ port: opts.port ?? 8470, host: opts.host ?? '127.0.0.1' });
   let closing: Promise<void> | undefined;
   return { url: address, close: () => (closing ??= app.close().then(() => undefined)) };
@@ -41,10 +49,14 @@ export async function serveUntilSignal(opts: StartOptions): Promise<RunningAlarm
 }
 
 /** Registers a device in the database file; returns the secret (shown once, never again). */
-export function registerDevice(dbPath: string, deviceId: string, opts: { clock?: Clock; secretKeyHex?: string } = {}): string {
+export function registerDevice(dbPath: string, deviceId: string, opts: { clock?: Clock; secretKeyHex?: string; district?: string | undefined } = {}): string {
   const db = openDatabase(dbPath);
   try {
-    return registerDeviceRow(db, loadSecretKey(dbPath, opts.secretKeyHex), deviceId, (opts.clock ?? new SystemClock()).now());
+    const now = (opts.clock ?? new SystemClock()).now();
+    if (opts.district !== undefined && !DISTRICT_RE.test(opts.district)) throw badRequest('district: 1-60 letters, digits, spaces and . _ -');
+    const secret = registerDeviceRow(db, loadSecretKey(dbPath, opts.secretKeyHex), deviceId, now);
+    if (opts.district !== undefined) setDistrict(db, deviceId, opts.district, 'system', now);
+    return secret;
   } finally {
     db.close();
   }

@@ -66,8 +66,8 @@ const spec = {
 
 /** Exit status after an error the robot cannot run on (EX_SOFTWARE): the service manager restarts it. */
 export const EXIT_FATAL = 70;
-/** How long a failing robot waits for its outbox (with the fault) to drain before it exits. */
-const FATAL_DRAIN_MS = 5_000;
+/** How long a failing robot waits for the fault to be recorded and its outbox to drain before it exits. */
+const FATAL_DRAIN_MS = 15_000;
 
 export type LinkOnlyOptions = { port: string; profile: HardwareProfile; dispenseSlot?: number | undefined; logger: Logger };
 
@@ -131,7 +131,9 @@ async function runRobot(config: RobotConfig, settings: HostSettings): Promise<nu
   }
   robot.start();
   out(`robot: ${robot.parts.join(', ')}`);
-  if (robot.uncleanStop) out(`the last run did not stop cleanly: last known running at ${new Date(robot.uncleanStop.lastAliveAtMs).toISOString()}; the alarm centre is told`);
+  if (robot.uncleanStop) {
+    out(`the last run did not stop cleanly: last known running at ${new Date(robot.uncleanStop.lastAliveAtMs).toISOString()}${settings.alarm ? '; the alarm centre is told' : ''}`);
+  }
   out(settings.alarm ? `alarm centre: ${settings.alarm.url} as ${settings.alarm.deviceId}` : 'alarm centre: none (--no-alarm-center): missed doses are not reported to anyone');
   return new Promise((resolve) => {
     let closing = false;

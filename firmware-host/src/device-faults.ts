@@ -3,7 +3,8 @@
 // Each source has at most one open fault. Raising one writes `device_fault`
 // to the event log and the outbox in one transaction and remembers it in the
 // store, so a restarted robot still knows it is open and sends `fault_cleared`
-// once the cause is gone (the link back, the MCU no longer latched). Event ids
+// once the cause is gone (the link back, the MCU no longer latched, a run
+// without a controller error for CONTROLLER_FAULT_CLEAR_MS). Event ids
 // carry the source and the instant, so every retry of one report is the same
 // event. The MCU's latch is read from its heartbeats and LATCHED events; the
 // link from its state changes; a controller error is final (see robot.ts).
@@ -19,6 +20,11 @@ export type FaultSource = (typeof FAULT_SOURCES)[number];
 
 /** A serial link down for longer than this is a device fault (a reconnect within it is not). */
 export const LINK_LOST_FAULT_MS = 120_000;
+/**
+ * A controller error ends the run that had it; the fault is cleared once a later run has kept going this long, so a
+ * robot that fails again at every restart keeps one open fault at the centre instead of raising and clearing it.
+ */
+export const CONTROLLER_FAULT_CLEAR_MS = 600_000;
 
 export type OpenFault = { source: FaultSource; reason: string; sinceMs: number };
 
@@ -32,6 +38,7 @@ export class FaultWatch {
   readonly #open = new Map<FaultSource, OpenFault>();
   readonly #listeners = new Set<() => void>();
   #linkTimer: TimerHandle | undefined;
+  #controllerTimer: TimerHandle | undefined;
   #running = false;
   readonly #onState = (s: LinkState) => this.#linkState(s);
   readonly #onHeartbeat = (hb: Readonly<McuHeartbeat>) => this.#mcuState(hb.st === 'latched', 'latched');
@@ -55,8 +62,11 @@ export class FaultWatch {
     link.on('state', this.#onState);
     link.on('heartbeat', this.#onHeartbeat);
     link.on('event', this.#onEvent);
-    // A controller error ends the run that had it; the restart is the recovery.
-    if (this.#open.has('controller')) this.clear('controller');
+    if (this.#open.has('controller')) {
+      this.#controllerTimer = this.#o.clock.setTimeout(() => {
+        if (this.#running) this.clear('controller');
+      }, CONTROLLER_FAULT_CLEAR_MS);
+    }
     this.#linkState(link.state);
   }
 
@@ -68,6 +78,8 @@ export class FaultWatch {
     link.off('event', this.#onEvent);
     this.#o.clock.clearTimeout(this.#linkTimer);
     this.#linkTimer = undefined;
+    this.#o.clock.clearTimeout(this.#controllerTimer);
+    this.#controllerTimer = undefined;
   }
 
   /** The faults open now. */

@@ -76,6 +76,9 @@ export type RobotNotice = ScreenNotice;
 
 type Fatal = (err: Error) => void;
 
+/** How soon a controller error the store could not take is tried again. */
+const RECORD_RETRY_MS = 1_000;
+
 export class Robot {
   readonly clock: Clock;
   readonly profile: HardwareProfile;
@@ -98,6 +101,8 @@ export class Robot {
   readonly #log: Logger;
   readonly #fatal = new Set<Fatal>();
   #backend: Promise<ScreenBackend> | undefined;
+  /** A controller error not yet in the store (the store itself may be what failed): retried until it is. */
+  #unrecorded: Error | undefined;
   #started = false;
   #closed = false;
 
@@ -212,15 +217,14 @@ export class Robot {
     return out;
   }
 
-  /** Waits until the outbox is empty or `timeoutMs` passed on the clock; true when empty. */
+  /** Waits until a controller error is recorded and the outbox is empty, or `timeoutMs` passed on the clock; true when both. */
   drained(timeoutMs: number): Promise<boolean> {
     const d = this.delivery;
-    if (!d) return Promise.resolve(false);
     const end = this.clock.now() + timeoutMs;
-    d.kick();
+    d?.kick();
     return new Promise((resolve) => {
       const look = () => {
-        if (d.depth() === 0) return resolve(true);
+        if (!this.#unrecorded && (!d || d.depth() === 0)) return resolve(true);
         if (this.clock.now() >= end) return resolve(false);
         this.clock.setTimeout(look, 100);
       };
@@ -244,13 +248,25 @@ export class Robot {
 
   #controllerFailed(err: Error): void {
     // Recorded (event log and outbox, one transaction), shown on both screens, then the process is to stop.
-    try {
-      this.faults.raise('controller', 'controller_error', { error: err.name.slice(0, 60) });
-    } catch (e) {
-      this.#log.error({ err: e }, 'could not record the controller error');
-    }
     this.#log.fatal({ err }, 'the dose controller failed: dispensing stopped');
+    this.#unrecorded = err;
+    this.#recordControllerError();
     for (const l of this.#fatal) l(err);
+  }
+
+  #recordControllerError(): void {
+    const err = this.#unrecorded;
+    if (!err || this.#closed) return;
+    try {
+      const detail = { error: err.name.slice(0, 60) };
+      // Failing again while the fault of an earlier run is still open: the centre knows; the event log gets the repeat.
+      if (!this.faults.raise('controller', 'controller_error', detail)) this.store.log('controller_error', null, detail);
+      this.#unrecorded = undefined;
+      this.delivery?.kick();
+    } catch (e) {
+      this.#log.error({ err: e }, 'could not record the controller error: trying again');
+      this.clock.setTimeout(() => this.#recordControllerError(), RECORD_RETRY_MS);
+    }
   }
 }
 

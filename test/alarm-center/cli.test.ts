@@ -44,6 +44,14 @@ describe('dosis alarm-center', () => {
     expect(deviceSecret(d, loadSecretKey(db), 'robot-9')).toBe(secret);
     expect(JSON.stringify(d.prepare('SELECT * FROM devices').all())).not.toContain(secret);
     d.close();
+    const da = await capture(['register-device', '--id', 'robot-10', '--district', 'Østerbro', '--lang', 'da', '--db', db]);
+    expect(da.code).toBe(0);
+    expect(da.out).toMatch(/^robot robot-10 registreret\nhemmelighed \(vises kun denne ene gang\): \S+\n$/);
+    expect((await capture(['register-device', '--id', 'robot-12', '--lang', 'fr', '--db', db])).code).toBe(2);
+    expect((await capture(['register-device', '--id', 'robot-11', '--district', '=HYPERLINK()', '--db', db])).code).toBe(1);
+    const d2 = openDatabase(db);
+    expect(d2.prepare('SELECT id, district FROM devices ORDER BY id').all()).toEqual([{ id: 'robot-10', district: 'Østerbro' }, { id: 'robot-9', district: null }]);
+    d2.close();
     const again = await capture(['register-device', '--id', 'robot-9', '--db', db]);
     expect(again.code).toBe(1);
     expect(again.err).toMatch(/already registered/);

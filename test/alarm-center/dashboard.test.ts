@@ -82,6 +82,8 @@ describe.runIf(existsSync(CHROMIUM))('dashboard in Chromium', () => {
     expect(await badge.evaluate((el) => { const cs = el.ownerDocument.defaultView!.getComputedStyle(el); return [cs.animationName, cs.animationDuration]; })).toEqual(['flash-high', '0.5s']);
     expect(await page.locator('#queue tbody tr:first-child td:first-child').evaluate((el) => el.ownerDocument.defaultView!.getComputedStyle(el).borderLeftColor)).toBe('rgb(200, 16, 46)');
     expect(await page.textContent('.sounding')).toBe('Høj prioritet lyder, til alarmen er taget');
+    await expect.poll(() => page.getAttribute('body', 'data-last-sound')).toBe('high');
+    expect(await page.getAttribute('body', 'data-high-sounding')).toBe('true');
     expect(violations.filter((v) => /Content Security Policy/i.test(v))).toEqual([]);
     // Dates: 24-hour, in the centre's time zone (Europe/Copenhagen), not the browser's (UTC here).
     const at = Math.floor(clock.now() / 1000) * 1000 - 60_000;
@@ -90,7 +92,7 @@ describe.runIf(existsSync(CHROMIUM))('dashboard in Chromium', () => {
     expect((await post('/v1/devices/robot-12/heartbeat', { sentAtMs: clock.now(), outboxDepth: 0, link: 'ok', mcu: 'ok', firmwareVersion: '1.0' })).status).toBe(200);
     app.db.prepare('UPDATE devices SET last_heartbeat_at_ms = ? WHERE id = ?').run(at, 'robot-12');
     setContact(app.db, 'robot-12', { phone: '+45 12 34 56 78', name: 'Kontaktperson' }, 'system', clock.now()); // any audited change
-    await expect.poll(() => page.textContent('#devices tbody tr td:nth-child(4)')).toBe(copenhagen);
+    await expect.poll(() => page.textContent('#devices tbody tr td:nth-child(4)'), { timeout: 10_000 }).toBe(copenhagen);
   });
 
   it(`pages through ${ALERTS} alerts with the true total`, async () => {
@@ -141,6 +143,10 @@ describe.runIf(existsSync(CHROMIUM))('dashboard in Chromium', () => {
 
     await row.locator('button.resolve-button').click();
     await expect.poll(() => page.locator('#queue tbody tr', { hasText: 'dose-0000' }).count(), { timeout: 10_000 }).toBe(0);
+    // Resolved alerts, filtered by state, say how they ended in words.
+    await page.selectOption('select[name=state]', 'resolved');
+    await expect.poll(() => page.textContent('#queue tbody tr:first-child td.state')).toBe('Afsluttet: Falsk alarm');
+    await page.selectOption('select[name=state]', '');
     const resolved = app.db.prepare(`SELECT a.outcome, (SELECT detail_json FROM audit WHERE alert_id = a.id AND action = 'alert.resolve') AS detail FROM alerts a WHERE dose_id = 'dose-0000'`).get() as { outcome: string; detail: string };
     expect(resolved.outcome).toBe('false_alarm');
     expect(JSON.parse(resolved.detail)).toEqual({ outcome: 'false_alarm', note: 'Borgeren havde taget medicinen' });

@@ -188,3 +188,13 @@ describe('rate limits', () => {
     }
   });
 });
+
+describe('headers', () => {
+  it('spares robots the browser-protection headers the page and operator API carry', async () => {
+    const dev = await f.app.inject(signed(f, 'dev-a', '/events', event('low_supply')));
+    expect(dev.statusCode).toBe(201);
+    expect(dev.headers['content-security-policy']).toBeUndefined();
+    const op = await f.app.inject({ method: 'GET', url: '/v1/alerts' });
+    expect(op.headers['content-security-policy']).toMatch(/default-src 'self'/);
+  });
+});

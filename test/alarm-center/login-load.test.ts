@@ -24,12 +24,13 @@ const secrets: string[] = [];
 let seq = 0;
 
 beforeAll(async () => {
+  // Failures are not counted per address here: every attempt must cost a full password check.
   // On tmpfs where there is one: this measures the event loop, not the flushes of a disk shared with other work.
   dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'dosis-load-'));
   const dbPath = join(dir, 'ac.db');
   for (let d = 0; d < DEVICES; d++) secrets.push(registerDevice(dbPath, `load-${d}`, { secretKeyHex: KEY }));
   addOperator(dbPath, 'olga', 'operator', 'olga-password');
-  app = await buildApp({ dbPath, clock, logger: silent, config: { secretKeyHex: KEY, rateLimitPerMinute: 0 } });
+  app = await buildApp({ dbPath, clock, logger: silent, config: { secretKeyHex: KEY, rateLimitPerMinute: 0, loginFailuresPerAddress: 0 } });
   url = await app.listen({ port: 0, host: '127.0.0.1' });
 });
 afterAll(async () => {

@@ -45,6 +45,18 @@ describe('queue', () => {
     expect((await f.app.inject({ method: 'GET', url: '/v1/alerts?sort=x', headers: { cookie: olga } })).statusCode).toBe(400);
   });
 
+  it('keeps the alerts an operator holds at the top of that operator\'s first page, whatever arrives after', async () => {
+    const low = (await f.app.inject(signed(f, 'dev-a', '/events', event('low_supply')))).json().alertId as number;
+    const olga = await loginAs(f, 'olga');
+    await f.app.inject({ method: 'POST', url: `/v1/alerts/${low}/claim`, headers: { cookie: olga }, payload: { version: 1 } });
+    f.clock.advance(1);
+    const batch = Array.from({ length: 60 }, (_, i) => event('missed_dose', { doseId: `late-${i}` }));
+    expect((await f.app.inject(signed(f, 'dev-b', '/events/batch', { events: batch }))).statusCode).toBe(200);
+    expect((await queue(olga, '?limit=50')).alerts[0]).toMatchObject({ id: low, priority: 'low' });
+    const otto = await loginAs(f, 'otto');
+    expect((await queue(otto, '?limit=50')).alerts.map((a) => a.id)).not.toContain(low);
+  });
+
   it('raises an alert left unclaimed one priority, and puts it back when claimed', async () => {
     const low = (await f.app.inject(signed(f, 'dev-a', '/events', event('low_supply')))).json().alertId as number;
     const olga = await loginAs(f, 'olga');
@@ -143,6 +155,17 @@ describe('page support', () => {
       return r.status;
     }).toBe(503);
     more.abort();
+    // Logging out ends the stream at the next session check.
+    const sue = await loginAs(f, 'sue');
+    const mine = await fetch(`${url}/v1/stream`, { headers: { cookie: sue } });
+    const r2 = mine.body!.getReader();
+    await r2.read();
+    await f.app.inject({ method: 'DELETE', url: '/v1/session', headers: { cookie: sue } });
+    f.clock.advance(5_000);
+    f.clock.advance(500);
+    let done = false;
+    while (!done) done = (await r2.read()).done;
+    expect(done).toBe(true);
   });
 });
 

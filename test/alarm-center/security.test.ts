@@ -133,6 +133,29 @@ describe('lock-out', () => {
   });
 });
 
+describe('password spraying', () => {
+  it('locks a client address that fails on many usernames, audits it, and leaves other addresses alone', async () => {
+    const g = await makeFixture({ loginFailuresPerAddress: 3 });
+    try {
+      const attempt = (username: string, password: string, remoteAddress: string) =>
+        g.app.inject({ method: 'POST', url: '/v1/session', remoteAddress, payload: { username, password } });
+      expect((await attempt('olga', 'Summer2026!', '10.1.1.1')).statusCode).toBe(401);
+      expect((await attempt('otto', 'Summer2026!', '10.1.1.1')).statusCode).toBe(401);
+      const third = await attempt('sue', 'Summer2026!', '10.1.1.1');
+      expect(third.statusCode).toBe(429);
+      expect((await attempt('ada', 'ada-password', '10.1.1.1')).statusCode).toBe(429);
+      expect((await attempt('ada', 'ada-password', '10.1.1.2')).statusCode).toBe(200);
+      expect(count(g, `SELECT count(*) n FROM audit WHERE action = 'login.address_locked'`)).toBe(1);
+      g.clock.advance(lockMs(3, 3));
+      expect((await attempt('ada', 'ada-password', '10.1.1.1')).statusCode).toBe(200);
+      // The good login cleared the address's count.
+      expect((await attempt('olga', 'wrong-again', '10.1.1.1')).statusCode).toBe(401);
+    } finally {
+      await g.cleanup();
+    }
+  });
+});
+
 describe('headers, cookies and the proxy', () => {
   it('sends a content security policy, no framing and nosniff on the page and the API', async () => {
     for (const url of ['/', '/v1/alerts', '/app.js']) {
@@ -142,6 +165,12 @@ describe('headers, cookies and the proxy', () => {
       expect(r.headers['x-content-type-options']).toBe('nosniff');
       expect(r.headers['x-frame-options']).toBe('DENY');
     }
+    const a = (await f.app.inject(signed(f, 'dev-a', '/events', event('missed_dose', { doseId: 'c' })))).json().alertId as number;
+    const olga = await loginAs(f, 'olga');
+    await f.app.inject({ method: 'POST', url: `/v1/alerts/${a}/claim`, headers: { cookie: olga }, payload: { version: 1 } });
+    const contact = await f.app.inject({ method: 'GET', url: `/v1/alerts/${a}/contact`, headers: { cookie: olga } });
+    expect(contact.statusCode).toBe(200);
+    expect(contact.headers['cache-control']).toBe('no-store');
     const docs = await f.app.inject({ method: 'GET', url: '/docs/' });
     expect(docs.headers['content-security-policy']).toMatch(/frame-ancestors 'none'/);
     expect(docs.headers['content-security-policy']).not.toMatch(/upgrade-insecure-requests/);

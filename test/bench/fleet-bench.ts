@@ -39,6 +39,9 @@ function referenceRates(): FleetRates {
 function runClient(spec: FleetSpec): Promise<FleetResult> {
   return new Promise<FleetResult>((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', CLIENT, JSON.stringify(spec)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    // The robots stop at their deadline; this is the backstop if they cannot.
+    const backstop = setTimeout(() => child.kill('SIGKILL'), spec.deadlineMs + 60_000);
+    child.on('exit', () => clearTimeout(backstop));
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.on('error', reject);

@@ -110,6 +110,8 @@ function postOnce(deviceId: string, secret: string, path: string, body: string, 
       });
     });
     req.on('socket', () => (onSocketAt = performance.now()));
+    // Unanswered for 30 s counts as a failure (then retried, until the deadline).
+    req.setTimeout(30_000, () => req.destroy());
     req.on('error', () => resolve(0));
     req.end(body);
   });

@@ -1,6 +1,7 @@
-// The robot as it ships, as real processes: `dosis alarm-center`, `dosis sim --pty` and `dosis host` configured like a
-// device in the field. A dose nobody takes reaches the centre as one alert; the host is SIGKILLed and restarted, and the
-// centre then holds that alert still once, plus the power_lost / power_restored pair of the unclean stop.
+// The robot as it ships, as real processes from the build: `dosis alarm-center`, `dosis sim --pty` and `dosis host`
+// configured like a device in the field. A dose nobody takes reaches the centre as one alert; the host is SIGKILLed and
+// restarted, and the centre then holds that alert still once, plus the power_lost / power_restored pair of the unclean
+// stop. Last, an error in the dose controller reaches the centre as a device fault and ends the host with status 70.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -11,10 +12,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { SystemClock } from '../../protocol/src/clock.js';
 import { Store } from '../../firmware-host/src/store/store.js';
 import { pouchLabel } from '../../firmware-host/src/roll/types.js';
+import { builtDist } from '../bin/dist-kit.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** The `dosis` entry every process is started from. */
-const DOSIS = join(ROOT, 'bin/dosis.js');
+const DOSIS = join(builtDist(), 'bin', 'dosis.js');
 const DEVICE = 'R-E2E-1';
 const OPERATOR = { username: 'op', password: 'e2e-password' };
 
@@ -65,7 +67,7 @@ function dosis(args: string[], input?: string): string {
 type Alert = { id: number; deviceId: string; type: string; doseId: string | null; state: string; outcome: string | null; reportCount: number };
 
 describe('dosis host as shipped, with the alarm centre and the simulator as processes', () => {
-  it('a dose nobody takes reaches the centre once; a SIGKILL of the host is reported as a power_lost / power_restored pair', async () => {
+  it('a dose nobody takes reaches the centre once; a SIGKILL is a power_lost / power_restored pair; a controller error a device fault and exit 70', async () => {
     const centreDb = join(dir, 'centre.db');
     const robotDb = join(dir, 'robot.db');
     const secretFile = join(dir, 'device-secret');
@@ -135,7 +137,24 @@ describe('dosis host as shipped, with the alarm centre and the simulator as proc
     expect((await fetch((await line(host, /citizen screen:\s+(http:\/\/\S+)/, 20_000))[1]!)).status).toBe(200);
     expect(host.err()).not.toMatch(/"level":(50|60)/);
 
-    host.child.kill('SIGTERM');
-    expect(await host.exited).toBe(0);
-  }, 120_000);
+    // An error in the dose controller: another process holds the robot's store locked when the next dose goes overdue,
+    // longer than the store waits. The error is recorded once the store is free, reaches the centre as a device fault,
+    // and the host ends with status 70 for its service manager to restart it.
+    const next = Store.open(robotDb, { clock });
+    const dueAtMs = clock.now() + 5_000;
+    next.loadRoll({
+      rollId: 'E2F', citizenId: 'C-E2E',
+      pouches: [{ rollId: 'E2F', position: 1, slot: 0, label: pouchLabel('E2F', 1), intakeAtMs: dueAtMs, pillCount: 2, timing: { earlyMin: 0, overdueAfterMin: 0, closeAfterMin: 1, reminderEveryMin: 1 } }],
+    }, 'anna');
+    await new Promise((r) => setTimeout(r, dueAtMs - 500 - clock.now()));
+    next.db.exec('BEGIN EXCLUSIVE');
+    // Longer than two of the store's 5 s waits: the dose machine's write fails, and so does the first try to record it.
+    await new Promise((r) => setTimeout(r, 12_000));
+    next.db.exec('COMMIT');
+    next.close();
+    const exit = await Promise.race([host.exited, new Promise((r) => setTimeout(() => r('still running'), 40_000))]);
+    expect(exit, `stdout:\n${host.out()}\nstderr:\n${host.err().slice(-3000)}`).toBe(70);
+    expect(host.out()).toMatch(/error: the dose controller failed/);
+    await expect.poll(async () => (await alerts()).filter((a) => a.type === 'device_fault').length, { timeout: 10_000, interval: 250 }).toBe(1);
+  }, 180_000);
 });

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ENTRY, ROOT } from '../../bin/build.js';
+import { builtDist } from '../bin/dist-kit.js';
 
 const HW = join(ROOT, 'hardware');
 /** Where hardware/README.md installs the checkout; the units name paths under it. */
@@ -113,6 +114,17 @@ describe('systemd units', () => {
     // Serial devices only.
     expect(one(host, 'Service', 'DevicePolicy')).toBe('closed');
     expect(host.get('Service')!.get('DeviceAllow')).toEqual(['char-ttyACM rw', 'char-ttyUSB rw']);
+  });
+
+  it('the built entry point is where the host unit looks for it, and takes the options the unit and the config use', () => {
+    const dist = builtDist();
+    expect(existsSync(join(dist, ENTRY))).toBe(true);
+    const help = spawnSync(process.execPath, [join(dist, ENTRY), 'host', '--help'], { encoding: 'utf8' });
+    expect(help.status, help.stderr).toBe(0);
+    const options = new Set([...help.stdout.matchAll(/--([a-z][a-z-]*)/g)].map((m) => m[1]!));
+    expect(options).toContain('config');
+    for (const key of Object.keys(config)) expect(options, `host.json key "${key}"`).toContain(key);
+    expect(Object.keys(config)).toEqual(expect.arrayContaining(['port', 'db', 'device-id', 'alarm-center', 'device-secret-file', 'screens-port']));
   });
 
   it('shows the citizen screen full-screen from the port the host serves it on, and always comes back', () => {

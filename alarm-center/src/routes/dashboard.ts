@@ -7,6 +7,8 @@ import { DEFAULT_LANG, messagesFor } from '../../../protocol/src/i18n.js';
 import type { TimerHandle } from '../../../protocol/src/clock.js';
 import { MessagesQuery } from '../schemas/operator.js';
 import { AlarmError } from '../errors.js';
+import { SESSION_COOKIE } from '../plugins/auth.js';
+import { sessionUser } from '../store/accounts.js';
 
 const require = createRequire(import.meta.url);
 /** A file of an installed package, found through its main entry (the packages do not export these paths). */
@@ -35,6 +37,8 @@ export const STREAM_POLL_MS = 500;
 /** Open streams at most, in all and per operator (a page per screen is plenty). */
 const MAX_STREAMS = 200;
 const MAX_STREAMS_PER_OPERATOR = 10;
+/** How often open streams' sessions are checked again. */
+const SESSION_CHECK_MS = 5_000;
 /** A comment line now and then keeps proxies from closing a quiet stream. */
 const KEEPALIVE_MS = 20_000;
 
@@ -51,21 +55,27 @@ const dashboardRoutes: FastifyPluginAsyncTypebox = async (app) => {
     return { lang, timeZone: app.config.timeZone, messages: messagesFor(lang, ['centre', 'common']) };
   });
 
-  // Live changes as server-sent events: `change` with the newest audit id whenever an alert changed, `devices` on
-  // each look so the health table stays fresh. The page fetches what it shows; the stream only says when.
-  const streams = new Set<ServerResponse>();
+  // Live changes as server-sent events: `change` with the newest audit id whenever something audited changed (every
+  // alert change is). The page fetches what it shows; the stream only says when. A stream whose session has ended
+  // (logged out, expired) is closed at the next session check.
+  const streams = new Map<ServerResponse, string>();
   const perOperator = new Map<string, number>();
   const lastAudit = app.db.prepare('SELECT coalesce(max(id), 0) AS id FROM audit');
   let seen = 0;
   let timer: TimerHandle | undefined;
   let lastKeepalive = 0;
+  let lastSessionCheck = 0;
   const send = (data: string) => {
-    for (const s of streams) s.write(data);
+    for (const s of streams.keys()) s.write(data);
   };
   const look = () => {
     timer = undefined;
     if (streams.size === 0) return;
     try {
+      if (app.clock.now() - lastSessionCheck >= SESSION_CHECK_MS) {
+        lastSessionCheck = app.clock.now();
+        for (const [res, token] of streams) if (!sessionUser(app.db, token, lastSessionCheck)) res.end();
+      }
       const { id } = lastAudit.get() as { id: number };
       if (id !== seen) {
         seen = id;
@@ -90,7 +100,7 @@ const dashboardRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', connection: 'keep-alive' });
     res.write(`retry: 2000\nevent: change\ndata: ${(lastAudit.get() as { id: number }).id}\n\n`);
-    streams.add(res);
+    streams.set(res, req.cookies[SESSION_COOKIE]!);
     req.raw.on('close', () => {
       streams.delete(res);
       const n = (perOperator.get(who) ?? 1) - 1;
@@ -102,7 +112,7 @@ const dashboardRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.addHook('preClose', async () => {
     app.clock.clearTimeout(timer);
-    for (const s of streams) s.end();
+    for (const s of streams.keys()) s.end();
     streams.clear();
   });
 };

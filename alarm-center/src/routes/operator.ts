@@ -39,7 +39,7 @@ const operatorRoutes: FastifyPluginAsyncTypebox = async (app) => {
     checking.add(username);
     let s;
     try {
-      s = await login(app.db, username, password, app.clock, app.config.sessionTtlMs);
+      s = await login(app.db, username, password, app.clock, app.config.sessionTtlMs, { address: req.ip, perAddress: app.config.loginFailuresPerAddress });
     } finally {
       checking.delete(username);
     }
@@ -66,6 +66,7 @@ const operatorRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const q = req.query;
     const page = listAlerts(app.db, {
       live: !q.all && !(q.state === 'resolved' || q.state === 'cancelled'), state: q.state, priority: q.priority, type: q.type, deviceId: q.deviceId,
+      holder: req.operator!.username,
       offset: q.offset ?? 0, limit: q.limit ?? 50,
     }, now(), app.config.escalateAfterMs);
     return { serverTimeMs: now(), ...page };

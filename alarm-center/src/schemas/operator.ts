@@ -55,7 +55,8 @@ export const ContactReply = Type.Record(Type.String(), Type.String());
 export const AuditList = Type.Array(Type.Object({ id: Type.Integer(), atMs: Type.Integer(), actor: Type.String(), action: Type.String(), version: Type.Union([Type.Integer(), Type.Null()]), detail: Type.Union([Type.String(), Type.Null()]) }));
 
 export const DeviceParams = Type.Object({ deviceId: DeviceId }, { additionalProperties: false });
-export const District = Type.String({ minLength: 1, maxLength: 60, pattern: '^[\\p{L}\\p{N} ._-]+$' });
+export const DISTRICT_PATTERN = '^[\\p{L}\\p{N} ._-]{1,60}$';
+export const District = Type.String({ minLength: 1, maxLength: 60, pattern: DISTRICT_PATTERN });
 export const RegisterBody = Type.Object({ deviceId: DeviceId, district: Type.Optional(District) }, { additionalProperties: false });
 export const DistrictBody = Type.Object({ district: Type.Union([District, Type.Null()]) }, { additionalProperties: false });
 export const RegisterReply = Type.Object({ deviceId: Type.String(), secret: Type.String() });

@@ -170,18 +170,19 @@ parentPort.on('message', ({ id, password, salt }) => {
 `;
 let checker: Worker | undefined;
 let nextCheck = 0;
-const pendingChecks = new Map<number, (key: Uint8Array | null) => void>();
+const pendingChecks = new Map<number, { resolve: (key: Uint8Array | null) => void; reject: (err: Error) => void }>();
 
 function startChecker(): Worker {
   const w = new Worker(CHECKER_SOURCE, { eval: true });
   w.unref();
   w.on('message', ({ id, key }: { id: number; key: Uint8Array | null }) => {
-    pendingChecks.get(id)?.(key);
+    pendingChecks.get(id)?.resolve(key);
     pendingChecks.delete(id);
   });
+  // A checker that died answers nothing: its logins fail as errors, never as wrong passwords that would count.
   const fail = () => {
     checker = undefined;
-    for (const done of pendingChecks.values()) done(null);
+    for (const p of pendingChecks.values()) p.reject(new Error('password checker stopped'));
     pendingChecks.clear();
   };
   w.on('error', fail);
@@ -197,8 +198,8 @@ async function checkPassword(password: string, stored: string): Promise<boolean>
   const want = Buffer.from(hash ?? '', 'base64');
   checker ??= startChecker();
   const id = ++nextCheck;
-  const got = await new Promise<Uint8Array | null>((resolve) => {
-    pendingChecks.set(id, resolve);
+  const got = await new Promise<Uint8Array | null>((resolve, reject) => {
+    pendingChecks.set(id, { resolve, reject });
     checker!.postMessage({ id, password, salt: salt ?? '' });
   });
   return got !== null && want.length === got.length && timingSafeEqual(want, got);
@@ -225,13 +226,32 @@ export const LOCK_MAX_MS = 15 * 60_000;
 /** A username's failures are forgotten after a day without one. */
 const FAILURES_FORGOTTEN_MS = 24 * 3600_000;
 
-export const lockMs = (failures: number) =>
-  failures < LOCK_AFTER_FAILURES ? 0 : Math.min(LOCK_MAX_MS, LOCK_BASE_MS * 2 ** Math.min(30, failures - LOCK_AFTER_FAILURES));
+export const lockMs = (failures: number, after = LOCK_AFTER_FAILURES) =>
+  failures < after ? 0 : Math.min(LOCK_MAX_MS, LOCK_BASE_MS * 2 ** Math.min(30, failures - after));
+
+/** Failures from one client address are counted under this key (usernames cannot contain '@'). */
+const addressKey = (address: string) => `@${address}`;
 
 export type LoginResult =
   | { ok: true; token: string; role: Role }
   | { ok: false; reason: 'wrong' }
   | { ok: false; reason: 'locked'; retryAfterMs: number };
+
+/** Counts one failed login under `key`; returns the lock it now has (0: none), audited either way. */
+function countFailure(db: Db, key: string, after: number, nowMs: number, who: Record<string, unknown>): number {
+  const prev = db.prepare('SELECT failures FROM login_failures WHERE username = ?').get(key) as { failures: number } | undefined;
+  const failures = (prev?.failures ?? 0) + 1;
+  const lock = lockMs(failures, after);
+  db.prepare(`INSERT INTO login_failures (username, failures, last_failure_at_ms, locked_until_ms) VALUES (?, ?, ?, ?)
+    ON CONFLICT (username) DO UPDATE SET failures = excluded.failures, last_failure_at_ms = excluded.last_failure_at_ms, locked_until_ms = excluded.locked_until_ms`)
+    .run(key, failures, nowMs, nowMs + lock);
+  // Per address, only the locks are worth a line: every failure is already audited under its username.
+  if (who.address !== undefined && !lock) return 0;
+  const action = who.address !== undefined ? 'login.address_locked' : lock ? 'login.locked' : 'login.failed';
+  db.prepare('INSERT INTO audit (at_ms, actor, action, detail_json) VALUES (?, ?, ?, ?)')
+    .run(nowMs, 'system', action, JSON.stringify({ ...who, failures, ...(lock ? { lockedForMs: lock } : {}) }));
+  return lock;
+}
 
 /** Until when `username` is locked out (0 when it is not). */
 export function lockedUntil(db: Db, username: string): number {
@@ -242,10 +262,16 @@ export function lockedUntil(db: Db, username: string): number {
 /**
  * Checks a password and opens a session. A locked username is refused before its password is even looked at, so
  * guessing on stops working; each failure is audited, and so is each lock with its length. Unknown usernames fail,
- * count and lock exactly like known ones, at the same cost.
+ * count and lock exactly like known ones, at the same cost. Failures are also counted per client address
+ * (`perAddress` of them before its first lock; 0 leaves addresses alone), which stops one password tried on many
+ * usernames.
  */
-export async function login(db: Db, username: string, password: string, clock: { now(): number }, ttlMs: number): Promise<LoginResult> {
-  const until = lockedUntil(db, username);
+export async function login(
+  db: Db, username: string, password: string, clock: { now(): number }, ttlMs: number,
+  from: { address?: string | undefined; perAddress?: number | undefined } = {},
+): Promise<LoginResult> {
+  const byAddress = from.address !== undefined && (from.perAddress ?? 0) > 0 ? addressKey(from.address) : undefined;
+  const until = Math.max(lockedUntil(db, username), byAddress ? lockedUntil(db, byAddress) : 0);
   if (until > clock.now()) return { ok: false, reason: 'locked', retryAfterMs: until - clock.now() };
   const row = db.prepare('SELECT role, password_hash FROM operators WHERE username = ?').get(username) as { role: Role; password_hash: string } | undefined;
   const ok = await checkPassword(password, row?.password_hash ?? 'scrypt$AAAAAAAAAAAAAAAAAAAAAA==$AAAA');
@@ -253,20 +279,16 @@ export async function login(db: Db, username: string, password: string, clock: {
   if (!row || !ok) {
     return db.transaction((): LoginResult => {
       db.prepare('DELETE FROM login_failures WHERE last_failure_at_ms < ?').run(nowMs - FAILURES_FORGOTTEN_MS);
-      const prev = db.prepare('SELECT failures FROM login_failures WHERE username = ?').get(username) as { failures: number } | undefined;
-      const failures = (prev?.failures ?? 0) + 1;
-      const lock = lockMs(failures);
-      db.prepare(`INSERT INTO login_failures (username, failures, last_failure_at_ms, locked_until_ms) VALUES (?, ?, ?, ?)
-        ON CONFLICT (username) DO UPDATE SET failures = excluded.failures, last_failure_at_ms = excluded.last_failure_at_ms, locked_until_ms = excluded.locked_until_ms`)
-        .run(username, failures, nowMs, nowMs + lock);
-      const detail = JSON.stringify({ username, failures, ...(lock ? { lockedForMs: lock } : {}) });
-      db.prepare('INSERT INTO audit (at_ms, actor, action, detail_json) VALUES (?, ?, ?, ?)').run(nowMs, 'system', lock ? 'login.locked' : 'login.failed', detail);
-      return lock ? { ok: false, reason: 'locked', retryAfterMs: lock } : { ok: false, reason: 'wrong' };
+      const lock = countFailure(db, username, LOCK_AFTER_FAILURES, nowMs, { username });
+      const addressLock = byAddress ? countFailure(db, byAddress, from.perAddress!, nowMs, { address: from.address }) : 0;
+      const longest = Math.max(lock, addressLock);
+      return longest ? { ok: false, reason: 'locked', retryAfterMs: longest } : { ok: false, reason: 'wrong' };
     })();
   }
   const token = randomBytes(32).toString('base64url');
   db.transaction(() => {
-    db.prepare('DELETE FROM login_failures WHERE username = ?').run(username);
+    // A good login clears its username's count and its address's (an office's typos add up over a day).
+    db.prepare('DELETE FROM login_failures WHERE username IN (?, ?)').run(username, byAddress ?? username);
     db.prepare('DELETE FROM sessions WHERE expires_at_ms < ?').run(nowMs);
     db.prepare('INSERT INTO sessions (token_hash, username, expires_at_ms) VALUES (?, ?, ?)').run(tokenHash(token), username, nowMs + ttlMs);
   })();

@@ -213,6 +213,8 @@ export type QueueQuery = {
   priority?: Priority | undefined;
   type?: string | undefined;
   deviceId?: string | undefined;
+  /** The asking operator: the live alerts they hold come first, so no newer alert pushes one off their page. */
+  holder?: string | undefined;
   offset: number;
   limit: number;
 };
@@ -220,8 +222,9 @@ export type QueuedAlert = Alert & { priority: Priority; district: string | null 
 export type QueuePage = { total: number; offset: number; alerts: QueuedAlert[]; counts: Record<Priority, number>; unclaimed: Record<Priority, number> };
 
 /**
- * One page of the queue with the true number of alerts the filters match. The live queue is ordered by priority
- * (risen ones included), then urgency, then age; `counts` are the live alerts per priority, whatever the filters.
+ * One page of the queue with the true number of alerts the filters match. The live queue is ordered by the alerts the
+ * asking operator holds, then priority (risen ones included), urgency and age; `counts` are the live alerts per
+ * priority, whatever the filters.
  */
 export function listAlerts(db: Db, q: QueueQuery, nowMs: number, riseAfterMs: number): QueuePage {
   const where: string[] = [];
@@ -232,10 +235,11 @@ export function listAlerts(db: Db, q: QueueQuery, nowMs: number, riseAfterMs: nu
   if (q.deviceId) (where.push('device_id = ?'), args.push(q.deviceId));
   if (q.priority) (where.push(`${RANK_SQL} = ?`), args.push(nowMs, riseAfterMs, 3 - PRIORITIES.indexOf(q.priority)));
   const w = where.length ? `WHERE ${where.join(' AND ')}` : '';
-  const order = q.live ? 'rank DESC, urgency DESC, opened_at_ms ASC, id ASC' : 'id DESC';
+  const order = q.live ? 'held DESC, rank DESC, urgency DESC, opened_at_ms ASC, id ASC' : 'id DESC';
   const total = (db.prepare(`SELECT count(*) AS n FROM alerts ${w}`).get(...args) as { n: number }).n;
-  const rows = db.prepare(`SELECT a.*, ${RANK_SQL} AS rank, d.district AS district FROM alerts a LEFT JOIN devices d ON d.id = a.device_id
-    ${w.replaceAll('device_id', 'a.device_id')} ORDER BY ${order} LIMIT ? OFFSET ?`).all(nowMs, riseAfterMs, ...args, q.limit, q.offset) as Row[];
+  const rows = db.prepare(`SELECT a.*, ${RANK_SQL} AS rank, coalesce(a.claimed_by = ?, 0) AS held, d.district AS district FROM alerts a
+    LEFT JOIN devices d ON d.id = a.device_id ${w.replaceAll('device_id', 'a.device_id')} ORDER BY ${order} LIMIT ? OFFSET ?`)
+    .all(nowMs, riseAfterMs, q.holder ?? null, ...args, q.limit, q.offset) as Row[];
   const counts: Record<Priority, number> = { high: 0, medium: 0, low: 0 };
   const unclaimed: Record<Priority, number> = { high: 0, medium: 0, low: 0 };
   const byRank = db.prepare(`SELECT ${RANK_SQL} AS rank, claimed_by IS NULL AS free, count(*) AS n FROM alerts WHERE ${LIVE} GROUP BY rank, free`).all(nowMs, riseAfterMs) as
@@ -423,17 +427,19 @@ export const adherence = (taken: number, missed: number, failed: number) => (tak
 export function fleetReport(db: Db, timeZone: string) {
   const dosing = db.prepare(`SELECT substr(day, 1, 7) AS month, sum(dosings) AS dosings, sum(pills) AS pills, sum(correct) AS correct,
     sum(green) AS green, sum(yellow) AS yellow, sum(missed) AS missed, sum(taken) AS taken, sum(failed) AS failed FROM daily_reports GROUP BY month ORDER BY month`).all() as Row[];
-  const byMonth = new Map<string, { alerts: number; claim: number[]; resolve: number[] }>();
-  for (const a of db.prepare('SELECT opened_at_ms AS o, claimed_at_ms AS c, resolved_at_ms AS r FROM alerts').iterate() as Iterable<{ o: number; c: number | null; r: number | null }>) {
-    const m = monthIn(a.o, timeZone);
-    let x = byMonth.get(m);
-    if (!x) byMonth.set(m, (x = { alerts: 0, claim: [], resolve: [] }));
-    x.alerts++;
-    if (a.c !== null) x.claim.push(a.c - a.o);
-    if (a.r !== null) x.resolve.push(a.r - a.o);
+  // Summed per hour in SQL, then per month of the centre's time zone here: exact for whole-hour offsets, and a year
+  // of alerts is at most 8,760 rows to look at whatever their number.
+  const byMonth = new Map<string, { alerts: number; claimed: number; claimMs: number; resolved: number; resolveMs: number }>();
+  const hours = db.prepare(`SELECT opened_at_ms / 3600000 AS h, count(*) AS n, count(claimed_at_ms) AS claimed, coalesce(sum(claimed_at_ms - opened_at_ms), 0) AS claimMs,
+    count(resolved_at_ms) AS resolved, coalesce(sum(resolved_at_ms - opened_at_ms), 0) AS resolveMs FROM alerts GROUP BY h`).all() as
+    { h: number; n: number; claimed: number; claimMs: number; resolved: number; resolveMs: number }[];
+  for (const x of hours) {
+    const m = monthIn(x.h * 3600_000, timeZone);
+    const acc = byMonth.get(m) ?? { alerts: 0, claimed: 0, claimMs: 0, resolved: 0, resolveMs: 0 };
+    byMonth.set(m, { alerts: acc.alerts + x.n, claimed: acc.claimed + x.claimed, claimMs: acc.claimMs + x.claimMs, resolved: acc.resolved + x.resolved, resolveMs: acc.resolveMs + x.resolveMs });
   }
   const months = new Set([...dosing.map((d) => d.month as string), ...byMonth.keys()]);
-  const mean = (xs: number[] | undefined) => (xs && xs.length ? Math.round(xs.reduce((s, v) => s + v, 0) / xs.length) : null);
+  const mean = (sum: number | undefined, n: number | undefined) => (n ? Math.round(sum! / n) : null);
   return [...months].sort().map((month) => {
     const d = dosing.find((x) => x.month === month);
     const a = byMonth.get(month);
@@ -444,7 +450,7 @@ export function fleetReport(db: Db, timeZone: string) {
       missed: n(d?.missed), failed: n(d?.failed), taken: n(d?.taken),
       accuracy: dosings > 0 ? 1 - (n(d?.green) + n(d?.yellow)) / dosings : null,
       adherence: adherence(n(d?.taken), n(d?.missed), n(d?.failed)),
-      alerts: a?.alerts ?? 0, meanClaimMs: mean(a?.claim), meanResolveMs: mean(a?.resolve),
+      alerts: a?.alerts ?? 0, meanClaimMs: mean(a?.claimMs, a?.claimed), meanResolveMs: mean(a?.resolveMs, a?.resolved),
     };
   });
 }

@@ -14,9 +14,9 @@ db.pragma('busy_timeout = 5000');
 parentPort.on('message', () => {
   try {
     const [r] = db.pragma('wal_checkpoint(PASSIVE)');
-    parentPort.postMessage({ ok: r.busy === 0, frames: r.checkpointed });
+    parentPort.postMessage({ ok: r.busy === 0, log: r.log });
   } catch (err) {
-    parentPort.postMessage({ ok: false, frames: 0 });
+    parentPort.postMessage({ ok: false, log: -1 });
   }
 });
 `;
@@ -24,11 +24,11 @@ parentPort.on('message', () => {
 export class Checkpointer {
   readonly #worker: Worker;
   #busy = false;
-  #done: (() => void) | undefined;
+  #done: ((walFrames: number | undefined) => void) | undefined;
   #lost = false;
   #closing = false;
-  /** Checkpoints done, frames they copied, and ones that could not run (busy or failed), for tests and benchmarks. */
-  readonly stats = { checkpoints: 0, frames: 0, missed: 0 };
+  /** Checkpoints done and ones that could not run (busy or failed), for tests and benchmarks. */
+  readonly stats = { checkpoints: 0, missed: 0 };
 
   /** `onLost` runs if the worker dies; the caller then goes back to SQLite's own checkpoints. */
   constructor(path: string, onLost: () => void) {
@@ -40,16 +40,15 @@ export class Checkpointer {
       this.#lost = true;
       this.#busy = false;
       onLost();
-      this.#done?.();
+      this.#done?.(undefined);
     };
     this.#worker.on('error', lost);
     this.#worker.on('exit', lost);
-    this.#worker.on('message', (m: { ok: boolean; frames: number }) => {
+    this.#worker.on('message', (m: { ok: boolean; log: number }) => {
       this.#busy = false;
       if (m.ok) this.stats.checkpoints++;
       else this.stats.missed++;
-      this.stats.frames += m.frames;
-      this.#done?.();
+      this.#done?.(m.ok ? m.log : undefined);
     });
   }
 
@@ -57,8 +56,11 @@ export class Checkpointer {
     return this.#busy;
   }
 
-  /** Starts a checkpoint unless one is running; `done` runs when it has finished. */
-  request(done: () => void): void {
+  /**
+   * Starts a checkpoint unless one is running; `done` runs when it has finished, with the frames the WAL held
+   * (its fill: the file's size does not show it, as SQLite reuses the file from its start without shrinking it).
+   */
+  request(done: (walFrames: number | undefined) => void): void {
     if (this.#busy || this.#lost) return;
     this.#busy = true;
     this.#done = done;

@@ -13,7 +13,7 @@
 // while they do wait for the next one, so a busy centre does one fsync per batch of
 // groups, not per request. Checkpoints run in a worker thread (store/checkpointer.ts)
 // and keep SQLite's own syncs (the WAL before, the database after).
-import { closeSync, fdatasync, fsyncSync, openSync, statSync } from 'node:fs';
+import { closeSync, fdatasync, fsyncSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './database.js';
@@ -48,8 +48,11 @@ export class GroupCommit {
   readonly #checkpointEvery: number;
   #sinceCheckpoint = 0;
   readonly #walLimitBytes: number;
+  readonly #pageSize: number;
   /** Writes wait while a catch-up checkpoint runs. */
   #holding = false;
+  /** The WAL's fill as of the last checkpoint, in frames. */
+  #walFrames = 0;
   /** Transactions committed, requests they carried, fsyncs done and catch-up checkpoints waited for, for benchmarks and tests. */
   readonly stats = { commits: 0, requests: 0, largestGroup: 0, syncs: 0, catchUps: 0 };
 
@@ -69,6 +72,7 @@ export class GroupCommit {
     this.#fullSync = this.#sync && db.prepare('PRAGMA synchronous = FULL');
     this.#checkpointEvery = opts.checkpointEvery ?? 64;
     this.#walLimitBytes = opts.walLimitBytes ?? 64 * 1024 * 1024;
+    this.#pageSize = db.pragma('page_size', { simple: true }) as number;
     if (!db.memory) {
       // Checkpoints move to a worker (store/checkpointer.ts); the group commit asks for one every so many commits.
       db.pragma('wal_autocheckpoint = 0');
@@ -175,16 +179,13 @@ export class GroupCommit {
   #maybeCheckpoint(): void {
     if (++this.#sinceCheckpoint < this.#checkpointEvery || !this.#checkpointer || this.#checkpointer.busy) return;
     this.#sinceCheckpoint = 0;
-    let walBytes = 0;
-    try {
-      walBytes = statSync(`${this.#db.name}-wal`).size;
-    } catch {
-      // No WAL file to measure: nothing to catch up with.
-    }
-    this.#holding = walBytes > this.#walLimitBytes;
+    this.#holding = this.#walFrames * this.#pageSize > this.#walLimitBytes;
     if (this.#holding) this.stats.catchUps++;
-    this.#checkpointer.request(() => {
+    this.#checkpointer.request((walFrames) => {
+      if (walFrames !== undefined) this.#walFrames = walFrames;
       if (!this.#holding) return;
+      // Nothing was written while it ran, so it copied every frame and the next transaction starts the WAL again.
+      if (walFrames !== undefined) this.#walFrames = 0;
       this.#holding = false;
       this.#schedule();
     });

@@ -27,6 +27,7 @@ import type { Controller } from '../../../firmware-host/src/controller.js';
 import type { AlarmDelivery } from '../../../firmware-host/src/alarm/delivery.js';
 import { Robot, type AlarmTarget, type RobotConfig, type ScreensConfig } from '../../../firmware-host/src/robot.js';
 import { localDate } from '../../../firmware-host/src/supply.js';
+import { ALIVE_EVERY_MS } from '../../../firmware-host/src/power.js';
 import { setPin } from '../../../firmware-host/src/screens/pin.js';
 import { resolveLocalTime } from '../../../firmware-host/src/roll/local-time.js';
 import { pouchLabel, type ScheduledPouch } from '../../../firmware-host/src/roll/types.js';
@@ -116,6 +117,8 @@ export function demoRobotConfig(o: {
   return {
     clock: o.clock, profile: o.profile, logger: o.logger, open: o.open, store: { path: o.storePath }, timeZone: o.timeZone, citizenId: DEMO_CITIZEN,
     alarm: { ...o.alarm, tuning: { baseBackoffMs: 1_000 * s, maxBackoffMs: 10_000 * s, requestTimeoutMs: 10_000 * s, pollMs: 5_000 * s } },
+    // The running mark is a disk write: as often in wall time as on a robot.
+    aliveEveryMs: ALIVE_EVERY_MS * s,
     screens: { lang: 'da', heartbeatMs: 15_000 * s, session: { idleMs: 10 * 60_000 * s, absoluteMs: 8 * 3600_000 * s }, ...o.screens },
     ...(o.onRollLoaded ? { onRollLoaded: o.onRollLoaded } : {}),
   };

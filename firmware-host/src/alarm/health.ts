@@ -18,6 +18,8 @@ export function dailyReport(store: Store, nowMs: number, timeZone: string): Dail
     yellow: dispensed.filter((d) => d.cls === 'yellow').length,
     missed: ended.filter((d) => d.state === 'missed').length,
     taken: ended.filter((d) => d.state === 'taken').length,
+    // Due = taken + missed + failed: the centre's adherence needs the doses the robot could not give too.
+    failed: ended.filter((d) => d.state === 'failed').length,
   };
 }
 

@@ -44,10 +44,13 @@ const TIMING = { earlyMin: (SPACING_MS - 100) / 60_000, reminderEveryMin: 1, ove
 const EARLY_MS = SPACING_MS - 100;
 /**
  * From a host's start to the end of the dose it resumes: node and tsx (~0.7 s), loading and opening the screens
- * (~1 s; 2 s and more on a loaded machine), the wait for the MCU's kept events (KEPT_EVENTS_MS), reconciling, the rest of the dosing and the citizen's take.
+ * (~1 s; 2 s and more on a loaded machine), the wait for the MCU's kept events (KEPT_EVENTS_MS), reconciling, the rest
+ * of the dosing and the citizen's take. The first estimate; each rig then goes by the slowest start it has seen, so a
+ * loaded machine stretches the schedule instead of making the doses close before a restarted host is back.
  */
-const START_MS = 700 + 2500;
-const RESTART_MS = START_MS + KEPT_EVENTS_MS + 900;
+const START_MS = 700 + 1500;
+const REST_OF_DOSE_MS = 900;
+const RESTART_MS = START_MS + KEPT_EVENTS_MS + REST_OF_DOSE_MS;
 /** A SIGKILL falls this long (uniformly) after a press: the claim, the turn, the cut, the count, the cup presented, the cup taken. */
 const KILL_WINDOW_MS = 450;
 /** The host is down for up to this long (a reboot is longer; a crash-restart by systemd about this). */
@@ -65,8 +68,11 @@ class HostProcess {
   out = '';
   err = '';
   readonly exited: Promise<void>;
+  /** From the spawn to the first status after reconciling. */
+  readyAfterMs: number | undefined;
 
-  constructor(file: string, port: string) {
+  constructor(file: string, port: string, clock: Clock) {
+    const spawnedAtMs = clock.now();
     this.child = spawn(process.execPath, ['bin/dosis.js', 'host', '--port', port, '--db', file, '--profile', QUICK_PROFILE, '--no-alarm-center', '--screens-port', '0', '--log-level', 'error'], {
       cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -81,6 +87,7 @@ class HostProcess {
         buffer = buffer.slice(nl + 1);
         const m = /^status: (\S+)/.exec(line);
         if (m) this.status = { phase: m[1]!, notice: /notice (\S+)/.exec(line)?.[1] ?? null };
+        if (m && m[1] !== 'starting') this.readyAfterMs ??= clock.now() - spawnedAtMs;
       }
     });
     this.child.stderr!.on('data', (d: Buffer) => {
@@ -144,6 +151,8 @@ async function runRig(index: number, cutsWanted: number): Promise<RigResult> {
 
   let host: HostProcess | undefined;
   const hosts: HostProcess[] = [];
+  /** The restart budget: the slowest start seen so far on this machine, never less than the first estimate. */
+  const restartMs = () => Math.max(RESTART_MS, ...hosts.map((h) => (h.readyAfterMs ?? 0) + REST_OF_DOSE_MS));
   cleanups.push(() => Promise.all(hosts.map((h) => h.kill())));
   const r: RigResult = { cuts: 0, boots: 0, rolls: 0, at: { midMotion: 0, dispensing: 0, presented: 0 }, reports: [], hostErrors: '' };
   let armed = false;
@@ -153,7 +162,7 @@ async function runRig(index: number, cutsWanted: number): Promise<RigResult> {
 
   const boot = () => {
     r.boots++;
-    host = new HostProcess(file, pair.hostPath);
+    host = new HostProcess(file, pair.hostPath, clock);
     hosts.push(host);
     if (rekill && !armed && r.cuts < cutsWanted && rng.chance(REKILL_CHANCE)) armKill(rng.between(...REKILL_WINDOW_MS));
   };
@@ -184,7 +193,7 @@ async function runRig(index: number, cutsWanted: number): Promise<RigResult> {
     if (state === 'presented') r.at.presented++;
     host = undefined;
     const downMs = rng.between(0, DOWN_MAX_MS);
-    reschedule(clock.now() + downMs + RESTART_MS);
+    reschedule(clock.now() + downMs + restartMs());
     await sleep(clock, downMs);
     armed = false;
     boot();
@@ -212,14 +221,14 @@ async function runRig(index: number, cutsWanted: number): Promise<RigResult> {
     currentRoll = rollId;
     const doses = Math.min(profile.slotCount, Math.ceil((cutsWanted - r.cuts) / (1 + REKILL_CHANCE)) + 2);
     const pouches = scenarioRoll(rollId, clock.now(), Array.from({ length: doses }, () => 1 + rng.int(5)), 0, SPACING_MS).map((p, i) => ({
-      ...p, intakeAtMs: clock.now() + RESTART_MS + EARLY_MS + i * SPACING_MS, timing: TIMING,
+      ...p, intakeAtMs: clock.now() + restartMs() + EARLY_MS + i * SPACING_MS, timing: TIMING,
     }));
     sim.ledger.clear();
     sim.loadPouches(pouches.map((p) => ({ slot: p.slot, label: p.label, pills: p.pillCount })));
     store.loadRoll({ rollId, citizenId: 'C1', pouches }, 'anna');
     boot();
     rekill = true;
-    const done = await until(clock, () => openOf(rollId) === 0 && !armed, doses * (SPACING_MS + RESTART_MS) + 30_000);
+    const done = await until(clock, () => openOf(rollId) === 0 && !armed, doses * (SPACING_MS + restartMs()) + 30_000);
     const report = referee(store, sim.ledger, { rollIds: [rollId] });
     const why = `roll ${rollId}: ${JSON.stringify(tally(report.verdicts))}; last host stderr: ${hosts.at(-1)?.err.slice(-2000) ?? ''}`;
     expect(done, why).toBe(true);

@@ -76,6 +76,11 @@ describe('dosis host settings', () => {
     }
   });
 
+  it('accepts the config file the install kit ships', () => {
+    const file = join(import.meta.dirname, '../../../hardware/config/host.json');
+    expect(resolveSettings({}, readConfigFile(file), file)).toMatchObject({ port: '/dev/dosis-mcu', alarm: { deviceId: 'R-0042' }, screens: { port: 8480, host: '127.0.0.1' } });
+  });
+
   it('reads a config file with the same keys; flags win; a bad field names the file', () => {
     const dir = tempDir();
     const file = join(dir, 'host.json');

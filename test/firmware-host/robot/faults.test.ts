@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../../protocol/src/clock.js';
 import { SimHarness } from '../../../device-sim/src/harness/sim-harness.js';
 import { ALIVE_EVERY_MS } from '../../../firmware-host/src/power.js';
+import { CONTROLLER_FAULT_CLEAR_MS } from '../../../firmware-host/src/device-faults.js';
 import { QUICK_TIMING } from '../scenarios/kit.js';
 
 const silent = pino({ level: 'silent' });
@@ -106,7 +107,7 @@ describe('device faults', () => {
     expect(outbox(h, ['device_fault', 'fault_cleared']).map((e) => [e.type, e.payload.source])).toEqual([['device_fault', 'mcu'], ['fault_cleared', 'mcu']]);
   });
 
-  it('a controller error is recorded, queued as device_fault, shown on both screens and ends the run; the next run clears it', async () => {
+  it('a controller error is recorded, queued as device_fault, shown on both screens and ends the run; a later run that keeps going clears it', async () => {
     const db = file();
     const clock = new ManualClock(T0);
     const broken = robot(clock, db, { judge: () => { throw new TypeError('verdict rules broke'); } });
@@ -126,7 +127,20 @@ describe('device faults', () => {
     expect((await broken.robot.backend()).pharmacyView().notices?.[0]?.text.da).toMatch(/fejl i robotten/);
     await broken.stop();
 
+    // The restarted robot resumes the dose it was dispensing and fails again: still the one open fault, the repeat in
+    // the event log.
+    const again = robot(clock, db, { judge: () => { throw new TypeError('verdict rules broke'); } });
+    again.robot.onFatal((err) => fatal.push(err));
+    expect(again.runUntil(() => fatal.length > 1, 5 * MIN)).toBe(true);
+    expect(outbox(again, ['device_fault', 'fault_cleared']).map((e) => e.type)).toEqual(['device_fault']);
+    expect(again.store.recentEvents(10).map((e) => e.type)).toContain('controller_error');
+    await again.stop();
+
+    // A run that keeps going for CONTROLLER_FAULT_CLEAR_MS clears it; until then the screens still show it.
     const next = robot(clock, db);
+    expect(next.runUntil(() => next.controller.status().reconciled, 60_000)).toBe(true);
+    expect((await next.robot.backend()).citizenView().error).toEqual({ reason: 'device_fault', staffTold: false });
+    expect(next.runUntil(() => !next.robot.faults.has('controller'), CONTROLLER_FAULT_CLEAR_MS + 1_000)).toBe(true);
     expect(outbox(next, ['device_fault', 'fault_cleared']).map((e) => [e.type, e.payload.source])).toEqual([['device_fault', 'controller'], ['fault_cleared', 'controller']]);
     expect((await next.robot.backend()).citizenView().error).toBeNull();
   });
