@@ -80,6 +80,8 @@ export async function main(argv: string[]): Promise<number> {
 
   const wall = new SystemClock();
   const started = wall.now();
+  // Which build ran: read now, not after a run during which the checkout may have moved on.
+  const build = identity(argv, swarm, new Date(started).toISOString());
   const progress = new Progress(dosings, wall, process.stderr.isTTY === true);
   process.stderr.write(`soak: ${dosings.toLocaleString('en-GB')} dosings, seed ${seed}, profile ${profile.name}${swarm ? ' (swarm)' : ''} (mean ${meanPills(profile).toFixed(2)} pills/dose), ${transport}, ${workers} worker(s)\n`);
 
@@ -113,7 +115,7 @@ export async function main(argv: string[]): Promise<number> {
     workers,
     wallSeconds: (wall.now() - started) / 1000,
     interrupted: result.interrupted,
-    build: identity(argv, swarm, new Date(wall.now()).toISOString()),
+    build,
   });
   if (v.json) writeFileSync(v.json, `${JSON.stringify(report, null, 2)}\n`);
   if (v.html) writeFileSync(v.html, renderHtml(report));
