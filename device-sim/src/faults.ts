@@ -18,9 +18,10 @@
 // |                   |                                  | id memory lost, new boot id, BOOT sent; carousel, pouches, cup and the |
 // |                   |                                  | non-volatile cut map survive                                           |
 // | notAnswering      | per received host frame          | the MCU goes silent for 5 s: reads nothing, sends nothing              |
+// | emptySensorWrong  | per RELEASED / SHAKEN            | the pouch-empty flag says the opposite of the truth                    |
 
 export const FAULT_NAMES = ['pillStuck', 'pillsStuckForGood', 'overlap', 'ghostPulse', 'missedPulse', 'jam', 'slip',
-  'labelUnreadable', 'corruptByte', 'dropLine', 'duplicateLine', 'mcuReset', 'notAnswering'] as const;
+  'labelUnreadable', 'corruptByte', 'dropLine', 'duplicateLine', 'mcuReset', 'notAnswering', 'emptySensorWrong'] as const;
 export type FaultName = (typeof FAULT_NAMES)[number];
 export type FaultRates = Record<FaultName, number>;
 

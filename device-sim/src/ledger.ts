@@ -1,4 +1,10 @@
-// Ground truth of what the simulated robot physically did, whatever its sensors said: the soak's referee.
+// Ground truth of what the simulated robot physically did and showed, whatever its sensors said: what the referee reads.
+//
+// Besides what fell from which pouch, the ledger keeps what a person in the
+// room could see and do: each button press, each lift of the cup (by the
+// citizen or by the care staff emptying it), every mode the light and sound
+// were set to, and what the robot's screen asked for. The referee judges each
+// dose from these alone, never from the controller's own records.
 
 export type LedgerEntry = {
   atMs: number;
@@ -15,11 +21,26 @@ export type LedgerEntry = {
   cupPresent: boolean;
 };
 
+/** Who lifted the cup: the citizen taking a dose, or the care staff emptying it. */
+export type Lifter = 'citizen' | 'staff';
+export type CupTake = { atMs: number; pills: number; by: Lifter };
+export type MotionName = 'ROTATE' | 'RELEASE' | 'SHAKE';
+/** A motion the MCU began to execute (physically). */
+export type MotionRecord = { atMs: number; commandId: string; name: MotionName; slot: number };
+/** The light and sound mode the MCU was set to (`off` after every power-up). */
+export type SignalRecord = { atMs: number; mode: string };
+/** What the robot's screen asks of the citizen (a notice such as `cup_missing`), or null when it asks nothing special. */
+export type ScreenRecord = { atMs: number; notice: string | null };
+
 export class Ledger {
   readonly #entries: LedgerEntry[] = [];
   readonly #executions = new Map<string, number>();
   readonly #cuts = new Map<number, number>();
-  readonly #takes: { atMs: number; pills: number }[] = [];
+  readonly #takes: CupTake[] = [];
+  readonly #presses: number[] = [];
+  readonly #motions: MotionRecord[] = [];
+  readonly #signals: SignalRecord[] = [];
+  readonly #screen: ScreenRecord[] = [];
 
   /** `cupPills` reads the physical cup, which the ledger does not own. */
   constructor(private readonly cupPills: () => number = () => 0) {}
@@ -28,8 +49,35 @@ export class Ledger {
     return this.#entries;
   }
 
-  get takes(): readonly { atMs: number; pills: number }[] {
+  get takes(): readonly CupTake[] {
     return this.#takes;
+  }
+
+  /** Times the citizen pressed the button. */
+  get presses(): readonly number[] {
+    return this.#presses;
+  }
+
+  get motions(): readonly MotionRecord[] {
+    return this.#motions;
+  }
+
+  get signals(): readonly SignalRecord[] {
+    return this.#signals;
+  }
+
+  get screen(): readonly ScreenRecord[] {
+    return this.#screen;
+  }
+
+  /** The light's mode at `atMs` (the last one set at or before it). */
+  signalAt(atMs: number): string {
+    let mode = 'off';
+    for (const s of this.#signals) {
+      if (s.atMs > atMs) break;
+      mode = s.mode;
+    }
+    return mode;
   }
 
   /** Times the MCU physically executed this command id (ROTATE/RELEASE/SHAKE). */
@@ -57,12 +105,39 @@ export class Ledger {
     this.#executions.clear();
     this.#cuts.clear();
     this.#takes.length = 0;
+    this.#presses.length = 0;
+    this.#motions.length = 0;
+    this.#signals.length = 0;
+    this.#screen.length = 0;
+  }
+
+  /**
+   * Forgets what happened before `atMs` (the referee has judged it); the
+   * per-command execution counts and per-slot cut counts stay, so a second
+   * execution or a second cut is still seen.
+   */
+  forgetBefore(atMs: number): void {
+    const keep = <T>(list: T[], at: (x: T) => number) => {
+      let i = 0;
+      while (i < list.length && at(list[i]!) < atMs) i++;
+      list.splice(0, i);
+    };
+    keep(this.#entries, (e) => e.atMs);
+    keep(this.#takes, (t) => t.atMs);
+    keep(this.#presses, (t) => t);
+    keep(this.#motions, (m) => m.atMs);
+    keep(this.#screen, (s) => s.atMs);
+    // The light's mode before `atMs` is still what it shows: keep the last one.
+    let i = 0;
+    while (i + 1 < this.#signals.length && this.#signals[i + 1]!.atMs < atMs) i++;
+    this.#signals.splice(0, i);
   }
 
   // ---- written by the simulator only
 
-  noteExecution(commandId: string): void {
+  noteExecution(commandId: string, name: MotionName, slot: number, atMs: number): void {
     this.#executions.set(commandId, this.executions(commandId) + 1);
+    this.#motions.push({ atMs, commandId, name, slot });
   }
 
   noteCut(slot: number): void {
@@ -75,7 +150,23 @@ export class Ledger {
     return entry;
   }
 
-  noteTake(atMs: number, pills: number): void {
-    this.#takes.push({ atMs, pills });
+  noteTake(atMs: number, pills: number, by: Lifter): void {
+    this.#takes.push({ atMs, pills, by });
+  }
+
+  notePress(atMs: number): void {
+    this.#presses.push(atMs);
+  }
+
+  noteSignal(atMs: number, mode: string): void {
+    const last = this.#signals.at(-1);
+    if (last?.mode !== mode) this.#signals.push({ atMs, mode });
+  }
+
+  // ---- written by whoever shows the robot's screen (the screen is the host's, the ledger records what it showed)
+
+  noteScreen(atMs: number, notice: string | null): void {
+    const last = this.#screen.at(-1);
+    if ((last?.notice ?? null) !== notice) this.#screen.push({ atMs, notice });
   }
 }

@@ -23,7 +23,7 @@ import {
 import type { Transport } from '../../protocol/src/transport.js';
 import type { HardwareProfile } from '../../hardware/src/profile.js';
 import { FaultSpecError, NOT_ANSWERING_MS, isFaultName, noFaults, type FaultName, type FaultRates } from './faults.js';
-import { Ledger, type LedgerEntry } from './ledger.js';
+import { Ledger, type LedgerEntry, type Lifter } from './ledger.js';
 import { Random } from './random.js';
 import { Carousel } from './carousel.js';
 import { Cup } from './cup.js';
@@ -160,13 +160,15 @@ export class DeviceSimulator {
   }
 
   pressButton(): void {
+    this.ledger.notePress(this.#clock.now());
     this.#sendEvent({ name: 'BUTTON' });
   }
 
-  takeCup(): void {
+  /** The cup is lifted out: by the citizen (taking a dose), or by the care staff emptying it. */
+  takeCup(by: Lifter = 'citizen'): void {
     if (!this.#cup.present) return;
     this.#lifts = (this.#lifts + 1) % LIFTS_MODULO;
-    this.ledger.noteTake(this.#clock.now(), this.#cup.take());
+    this.ledger.noteTake(this.#clock.now(), this.#cup.take(), by);
     this.#cupChanged();
   }
 
@@ -271,6 +273,7 @@ export class DeviceSimulator {
     this.#unacked = [];
     this.#latched = null;
     this.#signal = 'off';
+    this.ledger.noteSignal(this.#clock.now(), 'off');
     this.#silentUntilMs = -Infinity;
     this.#cupReported = this.#cup.present;
     this.#sendEvent({ name: 'BOOT', boot: this.#bootId, fw: this.#profile.firmware, hw: this.#profile.id });
@@ -511,6 +514,7 @@ export class DeviceSimulator {
       }
       case 'SIGNAL':
         this.#signal = cmd.mode;
+        this.ledger.noteSignal(this.#clock.now(), cmd.mode);
         return 'OK';
       case 'CLEAR':
         this.#latched = null;
@@ -562,7 +566,7 @@ export class DeviceSimulator {
 
     this.#ids.set(cmd.id, { name: cmd.name, slot: cmd.slot, state: 'running' });
     while (this.#ids.size > WINDOW) this.#ids.delete(this.#ids.keys().next().value!);
-    this.ledger.noteExecution(cmd.id);
+    this.ledger.noteExecution(cmd.id, cmd.name, cmd.slot, this.#clock.now());
     const motion: Motion = { id: cmd.id, name: cmd.name, slot: cmd.slot, leaseMs: cmd.lease, timers: [] };
     this.#motion = motion;
     this.#lastHostFrameAtMs = this.#clock.now();
@@ -625,7 +629,7 @@ export class DeviceSimulator {
     const total = cutAtMs + this.#profile.settleMs;
     m.timers.push(this.#after(total, () => {
       if (entry) entry.pulsesReported = reading.n;
-      this.#finish(m, { name: 'RELEASED', id: m.id, slot: m.slot, n: reading.n, w: reading.w, empty: (pouch?.pills ?? 0) === 0 ? 1 : 0 });
+      this.#finish(m, { name: 'RELEASED', id: m.id, slot: m.slot, n: reading.n, w: reading.w, empty: this.#emptyReading(pouch) });
     }));
     return total;
   }
@@ -652,9 +656,15 @@ export class DeviceSimulator {
     const total = moveMs + this.#profile.shakeMs + this.#profile.settleMs;
     m.timers.push(this.#after(total, () => {
       if (entry) entry.pulsesReported = reading.n;
-      this.#finish(m, { name: 'SHAKEN', id: m.id, slot: m.slot, n: reading.n, w: reading.w, empty: (pouch?.pills ?? 0) === 0 ? 1 : 0 });
+      this.#finish(m, { name: 'SHAKEN', id: m.id, slot: m.slot, n: reading.n, w: reading.w, empty: this.#emptyReading(pouch) });
     }));
     return total;
+  }
+
+  /** The pouch-empty sensor: right unless the emptySensorWrong fault flips it. */
+  #emptyReading(pouch: Pouch | undefined): 0 | 1 {
+    const empty = (pouch?.pills ?? 0) === 0;
+    return empty !== this.#rng.chance(this.#faults.emptySensorWrong) ? 1 : 0;
   }
 
   #finish(m: Motion, outcome: OutcomeEvent): void {

@@ -7,7 +7,7 @@
 // dose closes when the next one's early window opens, so at most one is open.
 
 import { EventEmitter } from 'node:events';
-import { createActor, fromCallback, type Actor, type AnyEventObject, type NonReducibleUnknown } from 'xstate';
+import { createActor, fromCallback, type Actor, type AnyEventObject, type InspectionEvent, type NonReducibleUnknown } from 'xstate';
 import type { Logger } from 'pino';
 import type { Clock, TimerHandle } from '../../protocol/src/clock.js';
 import type { DeviceEvent } from '../../protocol/src/catalogue.js';
@@ -60,6 +60,8 @@ export type ControllerOptions = {
   timing?: Partial<DoseTiming>;
   /** QA only: replaces the verdict rules (see DoseDeps.judge). */
   judge?: DoseDeps['judge'];
+  /** Sees every step of every dose machine (the soak counts which transitions ran). */
+  inspect?: (e: InspectionEvent) => void;
 };
 
 /** How often the controller looks for commits by another process (`dosis roll load/unload` on the same file). */
@@ -380,7 +382,7 @@ export class Controller {
       windows: doseWindows(row.intakeAtMs, timing, nextEarly), reminderEveryMs: timing.reminderEveryMin * 60_000, overdue: row.overdue,
       cupUnknown: this.#o.store.cupUnknown(row.doseId),
     };
-    const actor = createActor(this.#machine, { clock: this.#o.clock, input: { dose: spec, resume: this.#resumeOf(row) } });
+    const actor = createActor(this.#machine, { clock: this.#o.clock, input: { dose: spec, resume: this.#resumeOf(row) }, inspect: this.#o.inspect });
     this.#actor = actor;
     this.#actorDoseId = row.doseId;
     actor.subscribe({

@@ -37,7 +37,7 @@ export type AlarmTarget = {
   secret: string;
   fetch?: typeof globalThis.fetch;
   /** Retry and polling times of the delivery loop (a paced demo stretches them). */
-  tuning?: Partial<Pick<DeliveryOptions, 'baseBackoffMs' | 'maxBackoffMs' | 'requestTimeoutMs' | 'pollMs' | 'defaultHeartbeatMs'>>;
+  tuning?: Partial<Pick<DeliveryOptions, 'baseBackoffMs' | 'maxBackoffMs' | 'requestTimeoutMs' | 'pollMs' | 'defaultHeartbeatMs' | 'random'>>;
 };
 
 export type ScreensConfig = { port: number; host?: string; lang?: ScreenLang; heartbeatMs?: number; session?: SessionOptions };
@@ -61,6 +61,8 @@ export type RobotConfig = {
   timing?: Partial<DoseTiming>;
   /** QA only: replaces the controller's verdict rules. */
   judge?: ControllerOptions['judge'];
+  /** Sees every step of every dose machine (the soak counts which transitions ran). */
+  inspect?: ControllerOptions['inspect'];
   /** Called after the pharmacy screen loaded a roll (the demo fills the simulated carousel here). */
   onRollLoaded?: (roll: { rollId: string; citizenId: string; pouches: ScheduledPouch[] }) => void;
   /** How often the running mark is refreshed. */
@@ -116,7 +118,7 @@ export class Robot {
     const { path, ...storeOptions } = c.store;
     this.store = Store.open(path, { ...storeOptions, clock: storeClock, timing: c.timing ?? storeOptions.timing });
     this.link = new DeviceLink({ clock, profile: c.profile, logger: log.child({ part: 'link' }), open: c.open });
-    this.controller = new Controller({ clock, link: this.link, store: this.store, profile: c.profile, logger: log.child({ part: 'controller' }), timing: c.timing, judge: c.judge });
+    this.controller = new Controller({ clock, link: this.link, store: this.store, profile: c.profile, logger: log.child({ part: 'controller' }), timing: c.timing, judge: c.judge, inspect: c.inspect });
     this.supply = new SupplyWatch({ store: this.store, clock, logger: log.child({ part: 'supply' }), timeZone });
     this.faults = new FaultWatch({ store: this.store, link: this.link, clock, logger: log.child({ part: 'faults' }), linkLostAfterMs: c.linkLostFaultAfterMs });
     this.power = this.store.shared ? new PowerMark({ store: this.store, clock, logger: log.child({ part: 'power' }), everyMs: c.aliveEveryMs }) : undefined;

@@ -27,7 +27,7 @@ describe('parseFaults', () => {
     expect(() => parseFaults('jamm=0.1')).toThrow(expect.objectContaining({ code: 'DOSIS_ERR_FAULT_SPEC' }));
     expect(() => parseFaults('jam=2')).toThrow(/from 0 to 1/);
     expect(() => parseFaults('jam')).toThrow(/name=rate/);
-    expect(FAULT_NAMES).toHaveLength(13);
+    expect(FAULT_NAMES).toHaveLength(14);
   });
 });
 

@@ -133,7 +133,7 @@ describe('DeviceSimulator protocol', () => {
     h.sim.loadPouches([{ slot: 2, label: 'NEW-001', pills: 1 }]);
     expect(h.ack(h.cmd(`RELEASE,id=${ID(4)},slot=2,lease=5000,dl=600000`))).toBe('OK');
     h.sim.takeCup();
-    expect(h.sim.ledger.takes).toEqual([{ atMs: h.clock.now(), pills: 3 }]);
+    expect(h.sim.ledger.takes).toEqual([{ atMs: h.clock.now(), pills: 3, by: 'citizen' }]);
   });
 
   it('refuses: CUP without a cup, NOT_OPEN, RANGE, BUSY, ID_REUSED', () => {

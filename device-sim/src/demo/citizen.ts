@@ -1,8 +1,16 @@
-// The demo's simulated citizen: presses the button some minutes after a dose is due, takes the cup, puts it back; forgets some doses.
+// The demo's simulated citizen: the shared one (world/citizen.ts), given an intent for each dose as it falls due.
+//
+// When a dose falls due the citizen decides, from the demo's seed, whether to
+// forget it, when to press (0–10 minutes after it fell due) and how long to
+// take to lift the cup (5–30 s); from then on the shared citizen acts on what
+// the robot shows. A yellow dose may leave pills in the cup: the citizen
+// empties it a few minutes later, as the screen asks.
 import { Random } from '../random.js';
 import type { Clock } from '../../../protocol/src/clock.js';
 import type { DeviceSimulator } from '../simulator.js';
 import type { Controller, ControllerStatus, DosingOutcome } from '../../../firmware-host/src/controller.js';
+import { Citizen } from '../world/citizen.js';
+import { windowsOf } from '../soak/referee.js';
 
 export type CitizenOptions = {
   clock: Clock;
@@ -16,12 +24,19 @@ export type CitizenOptions = {
 };
 
 const MIN = 60_000;
+const SAY: Record<string, string> = {
+  press: 'citizen presses the button',
+  lift: 'citizen takes the cup',
+  place: 'citizen puts the cup back',
+  carry_away: 'citizen carries the cup away',
+  empty: 'citizen empties the cup',
+};
 
 export class SimulatedCitizen {
   readonly #o: CitizenOptions;
   readonly #rng: Random;
+  readonly #citizen: Citizen;
   readonly #seenDue = new Set<string>();
-  readonly #seenPresented = new Set<string>();
   #enabled = true;
   readonly #onStatus = (s: ControllerStatus) => this.#status(s);
   readonly #onOutcome = (o: DosingOutcome) => this.#outcome(o);
@@ -29,19 +44,21 @@ export class SimulatedCitizen {
   constructor(o: CitizenOptions) {
     this.#o = o;
     this.#rng = new Random(o.seed ^ 0xc171);
+    this.#citizen = new Citizen({ clock: o.clock, sim: o.sim, notice: () => o.controller.status().notice, onAct: (a) => o.say(SAY[a] ?? a) });
     o.controller.on('status', this.#onStatus);
     o.controller.on('outcome', this.#onOutcome);
   }
 
   stop(): void {
     this.#enabled = false;
+    this.#citizen.stop();
     this.#o.controller.off('status', this.#onStatus);
     this.#o.controller.off('outcome', this.#onOutcome);
   }
 
   /** Presses the robot's button now (the `press` command). */
   press(): void {
-    this.#o.say('citizen presses the button');
+    this.#o.say(SAY.press!);
     this.#o.sim.pressButton();
   }
 
@@ -51,10 +68,10 @@ export class SimulatedCitizen {
       this.#o.say('the cup is not in the robot');
       return;
     }
-    this.#o.say('citizen takes the cup');
-    this.#o.sim.takeCup();
+    this.#o.say(SAY.lift!);
+    this.#o.sim.takeCup('citizen');
     this.#after(this.#rng.between(1, 3) * MIN, () => {
-      this.#o.say('citizen puts the cup back');
+      this.#o.say(SAY.place!);
       this.#o.sim.placeCup();
     });
   }
@@ -66,26 +83,22 @@ export class SimulatedCitizen {
   }
 
   #status(s: ControllerStatus): void {
-    const dose = s.current?.doseId;
-    if (!dose) return;
-    if (s.phase === 'due' && !this.#seenDue.has(dose)) {
-      this.#seenDue.add(dose);
-      if (this.#rng.chance(this.#o.forgetRate)) {
-        this.#o.say(`(the citizen will forget dose ${dose})`);
-        return;
-      }
-      const delay = this.#rng.between(0, 10) * MIN;
-      this.#after(delay, () => {
-        const now = this.#o.controller.status();
-        if (now.current?.doseId === dose && (now.phase === 'due' || now.phase === 'overdue' || now.phase === 'early')) this.press();
-      });
-    } else if (s.phase === 'presented' && !this.#seenPresented.has(dose)) {
-      this.#seenPresented.add(dose);
-      this.#after(this.#rng.between(5, 30) * 1000, () => this.take());
-    }
+    const dose = s.current;
+    if (!dose || s.phase !== 'due' || this.#seenDue.has(dose.doseId)) return;
+    this.#seenDue.add(dose.doseId);
+    const forget = this.#rng.chance(this.#o.forgetRate);
+    if (forget) this.#o.say(`(the citizen will forget dose ${dose.doseId})`);
+    const now = this.#o.clock.now();
+    this.#citizen.expect(windowsOf(dose.intakeAtMs), {
+      forget,
+      pressAtMs: [now + Math.round(this.#rng.between(0, 10) * MIN)],
+      liftDelayMs: this.#rng.between(5, 30) * 1000,
+      placeBackMs: this.#rng.between(1, 3) * MIN,
+    });
   }
 
   #outcome(o: DosingOutcome): void {
+    this.#citizen.end();
     // A yellow dose may have left pills in the cup: the citizen empties it (the robot shows the error until then).
     if (o.final === 'failed' && o.cls === 'yellow') this.#after(this.#rng.between(1, 5) * MIN, () => this.take());
   }

@@ -1,47 +1,68 @@
-// One soak episode: the real controller (machine, link, store) against the simulator, a simulated citizen, and the referee.
+// One soak episode: the real controller (machine, link, store) against the simulator, the pharmacy, the citizen, and the referee.
 //
-// The controller cannot see its own red errors; the simulator's ledger can.
-// After every dosing the episode compares what the controller stored with
-// what physically happened (pills that fell, from which pouch, what the
-// citizen took out of the cup) and checks the safety invariants of DESIGN.md
-// against the ledger.
+// The episode plays the world around the robot and keeps its own copy of it:
+// the pharmacy packs each roll (now and then a pouch with one pill more or
+// fewer than printed, an empty pouch, a foreign pill), the citizen has an
+// intent for each dose (press or forget, press too early or after the dose is
+// overdue, carry the cup away, lift it slowly), the host crashes and boots
+// again from its store file, and host and MCU lose power together. After each
+// dose the referee (referee.ts) judges it from that copy and the simulator's
+// ledger; the controller's records are read only to pace the run (when a dose
+// is over) and as the alarm centre's stand-in (the alarm outbox).
 //
 // Idle time is skipped, not simulated: the citizen's next dose is placed
-// relative to the moment the previous one ended (its intake time set so the
-// citizen's button press falls where the profile says), so a dosing costs
-// the seconds of its own motions and not the hours between doses. Rolls of
-// a full carousel are loaded one after another, so rotations, label checks
-// and wrong-pouch faults are exercised as on a real roll.
+// relative to the moment the previous one ended, so a dosing costs the
+// seconds of its own motions and not the hours between doses. Rolls of a
+// full carousel are loaded one after another, so rotations, label checks and
+// wrong-pouch faults are exercised as on a real roll.
 
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Statement } from 'better-sqlite3';
 import pino from 'pino';
-import { ManualClock, SystemClock, type Clock } from '../../../protocol/src/clock.js';
+import { ManualClock, SystemClock, type Clock, type TimerHandle } from '../../../protocol/src/clock.js';
+import { createMemoryWire, type Transport } from '../../../protocol/src/transport.js';
 import { loadProfile, parseProfile, type HardwareProfile } from '../../../hardware/src/profile.js';
-import { SimHarness } from '../harness/sim-harness.js';
-import type { ControllerStatus, DosingOutcome } from '../../../firmware-host/src/controller.js';
-import { DEFAULT_TIMING, type DoseTiming } from '../../../firmware-host/src/roll/types.js';
-import type { ControllerOptions } from '../../../firmware-host/src/controller.js';
+import type { ControllerOptions, ControllerStatus, DosingOutcome } from '../../../firmware-host/src/controller.js';
+import { DEFAULT_TIMING, pouchLabel, type DoseTiming, type ScheduledPouch } from '../../../firmware-host/src/roll/types.js';
 import { SerialTransport } from '../../../hardware/src/serial-transport.js';
+import { DeviceSimulator } from '../simulator.js';
 import { Random } from '../random.js';
 import type { FaultRates } from '../faults.js';
 import { createPtyPair, keepSerialAttached } from '../pty.js';
-import { emptyTally, mergeTallies, type InvariantViolation, type SoakTally } from './report.js';
+import { Citizen, LOOK_EVERY_MS, PRESS_AGAIN_MS, type CitizenPlan } from '../world/citizen.js';
+import { emptyTally, mergeTallies, type SoakTally } from './report.js';
 import { episodeSeed, type EpisodeSpec } from './runner.js';
-import type { SoakProfile } from './soak-profile.js';
+import { swarmProfile, type SoakProfile } from './soak-profile.js';
+import { bootHost, type HostOptions, type HostProcess } from './host.js';
+import { NO_NETWORK_FAULTS, SOAK_DEVICE_ID, SoakCentre } from './centre.js';
+import { countTransitions } from './coverage.js';
+import { AlarmDelivery } from '../../../firmware-host/src/alarm/delivery.js';
+import { outboxDepth } from '../../../firmware-host/src/alarm/outbox.js';
+import { judgeDose, PRESS_MARGIN_MS, windowsOf, type Intent, type Judgement, type Packing, type Prescription } from './referee.js';
 
 export type EpisodeOptions = {
   /** QA only: a replacement for the controller's verdict rules (to prove the referee catches a wrong controller). */
   judge?: ControllerOptions['judge'];
-  /** Called after every dosing with its verdict (tests). */
+  /** QA only: changes each controller as it boots (a test build with a deliberate fault). */
+  wrap?: HostOptions['wrap'];
+  /** QA only: a test build of the robot's side of the network (what its delivery loop really sends). */
+  wrapFetch?: (f: typeof globalThis.fetch) => typeof globalThis.fetch;
+  /** Each episode draws its own faults and rates from its seed (see swarmProfile). */
+  swarm?: boolean;
+  /** Called after every dose with its judgement (tests). */
   onDosing?: (d: DosingVerdict) => void;
 };
 
 export type DosingVerdict = {
   dosing: number;
-  outcome: DosingOutcome;
-  /** Missed: never dispensed, or dispensed and not taken; not a dosing. */
-  soakClass: 'correct' | 'green' | 'yellow' | 'red' | 'missed';
+  doseId: string;
+  /** The robot's own word on the dose (undefined when a crash swallowed it). */
+  outcome: DosingOutcome | undefined;
+  soakClass: Judgement['cls'];
   reason: string | null;
+  robotFailure: boolean;
 };
 
 /** Samples of the running class counts, every this many dosings (the report's chart). */
@@ -66,23 +87,49 @@ export const PTY_ROBOTS = 16;
 
 const MIN = 60_000;
 /** Longest a dosing may take before the episode calls the controller stuck (virtual time). */
-const DOSE_LIMIT_MS = 4 * 3600_000;
+const DOSE_LIMIT_MS = 6 * 3600_000;
 /** ... but never less than this on the wall clock (motions take real time). */
 const MIN_DOSE_LIMIT_MS = 30_000;
 /** A wall-clock wait looks again at least this often even when the controller says nothing. */
 const WALL_POLL_MS = 20;
+/** The citizen's first act for the next dose comes this long after the one before ended (the staff are done by then). */
+const LEAD_MS = 60_000;
+/** A host crash falls this long (uniformly) after the citizen's first press: checking, rotating, releasing, counting, presented. */
+const CRASH_WINDOW_MS = 40_000;
+/** The robot's light must show a dose's end within this long (a lost SIGNAL is sent again after a second; an MCU may be silent 5 s). */
+const SETTLE_MS = 10_000;
+/** ... and on the wall clock, at least this long (a SIGNAL crosses the pty in a few ms). */
+const WALL_SETTLE_MS = 50;
+/** The alarm outbox must drain within this much virtual time once the dose is over (backoff is capped at 5 min). */
+const DELIVERY_LIMIT_MS = 3600_000;
+/** Longest a request to the in-process centre may take on the wall clock (its commits fsync). */
+const REQUEST_LIMIT_MS = 60_000;
+/** A crashed host boots again within this long. */
+const REBOOT_MAX_MS = 15_000;
 
 function scaledTiming(scale: number): DoseTiming {
   const t = DEFAULT_TIMING;
   return { earlyMin: t.earlyMin * scale, reminderEveryMin: t.reminderEveryMin * scale, overdueAfterMin: t.overdueAfterMin * scale, closeAfterMin: t.closeAfterMin * scale };
 }
 
-type Plan = { forget: boolean; early: boolean; offsetMs: number; reactMs: number; takeCupMs: number; placeBackMs: number };
-
-type Robot = { h: SimHarness; clock: Clock; close(): Promise<void> };
+/** The physical robot and the cable to it; the host is booted (and booted again) on top. */
+type World = {
+  clock: Clock;
+  sim: DeviceSimulator;
+  hw: HardwareProfile;
+  /** The host's store file (':memory:' when the host never crashes). */
+  dbPath: string;
+  open: (hostClock: Clock) => Transport | Promise<Transport>;
+  /** Host crashes need a store file and a cable that can be opened again: the memory transport. */
+  crashes: boolean;
+  /** The robot's delivery loop runs against a real alarm centre (the memory transport, on virtual time). */
+  centre: boolean;
+  close(): Promise<void>;
+};
 
 export async function runEpisode(spec: EpisodeSpec, profile: SoakProfile, transport: 'memory' | 'pty', opts: EpisodeOptions = {}): Promise<SoakTally> {
-  if (transport === 'memory') return runRobot(spec, profile, memoryRobot(spec, profile, opts), 1, opts);
+  const p = opts.swarm ? swarmProfile(profile, spec.seed) : profile;
+  if (transport === 'memory') return runRobot(spec, p, memoryWorld(spec, p), 1, opts);
   // On the wall clock one robot waits most of the time (motions, the citizen); several robots, each on its own pty, share the CPU.
   const robots = Math.min(PTY_ROBOTS, spec.dosings);
   const parts: EpisodeSpec[] = [];
@@ -91,135 +138,216 @@ export async function runEpisode(spec: EpisodeSpec, profile: SoakProfile, transp
     parts.push({ index: spec.index, seed: episodeSeed(spec.seed, k), firstDosing: first, dosings });
     first += dosings;
   }
-  const tallies = await Promise.all(parts.map(async (part) => runRobot(part, profile, await ptyRobot(part, profile, opts), PTY_TIME_SCALE, opts)));
+  const tallies = await Promise.all(parts.map(async (part) => runRobot(part, p, await ptyWorld(part, p), PTY_TIME_SCALE, opts)));
   return mergeTallies(tallies);
 }
 
-async function runRobot(spec: EpisodeSpec, profile: SoakProfile, robot: Robot, scale: number, opts: EpisodeOptions): Promise<SoakTally> {
+async function runRobot(spec: EpisodeSpec, profile: SoakProfile, world: World, scale: number, opts: EpisodeOptions): Promise<SoakTally> {
+  const episode = new Episode(spec, profile, world, scale, opts);
   try {
-    return await new Episode(spec, profile, robot, scale, opts).run();
+    return await episode.run();
   } finally {
-    await robot.close();
+    await episode.shutdown();
+    await world.close();
   }
 }
 
-function memoryRobot(spec: EpisodeSpec, profile: SoakProfile, opts: EpisodeOptions): Robot {
+function memoryWorld(spec: EpisodeSpec, profile: SoakProfile): World {
   const clock = new ManualClock();
-  const h = new SimHarness({ seed: spec.seed, faults: profile.faults as Partial<FaultRates>, clock, synchronous: 'OFF', judge: opts.judge });
-  return { h, clock, close: async () => h.stop() };
+  const hw = loadProfile('dosis-r1');
+  const sim = new DeviceSimulator({ clock, profile: hw, seed: spec.seed, faults: profile.faults as Partial<FaultRates>, logger: pino({ level: 'silent' }) });
+  const crashes = (profile.host?.crashRate ?? 0) > 0 || (profile.host?.powerCutRate ?? 0) > 0;
+  const dir = crashes ? mkdtempSync(join(tmpdir(), 'dosis-soak-')) : undefined;
+  return {
+    clock, sim, hw, crashes, centre: true,
+    dbPath: dir ? join(dir, 'robot.db') : ':memory:',
+    open: (hostClock) => {
+      // Each (re)open is a fresh cable: the simulator is re-attached to its far end.
+      const [near, far] = createMemoryWire(hostClock, { baudRate: hw.baudRate });
+      sim.attach(far);
+      return near;
+    },
+    close: async () => {
+      sim.stop();
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
-async function ptyRobot(spec: EpisodeSpec, profile: SoakProfile, opts: EpisodeOptions): Promise<Robot> {
+async function ptyWorld(spec: EpisodeSpec, profile: SoakProfile): Promise<World> {
   const clock = new SystemClock();
   const hw = parseProfile({ ...loadProfile('dosis-r1'), ...PTY_HARDWARE }, 'soak pty profile');
   const pair = await createPtyPair({ clock });
-  const h = new SimHarness({
-    seed: spec.seed, faults: profile.faults as Partial<FaultRates>, clock, profile: hw, synchronous: 'OFF', judge: opts.judge, timing: scaledTiming(PTY_TIME_SCALE),
-    open: () => SerialTransport.open(pair.hostPath, hw.baudRate),
-  });
-  const detach = keepSerialAttached({ path: pair.simPath, baudRate: hw.baudRate, clock, attach: (t) => h.sim.attach(t), logger: pino({ level: 'silent' }) });
+  const sim = new DeviceSimulator({ clock, profile: hw, seed: spec.seed, faults: profile.faults as Partial<FaultRates>, logger: pino({ level: 'silent' }) });
+  const detach = keepSerialAttached({ path: pair.simPath, baudRate: hw.baudRate, clock, attach: (t) => sim.attach(t), logger: pino({ level: 'silent' }) });
   return {
-    h, clock,
+    clock, sim, hw, crashes: false, centre: false, dbPath: ':memory:',
+    open: () => SerialTransport.open(pair.hostPath, hw.baudRate),
     close: async () => {
-      h.stop();
+      sim.stop();
       detach();
       await pair.close();
     },
   };
 }
 
+type Dose = { prescription: Prescription; intent: Intent; plan: CitizenPlan; crashAtMs: number | null; powerCut: boolean };
+
 class Episode {
   readonly #tally: SoakTally;
+  /** The citizen's and the pharmacy's choices come from their own stream, so fault draws in the simulator do not shift them. */
   readonly #rng: Random;
-  readonly #h: SimHarness;
+  /** The delivery loop's jitter: its own stream, so it shifts neither the citizen nor the faults. */
+  readonly #netRng: Random;
   readonly #clock: Clock;
-  #plans = new Map<string, Plan>();
-  #outcomes = new Map<string, DosingOutcome[]>();
-  /** The doses of the roll loaded now, in order. */
-  #roll: string[] = [];
-  #next = 0;
-  #dosingIndex = 0;
-  /** The controller's status as last announced (reading it afresh at every clock step would cost a query each). */
-  #status: ControllerStatus | undefined;
+  readonly #sim: DeviceSimulator;
+  readonly #citizen: Citizen;
   readonly #timing: DoseTiming;
   readonly #limitMs: number;
+  #host: HostProcess | undefined;
+  #delivery: AlarmDelivery | undefined;
+  #centre: SoakCentre | undefined;
+  readonly #dead: HostProcess[] = [];
+  #boots = 0;
+  #roll: string[] = [];
+  #next = 0;
+  #rolls = 0;
+  /** The referee's copy of each dose: prescription, the citizen's intent and plan. */
+  #doses = new Map<string, Dose>();
+  #outcomes = new Map<string, DosingOutcome[]>();
+  #status: ControllerStatus | undefined;
   /** Wakes a wall-clock wait early: the controller announced something. */
   #wake: (() => void) | undefined;
-  /** Places the next dose of the roll in time (once per dosing: prepared once). */
-  readonly #retime: Statement<[number, string]>;
+  /** Places the next dose of the roll in time (prepared once per host). */
+  #retime: Statement<[number, string]> | undefined;
+  #alarms: Statement<[string], { type: string }> | undefined;
+  /** The ledger from here on belongs to the dose under way. */
+  #periodStartMs = 0;
+  /** The dose whose citizen intent and crash are in effect. */
+  #begun: string | undefined;
+  #crashTimer: TimerHandle | undefined;
 
   constructor(
     private readonly spec: EpisodeSpec,
     private readonly profile: SoakProfile,
-    private readonly robot: Robot,
+    private readonly world: World,
     private readonly scale: number,
     private readonly opts: EpisodeOptions,
   ) {
     this.#tally = emptyTally(spec.firstDosing);
-    // The citizen's choices come from their own stream, so fault draws in the simulator do not shift them.
     this.#rng = new Random((spec.seed ^ 0x5eed_c17e) >>> 0);
-    this.#h = robot.h;
-    this.#clock = robot.clock;
+    this.#netRng = new Random((spec.seed ^ 0x7e1a_9d01) >>> 0);
+    this.#clock = world.clock;
+    this.#sim = world.sim;
     this.#timing = scaledTiming(scale);
     this.#limitMs = Math.max(MIN_DOSE_LIMIT_MS, DOSE_LIMIT_MS * scale);
-    this.#retime = this.#h.store.db.prepare(`UPDATE doses SET intake_at_ms = ? WHERE dose_id = ? AND state = 'scheduled'`);
+    this.#citizen = new Citizen({
+      clock: world.clock, sim: world.sim, notice: () => this.#status?.notice ?? null,
+      pressMarginMs: PRESS_MARGIN_MS * scale, lookEveryMs: LOOK_EVERY_MS * scale, pressAgainMs: PRESS_AGAIN_MS * scale,
+    });
   }
 
   async run(): Promise<SoakTally> {
-    const h = this.#h;
-    h.controller.on('outcome', (o) => this.#onOutcome(o));
-    h.controller.on('status', (s) => {
-      this.#status = s;
-      this.#wake?.();
-    });
-    h.start();
-    if (!(await this.#wait(() => h.controller.status().reconciled, 60_000))) throw new Error(`episode ${this.spec.index}: the controller never reconciled with the simulator`);
+    // The network's chances come from their own stream too.
+    if (this.world.centre) this.#centre = await SoakCentre.open(this.#clock, new Random((this.spec.seed ^ 0x0a1a_c3e7) >>> 0), this.profile.network ?? NO_NETWORK_FAULTS);
+    this.#boot();
+    this.#periodStartMs = this.#clock.now();
+    if (!(await this.#wait(() => this.#status?.reconciled === true, 60_000))) throw new Error(`episode ${this.spec.index}: the controller never reconciled with the simulator`);
     while (this.#tally.dosings < this.spec.dosings) {
       if (this.#next >= this.#roll.length) this.#loadRoll();
       await this.#dose(this.#roll[this.#next]!);
       this.#next++;
     }
+    if (this.#centre) this.#tally.world.network = { ...this.#centre.counts };
     return this.#tally;
   }
 
-  // ------------------------------------------------------------ the citizen
+  async shutdown(): Promise<void> {
+    this.#citizen.stop();
+    // Dead hosts' connections are closed as they are; the live one shuts down as a robot does.
+    for (const h of this.#dead) {
+      h.link.close();
+      h.store.close();
+    }
+    await this.#host?.robot.close();
+    this.#host?.clock.die();
+    this.#host = undefined;
+    await this.#centre?.close();
+    this.#centre = undefined;
+  }
 
-  #plan(): Plan {
-    const r = this.#rng;
-    const c = this.profile.citizen;
-    const s = this.scale;
-    const forget = r.chance(c.forgetRate);
-    const early = !forget && r.chance(c.earlyPressRate);
-    // Early: pressed 1 min to (early window − 1 min) before the intake time; otherwise the profile's delay after it.
-    const offsetMs = (early ? -r.between(1, DEFAULT_TIMING.earlyMin - 1) * MIN : r.between(c.pressDelayMin.min, c.pressDelayMin.max) * MIN) * s;
-    return {
-      forget, early, offsetMs,
-      reactMs: r.between(1000, 5000) * s,
-      takeCupMs: r.between(c.takeCupDelaySec.min, c.takeCupDelaySec.max) * 1000 * s,
-      placeBackMs: r.between(2000, 10_000) * s,
+  // ------------------------------------------------------------ the host
+
+  #boot(): void {
+    const seed = this.spec.seed;
+    const centre = this.#centre;
+    const h = bootHost({
+      world: this.#clock, profile: this.world.hw, dbPath: this.world.dbPath, timing: this.scale === 1 ? undefined : this.#timing,
+      logger: pino({ level: 'silent' }), firstCommandNumber: (seed & 0xffffff) + this.#boots * 0x1000000,
+      open: this.world.open, controller: { judge: this.opts.judge, inspect: countTransitions(this.#tally.paths) }, wrap: this.opts.wrap,
+      // The robot's own delivery loop, on the host's clock: it dies with the host and a new one starts at boot.
+      alarm: centre ? () => ({
+        url: 'http://alarm-centre.soak', deviceId: SOAK_DEVICE_ID, secret: centre.secret, fetch: this.#fetchOf(centre),
+        tuning: { random: () => this.#netRng.next() },
+      }) : null,
+    });
+    this.#boots++;
+    this.#host = h;
+    this.#status = undefined;
+    this.#retime = h.store.db.prepare(`UPDATE doses SET intake_at_ms = ? WHERE dose_id = ? AND state = 'scheduled'`);
+    this.#alarms = h.store.db.prepare('SELECT type FROM outbox WHERE dose_id = ?') as Statement<[string], { type: string }>;
+    this.#delivery = h.robot.delivery;
+    h.controller.on('outcome', (o) => this.#onOutcome(o));
+    h.controller.on('status', (s) => {
+      this.#status = s;
+      // The screen shows the controller's notice: the ledger keeps what it showed and when.
+      this.#sim.ledger.noteScreen(this.#clock.now(), s.notice);
+      this.#wake?.();
+    });
+  }
+
+  /** Requests the robot's delivery loop made (counted where it calls fetch, whatever a test build does below). */
+  #sent = 0;
+
+  #fetchOf(centre: SoakCentre): typeof globalThis.fetch {
+    const f = this.opts.wrapFetch ? this.opts.wrapFetch(centre.fetch) : centre.fetch;
+    return (input, init) => {
+      this.#sent++;
+      return f(input, init);
     };
   }
 
-  /** Intake time so that "now" is the moment the citizen is about to press. */
-  #intakeFor(plan: Plan): number {
-    return Math.round(this.#clock.now() - plan.offsetMs);
+  /** The host process dies where it stands (with the MCU too, on a power cut) and boots again a little later. */
+  #crash(powerCut: boolean): void {
+    const h = this.#host;
+    if (!h) return;
+    h.clock.die();
+    this.#delivery?.stop();
+    this.#delivery = undefined;
+    // The dead process's connections close with it.
+    this.#centre?.dropHung();
+    this.#dead.push(h);
+    this.#host = undefined;
+    this.#status = undefined;
+    if (powerCut) {
+      this.#tally.world.powerCuts++;
+      this.#sim.powerCycle();
+    } else this.#tally.world.hostCrashes++;
+    this.#clock.setTimeout(() => this.#boot(), this.#rng.between(0, REBOOT_MAX_MS));
   }
 
-  #loadRoll(): void {
-    const h = this.#h;
-    const n = h.profile.slotCount;
-    const far = this.#clock.now() + 365 * 24 * 3600_000;
-    const doses = Array.from({ length: n }, (_, i) => ({ intakeAtMs: far + i * 6 * 3600_000, pills: this.#pills() }));
-    // The first dose's time is known now; the others are placed when their turn comes.
-    const plan = this.#plan();
-    doses[0]!.intakeAtMs = this.#intakeFor(plan);
-    // A new roll: the ledger's per-slot counts start over with the new pouches.
-    h.sim.ledger.clear();
-    const pouches = h.loadRoll(doses, `R${this.spec.index}-${this.#dosingIndex}`);
-    const rows = h.store.remainingPouches();
-    this.#roll = pouches.map((p) => rows.find((r) => r.slot === p.slot)!.doseId);
-    this.#plans = new Map([[this.#roll[0]!, plan]]);
-    this.#next = 0;
+  // ------------------------------------------------------------ the pharmacy and the citizen
+
+  #packing(): Packing {
+    const ph = this.profile.pharmacy;
+    if (!ph) return 'ok';
+    const u = this.#rng.next();
+    let acc = 0;
+    for (const [k, rate] of [['one_more', ph.oneMoreRate], ['one_fewer', ph.oneFewerRate], ['empty', ph.emptyRate], ['foreign', ph.foreignRate]] as const) {
+      acc += rate;
+      if (u < acc) return k;
+    }
+    return 'ok';
   }
 
   #pills(): number {
@@ -235,134 +363,212 @@ class Episode {
     return Number(entries[entries.length - 1]![0]);
   }
 
-  /** The controller finished a dose; place the next one of the roll before the controller picks it up. */
+  /** The citizen's intent for a dose, with its intake time placed so that their first act comes shortly. */
+  #planDose(doseId: string, slot: number, label: string, printed: number, packing: Packing): { dose: Dose; intakeAtMs: number } {
+    const r = this.#rng;
+    const c = this.profile.citizen;
+    const s = this.scale;
+    const t = DEFAULT_TIMING;
+    const forget = r.chance(c.forgetRate);
+    const offsets: number[] = [];
+    if (!forget) {
+      // Before the early window: the robot must show "too early" and do nothing.
+      if (r.chance(c.tooEarlyPressRate ?? 0)) offsets.push(-(t.earlyMin + r.between(1, 30)) * MIN);
+      if (r.chance(c.overduePressRate ?? 0)) offsets.push(r.between(t.overdueAfterMin, t.closeAfterMin - 3) * MIN);
+      else if (r.chance(c.earlyPressRate)) offsets.push(-r.between(1, t.earlyMin - 1) * MIN);
+      else offsets.push(r.between(c.pressDelayMin.min, c.pressDelayMin.max) * MIN);
+    }
+    const first = offsets.length > 0 ? Math.min(...offsets) : 0;
+    const now = this.#clock.now();
+    const intakeAtMs = Math.round(now + (LEAD_MS + r.between(1000, 5000)) * s - first * s);
+    const pressAtMs = offsets.map((o) => Math.round(intakeAtMs + o * s)).sort((a, b) => a - b);
+    const liftDelayMs = r.between(c.takeCupDelaySec.min, c.takeCupDelaySec.max) * 1000 * s;
+    let cupAway: CitizenPlan['cupAway'];
+    if (!forget && r.chance(c.cupAwayRate ?? 0)) {
+      // Before the press (the robot must say "no cup") or just after it, while the carousel turns (a RELEASE refused).
+      const atMs = Math.max(now + 15_000 * s, pressAtMs[0]! + r.between(-60_000, 3_000) * s);
+      cupAway = { atMs, backAtMs: atMs + r.between(5_000, 180_000) * s };
+    }
+    const plan: CitizenPlan = { forget, pressAtMs, liftDelayMs, placeBackMs: r.between(2000, 10_000) * s, cupAway };
+    const host = this.profile.host;
+    const inWindow = pressAtMs.find((x) => x >= intakeAtMs - t.earlyMin * MIN * s);
+    const crash = this.world.crashes && inWindow !== undefined && r.chance((host?.crashRate ?? 0) + (host?.powerCutRate ?? 0));
+    const powerCut = crash && r.chance((host?.powerCutRate ?? 0) / ((host?.crashRate ?? 0) + (host?.powerCutRate ?? 0)));
+    const packedPills = packedOf(printed, packing);
+    return {
+      intakeAtMs,
+      dose: {
+        prescription: { doseId, slot, label, printedPills: printed, packing, packedPills, windows: windowsOf(intakeAtMs, this.#timing) },
+        intent: { forget, liftDelayMs },
+        plan,
+        crashAtMs: crash ? inWindow! + r.between(0, CRASH_WINDOW_MS) * s : null,
+        powerCut,
+      },
+    };
+  }
+
+  #loadRoll(): void {
+    const h = this.#host!;
+    const n = this.world.hw.slotCount;
+    const rollId = `R${this.spec.index}-${++this.#rolls}`;
+    const far = this.#clock.now() + 365 * 24 * 3600_000;
+    const printed = Array.from({ length: n }, () => this.#pills());
+    const packing = printed.map(() => this.#packing());
+    const pouches: ScheduledPouch[] = printed.map((pills, i) => ({
+      rollId, position: i + 1, slot: i, label: pouchLabel(rollId, i + 1), intakeAtMs: far + i * 6 * 3600_000, pillCount: pills,
+    }));
+    // The first dose's time is known now; the others are placed when their turn comes.
+    const first = this.#planDose('', 0, pouches[0]!.label, printed[0]!, packing[0]!);
+    pouches[0]!.intakeAtMs = first.intakeAtMs;
+    // A new roll: the ledger's per-slot counts start over with the new pouches (the light keeps its mode).
+    const ledger = this.#sim.ledger;
+    ledger.clear();
+    ledger.noteSignal(this.#clock.now(), this.#sim.status().signal);
+    this.#sim.loadPouches(pouches.map((p, i) => ({ slot: p.slot, label: p.label, pills: packedOf(p.pillCount, packing[i]!) })));
+    h.controller.loadSchedule({ rollId, citizenId: 'C1', pouches });
+    for (const p of packing) if (p !== 'ok') this.#tally.world.packingErrors[p] = (this.#tally.world.packingErrors[p] ?? 0) + 1;
+    const rows = h.store.remainingPouches();
+    this.#roll = pouches.map((p) => rows.find((r) => r.slot === p.slot)!.doseId);
+    this.#packed = new Map(pouches.map((p, i) => [this.#roll[i]!, { slot: p.slot, label: p.label, printed: p.pillCount, packing: packing[i]! }]));
+    first.dose.prescription.doseId = this.#roll[0]!;
+    this.#doses = new Map([[this.#roll[0]!, first.dose]]);
+    this.#next = 0;
+  }
+
+  #packed = new Map<string, { slot: number; label: string; printed: number; packing: Packing }>();
+
+  /** The next dose of the roll is placed in time as the one before ends, before the controller picks it up. */
+  #placeNext(doseId: string): boolean {
+    const idx = this.#roll.indexOf(doseId);
+    const nextId = idx >= 0 ? this.#roll[idx + 1] : undefined;
+    if (!nextId || this.#doses.has(nextId)) return false;
+    const k = this.#packed.get(nextId)!;
+    const planned = this.#planDose(nextId, k.slot, k.label, k.printed, k.packing);
+    this.#doses.set(nextId, planned.dose);
+    this.#retime?.run(planned.intakeAtMs, nextId);
+    return true;
+  }
+
   #onOutcome(o: DosingOutcome): void {
     const list = this.#outcomes.get(o.doseId) ?? [];
     list.push(o);
     this.#outcomes.set(o.doseId, list);
     this.#wake?.();
-    const idx = this.#roll.indexOf(o.doseId);
-    const nextId = idx >= 0 ? this.#roll[idx + 1] : undefined;
-    if (nextId && !this.#plans.has(nextId)) {
-      const plan = this.#plan();
-      this.#plans.set(nextId, plan);
-      this.#retime.run(this.#intakeFor(plan), nextId);
-    }
+    this.#placeNext(o.doseId);
+  }
+
+  // ------------------------------------------------------------ one dose
+
+  #ended(doseId: string, bootsBefore: number): boolean {
+    if (this.#outcomes.has(doseId)) return true;
+    // A crash may swallow the announcement of a dose the store had already closed (read only after a crash: it costs a query).
+    return this.#boots > bootsBefore && this.#host !== undefined && this.#host.store.dose(doseId)?.finalAtMs != null;
+  }
+
+  /** The citizen's intent for the dose takes effect, and the crash it may hold is armed. */
+  #begin(doseId: string): void {
+    const dose = this.#doses.get(doseId);
+    if (!dose || this.#begun === doseId) return;
+    this.#begun = doseId;
+    this.#citizen.expect(dose.prescription.windows, dose.plan);
+    this.#clock.clearTimeout(this.#crashTimer);
+    this.#crashTimer = dose.crashAtMs === null ? undefined : this.#clock.setTimeout(() => this.#crash(dose.powerCut), dose.crashAtMs - this.#clock.now());
   }
 
   async #dose(doseId: string): Promise<void> {
-    const h = this.#h;
-    const plan = this.#plans.get(doseId);
-    if (!plan) throw new Error(`episode ${this.spec.index}: dose ${doseId} has no plan`);
-    const ended = () => this.#outcomes.has(doseId);
-    const open = () => {
-      const s = this.#status;
-      return s?.current?.doseId === doseId && (s.phase === 'early' || s.phase === 'due' || s.phase === 'overdue');
-    };
-    await this.#need(() => open() || ended(), this.#limitMs, doseId, 'the dose never opened');
-    if (!plan.forget && !ended()) {
-      await this.#sleep(plan.reactMs);
-      h.sim.pressButton();
-      const presented = () => this.#status?.phase === 'presented' && this.#status.current?.doseId === doseId;
-      await this.#need(() => presented() || ended(), this.#limitMs, doseId, 'the dose was neither presented nor ended');
-      if (presented()) {
-        await this.#sleep(plan.takeCupMs);
-        await this.#cupOut(plan);
-      }
+    const dose = this.#doses.get(doseId);
+    if (!dose) throw new Error(`episode ${this.spec.index}: dose ${doseId} has no plan`);
+    this.#begin(doseId);
+    const boots = this.#boots;
+    await this.#need(() => this.#ended(doseId, boots), this.#limitMs, doseId, 'the dose never ended');
+    this.#clock.clearTimeout(this.#crashTimer);
+    this.#citizen.end();
+    await this.#need(() => this.#host !== undefined && this.#status?.reconciled === true, this.#limitMs, doseId, 'the host never came back');
+    if (!this.#outcomes.has(doseId) && this.#placeNext(doseId)) {
+      // The crashed host never announced the end, so the next dose was not placed before the new host read it: boot once more.
+      this.#crash(false);
+      await this.#need(() => this.#host !== undefined && this.#status?.reconciled === true, this.#limitMs, doseId, 'the host never came back');
     }
-    await this.#need(ended, this.#limitMs, doseId, 'the dose never ended');
-    // A dose that was not taken may have left pills in the cup (some the sensor never saw): the care staff empty it before
-    // the next dose, as the citizen screen asks them to.
-    const final = this.#outcomes.get(doseId)![0]!.final;
-    if (final !== 'taken' || h.sim.status().pillsInCup > 0 || !h.sim.cupPresent) await this.#cupOut(plan);
-    this.#judge(doseId);
+    // What the robot shows at a dose's end (its error light) takes a moment to reach the MCU: the referee looks once it has.
+    await this.#sleep(Math.max(SETTLE_MS * this.scale, WALL_SETTLE_MS));
+    // A dose not taken may have left pills in the cup (some the sensor never saw): the care staff empty it before the next dose.
+    const sim = this.#sim;
+    if (sim.status().pillsInCup > 0 || !sim.cupPresent) {
+      sim.takeCup('staff');
+      await this.#sleep(this.#rng.between(2000, 10_000) * this.scale);
+      sim.placeCup();
+    }
+    // The ledger up to here is this dose's; from here on the next dose's, whose citizen acts from now on while the alarm
+    // centre catches up (delivery may take virtual minutes under network faults, and the world goes on meanwhile).
+    const endMs = this.#clock.now();
+    const next = this.#roll[this.#roll.indexOf(doseId) + 1];
+    if (next) this.#begin(next);
+    await this.#deliver(doseId);
+    this.#judge(doseId, dose, endMs);
   }
 
-  async #cupOut(plan: Plan): Promise<void> {
-    const sim = this.#h.sim;
-    if (sim.cupPresent) sim.takeCup();
-    await this.#sleep(plan.placeBackMs);
-    sim.placeCup();
+  /**
+   * Lets the robot's delivery loop empty its outbox into the centre before the dose is judged: requests under way
+   * finish (they need the event loop), and when none is, virtual time runs on to the loop's next attempt (its backoff,
+   * its poll, a hung request's timeout). A centre restart may fall here.
+   */
+  async #deliver(doseId: string): Promise<void> {
+    const centre = this.#centre;
+    const clock = this.#clock;
+    if (!centre || !(clock instanceof ManualClock)) return;
+    await centre.maybeRestart();
+    const busy = () => centre.inflight > centre.hung;
+    const wall = new SystemClock();
+    for (let i = 0; i < 100_000; i++) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      // A request being handled waits on real I/O (the centre's group commit fsyncs): wait for it in real time.
+      for (const end = wall.now() + REQUEST_LIMIT_MS; busy();) {
+        if (wall.now() > end) throw new Error(`episode ${this.spec.index} (seed ${this.spec.seed}), dose ${doseId}: a request to the alarm centre took over ${REQUEST_LIMIT_MS / 1000} s`);
+        await new Promise<void>((resolve) => wall.setTimeout(resolve, 1));
+      }
+      const h = this.#host;
+      // Done when nothing waits (a heartbeat may still hang until its timeout: it carries no alarm).
+      if (h && outboxDepth(h.store.db) === 0) return;
+      // Virtual time runs until the loop sends something (or a hung request is given up): what follows an answer, even
+      // one given at once, runs only once this yields to the event loop.
+      const sent = this.#sent;
+      const hung = centre.hung;
+      if (!clock.runUntil(() => this.#sent !== sent || centre.hung !== hung, DELIVERY_LIMIT_MS)) break;
+    }
+    const depth = this.#host ? outboxDepth(this.#host.store.db) : 'no host';
+    throw new Error(`episode ${this.spec.index} (seed ${this.spec.seed}), dose ${doseId}: the alarm outbox never drained into the centre (${depth} events waiting, ${centre.inflight} requests under way, ${centre.hung} hung)`);
   }
 
-  // ------------------------------------------------------------ the referee
-
-  #judge(doseId: string): void {
-    const h = this.#h;
-    const outcome = this.#outcomes.get(doseId)![0]!;
-    const row = h.store.dose(doseId)!;
-    const ledger = h.sim.ledger;
-    const ids = new Set(outcome.commandIds);
-    const entries = ledger.entries.filter((e) => ids.has(e.commandId));
-    const fell = entries.reduce((n, e) => n + e.pillsFell, 0);
-    const releases = entries.filter((e) => e.action === 'release');
-    const dosing = this.spec.firstDosing + this.#tally.dosings;
-    const violations: InvariantViolation[] = [];
-    const violate = (invariant: number, detail: string) => violations.push({ invariant, dosing, detail: `dose ${doseId}: ${detail}` });
-
-    // 1. No slot or pouch dispensed twice; no command executed twice.
-    if (ledger.cutCount(row.slot) > 1) violate(1, `slot ${row.slot} cut ${ledger.cutCount(row.slot)} times`);
-    for (const id of ids) if (ledger.executions(id) > 1) violate(1, `command ${id} executed ${ledger.executions(id)} times`);
-    const otherCuts = ledger.entries.filter((e) => e.action === 'release' && e.slot === row.slot && !ids.has(e.commandId));
-    if (otherCuts.length > 0) violate(1, `slot ${row.slot} released by another dose's command ${otherCuts[0]!.commandId}`);
-    // 2. Nothing dispensed outside its window.
-    const timing = { ...this.#timing, ...row.timing };
-    const opensAt = row.intakeAtMs - timing.earlyMin * MIN;
-    const closesAt = row.intakeAtMs + timing.closeAfterMin * MIN;
-    for (const e of releases) if (e.atMs < opensAt || e.atMs > closesAt) violate(2, `released at ${e.atMs}, window ${opensAt}–${closesAt}`);
-    // 3. Nothing dispensed onto a dose not taken (nor with the cup away).
-    for (const e of releases) {
-      if (e.cupPillsBefore > 0) violate(3, `released onto ${e.cupPillsBefore} pills still in the cup`);
-      if (!e.cupPresent) violate(3, 'released with the cup away');
-    }
-    // 4. Exactly one final state, stored.
-    const count = this.#outcomes.get(doseId)!.length;
-    if (count !== 1) violate(4, `${count} final outcomes`);
-    if (row.state !== outcome.final) violate(4, `stored state ${row.state}, reported ${outcome.final}`);
-    // 5 (device side). Every yellow and missed dose is in the outbox once, with its stable id.
-    const alarm = outcome.final === 'failed' ? 'dose_failed' : outcome.final === 'missed' ? 'missed_dose' : null;
-    if (alarm) {
-      const n = (h.store.db.prepare('SELECT count(*) AS n FROM outbox WHERE event_id = ?').get(`${doseId}:${alarm}`) as { n: number }).n;
-      if (n !== 1) violate(5, `${n} outbox rows for ${alarm}`);
-    }
-    this.#tally.invariantViolations.push(...violations);
-
-    let soakClass: DosingVerdict['soakClass'];
-    let reason: string | null = outcome.reason;
-    if (outcome.final === 'missed') {
-      soakClass = 'missed';
-      // A dose the robot calls missed must not have dropped pills it did not register.
-      if (fell > 0 && outcome.cls === null) {
-        soakClass = 'red';
-        reason = 'unregistered_release';
-      }
-    } else if (outcome.final === 'failed') {
-      soakClass = 'yellow';
+  #judge(doseId: string, dose: Dose, toMs: number): void {
+    const ledger = this.#sim.ledger;
+    const outcomes = this.#outcomes.get(doseId) ?? [];
+    // What the centre holds, as an operator sees it; without one (the pty transport), what the robot queued for it.
+    const alarms = this.#centre ? this.#centre.alarmsFor(doseId) : this.#alarms!.all(doseId).map((r) => r.type);
+    const j = judgeDose({
+      prescription: dose.prescription, intent: dose.intent, ledger, fromMs: this.#periodStartMs, toMs, alarms,
+      finals: Math.max(outcomes.length, 1), robotReason: outcomes[0]?.reason ?? null, pressMarginMs: PRESS_MARGIN_MS * this.scale,
+    });
+    ledger.forgetBefore(toMs);
+    this.#periodStartMs = toMs;
+    const t = this.#tally;
+    const dosing = this.spec.firstDosing + t.dosings;
+    for (const v of j.violations) t.invariantViolations.push({ invariant: v.invariant, dosing, detail: v.detail, episode: this.spec.index });
+    if (j.cls === 'missed') {
+      t.missed++;
+      bump(t.missedReasons, j.reason ?? 'unknown');
     } else {
-      soakClass = outcome.cls === 'green' ? 'green' : 'correct';
-      const took = ledger.takes.find((t) => t.atMs >= (releases[0]?.atMs ?? Infinity));
-      if (releases.some((e) => e.label !== row.label || e.slot !== row.slot)) reason = 'wrong_pouch';
-      else if (fell < row.pillCount) reason = 'fewer_pills_than_prescribed';
-      else if (fell > row.pillCount) reason = 'more_pills_than_prescribed';
-      else if (took && took.pills !== row.pillCount) reason = 'cup_held_other_pills';
-      else reason = null;
-      if (reason) soakClass = 'red';
-    }
-
-    if (soakClass === 'missed') this.#tally.missed++;
-    else {
-      this.#tally.dosings++;
-      this.#tally.pills += row.pillCount;
-      this.#tally.outcomes[soakClass]++;
-      if (soakClass === 'yellow') this.#tally.yellowReasons[reason ?? 'unknown'] = (this.#tally.yellowReasons[reason ?? 'unknown'] ?? 0) + 1;
-      if (soakClass === 'red') this.#tally.redReasons[reason ?? 'unknown'] = (this.#tally.redReasons[reason ?? 'unknown'] ?? 0) + 1;
-      const t = this.#tally;
+      t.dosings++;
+      t.pills += dose.prescription.printedPills;
+      t.outcomes[j.cls]++;
+      if (j.cls === 'yellow') bump(t.yellowReasons, j.reason ?? 'unknown');
+      if (j.cls === 'red') bump(t.redReasons, j.reason ?? 'unknown');
+      if (j.robotFailure) t.robotFailures[j.cls === 'yellow' ? 'registered' : 'unregistered']++;
       if (t.dosings % SAMPLE_EVERY === 0 || t.dosings === this.spec.dosings) {
         t.samples.push([t.dosings, t.outcomes.correct, t.outcomes.green, t.outcomes.yellow, t.outcomes.red]);
       }
     }
-    this.opts.onDosing?.({ dosing, outcome, soakClass, reason });
-    this.#dosingIndex++;
+    if ((j.cls === 'red' || j.violations.length > 0) && !t.failingEpisodes.includes(this.spec.index)) t.failingEpisodes.push(this.spec.index);
+    this.opts.onDosing?.({ dosing, doseId, outcome: outcomes[0], soakClass: j.cls, reason: j.reason, robotFailure: j.robotFailure });
   }
 
   // ------------------------------------------------------------ time
@@ -388,8 +594,8 @@ class Episode {
 
   async #need(done: () => boolean, limitMs: number, doseId: string, what: string): Promise<void> {
     if (await this.#wait(done, limitMs)) return;
-    const s = this.#h.controller.status();
-    throw new Error(`episode ${this.spec.index} (seed ${this.spec.seed}), dose ${doseId}: ${what} (phase ${s.phase}, step ${s.step}, notice ${s.notice}, link ${s.link})`);
+    const s = this.#host?.controller.status();
+    throw new Error(`episode ${this.spec.index} (seed ${this.spec.seed}), dose ${doseId}: ${what} (phase ${s?.phase}, step ${s?.step}, notice ${s?.notice}, link ${s?.link})`);
   }
 
   async #sleep(ms: number): Promise<void> {
@@ -398,4 +604,12 @@ class Episode {
     if (clock instanceof ManualClock) clock.runUntil(() => clock.now() >= until, ms + 1);
     else await new Promise<void>((resolve) => clock.setTimeout(resolve, ms));
   }
+}
+
+function packedOf(printed: number, packing: Packing): number {
+  return packing === 'one_more' || packing === 'foreign' ? printed + 1 : packing === 'one_fewer' ? printed - 1 : packing === 'empty' ? 0 : printed;
+}
+
+function bump(into: Record<string, number>, key: string): void {
+  into[key] = (into[key] ?? 0) + 1;
 }

@@ -1,13 +1,17 @@
 // Soak report: the figures QA reads (JSON), merging of partial runs, and the comparison of two builds.
 
 import { twoProportionTest, wilson, type Interval, type ProportionTest } from './stats.js';
+import { allTransitions } from './coverage.js';
 
 /** The reference robot: a Danish municipality's fleet, 2018–2021. */
 export const REFERENCE = { accuracy: 0.9988, dosings: 138_000, pills: 606_000 } as const;
 
 export type DoseClassCounts = { correct: number; green: number; yellow: number; red: number };
 
-export type InvariantViolation = { invariant: number; dosing: number; detail: string };
+export type InvariantViolation = { invariant: number; dosing: number; detail: string; episode?: number };
+
+/** What the world did to the robot in the run (the profile's rates made real). */
+export type WorldCounts = { hostCrashes: number; powerCuts: number; packingErrors: Record<string, number>; network: Record<string, number> };
 
 /** One episode's raw tallies: what workers send back and what merging adds up. */
 export type SoakTally = {
@@ -16,8 +20,16 @@ export type SoakTally = {
   dosings: number;
   pills: number;
   outcomes: DoseClassCounts;
-  /** Doses the simulated citizen never took (missed): counted apart, not dosings. */
+  /** Doses the citizen never pressed for inside their window (or meant to lift after it): counted apart, not dosings. */
   missed: number;
+  missedReasons: Record<string, number>;
+  /** Doses pressed inside their window and not received: registered (yellow: shown and told) or not (red). */
+  robotFailures: { registered: number; unregistered: number };
+  world: WorldCounts;
+  /** Episodes with a red dosing or an invariant violation (for a one-line reproduction). */
+  failingEpisodes: number[];
+  /** How often each transition of the dose machine ran. */
+  paths: Record<string, number>;
   yellowReasons: Record<string, number>;
   redReasons: Record<string, number>;
   invariantViolations: InvariantViolation[];
@@ -27,8 +39,12 @@ export type SoakTally = {
 
 export type SeriesPoint = { dosings: number; accuracy: number; low: number; high: number } & DoseClassCounts;
 
+/** Which build ran, when, and how it was started: enough to run it again. */
+export type RunIdentity = { version: string; commit: string | null; date: string; commandLine: string; swarm: boolean };
+
 export type SoakReport = {
   format: 'dosis-soak-report/1';
+  build?: RunIdentity;
   seed: number;
   profile: string;
   transport: 'memory' | 'pty';
@@ -36,6 +52,17 @@ export type SoakReport = {
   dosings: number;
   pills: number;
   missed: number;
+  missedReasons: Record<string, number>;
+  robotFailures: { registered: number; unregistered: number };
+  world: WorldCounts;
+  /** Episodes with a red dosing or an invariant violation. */
+  failingEpisodes: number[];
+  /**
+   * The recovery paths: every transition of the dose machine with how often the run took it, and the named fault paths
+   * of the world (host crashes, power cuts, packing errors, network faults: see `world`); `unexercised` lists the
+   * transitions the run never took.
+   */
+  coverage: { transitions: Record<string, number>; unexercised: string[] };
   outcomes: DoseClassCounts;
   /** 1 − (green + yellow + red) / dosings: the reference robot's definition. */
   accuracy: number;
@@ -62,6 +89,11 @@ export function emptyTally(firstDosing = 0): SoakTally {
     pills: 0,
     outcomes: { correct: 0, green: 0, yellow: 0, red: 0 },
     missed: 0,
+    missedReasons: {},
+    robotFailures: { registered: 0, unregistered: 0 },
+    world: { hostCrashes: 0, powerCuts: 0, packingErrors: {}, network: {} },
+    failingEpisodes: [],
+    paths: {},
     yellowReasons: {},
     redReasons: {},
     invariantViolations: [],
@@ -83,6 +115,15 @@ export function mergeTallies(tallies: SoakTally[]): SoakTally {
     out.dosings += t.dosings;
     out.pills += t.pills;
     out.missed += t.missed;
+    addCounts(out.missedReasons, t.missedReasons);
+    out.robotFailures.registered += t.robotFailures.registered;
+    out.robotFailures.unregistered += t.robotFailures.unregistered;
+    out.world.hostCrashes += t.world.hostCrashes;
+    out.world.powerCuts += t.world.powerCuts;
+    addCounts(out.world.packingErrors, t.world.packingErrors);
+    addCounts(out.world.network, t.world.network);
+    out.failingEpisodes.push(...t.failingEpisodes);
+    addCounts(out.paths, t.paths);
     out.outcomes.correct += t.outcomes.correct;
     out.outcomes.green += t.outcomes.green;
     out.outcomes.yellow += t.outcomes.yellow;
@@ -99,7 +140,7 @@ const SERIES_POINTS = 200;
 
 export function buildReport(
   tally: SoakTally,
-  run: { seed: number; profile: string; transport: 'memory' | 'pty'; workers: number; wallSeconds: number; interrupted: boolean },
+  run: { seed: number; profile: string; transport: 'memory' | 'pty'; workers: number; wallSeconds: number; interrupted: boolean; build?: RunIdentity },
 ): SoakReport {
   const { dosings, outcomes } = tally;
   const errors = outcomes.green + outcomes.yellow + outcomes.red;
@@ -117,6 +158,7 @@ export function buildReport(
     });
   return {
     format: 'dosis-soak-report/1',
+    ...(run.build ? { build: run.build } : {}),
     seed: run.seed,
     profile: run.profile,
     transport: run.transport,
@@ -124,6 +166,11 @@ export function buildReport(
     dosings,
     pills: tally.pills,
     missed: tally.missed,
+    missedReasons: sortCounts(tally.missedReasons),
+    robotFailures: { ...tally.robotFailures },
+    world: { ...tally.world, packingErrors: sortCounts(tally.world.packingErrors), network: { ...tally.world.network } },
+    failingEpisodes: [...new Set(tally.failingEpisodes)].sort((x, y) => x - y),
+    coverage: coverageOf(tally.paths),
     outcomes: { ...outcomes },
     accuracy: dosings > 0 ? 1 - errors / dosings : 0,
     accuracyCi95,
@@ -140,39 +187,91 @@ export function buildReport(
   };
 }
 
+function coverageOf(paths: Record<string, number>): SoakReport['coverage'] {
+  const all = allTransitions();
+  const transitions = Object.fromEntries([...new Set([...all, ...Object.keys(paths)])].sort().map((k) => [k, paths[k] ?? 0]));
+  return { transitions, unexercised: all.filter((k) => !paths[k]) };
+}
+
 function sortCounts(c: Record<string, number>): Record<string, number> {
   return Object.fromEntries(Object.entries(c).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])));
 }
 
 /** The figures of a report without timings: two runs with the same seed must agree on these. */
-export function reportFigures(r: SoakReport): Omit<SoakReport, 'wallSeconds' | 'dosingsPerSecond' | 'workers'> {
-  const { wallSeconds: _w, dosingsPerSecond: _d, workers: _k, ...figures } = r;
+export function reportFigures(r: SoakReport): Omit<SoakReport, 'wallSeconds' | 'dosingsPerSecond' | 'workers' | 'build'> {
+  const { wallSeconds: _w, dosingsPerSecond: _d, workers: _k, build: _b, ...figures } = r;
   return figures;
 }
+
+/**
+ * Why the run must fail a CI job: any red dosing, unregistered robot failure or invariant violation; with
+ * `failBelowReference`, also an accuracy interval wholly below the reference's. Empty when the run passes.
+ */
+export function failures(r: SoakReport, opts: { failBelowReference?: boolean } = {}): string[] {
+  const out: string[] = [];
+  if (r.outcomes.red > 0) out.push(`${r.outcomes.red} red dosing(s)`);
+  const unregistered = r.robotFailures?.unregistered ?? 0;
+  if (unregistered > 0) out.push(`${unregistered} unregistered robot failure(s)`);
+  if (r.invariantViolations.length > 0) out.push(`${r.invariantViolations.length} invariant violation(s)`);
+  if (opts.failBelowReference && r.verdict === 'below-reference') out.push(`accuracy below the reference's ${(REFERENCE.accuracy * 100).toFixed(2)} %`);
+  return out;
+}
+
+export type ClassComparison = { name: string; a: number; b: number; test: ProportionTest; differs: boolean };
 
 export type Comparison = {
   a: { dosings: number; accuracy: number };
   b: { dosings: number; accuracy: number };
   errors: ProportionTest;
   red: ProportionTest;
+  /** Every class and count, per dosing: correct, green, yellow, red, missed, robot failures, invariant violations. */
+  classes: ClassComparison[];
+  /** True when any of them differs beyond chance (or something that must never happen happened in one run only). */
+  differ: boolean;
   summary: string;
 };
 
-/** Whether build B's error rate (green + yellow + red) and red rate differ from build A's beyond chance. */
+/** Significance per comparison: 5 % shared over the classes compared (Bonferroni), so a run compared with itself rarely "differs". */
+const FAMILY_ALPHA = 0.05;
+
+/**
+ * Whether build B differs from build A beyond chance, class by class (each as a share of the dosings, missed doses as
+ * a share of all doses). Red dosings, unregistered robot failures and invariant violations must never happen: one run
+ * having some and the other none is a difference whatever the counts.
+ */
 export function compareReports(a: SoakReport, b: SoakReport): Comparison {
   const errs = (r: SoakReport) => r.outcomes.green + r.outcomes.yellow + r.outcomes.red;
   const errors = twoProportionTest(errs(a), a.dosings, errs(b), b.dosings);
   const red = twoProportionTest(a.outcomes.red, a.dosings, b.outcomes.red, b.dosings);
+  const rows: [string, (r: SoakReport) => number, (r: SoakReport) => number, boolean][] = [
+    ['correct', (r) => r.outcomes.correct, (r) => r.dosings, false],
+    ['green', (r) => r.outcomes.green, (r) => r.dosings, false],
+    ['yellow', (r) => r.outcomes.yellow, (r) => r.dosings, false],
+    ['red', (r) => r.outcomes.red, (r) => r.dosings, true],
+    ['missed', (r) => r.missed, (r) => r.dosings + r.missed, false],
+    ['robot failures registered', (r) => r.robotFailures?.registered ?? 0, (r) => r.dosings, false],
+    ['robot failures unregistered', (r) => r.robotFailures?.unregistered ?? 0, (r) => r.dosings, true],
+    ['invariant violations', (r) => r.invariantViolations.length, (r) => r.dosings, true],
+  ];
+  const alpha = FAMILY_ALPHA / rows.length;
+  const classes = rows.map(([name, x, n, never]) => {
+    const test = twoProportionTest(x(a), Math.max(n(a), x(a)), x(b), Math.max(n(b), x(b)));
+    const differs = test.pValue < alpha || (never && (x(a) === 0) !== (x(b) === 0));
+    return { name, a: x(a), b: x(b), test, differs };
+  });
+  const differ = classes.some((c) => c.differs);
   const pct = (x: number) => `${(x * 100).toFixed(3)} %`;
   const verdict = errors.significant
     ? `B is ${errors.difference < 0 ? 'more' : 'less'} accurate than A beyond chance (p = ${errors.pValue.toPrecision(2)})`
     : `no difference in accuracy beyond chance (p = ${errors.pValue.toPrecision(2)})`;
-  const redLine = red.significant ? `; red rates differ beyond chance (p = ${red.pValue.toPrecision(2)})` : '';
+  const differing = classes.filter((c) => c.differs).map((c) => `${c.name} ${c.a} → ${c.b} (p = ${c.test.pValue.toPrecision(2)})`);
   return {
     a: { dosings: a.dosings, accuracy: a.accuracy },
     b: { dosings: b.dosings, accuracy: b.accuracy },
     errors,
     red,
-    summary: `A ${pct(a.accuracy)} of ${a.dosings}, B ${pct(b.accuracy)} of ${b.dosings}: ${verdict}${redLine}`,
+    classes,
+    differ,
+    summary: `A ${pct(a.accuracy)} of ${a.dosings}, B ${pct(b.accuracy)} of ${b.dosings}: ${verdict}; ${differ ? `the runs differ: ${differing.join('; ')}` : 'no class differs beyond chance'}`,
   };
 }

@@ -13,7 +13,7 @@ import type { SoakProfile } from './soak-profile.js';
 export const EPISODE_DOSINGS = 1000;
 
 export type EpisodeSpec = { index: number; seed: number; firstDosing: number; dosings: number };
-export type EpisodeRunner = (spec: EpisodeSpec, profile: SoakProfile, transport: 'memory' | 'pty') => Promise<SoakTally>;
+export type EpisodeRunner = (spec: EpisodeSpec, profile: SoakProfile, transport: 'memory' | 'pty', opts?: { swarm?: boolean }) => Promise<SoakTally>;
 
 /** A 32-bit seed for episode `index` of a run seeded `seed` (splitmix32 mix, so neighbours are unrelated). */
 export function episodeSeed(seed: number, index: number): number {
@@ -21,6 +21,11 @@ export function episodeSeed(seed: number, index: number): number {
   z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
   z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
   return (z ^ (z >>> 16)) >>> 0;
+}
+
+/** Episode `index` of a run seeded `seed`, alone (a replay): the same spec as in the whole run. */
+export function episodeOf(seed: number, index: number, dosings = EPISODE_DOSINGS, size = EPISODE_DOSINGS): EpisodeSpec {
+  return { index, seed: episodeSeed(seed, index), firstDosing: index * size, dosings };
 }
 
 export function planEpisodes(seed: number, dosings: number, size = EPISODE_DOSINGS): EpisodeSpec[] {
@@ -36,6 +41,8 @@ export type RunOptions = {
   profile: SoakProfile;
   transport: 'memory' | 'pty';
   workers: number;
+  /** Each episode draws its faults and rates from its seed. */
+  swarm?: boolean;
   /** Called after every finished episode with the tallies so far. */
   onProgress?: (done: SoakTally[]) => void;
   /** Set to stop after the episodes under way. */
@@ -58,7 +65,7 @@ export async function runSoak(opts: RunOptions): Promise<{ tally: SoakTally; int
         interrupted = true;
         break;
       }
-      finish(await opts.runEpisode(ep, opts.profile, opts.transport));
+      finish(await opts.runEpisode(ep, opts.profile, opts.transport, { swarm: opts.swarm === true }));
     }
   } else {
     interrupted = await runInWorkers(queue, opts, finish);
@@ -72,7 +79,7 @@ const WORKER = fileURLToPath(new URL(FROM_SOURCES ? './worker.ts' : './worker.js
 // Resolved here, not from the working directory, so a soak started from any folder finds tsx.
 const TSX = FROM_SOURCES ? import.meta.resolve('tsx') : '';
 
-type ToWorker = { episode: EpisodeSpec; profile: SoakProfile; transport: 'memory' | 'pty' };
+type ToWorker = { episode: EpisodeSpec; profile: SoakProfile; transport: 'memory' | 'pty'; swarm: boolean };
 type FromWorker = { ok: true; tally: SoakTally } | { ok: false; error: string };
 
 function runInWorkers(queue: EpisodeSpec[], opts: RunOptions, finish: (t: SoakTally) => void): Promise<boolean> {
@@ -90,7 +97,7 @@ function runInWorkers(queue: EpisodeSpec[], opts: RunOptions, finish: (t: SoakTa
         return;
       }
       running++;
-      child.send({ episode: next, profile: opts.profile, transport: opts.transport } satisfies ToWorker);
+      child.send({ episode: next, profile: opts.profile, transport: opts.transport, swarm: opts.swarm === true } satisfies ToWorker);
     };
     let alive = 0;
     for (let i = 0; i < opts.workers; i++) {

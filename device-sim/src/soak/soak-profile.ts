@@ -11,12 +11,22 @@
 // | citizen.earlyPressRate     | share of doses taken early (pressed inside the early window instead)         |
 // | citizen.forgetRate         | share of doses never taken (they end missed, and are not dosings)            |
 // | citizen.takeCupDelaySec    | { min, max }: seconds from "take the cup" to the cup lifted                  |
+// | citizen.tooEarlyPressRate  | share of doses with an extra press before the early window opens             |
+// | citizen.overduePressRate   | share of doses pressed only once overdue (still inside the window)           |
+// | citizen.cupAwayRate        | share of doses before which the citizen carries the empty cup away a while  |
+// | pharmacy.<error>Rate       | share of pouches packed wrong: oneMore, oneFewer (than printed), empty,      |
+// |                            | foreign (a pill of another citizen's in addition)                            |
+// | host.crashRate             | share of dosings during which the host process dies and boots again         |
+// | host.powerCutRate          | share of dosings during which host and MCU lose power together              |
+// | network.<fault>Rate        | robot → alarm centre: lostRequest, lostResponse, serverError (503), timeout  |
+// |                            | per request; centreRestart per dosing                                        |
 
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { FAULT_NAMES } from '../faults.js';
+import { Random } from '../random.js';
 
 const Rate = Type.Number({ minimum: 0, maximum: 1 });
 const Span = (max: number) => Type.Object({ min: Type.Number({ minimum: 0, maximum: max }), max: Type.Number({ minimum: 0, maximum: max }) }, { additionalProperties: false });
@@ -36,10 +46,19 @@ export const SoakProfileSchema = Type.Object(
         pressDelayMin: Span(29),
         earlyPressRate: Rate,
         forgetRate: Rate,
-        takeCupDelaySec: Span(600),
+        takeCupDelaySec: Span(3600),
+        tooEarlyPressRate: Type.Optional(Rate),
+        overduePressRate: Type.Optional(Rate),
+        cupAwayRate: Type.Optional(Rate),
       },
       { additionalProperties: false },
     ),
+    pharmacy: Type.Optional(Type.Object({ oneMoreRate: Rate, oneFewerRate: Rate, emptyRate: Rate, foreignRate: Rate }, { additionalProperties: false })),
+    host: Type.Optional(Type.Object({ crashRate: Rate, powerCutRate: Rate }, { additionalProperties: false })),
+    network: Type.Optional(Type.Object(
+      { lostRequestRate: Rate, lostResponseRate: Rate, serverErrorRate: Rate, timeoutRate: Rate, centreRestartRate: Rate },
+      { additionalProperties: false },
+    )),
   },
   { additionalProperties: false },
 );
@@ -62,6 +81,10 @@ export function parseSoakProfile(data: unknown, source: string): SoakProfile {
   if (weights.length === 0 || weights.reduce((a, b) => a + b, 0) <= 0) throw new SoakProfileError(`${source}: /pillsPerDose/weights: needs at least one positive weight`);
   for (const [k, s] of Object.entries({ pressDelayMin: data.citizen.pressDelayMin, takeCupDelaySec: data.citizen.takeCupDelaySec })) {
     if (s.min > s.max) throw new SoakProfileError(`${source}: /citizen/${k}: min ${s.min} is above max ${s.max}`);
+  }
+  if (data.pharmacy) {
+    const ph = data.pharmacy;
+    if (ph.oneMoreRate + ph.oneFewerRate + ph.emptyRate + ph.foreignRate > 1) throw new SoakProfileError(`${source}: /pharmacy: the error rates add up to more than 1`);
   }
   return data;
 }
@@ -93,4 +116,31 @@ export function meanPills(p: SoakProfile): number {
     weight += w;
   }
   return sum / weight;
+}
+
+/**
+ * A swarm episode's profile: from the episode's seed, each fault and each rate of the world is switched on or off
+ * (half the time each) and, when on, scaled by a factor from 1/10 to 10 (log-uniform), so rare combinations of
+ * faults meet often across a run. The same seed always draws the same profile: a replay runs it again.
+ */
+export function swarmProfile(p: SoakProfile, episodeSeed: number): SoakProfile {
+  const r = new Random((episodeSeed ^ 0x5a4a_a11) >>> 0);
+  const draw = (rate: number | undefined): number => (rate && rate > 0 && r.chance(0.5) ? Math.min(0.5, rate * 10 ** r.between(-1, 1)) : 0);
+  const quarter = (rate: number) => Math.min(0.25, draw(rate));
+  const faults = Object.fromEntries(Object.entries(p.faults).map(([k, v]) => [k, draw(v)]));
+  const c = p.citizen;
+  return {
+    ...p,
+    faults,
+    citizen: {
+      ...c,
+      tooEarlyPressRate: draw(c.tooEarlyPressRate),
+      overduePressRate: draw(c.overduePressRate),
+      cupAwayRate: draw(c.cupAwayRate),
+    },
+    // Each packing error at most a quarter of the pouches, so together they never pass 1.
+    ...(p.pharmacy ? { pharmacy: { oneMoreRate: quarter(p.pharmacy.oneMoreRate), oneFewerRate: quarter(p.pharmacy.oneFewerRate), emptyRate: quarter(p.pharmacy.emptyRate), foreignRate: quarter(p.pharmacy.foreignRate) } } : {}),
+    ...(p.host ? { host: { crashRate: draw(p.host.crashRate), powerCutRate: draw(p.host.powerCutRate) } } : {}),
+    ...(p.network ? { network: Object.fromEntries(Object.entries(p.network).map(([k, v]) => [k, draw(v)])) as NonNullable<SoakProfile['network']> } : {}),
+  };
 }

@@ -7,8 +7,8 @@ import type { SoakProfile } from './soak-profile.js';
 // The parent decides when to stop; Ctrl-C in the terminal must not kill an episode half-way.
 process.on('SIGINT', () => undefined);
 
-process.on('message', (m: { episode: EpisodeSpec; profile: SoakProfile; transport: 'memory' | 'pty' }) => {
-  runEpisode(m.episode, m.profile, m.transport).then(
+process.on('message', (m: { episode: EpisodeSpec; profile: SoakProfile; transport: 'memory' | 'pty'; swarm: boolean }) => {
+  runEpisode(m.episode, m.profile, m.transport, { swarm: m.swarm }).then(
     (tally) => process.send?.({ ok: true, tally }),
     (err: unknown) => process.send?.({ ok: false, error: err instanceof Error ? err.stack ?? err.message : String(err) }),
   );

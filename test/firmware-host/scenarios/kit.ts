@@ -13,6 +13,7 @@ import type { Ledger } from '../../../device-sim/src/ledger.js';
 import type { Controller } from '../../../firmware-host/src/controller.js';
 import { FINAL_STATES, type DoseRow, type Store } from '../../../firmware-host/src/store/store.js';
 import { pouchLabel, type DoseTiming, type ScheduledPouch } from '../../../firmware-host/src/roll/types.js';
+import { doseWindows } from '../../../firmware-host/src/dosing/dose-machine.js';
 
 export const MIN = 60_000;
 
@@ -213,12 +214,13 @@ export function referee(store: Store, ledger: Ledger, opts: { rollIds?: readonly
   return { violations, verdicts, executions, releases: releases.filter((e) => doseIds.has(intentOf.get(e.commandId)?.dose_id ?? '')).length };
 }
 
+/** A dose's window as the dose machine computes it (the one definition): early time to close, or the next dose's early time if sooner. */
 function windowOf(d: DoseRow, doses: readonly DoseRow[]): { opensAtMs: number; closesAtMs: number } {
   const next = doses
     .filter((o) => o.rollId === d.rollId && (o.intakeAtMs > d.intakeAtMs || (o.intakeAtMs === d.intakeAtMs && o.position > d.position)))
     .sort((a, b) => a.intakeAtMs - b.intakeAtMs || a.position - b.position)[0];
-  const nextEarly = next ? next.intakeAtMs - next.timing.earlyMin * MIN : Infinity;
-  return { opensAtMs: d.intakeAtMs - d.timing.earlyMin * MIN, closesAtMs: Math.min(d.intakeAtMs + d.timing.closeAfterMin * MIN, nextEarly) };
+  const w = doseWindows(d.intakeAtMs, d.timing, next ? next.intakeAtMs - next.timing.earlyMin * MIN : null);
+  return { opensAtMs: w.earlyAtMs, closesAtMs: w.closeAtMs };
 }
 
 /** Why a dose is red (went wrong and the robot did not say so), or null. */
