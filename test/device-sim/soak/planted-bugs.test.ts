@@ -118,6 +118,8 @@ const bugs: Bug[] = [
   },
   {
     name: 'the plausibility check removed (a short count with the pouch empty passes)',
+    // Seed 21's clean run has a real red here (a pouch one pill short read as right: see device-sim/README.md).
+    seed: 24,
     profile: profile({ faults: { missedPulse: 0.05 }, pharmacy: { oneMoreRate: 0, oneFewerRate: 0.1, emptyRate: 0.02, foreignRate: 0 } }),
     judge: (p, expected, readings, shakes) => {
       const v = realJudge(p, expected, readings, shakes);
