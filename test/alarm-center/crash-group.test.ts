@@ -1,8 +1,7 @@
 // Crash test with group commit at work: several robots deliver at once (so their requests share transactions),
 // the centre (`dosis alarm-center` in a child) is SIGKILLed twice while they send, and restarts on the same file.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -12,6 +11,7 @@ import { registerDevice } from '../../alarm-center/src/server.js';
 import { enqueueOutbox, migrateOutbox, outboxDepth } from '../../firmware-host/src/alarm/outbox.js';
 import { AlarmDelivery } from '../../firmware-host/src/alarm/delivery.js';
 import { silent } from './helpers.js';
+import { freePort, startCentre, until, wallWait } from './centre-process.js';
 
 const children: ChildProcess[] = [];
 const dir = mkdtempSync(join(tmpdir(), 'dosis-crash-group-'));
@@ -19,36 +19,6 @@ afterAll(() => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   rmSync(dir, { recursive: true, force: true });
 });
-
-const wallWait = (ms: number) => new Promise((r) => globalThis.setTimeout(r, ms));
-async function until(cond: () => boolean, limitMs: number) {
-  const start = Date.now();
-  while (!cond()) {
-    if (Date.now() - start > limitMs) throw new Error('timed out');
-    await wallWait(20);
-  }
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
-function startChild(port: number, dbPath: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['bin/dosis.js', 'alarm-center', '--port', String(port), '--db', dbPath], { stdio: ['ignore', 'pipe', 'ignore'] });
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (/alarm centre listening on http:\/\//.test(out)) resolve(child);
-    });
-    child.on('exit', (code) => reject(new Error(`centre exited early (${code})`)));
-  });
-}
 
 describe('crash with group commit', () => {
   it('loses and doubles no acknowledged event of several robots across two SIGKILLs', async () => {
@@ -65,7 +35,7 @@ describe('crash with group commit', () => {
       });
       return { id, db, delivery, n: 0 };
     });
-    let child = await startChild(port, dbPath);
+    let child = await startCentre(port, dbPath, children);
     for (const r of robots) r.delivery.start();
     let producing = true;
     const producer = (async () => {
@@ -86,7 +56,7 @@ describe('crash with group commit', () => {
       await new Promise((r) => child.once('exit', r));
       for (const r of robots) for (const row of r.db.prepare('SELECT event_id FROM outbox WHERE delivered_at_ms IS NOT NULL').all() as { event_id: string }[]) acked.add(`${r.id} ${row.event_id}`);
       await wallWait(100);
-      child = await startChild(port, dbPath);
+      child = await startCentre(port, dbPath, children);
     }
     await wallWait(200);
     producing = false;

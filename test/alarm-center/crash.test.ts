@@ -1,7 +1,6 @@
 // Crash test: the centre runs as `dosis alarm-center` in a child, is SIGKILLed while a robot keeps sending, and restarts on the same file.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -11,6 +10,7 @@ import { registerDevice } from '../../alarm-center/src/server.js';
 import { enqueueOutbox, migrateOutbox, outboxDepth } from '../../firmware-host/src/alarm/outbox.js';
 import { AlarmDelivery } from '../../firmware-host/src/alarm/delivery.js';
 import { silent } from './helpers.js';
+import { freePort, startCentre, until, wallWait } from './centre-process.js';
 
 const children: ChildProcess[] = [];
 const dir = mkdtempSync(join(tmpdir(), 'dosis-crash-'));
@@ -19,42 +19,12 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const wallWait = (ms: number) => new Promise((r) => globalThis.setTimeout(r, ms));
-async function until(cond: () => boolean, limitMs: number) {
-  const start = Date.now();
-  while (!cond()) {
-    if (Date.now() - start > limitMs) throw new Error('timed out');
-    await wallWait(20);
-  }
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
-function startChild(port: number, dbPath: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['bin/dosis.js', 'alarm-center', '--port', String(port), '--db', dbPath], { stdio: ['ignore', 'pipe', 'ignore'] });
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (/alarm centre listening on http:\/\//.test(out)) resolve(child);
-    });
-    child.on('exit', (code) => reject(new Error(`centre exited early (${code})`)));
-  });
-}
-
 describe('crash', () => {
   it('every event answered 2xx survives SIGKILL, and everything still held is delivered after restart, none twice', async () => {
     const dbPath = join(dir, 'centre.db');
     const secret = registerDevice(dbPath, 'robot-c');
     const port = await freePort();
-    let child = await startChild(port, dbPath);
+    let child = await startCentre(port, dbPath, children);
     const clock = new SystemClock();
     const robot = new Database(join(dir, 'robot.db'));
     migrateOutbox(robot);
@@ -85,7 +55,7 @@ describe('crash', () => {
     await new Promise((r) => child.once('exit', r));
     const ackedBeforeKill = (robot.prepare('SELECT event_id FROM outbox WHERE delivered_at_ms IS NOT NULL').all() as { event_id: string }[]).map((r) => r.event_id);
     await wallWait(150);
-    child = await startChild(port, dbPath);
+    child = await startCentre(port, dbPath, children);
     await wallWait(200);
     producing = false;
     await producer;
