@@ -58,3 +58,23 @@ export function numberOption(name: string, value: string | undefined, fallback: 
   }
   return n;
 }
+
+/** A command made of subcommands (`dosis roll`, `dosis robot`): one entry each, listed in this order by --help. */
+export type Subcommands<Io> = Record<string, { summary: string; run: (argv: string[], io: Io) => Promise<number> }>;
+
+/** Runs the subcommand named first in `argv`; bare, `--help` and an unknown name answer as every dosis command does. */
+export async function runSubcommand<Io>(command: string, intro: string, subs: Subcommands<Io>, argv: string[], io: Io): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    const width = Math.max(...Object.keys(subs).map((n) => n.length)) + 2;
+    const rows = Object.entries(subs).map(([n, c]) => `  ${n.padEnd(width)} ${c.summary}`);
+    process.stdout.write(`${intro}\n\nUsage: dosis ${command} <subcommand> [options]\n\nSubcommands:\n${rows.join('\n')}\n\nRun 'dosis ${command} <subcommand> --help' for its options.\n`);
+    return name === undefined ? 2 : 0;
+  }
+  const sub = Object.hasOwn(subs, name) ? subs[name] : undefined;
+  if (!sub) {
+    process.stderr.write(`dosis ${command}: unknown subcommand ${JSON.stringify(name)} (see: dosis ${command} --help)\n`);
+    return 2;
+  }
+  return sub.run(rest, io);
+}

@@ -6,7 +6,7 @@
 
 import { SystemClock } from '../../../protocol/src/clock.js';
 import { t, type Lang } from '../../../protocol/src/i18n.js';
-import { intOption, parseCommand, UsageError, type CommandSpec } from '../../../bin/cli-kit.js';
+import { intOption, parseCommand, runSubcommand, UsageError, type CommandSpec, type Subcommands } from '../../../bin/cli-kit.js';
 import { DEFAULT_TIME_ZONE } from '../roll/manifest-schema.js';
 import { authenticate, common, DEFAULT_DB, err, EXIT, LANG_HELP, LANG_OPTION, langOf, openStore, out, readLine, toReceiptPouch, type CliIo } from '../roll/load-cli.js';
 import { setPin } from '../screens/pin.js';
@@ -14,7 +14,6 @@ import { saveReceipt, type ReceiptKind } from '../screens/receipts.js';
 import type { DoseRow, Store } from '../store/store.js';
 
 type Spec = CommandSpec<Record<string, { type: 'string' | 'boolean'; default?: string | boolean }>>;
-type Subcommand = { summary: string; run: (argv: string[], io: CliIo) => Promise<number> };
 
 const PIN_HELP = 'read the PIN from the first line of stdin (required; a PIN is never taken on the command line)';
 const base = {
@@ -282,7 +281,7 @@ async function withdrawMain(argv: string[], io: CliIo): Promise<number> {
 }
 
 /** One entry per subcommand; `dosis robot --help` lists them in this order. */
-const SUBCOMMANDS: Record<string, Subcommand> = {
+const SUBCOMMANDS: Subcommands<CliIo> = {
   commission: { summary: 'bind the robot to its citizen (creates the database on a new robot)', run: commissionMain },
   decommission: { summary: 'end the binding (an administrator; every roll out first)', run: decommissionMain },
   pause: { summary: 'pause dispensing for a hospital stay; the alarm centre is told', run: pauseMain },
@@ -291,21 +290,7 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
   withdraw: { summary: 'withdraw doses on a prescription change, from a time or one by one', run: withdrawMain },
 };
 
-function usage(): string {
-  const rows = Object.entries(SUBCOMMANDS).map(([name, c]) => `  ${name.padEnd(13)} ${c.summary}`);
-  return `The robot's set-up and the staff's care actions, on its database file.\n\nUsage: dosis robot <subcommand> [options]\n\nSubcommands:\n${rows.join('\n')}\n\nRun 'dosis robot <subcommand> --help' for its options.\n`;
-}
-
-export async function main(argv: string[], io: CliIo = {}): Promise<number> {
-  const [name, ...rest] = argv;
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    process.stdout.write(usage());
-    return name === undefined ? 2 : 0;
-  }
-  const sub = Object.hasOwn(SUBCOMMANDS, name) ? SUBCOMMANDS[name] : undefined;
-  if (!sub) {
-    process.stderr.write(`dosis robot: unknown subcommand ${JSON.stringify(name)} (see: dosis robot --help)\n`);
-    return 2;
-  }
-  return sub.run(rest, io);
+/** `io` lets tests give --pin-stdin its stdin; the dispatcher passes argv only. */
+export function main(argv: string[], io: CliIo = {}): Promise<number> {
+  return runSubcommand('robot', `The robot's set-up and the staff's care actions, on its database file.`, SUBCOMMANDS, argv, io);
 }

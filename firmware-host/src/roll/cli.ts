@@ -3,16 +3,14 @@
 import { closeSync, constants, fstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';
 import { SystemClock } from '../../../protocol/src/clock.js';
 import { DEFAULT_PROFILE_ID, loadProfile } from '../../../hardware/src/profile.js';
-import { intOption, parseCommand, UsageError, type CommandSpec } from '../../../bin/cli-kit.js';
+import { intOption, parseCommand, runSubcommand, UsageError, type CommandSpec, type Subcommands } from '../../../bin/cli-kit.js';
 import { MANIFEST_JSON_SCHEMA } from './manifest-schema.js';
 import { DEFAULT_MAX_PILLS_PER_POUCH, MAX_MANIFEST_BYTES, validateManifest } from './validate.js';
 import { addStaffMain, LANG_HELP, LANG_OPTION, langOf, loadMain, unloadMain, type CliIo } from './load-cli.js';
 import { hasMessage, t } from '../../../protocol/src/i18n.js';
 
-type Subcommand = { summary: string; run: (argv: string[], io: CliIo) => Promise<number> };
-
 /** One entry per subcommand; `dosis roll --help` lists them in this order. */
-const SUBCOMMANDS: Record<string, Subcommand> = {
+const SUBCOMMANDS: Subcommands<CliIo> = {
   validate: { summary: 'check a roll manifest and print every problem, one line each', run: validateMain },
   schema: { summary: 'print the manifest format as a JSON Schema document', run: schemaMain },
   load: { summary: "check a roll and load it into the robot's database (staff PIN on stdin)", run: (argv, io) => loadMain(argv, io, readCapped) },
@@ -20,24 +18,9 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
   'add-staff': { summary: "set a staff member's PIN (read from stdin, stored scrypt-hashed)", run: addStaffMain },
 };
 
-function usage(): string {
-  const rows = Object.entries(SUBCOMMANDS).map(([name, c]) => `  ${name.padEnd(11)} ${c.summary}`);
-  return `Roll manifests: the pharmacy's rolls of dose pouches.\n\nUsage: dosis roll <subcommand> [options]\n\nSubcommands:\n${rows.join('\n')}\n\nRun 'dosis roll <subcommand> --help' for its options.\n`;
-}
-
 /** `io` lets tests give --pin-stdin its stdin; the dispatcher passes argv only. */
-export async function main(argv: string[], io: CliIo = {}): Promise<number> {
-  const [name, ...rest] = argv;
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    process.stdout.write(usage());
-    return name === undefined ? 2 : 0;
-  }
-  const sub = Object.hasOwn(SUBCOMMANDS, name) ? SUBCOMMANDS[name] : undefined;
-  if (!sub) {
-    process.stderr.write(`dosis roll: unknown subcommand ${JSON.stringify(name)} (see: dosis roll --help)\n`);
-    return 2;
-  }
-  return sub.run(rest, io);
+export function main(argv: string[], io: CliIo = {}): Promise<number> {
+  return runSubcommand('roll', `Roll manifests: the pharmacy's rolls of dose pouches.`, SUBCOMMANDS, argv, io);
 }
 
 const validateSpec = {

@@ -21,6 +21,7 @@ import { createMemoryWire } from '../../../protocol/src/transport.js';
 import { loadProfile, type HardwareProfile } from '../../../hardware/src/profile.js';
 import { DeviceSimulator } from '../../../device-sim/src/simulator.js';
 import { Random } from '../../../device-sim/src/random.js';
+import { ProcessClock } from '../../../device-sim/src/soak/host.js';
 import { DeviceLink } from '../../../firmware-host/src/link/link.js';
 import { Store } from '../../../firmware-host/src/store/store.js';
 import { Controller } from '../../../firmware-host/src/controller.js';
@@ -40,34 +41,6 @@ const CUT_WINDOW_MS = 14_000;
 const ROLL_DOSES = 24;
 const SPACING_MS = 4 * MIN;
 const TIMING = { ...QUICK_TIMING, earlyMin: 1, overdueAfterMin: 2, closeAfterMin: 3 };
-
-/** The host process's view of time: when the process dies, none of its timers fire again. */
-class ProcessClock implements Clock {
-  #alive = true;
-  readonly #pending = new Set<TimerHandle>();
-  constructor(private readonly world: Clock) {}
-  now(): number {
-    return this.world.now();
-  }
-  setTimeout(fn: () => void, delayMs: number): TimerHandle {
-    const h = this.world.setTimeout(() => {
-      this.#pending.delete(h);
-      if (this.#alive) fn();
-    }, delayMs);
-    this.#pending.add(h);
-    return h;
-  }
-  clearTimeout(handle: TimerHandle | undefined): void {
-    if (!handle) return;
-    this.#pending.delete(handle);
-    this.world.clearTimeout(handle);
-  }
-  die(): void {
-    this.#alive = false;
-    for (const h of this.#pending) this.world.clearTimeout(h);
-    this.#pending.clear();
-  }
-}
 
 type Host = { clock: ProcessClock; store: Store; controller: Controller };
 
