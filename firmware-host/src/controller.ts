@@ -68,6 +68,8 @@ export type ControllerOptions = {
 export const DB_WATCH_MS = 3000;
 
 type SignalMode = 'off' | 'remind' | 'present' | 'error';
+/** The store's meta key for the light's mode (see #signalMode). */
+const SIGNAL_META = 'signal_mode';
 
 /** `failure`: the dose machine threw; dispensing has stopped and only a restart (which reconciles) resumes it. */
 type Events = { outcome: [DosingOutcome]; status: [ControllerStatus]; failure: [Error] };
@@ -84,7 +86,11 @@ export class Controller {
   #lastOutcome: DosingOutcome | null = null;
   #scheduleTimer: TimerHandle | undefined;
   #lastStatusKey = '';
-  /** What the robot's light and sound should show; sent again when a SIGNAL was lost or the MCU restarted. */
+  /**
+   * What the robot's light and sound should show; sent again when a SIGNAL was lost or the MCU restarted. Kept in the
+   * store too: a host that restarts shows again what it showed (a failed dose's error light stays until the next dose
+   * asks for the citizen), not the MCU's power-up `off`.
+   */
   #signalMode: SignalMode = 'off';
   #signalTimer: TimerHandle | undefined;
   #watchTimer: TimerHandle | undefined;
@@ -104,6 +110,8 @@ export class Controller {
   constructor(opts: ControllerOptions) {
     this.#o = opts;
     this.#log = opts.logger;
+    const shown = opts.store.getMeta(SIGNAL_META);
+    if (shown === 'remind' || shown === 'present' || shown === 'error') this.#signalMode = shown;
     const deps: DoseDeps = {
       clock: opts.clock,
       profile: opts.profile,
@@ -302,6 +310,7 @@ export class Controller {
   // ------------------------------------------------------------ signal
 
   #signal(mode: SignalMode): void {
+    if (mode !== this.#signalMode) this.#o.store.setMeta(SIGNAL_META, mode);
     this.#signalMode = mode;
     this.#o.clock.clearTimeout(this.#signalTimer);
     this.#sendSignal();

@@ -2,7 +2,8 @@
 //
 // timing       waiting → early → due (reminders) → overdue (alarm) → missed (closed: the citizen never asked)
 // dispensing   (the press is stored) checkingCup → starting (claims the dose in the store) → rotating → (label matches)
-//              → releasing → judging → shaking → judging …  → presenting ; every failure → failed (yellow)
+//              → releasing → judging → shaking → judging …  → presenting ; every failure → failed (yellow); a cup lifted
+//              while pills may be falling → failed (the pills may be on the tray: never presented as if in the cup)
 // held         the citizen asked but the dose cannot go on yet (no cup, a full cup, link lost, a rotation lost to a
 //              reset): the claim is given back (nothing left the pouch; the pharmacy may unload), and the dose tries
 //              again by itself and on the button until the window closes, then failed (yellow), never missed
@@ -306,6 +307,7 @@ export function createDoseMachine(deps: DoseDeps) {
       failWindowClosed: assign({ cls: 'yellow' as const, reason: 'closed_before_release' }),
       failHeld: assign(({ context }) => ({ cls: 'yellow' as const, reason: context.notice ? `not_dispensed_${context.notice}` : 'not_dispensed' })),
       failCupUnknown: assign({ cls: 'yellow' as const, reason: 'cup_unknown' }),
+      failCupLifted: assign(({ context }) => ({ cls: 'yellow' as const, reason: 'cup_lifted_during_release', countedPills: verdictOf(deps, context).pills })),
       noteCupUnknown: assign({ cupUnknown: true }),
       notePresented: assign(({ context }) => (context.presentedAtMs === null ? { presentedAtMs: deps.clock.now() } : {})),
       takenAfterCloseIfLate: assign(({ context }) => (deps.clock.now() >= context.dose.windows.closeAtMs ? { reason: 'taken_after_close' } : {})),
@@ -476,6 +478,9 @@ export function createDoseMachine(deps: DoseDeps) {
           },
           judging: {
             always: [
+              // The cup was lifted while the pills may have been falling (or since, unseen): whether they are in it is not
+              // known, and a cup presented empty would be recorded taken. A registered failure instead.
+              { guard: 'cupUnknown', target: '#dose.failed', actions: 'failCupLifted' },
               { guard: 'verdictRight', target: '#dose.presented', actions: 'saveRight' },
               { guard: 'verdictShake', target: 'shaking' },
               { target: '#dose.failed', actions: 'failFromVerdict' },

@@ -1,0 +1,68 @@
+// Single paths through the dose machine that once led to a red error (a wrong dose neither registered nor shown), each
+// walked event by event with silent MCU actors and a recording store.
+import { describe, expect, it } from 'vitest';
+import { createActor, type NonReducibleUnknown } from 'xstate';
+import { ManualClock } from '../../../protocol/src/clock.js';
+import { loadProfile } from '../../../hardware/src/profile.js';
+import { createDoseMachine, doseWindows, silentLogic, type DoseEvent, type DoseStore, type MotionInput } from '../../../firmware-host/src/dosing/dose-machine.js';
+import { DEFAULT_TIMING } from '../../../firmware-host/src/roll/types.js';
+
+const profile = loadProfile('dosis-r1');
+const T = Date.UTC(2027, 0, 4, 8, 0);
+const dose = { doseId: 'R1-001', slot: 0, label: 'R1-001', expectedPills: 3, windows: doseWindows(T, DEFAULT_TIMING, null), reminderEveryMs: 5 * 60_000, overdue: false };
+
+function walk(events: DoseEvent[]) {
+  const calls: string[] = [];
+  const signals: string[] = [];
+  const store: DoseStore = {
+    startDispensing: () => (calls.push('startDispensing'), true),
+    resetToScheduled: () => void calls.push('resetToScheduled'),
+    markAsked: () => void calls.push('markAsked'),
+    forgetAsked: () => void calls.push('forgetAsked'),
+    presented: () => void calls.push('presented'),
+    finish: (_id, final, o) => (calls.push(`finish:${final}:${o?.reason ?? ''}`), true),
+    markOverdue: () => (calls.push('markOverdue'), true),
+    recordIntent: (_d, name) => (calls.push(`intent:${name}`), name),
+    completeIntent: () => void calls.push('completeIntent'),
+  };
+  const clock = new ManualClock(T);
+  const machine = createDoseMachine({
+    clock, profile, store, bootId: () => 'B0000001', signal: (m) => void signals.push(m),
+    motion: silentLogic<MotionInput>(), status: silentLogic<NonReducibleUnknown>(), clear: silentLogic<NonReducibleUnknown>(),
+  });
+  const actor = createActor(machine, { clock, input: { dose, resume: { state: 'timing' } } }).start();
+  for (const e of events) actor.send(e);
+  return { snap: actor.getSnapshot(), calls, signals };
+}
+
+const TO_RELEASE: DoseEvent[] = [
+  { type: 'PRESS' },
+  { type: 'STATUS', cup: true, cupHoldsDose: false, latched: false },
+  { type: 'ROTATED', slot: 0, label: 'R1-001' },
+];
+
+describe('a cup lifted while the pills may be falling', () => {
+  it('during the RELEASE: the dose fails (shown, stored for the centre), the cup is never presented', () => {
+    const { snap, calls, signals } = walk([...TO_RELEASE, { type: 'CUP', present: false }, { type: 'RELEASED', n: 3, w: [12, 12, 12], empty: true }]);
+    expect(snap.value).toBe('failed');
+    expect(snap.context).toMatchObject({ cls: 'yellow', reason: 'cup_lifted_during_release', countedPills: 3 });
+    expect(calls).toContain('finish:failed:cup_lifted_during_release');
+    expect(calls).not.toContain('presented');
+    expect(signals.at(-1)).toBe('error');
+  });
+
+  it('during a SHAKE after a short release: the same', () => {
+    const { snap, calls } = walk([
+      ...TO_RELEASE, { type: 'RELEASED', n: 2, w: [12, 12], empty: false }, { type: 'CUP', present: false }, { type: 'SHAKEN', n: 1, w: [12], empty: true },
+    ]);
+    expect(snap.value).toBe('failed');
+    expect(snap.context.reason).toBe('cup_lifted_during_release');
+    expect(calls).not.toContain('presented');
+  });
+
+  it('no lift: the same release is presented (the guard does not fire by itself)', () => {
+    const { snap, calls } = walk([...TO_RELEASE, { type: 'RELEASED', n: 3, w: [12, 12, 12], empty: true }]);
+    expect(snap.value).toBe('presented');
+    expect(calls).toContain('presented');
+  });
+});

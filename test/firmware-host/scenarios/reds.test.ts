@@ -1,0 +1,126 @@
+// Would-be red errors the soak's referee found in the controller, each played alone: the real controller on the simulator
+// (ManualClock, memory wire), judged on the simulator's ledger (what fell where, what the light showed).
+//
+// - the cup carried away while the pills fall: they land on the tray, not in the cup; the robot must not present an
+//   empty cup as the dose (recorded taken: red), but fail the dose, shown and told (yellow);
+// - a failed dose's error light lost when the host restarts (and the MCU with it, on a power cut): the new host shows
+//   again what the store says was shown, not the MCU's power-up `off`.
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../../protocol/src/clock.js';
+import { createMemoryWire } from '../../../protocol/src/transport.js';
+import { loadProfile, type HardwareProfile } from '../../../hardware/src/profile.js';
+import { DeviceSimulator } from '../../../device-sim/src/simulator.js';
+import { ProcessClock } from '../../../device-sim/src/soak/host.js';
+import { DeviceLink } from '../../../firmware-host/src/link/link.js';
+import { Store } from '../../../firmware-host/src/store/store.js';
+import { Controller } from '../../../firmware-host/src/controller.js';
+import type { DoseTiming } from '../../../firmware-host/src/roll/types.js';
+import { MIN, scenarioRoll } from './kit.js';
+
+const silent = pino({ level: 'silent' });
+const T0 = Date.UTC(2027, 0, 4, 6, 0);
+const TIMING: DoseTiming = { earlyMin: 1, reminderEveryMin: 1, overdueAfterMin: 2, closeAfterMin: 5 };
+const dir = mkdtempSync(join(tmpdir(), 'dosis-reds-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A host process on `file` (a new store connection, cable and controller each boot); `die()` abandons it where it stands. */
+function bootHost(world: ManualClock, file: string, sim: DeviceSimulator, profile: HardwareProfile) {
+  const clock = new ProcessClock(world);
+  const store = Store.open(file, { clock, synchronous: 'NORMAL', timing: TIMING });
+  const link = new DeviceLink({
+    clock, profile, logger: silent,
+    open: () => {
+      const [near, far] = createMemoryWire(clock, { baudRate: profile.baudRate });
+      sim.attach(far);
+      return near;
+    },
+  });
+  const controller = new Controller({ clock, link, store, profile, logger: silent, timing: TIMING });
+  link.start();
+  controller.start();
+  expect(world.runUntil(() => controller.status().reconciled, 60_000)).toBe(true);
+  return { clock, store, controller, die: () => clock.die() };
+}
+
+function world(seed: number, file = ':memory:') {
+  const clock = new ManualClock(T0);
+  const profile = loadProfile('dosis-r1');
+  const sim = new DeviceSimulator({ clock, profile, seed, logger: silent });
+  return { clock, profile, sim, host: bootHost(clock, file, sim, profile) };
+}
+
+const alarmsOf = (store: Store, doseId: string) =>
+  (store.db.prepare('SELECT type FROM outbox WHERE dose_id = ? ORDER BY type').all(doseId) as { type: string }[]).map((r) => r.type);
+
+describe('the cup carried away while the pills fall', () => {
+  for (const [what, backAfterMs] of [['and put back before the robot is done', 1000], ['and put back only later', 30_000]] as const) {
+    it(`${what}: a failure shown and told (yellow), never an empty cup recorded taken`, () => {
+      const w = world(31);
+      const { clock, sim } = w;
+      const { store, controller } = w.host;
+      const pouches = scenarioRoll('C', clock.now(), [4], 2 * MIN);
+      sim.loadPouches(pouches.map((p) => ({ slot: p.slot, label: p.label, pills: p.pillCount })));
+      controller.loadSchedule({ rollId: 'C', citizenId: 'C1', pouches });
+      clock.runUntil(() => controller.status().phase === 'due', 10 * MIN);
+      sim.pressButton();
+      // The MCU has taken the RELEASE (the cup was there): the citizen lifts the (empty) cup before the cut, and puts it
+      // back a little later.
+      expect(clock.runUntil(() => sim.ledger.motions.some((m) => m.name === 'RELEASE'), 60_000)).toBe(true);
+      sim.takeCup('citizen');
+      clock.advance(backAfterMs);
+      sim.placeCup();
+      // Whatever the robot shows next, the citizen lifts the cup once more when it asks for it.
+      clock.runUntil(() => sim.status().signal === 'present' || store.dose('C-001')!.finalAtMs !== null, 60_000);
+      if (sim.status().signal === 'present') sim.takeCup('citizen');
+      clock.runUntil(() => store.dose('C-001')!.finalAtMs !== null, 30 * MIN);
+      // What the robot shows at the end takes a moment to reach the MCU.
+      clock.advance(5000);
+      // Ground truth: the pills fell while the cup was away, and the citizen never lifted any.
+      const fell = sim.ledger.entries.filter((e) => e.pillsFell > 0);
+      expect(fell.length).toBeGreaterThan(0);
+      expect(fell.every((e) => !e.cupPresent)).toBe(true);
+      expect(sim.ledger.takes.reduce((n, t) => n + t.pills, 0)).toBe(0);
+      // The robot's word: failed (yellow), shown on the light, told to the centre.
+      expect(store.dose('C-001')).toMatchObject({ state: 'failed', cls: 'yellow', reason: 'cup_lifted_during_release' });
+      expect(sim.ledger.signals.some((s) => s.mode === 'error')).toBe(true);
+      expect(alarmsOf(store, 'C-001')).toContain('dose_failed');
+    });
+  }
+});
+
+describe('the error light across a restart', () => {
+  for (const powerCut of [false, true]) {
+    it(`a failed dose's error light is shown again after a host ${powerCut ? 'power cut (MCU too)' : 'crash'}`, () => {
+      const file = join(dir, `light-${powerCut ? 'cut' : 'crash'}.db`);
+      const w = world(32, file);
+      const { clock, sim, profile } = w;
+      const pouches = scenarioRoll('L', clock.now(), [3, 2], 2 * MIN, 60 * MIN);
+      sim.loadPouches(pouches.map((p) => ({ slot: p.slot, label: p.label, pills: p.pillCount })));
+      w.host.controller.loadSchedule({ rollId: 'L', citizenId: 'C1', pouches });
+      // Every rotation jams: the dose fails (yellow jam), and the light says so.
+      sim.setFault('jam', 1);
+      clock.runUntil(() => w.host.controller.status().phase === 'due', 10 * MIN);
+      sim.pressButton();
+      expect(clock.runUntil(() => w.host.store.dose('L-001')!.finalAtMs !== null, 10 * MIN)).toBe(true);
+      sim.setFault('jam', 0);
+      expect(w.host.store.dose('L-001')).toMatchObject({ state: 'failed', cls: 'yellow' });
+      clock.advance(5000);
+      expect(sim.status().signal).toBe('error');
+      // The host dies (with the MCU on a power cut: its light is off after power-up) and boots again on its file.
+      w.host.die();
+      if (powerCut) sim.powerCycle();
+      clock.advance(3000);
+      const again = bootHost(clock, file, sim, profile);
+      clock.advance(5000);
+      // The next dose is not due for an hour: nothing has asked for the citizen since the failure.
+      expect(again.controller.status().phase).toBe('waiting');
+      expect(sim.status().signal).toBe('error');
+      expect(sim.ledger.signalAt(clock.now())).toBe('error');
+    });
+  }
+});
