@@ -62,7 +62,7 @@ const PAYLOAD_EVENTS: DoseEvent[] = [
   { type: 'ROTATED', slot: 0, label: 'R1-002' },
   { type: 'RELEASED', n: 3, w: [12, 12, 12], empty: true }, // right
   { type: 'RELEASED', n: 2, w: [12, 12], empty: false }, // short, a pill stuck
-  { type: 'RELEASED', n: 2, w: [12, 17], empty: true }, // short, but a pulse long enough for two
+  { type: 'RELEASED', n: 2, w: [12, 18], empty: true }, // short, but a pulse long enough for two
   { type: 'RELEASED', n: 2, w: [12, 12], empty: true }, // short, pouch empty: the sensor missed one
   { type: 'RELEASED', n: 4, w: [12, 12, 12, 12], empty: true }, // over
   { type: 'RELEASED', n: 3, w: [12, 12, 12], empty: false }, // right count, pouch not empty

@@ -66,3 +66,20 @@ describe('a cup lifted while the pills may be falling', () => {
     expect(calls).toContain('presented');
   });
 });
+
+describe('a short count explained by a long pulse', () => {
+  // dosis-r1: a single pill's pulse is 12 ± 1.5 ms; 18 ms is 4 sd above it, 16 ms under 3 sd (about 1 pill in 100).
+  it('a pulse a slow single pill makes (16 ms) does not stand for two: a pouch packed one short is yellow, not right', () => {
+    const { snap, calls } = walk([...TO_RELEASE, { type: 'RELEASED', n: 2, w: [12, 16], empty: true }]);
+    expect(snap.value).toBe('failed');
+    expect(snap.context).toMatchObject({ cls: 'yellow', reason: 'sensor_implausible', countedPills: 2 });
+    expect(calls).not.toContain('presented');
+  });
+
+  it('a pulse only two pills together make (18 ms) does: right, the overlap resolved', () => {
+    const { snap, calls } = walk([...TO_RELEASE, { type: 'RELEASED', n: 2, w: [12, 18], empty: true }]);
+    expect(snap.value).toBe('presented');
+    expect(snap.context).toMatchObject({ cls: 'correct', reason: 'overlap_resolved', countedPills: 3 });
+    expect(calls).toContain('presented');
+  });
+});
