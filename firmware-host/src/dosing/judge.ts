@@ -11,6 +11,9 @@
 //   short, pouch empty, every missing pill explained by a pulse too long for one pill (see ambiguousFromMs)
 //                                             → right pills (two pills passed the gate together)
 //   short, pouch empty, otherwise             → yellow sensor_implausible (the pills left, the count does not say so)
+// What a count-only sensor cannot see: a pouch packed with one pill more whose extra pill left no pulse of its own (a
+// missed pulse, or two pills passing as one pulse no longer than a single pill's) counts right. Calling every such long
+// pulse unsure would turn some 0.05 % of all good doses yellow; only a second sensor (weight, camera) can close this.
 
 import type { HardwareProfile } from '../../../hardware/src/profile.js';
 import { countPills } from './pill-count.js';
