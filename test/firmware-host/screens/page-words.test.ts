@@ -18,7 +18,7 @@ const PAGES = [
 
 const KEY = /^(?:citizen|common|pharmacy|roll|centre|robot)\.[\w.]*\w$/;
 /** A key built at run time from a code: the page must check it exists (words.has) and fall back, never show it raw. */
-const DYNAMIC_PREFIXES = new Set(['citizen.reason.', 'roll.problem.']);
+const DYNAMIC_PREFIXES = new Set(['citizen.reason.', 'roll.problem.', 'pharmacy.screen.error.']);
 
 /** The Danish texts of the areas: a literal that is one of them is a word (the English ones are also ids: "pin", "error"). */
 function catalogueTexts(areas: readonly string[]): Set<string> {
@@ -66,6 +66,18 @@ describe('the words on the screens', () => {
       if (page !== 'receipt') expect(keys.size).toBeGreaterThan(20);
     });
   }
+
+  it("has the pharmacy screen's words for every refusal of the store and of the care routes", () => {
+    const src = (f: string) => readFileSync(new URL(`../../../firmware-host/src/${f}`, import.meta.url), 'utf8');
+    const store = [...src('store/store.ts').matchAll(/StoreError\('(DOSIS_ERR_\w+)'/g)].map((m) => m[1]!);
+    const server = src('screens/server.ts');
+    // The care routes' own refusals: not an administrator, a wrong PIN for travel.
+    const care = [...server.matchAll(/(?:ScreenError\(|error: )'(DOSIS_ERR_(?:NOT_ADMIN|PIN_\w+))'/g)].map((m) => m[1]!);
+    const codes = new Set([...store, ...care]);
+    expect(codes.size).toBeGreaterThan(10);
+    const da = messagesFor('da', ['pharmacy']);
+    expect([...codes].filter((c) => !(`pharmacy.screen.error.${c}` in da))).toEqual([]);
+  });
 
   it('catches words in a page script, in quotes, templates and plurals, and passes ids, paths, selectors and regexes', () => {
     const texts = catalogueTexts(PHARMACY_AREAS);

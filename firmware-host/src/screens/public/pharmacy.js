@@ -323,6 +323,13 @@
     return a;
   }
 
+  /** A refusal in the screen's words when the catalogue knows its code; else the server's own message. */
+  function refusal(data, status) {
+    const key = data && data.error ? `pharmacy.screen.error.${data.error}` : '';
+    if (key && words.has(key)) return msg(key);
+    return data && data.message ? data.message : String(status);
+  }
+
   // ---- commissioning ----
   $('commission-form').addEventListener('submit', async (ev) => {
     ev.preventDefault();
@@ -330,7 +337,7 @@
     $('admin-pin').value = '';
     const { status, data } = await api('/api/pharmacy/commission', body);
     if (status === 401) return refresh();
-    $('commission-result').textContent = status === 200 ? msg('pharmacy.screen.commissionDone', { citizenId: body.citizenId }) : msg('pharmacy.screen.commissionFailed', { reason: data && data.message ? data.message : status });
+    $('commission-result').textContent = status === 200 ? msg('pharmacy.screen.commissionDone', { citizenId: body.citizenId }) : msg('pharmacy.screen.commissionFailed', { reason: refusal(data, status) });
     $('commission-result').className = status === 200 ? 'ok' : 'error';
     await refresh();
   });
@@ -339,7 +346,7 @@
     $('admin-pin').value = '';
     const { status, data } = await api('/api/pharmacy/decommission', body);
     if (status === 401) return refresh();
-    $('commission-result').textContent = status === 200 ? msg('pharmacy.screen.decommissionDone') : msg('pharmacy.screen.commissionFailed', { reason: data && data.message ? data.message : status });
+    $('commission-result').textContent = status === 200 ? msg('pharmacy.screen.decommissionDone') : msg('pharmacy.screen.commissionFailed', { reason: refusal(data, status) });
     $('commission-result').className = status === 200 ? 'ok' : 'error';
     await refresh();
   });
@@ -397,7 +404,7 @@
       out.append(node('p', msg('pharmacy.screen.done'), 'ok'));
       if (data.receiptId) out.append(receiptLink('care-receipt-link', data.receiptId));
     } else {
-      out.append(node('p', data && data.message ? msg('pharmacy.screen.failedWith', { reason: data.message }) : msg('pharmacy.screen.failed'), 'error'));
+      out.append(node('p', data && (data.error || data.message) ? msg('pharmacy.screen.failedWith', { reason: refusal(data, status) }) : msg('pharmacy.screen.failed'), 'error'));
     }
     await refresh();
   }
