@@ -66,7 +66,10 @@
     return new Intl.DateTimeFormat(locale(), { timeZone: view.timeZone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(new Date(ms));
   }
   function dayKey(ms) {
-    return new Intl.DateTimeFormat('en-CA', { timeZone: view.timeZone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(new Date(ms));
+    // The calendar day in the robot's zone, from the parts (whatever order the screen's locale writes them in).
+    const p = {};
+    for (const x of new Intl.DateTimeFormat(locale(), { timeZone: view.timeZone, year: 'numeric', month: '2-digit', day: '2-digit' }).formatToParts(new Date(ms))) p[x.type] = x.value;
+    return `${p.year}-${p.month}-${p.day}`;
   }
   function fmtDate(ms) {
     const s = new Intl.DateTimeFormat(locale(), { timeZone: view.timeZone, weekday: 'long', day: 'numeric', month: 'long' }).format(new Date(ms));

@@ -361,7 +361,7 @@
     const tz = view && view.timeZone ? view.timeZone : 'UTC';
     const offsetAt = (ms) => {
       const p = {};
-      for (const x of new Intl.DateTimeFormat('en-GB', { timeZone: tz, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit' }).formatToParts(new Date(ms))) p[x.type] = x.value;
+      for (const x of new Intl.DateTimeFormat(locale(), { timeZone: tz, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit' }).formatToParts(new Date(ms))) p[x.type] = x.value;
       return Date.UTC(+p.year, +p.month - 1, +p.day, +p.hour, +p.minute) - ms;
     };
     let ms = wall - offsetAt(wall);
