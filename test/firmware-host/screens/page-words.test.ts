@@ -39,6 +39,8 @@ describe('the words on the screens', () => {
         const src = read(file);
         expect(src, `${file} still has a TEXT object`).not.toMatch(/\bTEXT\b|\bt\(\)\.|\btx\.|data-t\b/);
         expect(wordsIn(src, texts).map((l) => `${file}:${l.line}: ${JSON.stringify(l.text)}`)).toEqual([]);
+        const locales = scriptLiterals(src).map((l) => l.text).filter((x) => /^[a-z]{2,3}(?:-[A-Za-z]{2,4})+$/.test(x));
+        expect(locales.filter((x) => x !== 'da-DK' && x !== 'en-GB'), `${file}: locale codes`).toEqual([]);
       }
     });
 
