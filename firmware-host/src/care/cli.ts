@@ -8,7 +8,7 @@ import { SystemClock } from '../../../protocol/src/clock.js';
 import { t, type Lang } from '../../../protocol/src/i18n.js';
 import { intOption, parseCommand, runSubcommand, UsageError, type CommandSpec, type Subcommands } from '../../../bin/cli-kit.js';
 import {
-  authenticate, common, DEFAULT_DB, err, EXIT, LANG_HELP, LANG_OPTION, langOf, openStore, out, readLine, TIME_ZONE_HELP, TIME_ZONE_OPTION, timeZoneOf,
+  authenticate, common, DEFAULT_DB, err, EXIT, LANG_HELP, LANG_OPTION, langOf, openStore, out, readLine, TIME_ZONE_HELP, TIME_ZONE_OPTION, timeZoneOf, receiptZone,
   toReceiptPouch, type CliIo,
 } from '../roll/load-cli.js';
 import { setPin } from '../screens/pin.js';
@@ -54,7 +54,7 @@ async function session(name: string, values: Record<string, unknown>, io: CliIo,
     store.close();
     return EXIT.auth;
   }
-  return { store, staff, lang, timeZone };
+  return { store, staff, lang, timeZone: receiptZone(timeZone, store) };
 }
 
 type Session = { store: Store; staff: string; timeZone: string };

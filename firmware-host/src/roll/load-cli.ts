@@ -12,7 +12,7 @@ import { SystemClock } from '../../../protocol/src/clock.js';
 import { DEFAULT_PROFILE_ID, loadProfile } from '../../../hardware/src/profile.js';
 import { parseCommand, UsageError, type CommandSpec } from '../../../bin/cli-kit.js';
 import { isLang, t, type Lang } from '../../../protocol/src/i18n.js';
-import { Store } from '../store/store.js';
+import { Store, TIME_ZONE_META } from '../store/store.js';
 import { migratePins, setPin, verifyPin } from '../screens/pin.js';
 import { migrateReceipts, saveReceipt } from '../screens/receipts.js';
 import type { ReturnedPouch } from '../screens/backend.js';
@@ -40,13 +40,22 @@ export function langOf(values: Record<string, unknown>): Lang {
  * (--time-zone, or its --config file) and kept nowhere in the database, so these commands are told it the same way;
  * the receipts the pharmacy screen writes use the running robot's zone, and these must agree with them.
  */
-export const TIME_ZONE_OPTION = { type: 'string', default: DEFAULT_TIME_ZONE } as const;
-export const TIME_ZONE_HELP = `the robot's IANA time zone, as given to dosis host --time-zone: the receipt's times are in it (default ${DEFAULT_TIME_ZONE})`;
+export const TIME_ZONE_OPTION = { type: 'string' } as const;
+export const TIME_ZONE_HELP =
+  `the robot's IANA time zone, for the receipt's times (default: the zone dosis host last ran with on this database, else ${DEFAULT_TIME_ZONE})`;
 
-export function timeZoneOf(name: string, values: Record<string, unknown>): string {
-  const v = values['time-zone'] ?? DEFAULT_TIME_ZONE;
+/** An explicit --time-zone, checked before anything else happens; undefined when not given. */
+export function timeZoneOf(name: string, values: Record<string, unknown>): string | undefined {
+  const v = values['time-zone'];
+  if (v === undefined) return undefined;
   if (typeof v !== 'string' || !isValidTimeZone(v)) throw new UsageError(`${name}: --time-zone must be an IANA time zone such as ${DEFAULT_TIME_ZONE}, got ${JSON.stringify(v)}`);
   return v;
+}
+
+/** The receipt's zone: the one given, else the robot's own (as its host recorded it), else the default. */
+export function receiptZone(given: string | undefined, store: Store): string {
+  const stored = store.getMeta(TIME_ZONE_META);
+  return given ?? (stored && isValidTimeZone(stored) ? stored : DEFAULT_TIME_ZONE);
 }
 
 export type CliIo = {
@@ -227,7 +236,7 @@ export async function loadMain(argv: string[], io: CliIo = {}, readFile: (file: 
     const first = roll.pouches[0]!;
     const last = roll.pouches[roll.pouches.length - 1]!;
     const receipt = saveReceipt(store.db, {
-      kind: before ? 'replace' : 'load', rollId: roll.rollId, staffId: staff, atMs: new SystemClock().now(), timeZone,
+      kind: before ? 'replace' : 'load', rollId: roll.rollId, staffId: staff, atMs: new SystemClock().now(), timeZone: receiptZone(timeZone, store),
       returned: returned.map(toReceiptPouch), loaded: roll.pouches.map(toReceiptPouch),
     });
     lines.push(t(lang, 'pharmacy.cli.loaded', { rollId: roll.rollId, citizenId: roll.citizenId, count: roll.pouches.length, from: iso(first.intakeAtMs), to: iso(last.intakeAtMs), staffId: staff }));
@@ -262,7 +271,7 @@ export async function unloadMain(argv: string[], io: CliIo = {}): Promise<number
       return EXIT.invalid;
     }
     const returned = rows.map(toReceiptPouch);
-    const receipt = saveReceipt(store.db, { rollId: active.rollId, staffId: staff, atMs: new SystemClock().now(), timeZone, returned });
+    const receipt = saveReceipt(store.db, { rollId: active.rollId, staffId: staff, atMs: new SystemClock().now(), timeZone: receiptZone(timeZone, store), returned });
     const lines = rows.map((d) => t(lang, 'pharmacy.cli.returnedLine', { label: d.label, due: iso(d.intakeAtMs), pills: d.pillCount }));
     lines.push(t(lang, 'pharmacy.cli.unloaded', { rollId: active.rollId, staffId: staff, count: rows.length, receiptId: receipt.receiptId }));
     out(lines.join('\n'));

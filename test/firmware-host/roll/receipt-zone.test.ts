@@ -11,7 +11,7 @@ import { UsageError } from '../../../bin/cli-kit.js';
 import { main as rollMain } from '../../../firmware-host/src/roll/cli.js';
 import { main as robotMain } from '../../../firmware-host/src/care/cli.js';
 import { getReceipt, renderReceiptHtml, type Receipt } from '../../../firmware-host/src/screens/receipts.js';
-import { Store } from '../../../firmware-host/src/store/store.js';
+import { Store, TIME_ZONE_META } from '../../../firmware-host/src/store/store.js';
 import { manifestFor, series } from './manifest-kit.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'dosis-receipt-zone-'));
@@ -115,6 +115,20 @@ describe("the command line's receipts are in the robot's zone", () => {
     expectInZone(receiptOf(db, (await run(robotMain, ['travel', '--doses', '2', ...as], '4711')).out), [at(0), at(1)]);
     expectInZone(receiptOf(db, (await run(robotMain, ['withdraw', '--dose', 'R1-006', ...as], '4711')).out), [at(5)]);
     expectInZone(receiptOf(db, (await run(robotMain, ['withdraw', '--from', iso(at(6)), ...as], '4711')).out), [at(6), at(7)]);
+  });
+
+  it('takes the zone the robot\'s host recorded in the database when none is given; a given one still wins', async () => {
+    const db = await robotDb('recorded');
+    const s = Store.open(db, { clock: new SystemClock() });
+    s.setMeta(TIME_ZONE_META, ZONE);
+    s.close();
+    const as = ['--staff', 'anna', '--pin-stdin', '--db', db];
+    const load = await run(rollMain, ['load', file(manifestFor('R1', series(NOW + H, 2, 6))), ...as], '4711');
+    expect(load.code, load.err).toBe(0);
+    expect(receiptOf(db, load.out).timeZone).toBe(ZONE);
+    const travel = await run(robotMain, ['travel', '--doses', '1', ...as, '--time-zone', 'Europe/London'], '4711');
+    expect(travel.code, travel.err).toBe(0);
+    expect(receiptOf(db, travel.out).timeZone).toBe('Europe/London');
   });
 
   it("takes Copenhagen when no zone is given (dosis host's default), and refuses a zone it does not know before anything is done", async () => {
