@@ -39,6 +39,7 @@ const NOT_REACHED: Record<string, string> = {
   'dose.dispensing.checkingCup STATUS [beforeEarly] → dose.timing': 'a held dose whose window moved later (a roll replaced while it waited)',
   'dose.dispensing.releasing CUP [cupLifted] → (stays)': 'the cup lifted in the ~0.3 s while pills fall',
   'dose.dispensing.shaking CUP [cupLifted] → (stays)': 'the cup lifted during a shake',
+  'dose.dispensing.judging always [cupUnknown] → dose.failed': 'follows a cup lifted while pills fall (the two CUP paths above)',
   'dose.dispensing.releasing REFUSED [refusedDeadline] → dose.failed': 'a release that reaches the MCU after the window\'s deadline',
   'dose.dispensing.rotating REFUSED [refusedDeadline] → dose.failed': 'a rotation that reaches the MCU after the window\'s deadline',
   'dose.dispensing.shaking REFUSED [refusedDeadline] → dose.failed': 'a shake that reaches the MCU after the window\'s deadline',
