@@ -68,6 +68,8 @@ export type ControllerOptions = {
 export const DB_WATCH_MS = 3000;
 
 type SignalMode = 'off' | 'remind' | 'present' | 'error';
+/** A failure's error light shows at least this long before a reminder or `off` replaces it (see #errorAckedAtMs). */
+export const ERROR_SHOWN_MS = 60_000;
 /** The store's meta key for the light's mode (see #signalMode). */
 const SIGNAL_META = 'signal_mode';
 
@@ -93,6 +95,14 @@ export class Controller {
    */
   #signalMode: SignalMode = 'off';
   #signalTimer: TimerHandle | undefined;
+  /**
+   * When the MCU acknowledged the error light now shown (undefined: asked for and not yet acknowledged). Until it has
+   * shown for ERROR_SHOWN_MS, `off` and `remind` wait (in #deferredMode): a failure the citizen never saw is red, and
+   * the next dose's reminder (or a link down as the dose failed) must not take its place unseen.
+   */
+  #errorAckedAtMs: number | undefined;
+  #deferredMode: SignalMode | undefined;
+  #holdTimer: TimerHandle | undefined;
   #watchTimer: TimerHandle | undefined;
   #dataVersion: number | undefined;
   /** The store rows the running actor was built from; a commit by another process that changes them restarts it. */
@@ -185,6 +195,7 @@ export class Controller {
     link.off('state', this.#onState);
     this.#o.clock.clearTimeout(this.#scheduleTimer);
     this.#o.clock.clearTimeout(this.#signalTimer);
+    this.#o.clock.clearTimeout(this.#holdTimer);
     this.#o.clock.clearTimeout(this.#watchTimer);
     this.#actor?.stop();
     this.#actor = undefined;
@@ -310,15 +321,35 @@ export class Controller {
   // ------------------------------------------------------------ signal
 
   #signal(mode: SignalMode): void {
+    if ((mode === 'off' || mode === 'remind') && this.#holdsError()) {
+      this.#deferredMode = mode;
+      return;
+    }
+    this.#deferredMode = undefined;
+    if (mode === 'error' && this.#signalMode !== 'error') this.#errorAckedAtMs = undefined;
     if (mode !== this.#signalMode) this.#o.store.setMeta(SIGNAL_META, mode);
     this.#signalMode = mode;
     this.#o.clock.clearTimeout(this.#signalTimer);
     this.#sendSignal();
   }
 
+  /** The error light is asked for and has not yet shown for ERROR_SHOWN_MS (see #errorAckedAtMs). */
+  #holdsError(): boolean {
+    return this.#signalMode === 'error' && (this.#errorAckedAtMs === undefined || this.#o.clock.now() < this.#errorAckedAtMs + ERROR_SHOWN_MS);
+  }
+
   #sendSignal(): void {
     const mode = this.#signalMode;
     this.#o.link.send({ name: 'SIGNAL', mode }, (r) => {
+      if (r.ok && r.ack.result === 'OK' && mode === 'error' && this.#signalMode === 'error' && this.#errorAckedAtMs === undefined && this.#started) {
+        // Shown: what waited behind it follows once it has shown long enough to be seen.
+        this.#errorAckedAtMs = this.#o.clock.now();
+        this.#o.clock.clearTimeout(this.#holdTimer);
+        this.#holdTimer = this.#o.clock.setTimeout(() => {
+          const next = this.#deferredMode;
+          if (this.#started && next !== undefined && !this.#holdsError()) this.#signal(next);
+        }, ERROR_SHOWN_MS);
+      }
       if ((r.ok && r.ack.result === 'OK') || !this.#started || this.#signalMode !== mode) return;
       // Link not ready: the next ready sends it. Unanswered on a ready link: try again shortly.
       if (this.#o.link.state !== 'ready') return;

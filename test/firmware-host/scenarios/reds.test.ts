@@ -124,3 +124,41 @@ describe('the error light across a restart', () => {
     });
   }
 });
+
+describe('the error light and the next dose', () => {
+  it('a failure whose error light the MCU missed (silent as the dose failed) is shown before the next dose reminds, and for a while', () => {
+    const w = world(34);
+    const { clock, sim } = w;
+    const { store, controller } = w.host;
+    // The second dose is due 2 minutes after the first: the first closes as the second's early window opens.
+    const pouches = scenarioRoll('N', clock.now(), [3, 2], 2 * MIN, 2 * MIN);
+    sim.loadPouches(pouches.map((p) => ({ slot: p.slot, label: p.label, pills: p.pillCount })));
+    controller.loadSchedule({ rollId: 'N', citizenId: 'C1', pouches });
+    sim.setFault('jam', 1);
+    clock.runUntil(() => controller.status().phase === 'due', 10 * MIN);
+    clock.advance(40_000);
+    // The dose fails (every rotation jams); the MCU falls silent as it does, past the second dose's due time.
+    let failedAtMs = 0;
+    controller.on('outcome', (o) => {
+      if (o.doseId !== 'N-001') return;
+      failedAtMs = clock.now();
+      sim.setFault('jam', 0);
+      sim.setFault('notAnswering', 1);
+    });
+    sim.pressButton();
+    expect(clock.runUntil(() => failedAtMs > 0, 60_000)).toBe(true);
+    expect(store.dose('N-001')).toMatchObject({ state: 'failed', cls: 'yellow', reason: 'jam' });
+    const dueAtMs = pouches[1]!.intakeAtMs;
+    clock.advance(dueAtMs + 10_000 - clock.now());
+    expect(controller.status().phase).toBe('due');
+    sim.setFault('notAnswering', 0);
+    clock.advance(30_000);
+    // The light the citizen saw: the error first, then (a minute on) the next dose's reminder.
+    const shown = sim.ledger.signals.filter((s) => s.atMs > failedAtMs);
+    expect(shown.map((s) => s.mode)).toEqual(['error']);
+    clock.advance(2 * MIN);
+    const later = sim.ledger.signals.filter((s) => s.atMs > failedAtMs);
+    expect(later.map((s) => s.mode)).toEqual(['error', 'remind']);
+    expect(later[1]!.atMs - later[0]!.atMs).toBeGreaterThanOrEqual(60_000);
+  });
+});
