@@ -119,6 +119,11 @@ export type DoseContext = {
   presentedAtMs: number | null;
   /** See DoseSpec.cupUnknown; also set by a lift while the pills may be falling (releasing, shaking). */
   cupUnknown: boolean;
+  /**
+   * The lift the store saw (DoseSpec.cupUnknown) came after every pill so far had fallen (a restart with no motion
+   * pending): whatever fell was lifted out with the cup, which is empty now.
+   */
+  cupEmptied: boolean;
 };
 
 export type DoseStore = {
@@ -134,6 +139,8 @@ export type DoseStore = {
   markOverdue(doseId: string): boolean;
   recordIntent(doseId: string, name: IntentName, slot: number, bootId: string | null): string;
   completeIntent(commandId: string, result: string): void;
+  /** The cup is known to be empty (whatever was in it was lifted out). */
+  cupLifted(): void;
 };
 
 type Logic<I> = ActorLogic<CallbackSnapshot<I>, AnyEventObject, I, any, any>;
@@ -323,8 +330,11 @@ export function createDoseMachine(deps: DoseDeps) {
         deps.store.presented(context.dose.doseId, { cls, reason, countedPills: v.pills, attempts: context.attempts });
         enqueue.assign({ cls, reason, countedPills: v.pills });
       }),
-      saveFailed: ({ context }) =>
-        void deps.store.finish(context.dose.doseId, 'failed', { cls: 'yellow', reason: context.reason, countedPills: context.countedPills, attempts: context.attempts }),
+      saveFailed: ({ context }) => {
+        deps.store.finish(context.dose.doseId, 'failed', { cls: 'yellow', reason: context.reason, countedPills: context.countedPills, attempts: context.attempts });
+        // A failed dose's pills may be in the cup, unless they were lifted out since they fell.
+        if (context.cupEmptied && context.reason === 'cup_lifted_during_release') deps.store.cupLifted();
+      },
       saveMissed: ({ context }) => void deps.store.finish(context.dose.doseId, 'missed', { reason: context.reason ?? 'not_taken' }),
       saveTaken: ({ context }) => void deps.store.finish(context.dose.doseId, 'taken', { attempts: context.attempts, reason: context.reason }),
       leftInCup: assign({ reason: 'left_in_cup' }),
@@ -351,7 +361,9 @@ export function createDoseMachine(deps: DoseDeps) {
         withdrawn: false,
         releaseRetried: false,
         presentedAtMs: null,
-        cupUnknown: input.dose.cupUnknown === true,
+        // A lift before anything fell (held, or no reading yet and no motion pending) took nothing of this dose's.
+        cupUnknown: input.dose.cupUnknown === true && r.state !== 'asked' && !(r.state === 'dispensing-idle' && r.readings.length === 0),
+        cupEmptied: input.dose.cupUnknown === true && r.state === 'dispensing-idle' && r.readings.length > 0,
       };
     },
     initial: 'boot',

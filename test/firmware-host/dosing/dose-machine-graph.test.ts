@@ -32,6 +32,7 @@ function fakeStore(claims = true): DoseStore & { calls: string[] } {
     markOverdue: () => (calls.push('markOverdue'), true),
     recordIntent: (_d, name) => (calls.push(`intent:${name}`), INTENT_IDS[name]),
     completeIntent: () => void calls.push('completeIntent'),
+    cupLifted: () => void calls.push('cupLifted'),
   };
 }
 

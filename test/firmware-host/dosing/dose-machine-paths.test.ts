@@ -4,14 +4,14 @@ import { describe, expect, it } from 'vitest';
 import { createActor, type NonReducibleUnknown } from 'xstate';
 import { ManualClock } from '../../../protocol/src/clock.js';
 import { loadProfile } from '../../../hardware/src/profile.js';
-import { createDoseMachine, doseWindows, silentLogic, type DoseEvent, type DoseStore, type MotionInput } from '../../../firmware-host/src/dosing/dose-machine.js';
+import { createDoseMachine, doseWindows, silentLogic, type DoseEvent, type DoseResume, type DoseStore, type MotionInput } from '../../../firmware-host/src/dosing/dose-machine.js';
 import { DEFAULT_TIMING } from '../../../firmware-host/src/roll/types.js';
 
 const profile = loadProfile('dosis-r1');
 const T = Date.UTC(2027, 0, 4, 8, 0);
 const dose = { doseId: 'R1-001', slot: 0, label: 'R1-001', expectedPills: 3, windows: doseWindows(T, DEFAULT_TIMING, null), reminderEveryMs: 5 * 60_000, overdue: false };
 
-function walk(events: DoseEvent[]) {
+function walk(events: DoseEvent[], resume: DoseResume = { state: 'timing' }, cupUnknown = false) {
   const calls: string[] = [];
   const signals: string[] = [];
   const store: DoseStore = {
@@ -24,13 +24,14 @@ function walk(events: DoseEvent[]) {
     markOverdue: () => (calls.push('markOverdue'), true),
     recordIntent: (_d, name) => (calls.push(`intent:${name}`), name),
     completeIntent: () => void calls.push('completeIntent'),
+    cupLifted: () => void calls.push('cupLifted'),
   };
   const clock = new ManualClock(T);
   const machine = createDoseMachine({
     clock, profile, store, bootId: () => 'B0000001', signal: (m) => void signals.push(m),
     motion: silentLogic<MotionInput>(), status: silentLogic<NonReducibleUnknown>(), clear: silentLogic<NonReducibleUnknown>(),
   });
-  const actor = createActor(machine, { clock, input: { dose, resume: { state: 'timing' } } }).start();
+  const actor = createActor(machine, { clock, input: { dose: { ...dose, cupUnknown }, resume } }).start();
   for (const e of events) actor.send(e);
   return { snap: actor.getSnapshot(), calls, signals };
 }
@@ -80,6 +81,34 @@ describe('a short count explained by a long pulse', () => {
     const { snap, calls } = walk([...TO_RELEASE, { type: 'RELEASED', n: 2, w: [12, 18], empty: true }]);
     expect(snap.value).toBe('presented');
     expect(snap.context).toMatchObject({ cls: 'correct', reason: 'overlap_resolved', countedPills: 3 });
+    expect(calls).toContain('presented');
+  });
+});
+
+describe('a cup lift the store saw while the host was away (a restart mid-dispensing)', () => {
+  const right = [{ n: 3, w: [12, 12, 12], empty: true }];
+
+  it('after the pills fell and no motion pending: failed, and the cup known empty (the next dose is not blocked)', () => {
+    const { snap, calls } = walk([], { state: 'dispensing-idle', readings: right, attempts: 1 }, true);
+    expect(snap.value).toBe('failed');
+    expect(snap.context.reason).toBe('cup_lifted_during_release');
+    expect(calls.slice(-2)).toEqual(['finish:failed:cup_lifted_during_release', 'cupLifted']);
+  });
+
+  it('during a RELEASE whose outcome the host asks for: failed, the cup may hold pills (not marked empty)', () => {
+    const resume: DoseResume = { state: 'motion', name: 'RELEASE', commandId: 'RELEASE', readings: [], attempts: 1, rotations: 1, shakes: 0 };
+    const { snap, calls } = walk([{ type: 'RELEASED', n: 3, w: [12, 12, 12], empty: true }], resume, true);
+    expect(snap.value).toBe('failed');
+    expect(snap.context.reason).toBe('cup_lifted_during_release');
+    expect(calls).not.toContain('cupLifted');
+  });
+
+  it('before anything fell (nothing read yet, no motion pending): no matter, the dose is dispensed and presented', () => {
+    const { snap, calls } = walk(
+      [{ type: 'STATUS', cup: true, cupHoldsDose: false, latched: false }, { type: 'ROTATED', slot: 0, label: 'R1-001' }, { type: 'RELEASED', n: 3, w: [12, 12, 12], empty: true }],
+      { state: 'dispensing-idle', readings: [], attempts: 1 }, true,
+    );
+    expect(snap.value).toBe('presented');
     expect(calls).toContain('presented');
   });
 });

@@ -319,7 +319,10 @@ describe('power cuts in process', () => {
         const cupDose = h.store.cupDose();
         const ids = new Set(cupDose ? h.store.intents(cupDose).map((x) => x.commandId) : []);
         const lastDropAtMs = sim.ledger.entries.filter((e) => ids.has(e.commandId)).reduce((t, e) => Math.max(t, e.atMs), -Infinity);
-        if (cupDose && !sim.ledger.takes.some((t) => t.atMs >= lastDropAtMs)) {
+        // A lift the host saw only after a restart mid-release (logged cup_lift_uncertain) may have come before the cut
+        // as well as after it: the host cannot know either.
+        const liftUncertain = cupDose !== null && h.store.db.prepare(`SELECT 1 FROM events WHERE type = 'cup_lift_uncertain' AND dose_id = ?`).get(cupDose) !== undefined;
+        if (cupDose && (liftUncertain || !sim.ledger.takes.some((t) => t.atMs >= lastDropAtMs))) {
           counts.emptyCupAskedUnknowable++;
           return;
         }
