@@ -8,7 +8,8 @@
 //              reset): the claim is given back (nothing left the pouch; the pharmacy may unload), and the dose tries
 //              again by itself and on the button until the window closes, then failed (yellow), never missed
 // presented    the right pills wait in the cup → taken; at close (or the grace after a presentation just before it)
-//              missed, or failed when a cup lift the host could not see may have taken them
+//              missed (left in the cup: the error light says not to take them now), or failed when a cup lift the
+//              host could not see may have taken them
 // withdrawn    the store would not let the dose start (returned by another process): no motion, nothing written
 //
 // Everything the machine does to the world goes through `deps`: the store
@@ -260,6 +261,9 @@ export function createDoseMachine(deps: DoseDeps) {
       signalOff: () => deps.signal('off'),
       signalPresent: () => deps.signal('present'),
       signalError: () => deps.signal('error'),
+      // The citizen asked and the pills still wait in the cup as the window ends: not to be taken now, and the citizen
+      // (who may have been on the way) is shown so; a dose never asked for just goes quiet.
+      signalMissed: ({ context }) => deps.signal(context.reason === 'left_in_cup' ? 'error' : 'off'),
       markOverdue: enqueueActions(({ context, enqueue }) => {
         if (!context.overdue) deps.store.markOverdue(context.dose.doseId);
         enqueue.assign({ overdue: true });
@@ -540,7 +544,7 @@ export function createDoseMachine(deps: DoseDeps) {
         },
       },
       taken: { type: 'final', entry: ['signalOff', 'saveTaken'] },
-      missed: { type: 'final', entry: ['signalOff', 'saveMissed'] },
+      missed: { type: 'final', entry: ['signalMissed', 'saveMissed'] },
       failed: { type: 'final', entry: ['signalError', 'saveFailed'] },
       // Not ours any more (the store says so): stop without motion and without writing; the controller picks the next dose.
       withdrawn: { type: 'final', entry: 'signalOff' },

@@ -11,7 +11,7 @@ const profile = loadProfile('dosis-r1');
 const T = Date.UTC(2027, 0, 4, 8, 0);
 const dose = { doseId: 'R1-001', slot: 0, label: 'R1-001', expectedPills: 3, windows: doseWindows(T, DEFAULT_TIMING, null), reminderEveryMs: 5 * 60_000, overdue: false };
 
-function walk(events: DoseEvent[], resume: DoseResume = { state: 'timing' }, cupUnknown = false) {
+function walk(events: DoseEvent[], resume: DoseResume = { state: 'timing' }, cupUnknown = false, thenAtMs?: number) {
   const calls: string[] = [];
   const signals: string[] = [];
   const store: DoseStore = {
@@ -33,6 +33,7 @@ function walk(events: DoseEvent[], resume: DoseResume = { state: 'timing' }, cup
   });
   const actor = createActor(machine, { clock, input: { dose: { ...dose, cupUnknown }, resume } }).start();
   for (const e of events) actor.send(e);
+  if (thenAtMs !== undefined) clock.advance(thenAtMs - clock.now());
   return { snap: actor.getSnapshot(), calls, signals };
 }
 
@@ -110,5 +111,21 @@ describe('a cup lift the store saw while the host was away (a restart mid-dispen
     );
     expect(snap.value).toBe('presented');
     expect(calls).toContain('presented');
+  });
+});
+
+describe('the window ends with the pills in the cup', () => {
+  it('asked for, presented, never lifted: missed (left in the cup), and the light shows the error, not off', () => {
+    const { snap, calls, signals } = walk([...TO_RELEASE, { type: 'RELEASED', n: 3, w: [12, 12, 12], empty: true }], { state: 'timing' }, false, dose.windows.closeAtMs + 1);
+    expect(snap.value).toBe('missed');
+    expect(snap.context.reason).toBe('left_in_cup');
+    expect(calls.at(-1)).toBe('finish:missed:left_in_cup');
+    expect(signals.at(-1)).toBe('error');
+  });
+
+  it('never asked for: missed, the light goes quiet', () => {
+    const { snap, signals } = walk([], { state: 'timing' }, false, dose.windows.closeAtMs + 1);
+    expect(snap.value).toBe('missed');
+    expect(signals.at(-1)).toBe('off');
   });
 });

@@ -162,3 +162,23 @@ describe('the error light and the next dose', () => {
     expect(later[1]!.atMs - later[0]!.atMs).toBeGreaterThanOrEqual(60_000);
   });
 });
+
+describe('pills left in the cup as the window ends', () => {
+  it('asked for and presented, not lifted by the close: missed (left in the cup), told, and the light shows the error', () => {
+    const w = world(35);
+    const { clock, sim } = w;
+    const { store, controller } = w.host;
+    const pouches = scenarioRoll('M', clock.now(), [3], 2 * MIN);
+    sim.loadPouches(pouches.map((p) => ({ slot: p.slot, label: p.label, pills: p.pillCount })));
+    controller.loadSchedule({ rollId: 'M', citizenId: 'C1', pouches });
+    clock.runUntil(() => controller.status().phase === 'due', 10 * MIN);
+    sim.pressButton();
+    expect(clock.runUntil(() => sim.status().signal === 'present', 60_000)).toBe(true);
+    expect(clock.runUntil(() => store.dose('M-001')!.finalAtMs !== null, 30 * MIN)).toBe(true);
+    clock.advance(5000);
+    expect(store.dose('M-001')).toMatchObject({ state: 'missed', reason: 'left_in_cup' });
+    expect(alarmsOf(store, 'M-001')).toContain('missed_dose');
+    expect(sim.status().pillsInCup).toBe(3);
+    expect(sim.status().signal).toBe('error');
+  });
+});
