@@ -32,6 +32,7 @@ import { Random } from '../random.js';
 import type { FaultRates } from '../faults.js';
 import { createPtyPair, keepSerialAttached } from '../pty.js';
 import { Citizen, LOOK_EVERY_MS, PRESS_AGAIN_MS, type CitizenPlan } from '../world/citizen.js';
+import { Aim } from '../world/aim.js';
 import { emptyTally, mergeTallies, type SoakTally } from './report.js';
 import { episodeSeed, type EpisodeSpec } from './runner.js';
 import { swarmProfile, type SoakProfile } from './soak-profile.js';
@@ -156,7 +157,7 @@ function memoryWorld(spec: EpisodeSpec, profile: SoakProfile): World {
   const clock = new ManualClock();
   const hw = loadProfile('dosis-r1');
   const sim = new DeviceSimulator({ clock, profile: hw, seed: spec.seed, faults: profile.faults as Partial<FaultRates>, logger: pino({ level: 'silent' }) });
-  const crashes = (profile.host?.crashRate ?? 0) > 0 || (profile.host?.powerCutRate ?? 0) > 0;
+  const crashes = (profile.host?.crashRate ?? 0) > 0 || (profile.host?.powerCutRate ?? 0) > 0 || Aim.downs(profile.aim);
   const dir = crashes ? mkdtempSync(join(tmpdir(), 'dosis-soak-')) : undefined;
   return {
     clock, sim, hw, crashes, centre: true,
@@ -226,6 +227,8 @@ class Episode {
   /** The dose whose citizen intent and crash are in effect. */
   #begun: string | undefined;
   #crashTimer: TimerHandle | undefined;
+  /** Rare events aimed at the moments that matter (world/aim.ts); on the memory transport only (virtual time). */
+  readonly #aim: Aim | undefined;
 
   constructor(
     private readonly spec: EpisodeSpec,
@@ -245,6 +248,15 @@ class Episode {
       clock: world.clock, sim: world.sim, notice: () => this.#status?.notice ?? null,
       pressMarginMs: PRESS_MARGIN_MS * scale, lookEveryMs: LOOK_EVERY_MS * scale, pressAgainMs: PRESS_AGAIN_MS * scale,
     });
+    const host = profile.host;
+    const downs = (host?.crashRate ?? 0) + (host?.powerCutRate ?? 0);
+    this.#aim = world.clock instanceof ManualClock && Aim.active(profile.aim) ? new Aim(profile.aim!, new Random((spec.seed ^ 0x0a1f_b06e) >>> 0), {
+      clock: world.clock, sim: world.sim, powerCutShare: downs > 0 ? (host?.powerCutRate ?? 0) / downs : 0,
+      hostUp: () => world.crashes && this.#host !== undefined,
+      hostDown: (powerCut, backAtMs) => this.#crash(powerCut, backAtMs),
+      liftCup: (done) => this.#citizen.liftNow(done),
+      count: (e) => bump((this.#tally.world.events ??= {}), e),
+    }) : undefined;
   }
 
   async run(): Promise<SoakTally> {
@@ -259,6 +271,7 @@ class Episode {
       this.#next++;
     }
     if (this.#centre) this.#tally.world.network = { ...this.#centre.counts };
+    this.#tally.world.faults = { ...this.#sim.fired };
     return this.#tally;
   }
 
@@ -317,8 +330,8 @@ class Episode {
     };
   }
 
-  /** The host process dies where it stands (with the MCU too, on a power cut) and boots again a little later. */
-  #crash(powerCut: boolean): void {
+  /** The host process dies where it stands (with the MCU too, on a power cut) and boots again a little later (or at `backAtMs`). */
+  #crash(powerCut: boolean, backAtMs?: number): void {
     const h = this.#host;
     if (!h) return;
     h.clock.die();
@@ -333,7 +346,7 @@ class Episode {
       this.#tally.world.powerCuts++;
       this.#sim.powerCycle();
     } else this.#tally.world.hostCrashes++;
-    this.#clock.setTimeout(() => this.#boot(), this.#rng.between(0, REBOOT_MAX_MS));
+    this.#clock.setTimeout(() => this.#boot(), backAtMs !== undefined ? backAtMs - this.#clock.now() : this.#rng.between(0, REBOOT_MAX_MS));
   }
 
   // ------------------------------------------------------------ the pharmacy and the citizen
@@ -389,16 +402,18 @@ class Episode {
       const atMs = Math.max(now + 15_000 * s, pressAtMs[0]! + r.between(-60_000, 3_000) * s);
       cupAway = { atMs, backAtMs: atMs + r.between(5_000, 180_000) * s };
     }
-    const plan: CitizenPlan = { forget, pressAtMs, liftDelayMs, placeBackMs: r.between(2000, 10_000) * s, cupAway };
+    const windows = windowsOf(intakeAtMs, this.#timing);
+    const drawn: CitizenPlan = { forget, pressAtMs, liftDelayMs, placeBackMs: r.between(2000, 10_000) * s, cupAway };
+    const plan = this.#aim ? this.#aim.plan(drawn, windows) : drawn;
     const host = this.profile.host;
-    const inWindow = pressAtMs.find((x) => x >= intakeAtMs - t.earlyMin * MIN * s);
+    const inWindow = plan.pressAtMs.find((x) => x >= intakeAtMs - t.earlyMin * MIN * s);
     const crash = this.world.crashes && inWindow !== undefined && r.chance((host?.crashRate ?? 0) + (host?.powerCutRate ?? 0));
     const powerCut = crash && r.chance((host?.powerCutRate ?? 0) / ((host?.crashRate ?? 0) + (host?.powerCutRate ?? 0)));
     const packedPills = packedOf(printed, packing);
     return {
       intakeAtMs,
       dose: {
-        prescription: { doseId, slot, label, printedPills: printed, packing, packedPills, windows: windowsOf(intakeAtMs, this.#timing) },
+        prescription: { doseId, slot, label, printedPills: printed, packing, packedPills, windows },
         intent: { forget, liftDelayMs },
         plan,
         crashAtMs: crash ? inWindow! + r.between(0, CRASH_WINDOW_MS) * s : null,
@@ -471,6 +486,8 @@ class Episode {
     if (!dose || this.#begun === doseId) return;
     this.#begun = doseId;
     this.#citizen.expect(dose.prescription.windows, dose.plan);
+    if (dose.plan.cupAway) bump((this.#tally.world.events ??= {}), 'cupAway');
+    this.#aim?.begin(dose.prescription.windows);
     this.#clock.clearTimeout(this.#crashTimer);
     this.#crashTimer = dose.crashAtMs === null ? undefined : this.#clock.setTimeout(() => this.#crash(dose.powerCut), dose.crashAtMs - this.#clock.now());
   }
@@ -482,6 +499,7 @@ class Episode {
     const boots = this.#boots;
     await this.#need(() => this.#ended(doseId, boots), this.#limitMs, doseId, 'the dose never ended');
     this.#clock.clearTimeout(this.#crashTimer);
+    this.#aim?.end();
     this.#citizen.end();
     await this.#need(() => this.#host !== undefined && this.#status?.reconciled === true, this.#limitMs, doseId, 'the host never came back');
     if (!this.#outcomes.has(doseId) && this.#placeNext(doseId)) {

@@ -2,6 +2,8 @@
 
 import { twoProportionTest, wilson, type Interval, type ProportionTest } from './stats.js';
 import { allTransitions } from './coverage.js';
+import { FAULT_NAMES } from '../faults.js';
+import { AIM_EVENTS } from '../world/aim.js';
 
 /** The reference robot: a Danish municipality's fleet, 2018–2021. */
 export const REFERENCE = { accuracy: 0.9988, dosings: 138_000, pills: 606_000 } as const;
@@ -11,7 +13,16 @@ export type DoseClassCounts = { correct: number; green: number; yellow: number; 
 export type InvariantViolation = { invariant: number; dosing: number; detail: string; episode?: number };
 
 /** What the world did to the robot in the run (the profile's rates made real). */
-export type WorldCounts = { hostCrashes: number; powerCuts: number; packingErrors: Record<string, number>; network: Record<string, number> };
+export type WorldCounts = {
+  hostCrashes: number;
+  powerCuts: number;
+  packingErrors: Record<string, number>;
+  network: Record<string, number>;
+  /** How often each named simulator fault fired (device-sim/src/faults.ts). */
+  faults?: Record<string, number>;
+  /** The citizen's cup carried away, and the rare events aimed at the moments that matter (device-sim/src/world/aim.ts). */
+  events?: Record<string, number>;
+};
 
 /** One episode's raw tallies: what workers send back and what merging adds up. */
 export type SoakTally = {
@@ -62,7 +73,12 @@ export type SoakReport = {
    * of the world (host crashes, power cuts, packing errors, network faults: see `world`); `unexercised` lists the
    * transitions the run never took.
    */
-  coverage: { transitions: Record<string, number>; unexercised: string[] };
+  coverage: {
+    transitions: Record<string, number>;
+    unexercised: string[];
+    /** Each named fault path of the world (`fault <name>`, `world <event>`, `packing <error>`, `network <fault>`) with its count. */
+    faultPaths: Record<string, number>;
+  };
   outcomes: DoseClassCounts;
   /** 1 − (green + yellow + red) / dosings: the reference robot's definition. */
   accuracy: number;
@@ -91,7 +107,7 @@ export function emptyTally(firstDosing = 0): SoakTally {
     missed: 0,
     missedReasons: {},
     robotFailures: { registered: 0, unregistered: 0 },
-    world: { hostCrashes: 0, powerCuts: 0, packingErrors: {}, network: {} },
+    world: { hostCrashes: 0, powerCuts: 0, packingErrors: {}, network: {}, faults: {}, events: {} },
     failingEpisodes: [],
     paths: {},
     yellowReasons: {},
@@ -122,6 +138,8 @@ export function mergeTallies(tallies: SoakTally[]): SoakTally {
     out.world.powerCuts += t.world.powerCuts;
     addCounts(out.world.packingErrors, t.world.packingErrors);
     addCounts(out.world.network, t.world.network);
+    addCounts((out.world.faults ??= {}), t.world.faults ?? {});
+    addCounts((out.world.events ??= {}), t.world.events ?? {});
     out.failingEpisodes.push(...t.failingEpisodes);
     addCounts(out.paths, t.paths);
     out.outcomes.correct += t.outcomes.correct;
@@ -170,7 +188,7 @@ export function buildReport(
     robotFailures: { ...tally.robotFailures },
     world: { ...tally.world, packingErrors: sortCounts(tally.world.packingErrors), network: { ...tally.world.network } },
     failingEpisodes: [...new Set(tally.failingEpisodes)].sort((x, y) => x - y),
-    coverage: coverageOf(tally.paths),
+    coverage: { ...coverageOf(tally.paths), faultPaths: faultPathsOf(tally.world) },
     outcomes: { ...outcomes },
     accuracy: dosings > 0 ? 1 - errors / dosings : 0,
     accuracyCi95,
@@ -187,10 +205,22 @@ export function buildReport(
   };
 }
 
-function coverageOf(paths: Record<string, number>): SoakReport['coverage'] {
+function coverageOf(paths: Record<string, number>): Omit<SoakReport['coverage'], 'faultPaths'> {
   const all = allTransitions();
   const transitions = Object.fromEntries([...new Set([...all, ...Object.keys(paths)])].sort().map((k) => [k, paths[k] ?? 0]));
   return { transitions, unexercised: all.filter((k) => !paths[k]) };
+}
+
+/** The world's named fault paths, each with its count (zero when it never happened). */
+function faultPathsOf(w: WorldCounts): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const n of FAULT_NAMES) out[`fault ${n}`] = w.faults?.[n] ?? 0;
+  out['world hostCrash'] = w.hostCrashes;
+  out['world powerCut'] = w.powerCuts;
+  for (const e of ['cupAway', ...AIM_EVENTS]) out[`world ${e}`] = w.events?.[e] ?? 0;
+  for (const k of ['one_more', 'one_fewer', 'empty', 'foreign']) out[`packing ${k}`] = w.packingErrors[k] ?? 0;
+  for (const k of ['lostRequests', 'lostResponses', 'serverErrors', 'timeouts', 'restarts']) out[`network ${k}`] = w.network[k] ?? 0;
+  return out;
 }
 
 function sortCounts(c: Record<string, number>): Record<string, number> {

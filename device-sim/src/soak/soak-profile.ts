@@ -20,6 +20,8 @@
 // | host.powerCutRate          | share of dosings during which host and MCU lose power together              |
 // | network.<fault>Rate        | robot → alarm centre: lostRequest, lostResponse, serverError (503), timeout  |
 // |                            | per request; centreRestart per dosing                                        |
+// | aim.<event>Rate            | rare events aimed at the moments that matter, per the opportunity that       |
+// |                            | device-sim/src/world/aim.ts names (the host down during a release, ...)      |
 
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +29,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { FAULT_NAMES } from '../faults.js';
 import { Random } from '../random.js';
+import { AIM_EVENTS } from '../world/aim.js';
 
 const Rate = Type.Number({ minimum: 0, maximum: 1 });
 const Span = (max: number) => Type.Object({ min: Type.Number({ minimum: 0, maximum: max }), max: Type.Number({ minimum: 0, maximum: max }) }, { additionalProperties: false });
@@ -59,6 +62,7 @@ export const SoakProfileSchema = Type.Object(
       { lostRequestRate: Rate, lostResponseRate: Rate, serverErrorRate: Rate, timeoutRate: Rate, centreRestartRate: Rate },
       { additionalProperties: false },
     )),
+    aim: Type.Optional(Type.Partial(Type.Object(Object.fromEntries(AIM_EVENTS.map((e) => [`${e}Rate`, Rate])), { additionalProperties: false }))),
   },
   { additionalProperties: false },
 );
@@ -141,6 +145,7 @@ export function swarmProfile(p: SoakProfile, episodeSeed: number): SoakProfile {
     // Each packing error at most a quarter of the pouches, so together they never pass 1.
     ...(p.pharmacy ? { pharmacy: { oneMoreRate: quarter(p.pharmacy.oneMoreRate), oneFewerRate: quarter(p.pharmacy.oneFewerRate), emptyRate: quarter(p.pharmacy.emptyRate), foreignRate: quarter(p.pharmacy.foreignRate) } } : {}),
     ...(p.host ? { host: { crashRate: draw(p.host.crashRate), powerCutRate: draw(p.host.powerCutRate) } } : {}),
+    ...(p.aim ? { aim: Object.fromEntries(Object.entries(p.aim).map(([k, v]) => [k, draw(v)])) } : {}),
     ...(p.network ? { network: Object.fromEntries(Object.entries(p.network).map(([k, v]) => [k, draw(v)])) as NonNullable<SoakProfile['network']> } : {}),
   };
 }

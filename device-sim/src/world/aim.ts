@@ -1,0 +1,181 @@
+// Rare world events aimed at the moments that matter (FoundationDB's buggify), so a soak of a thousand dosings runs every recovery path.
+//
+// Uniform draws in time almost never land in the second a release takes, the
+// millisecond a CLEAR is in flight or the last seconds of a window. The aim
+// watches the simulated MCU's inputs (the simulator's `watch`) and the dose
+// under way, and draws each event at its own rate per opportunity:
+//
+// | event (profile: aim.<event>Rate) | opportunity                                | what happens                                                    |
+// |----------------------------------|--------------------------------------------|-----------------------------------------------------------------|
+// | hostDownInMotion                 | per ROTATE or RELEASE the MCU starts       | the host goes down at a random moment while the motion runs     |
+// | hostDownInShake                  | per SHAKE the MCU starts                   | the same, during a shake                                        |
+// | hostDownInClear                  | per CLEAR the MCU receives                 | the host goes down before it hears the answer                  |
+// | mcuResetInClear                  | per CLEAR the MCU receives                 | the MCU resets as the line arrives (it never runs)             |
+// | retryFault                       | per retry motion: a SHAKE, a second ROTATE | half: the MCU resets while it runs; half: the motor driver     |
+// |                                  | or RELEASE of the dose (new command id)    | trips as it is energised (driverFault: LATCHED, refused)       |
+// | hostDownAtClose                  | per dose still open 10 s before its close  | the host goes down then and boots again 1–60 s after the close |
+// | deafAtClose                      | per motion command in a window's last 10 s | the MCU stops hearing for 5 s (notAnswering) from that line on |
+// | cupLiftInMotion                  | per RELEASE or SHAKE the MCU starts        | the citizen lifts the cup while it runs and puts it back; half |
+// |                                  |                                            | the time they keep what was in it and lift it no more          |
+// | cupAwayAtClose                   | per dose the citizen presses for           | they press only 1.5–10 min before the close, having carried    |
+// |                                  |                                            | the cup away; it is back 0–8 s before or 1–120 s after the close |
+//
+// "The host goes down" is a host crash or, in the profile's ratio of
+// host.powerCutRate to host.crashRate, a power cut of host and MCU together.
+// The aim has its own random stream: a profile without aimed events runs
+// exactly as before.
+
+import type { Clock, TimerHandle } from '../../../protocol/src/clock.js';
+import type { Command } from '../../../protocol/src/catalogue.js';
+import type { DoseWindows } from '../../../firmware-host/src/dosing/dose-machine.js';
+import type { DeviceSimulator } from '../simulator.js';
+import type { Random } from '../random.js';
+import type { CitizenPlan } from './citizen.js';
+
+export const AIM_EVENTS = ['hostDownInMotion', 'hostDownInShake', 'hostDownInClear', 'mcuResetInClear', 'retryFault', 'hostDownAtClose',
+  'deafAtClose', 'cupLiftInMotion', 'cupAwayAtClose'] as const;
+export type AimEvent = (typeof AIM_EVENTS)[number];
+export type AimRates = Partial<Record<`${AimEvent}Rate`, number>>;
+
+/** How long before a window's close the last-seconds events look. */
+const CLOSE_SPAN_MS = 10_000;
+
+export type AimWorld = {
+  clock: Clock;
+  sim: DeviceSimulator;
+  /** Whether the host process is running now. */
+  hostUp(): boolean;
+  /** The host goes down now (with the MCU on a power cut) and boots again at `backAtMs`, or after the usual delay. */
+  hostDown(powerCut: boolean, backAtMs?: number): void;
+  /** Of the host going down, the share that are power cuts. */
+  powerCutShare: number;
+  /** The citizen lifts the cup now and puts it back; `done`: they keep what was in it and lift it no more this dose. */
+  liftCup(done: boolean): void;
+  /** Counts an aimed event that happened (the report's world events). */
+  count(event: string): void;
+};
+
+export class Aim {
+  readonly #timers = new Set<TimerHandle>();
+  #windows: DoseWindows | undefined;
+  /** Motion ids of the dose under way, by command: a new id after the first is a retry. */
+  readonly #ids = { ROTATE: new Set<string>(), RELEASE: new Set<string>() };
+  /** Retries the MCU is to reset during (decided as the command arrives, done once it runs). */
+  readonly #resetDuring = new Set<string>();
+
+  constructor(private readonly rates: AimRates, private readonly rng: Random, private readonly w: AimWorld) {
+    w.sim.watch = { command: (c) => this.#command(c), motion: (m) => this.#motion(m) };
+  }
+
+  static active(rates: AimRates | undefined): boolean {
+    return rates !== undefined && Object.values(rates).some((r) => (r ?? 0) > 0);
+  }
+
+  /** Host-down events are aimed: the world needs a store file that survives the host. */
+  static downs(rates: AimRates | undefined): boolean {
+    return rates !== undefined && ['hostDownInMotionRate', 'hostDownInShakeRate', 'hostDownInClearRate', 'hostDownAtCloseRate']
+      .some((k) => (rates[k as keyof AimRates] ?? 0) > 0);
+  }
+
+  #rate(e: AimEvent): number {
+    return this.rates[`${e}Rate`] ?? 0;
+  }
+
+  #after(ms: number, fn: () => void): void {
+    const h = this.w.clock.setTimeout(() => {
+      this.#timers.delete(h);
+      fn();
+    }, Math.max(0, ms));
+    this.#timers.add(h);
+  }
+
+  #down(event: AimEvent, backAtMs?: number): void {
+    if (!this.w.hostUp()) return;
+    this.w.count(event);
+    this.w.hostDown(this.rng.chance(this.w.powerCutShare), backAtMs);
+  }
+
+  /**
+   * The citizen's plan for a dose, changed when a press held by a missing cup until the close is drawn (cupAwayAtClose).
+   */
+  plan(plan: CitizenPlan, windows: DoseWindows): CitizenPlan {
+    if (plan.forget || !this.rng.chance(this.#rate('cupAwayAtClose'))) return plan;
+    const close = windows.closeAtMs;
+    const pressAtMs = Math.round(close - this.rng.between(90_000, 600_000));
+    const atMs = pressAtMs - this.rng.between(5_000, 60_000);
+    const backAtMs = this.rng.chance(0.5) ? close - this.rng.between(0, 8_000) : close + this.rng.between(1_000, 120_000);
+    this.w.count('cupAwayAtClose');
+    return { ...plan, pressAtMs: [pressAtMs], cupAway: { atMs, backAtMs } };
+  }
+
+  /** A dose's window is the world's now (its events are drawn against it); the one before is over. */
+  begin(windows: DoseWindows): void {
+    this.end();
+    this.#windows = windows;
+    if (this.rng.chance(this.#rate('hostDownAtClose'))) {
+      const atMs = windows.closeAtMs - this.rng.between(0, CLOSE_SPAN_MS);
+      const backAtMs = windows.closeAtMs + this.rng.between(1_000, 60_000);
+      // Only a dose still open then (forgotten, held, or waiting in the cup) is there to be hit.
+      this.#after(atMs - this.w.clock.now(), () => {
+        if (this.#windows === windows) this.#down('hostDownAtClose', backAtMs);
+      });
+    }
+  }
+
+  /** The dose is over: its pending events are dropped. */
+  end(): void {
+    for (const h of this.#timers) this.w.clock.clearTimeout(h);
+    this.#timers.clear();
+    this.#windows = undefined;
+    this.#ids.ROTATE.clear();
+    this.#ids.RELEASE.clear();
+    this.#resetDuring.clear();
+  }
+
+  #command(cmd: Command): 'reset' | 'trip' | 'deaf' | undefined {
+    if (!this.#windows) return undefined;
+    if (cmd.name === 'CLEAR') {
+      if (this.rng.chance(this.#rate('mcuResetInClear'))) {
+        this.w.count('mcuResetInClear');
+        return 'reset';
+      }
+      if (this.rng.chance(this.#rate('hostDownInClear'))) this.#after(0, () => this.#down('hostDownInClear'));
+      return undefined;
+    }
+    if (cmd.name !== 'ROTATE' && cmd.name !== 'RELEASE' && cmd.name !== 'SHAKE') return undefined;
+    const now = this.w.clock.now();
+    if (now >= this.#windows.closeAtMs - CLOSE_SPAN_MS && now < this.#windows.closeAtMs && this.rng.chance(this.#rate('deafAtClose'))) {
+      this.w.count('deafAtClose');
+      return 'deaf';
+    }
+    let retry = cmd.name === 'SHAKE';
+    if (cmd.name !== 'SHAKE') {
+      const ids = this.#ids[cmd.name];
+      if (ids.has(cmd.id)) return undefined;
+      retry = ids.size > 0;
+      ids.add(cmd.id);
+    }
+    if (!retry || !this.rng.chance(this.#rate('retryFault'))) return undefined;
+    this.w.count('retryFault');
+    if (this.rng.chance(0.5)) return 'trip';
+    this.#resetDuring.add(cmd.id);
+    return undefined;
+  }
+
+  #motion(m: { name: 'ROTATE' | 'RELEASE' | 'SHAKE'; id: string; durationMs: number }): void {
+    if (!this.#windows) return;
+    const during = () => this.rng.between(0, m.durationMs);
+    if (this.#resetDuring.delete(m.id)) this.#after(during(), () => this.w.sim.powerCycle());
+    if (this.rng.chance(this.#rate(m.name === 'SHAKE' ? 'hostDownInShake' : 'hostDownInMotion'))) {
+      this.#after(during(), () => this.#down(m.name === 'SHAKE' ? 'hostDownInShake' : 'hostDownInMotion'));
+    }
+    if (m.name !== 'ROTATE' && this.rng.chance(this.#rate('cupLiftInMotion'))) {
+      const done = this.rng.chance(0.5);
+      this.#after(during(), () => {
+        if (!this.w.sim.cupPresent) return;
+        this.w.count('cupLiftInMotion');
+        this.w.liftCup(done);
+      });
+    }
+  }
+}
