@@ -38,18 +38,20 @@ type MotionCommand = Extract<Command, { name: MotionName }>;
 type OutcomeEvent = Extract<DeviceEvent, { name: 'ROTATED' | 'RELEASED' | 'SHAKEN' }>;
 type IdRecord = { name: MotionName; slot: number; state: 'running' | 'done' | 'aborted'; outcome?: OutcomeEvent };
 type Unacked = { seq: number; line: string; backoffMs: number; timer?: SimTimer };
-type Motion = { id: string; name: MotionName; slot: number; leaseMs: number; timers: SimTimer[] };
+type Motion = { id: string; name: MotionName; slot: number; leaseMs: number; timers: SimTimer[]; stick: boolean };
 
 /**
  * The world's view of the MCU's inputs (the soak aims rare events at the moments that matter, as FoundationDB's
  * buggify does): `command` sees each new command as it arrives and may say the MCU resets right then (the line is lost
  * with its RAM), goes deaf (the notAnswering fault, from this line on) or, for a motion, that the motor driver trips as
- * it is energised (the driverFault fault);
+ * it is energised (the driverFault fault) or, for a RELEASE, that a pill sticks in the pouch (the pillStuck fault);
  * `motion` sees each motion the MCU starts, with how long it will run.
  */
+export type SimAimed = 'reset' | 'trip' | 'deaf' | 'stick' | undefined;
 export type SimWatcher = {
-  command?(cmd: Command): 'reset' | 'trip' | 'deaf' | undefined;
-  motion?(m: { name: MotionName; id: string; slot: number; durationMs: number }): void;
+  command?(cmd: Command): SimAimed;
+  /** `cutAtMs`: for a RELEASE, when the cutter opens the pouch (from the start). */
+  motion?(m: { name: MotionName; id: string; slot: number; durationMs: number; cutAtMs?: number | undefined }): void;
 };
 /** The cup-lift counter wraps here (a 16-bit cell of non-volatile memory). */
 const LIFTS_MODULO = 65_536;
@@ -519,7 +521,7 @@ export class DeviceSimulator {
     let ackBody: string;
     const after: (() => void)[] = [];
     if (!dec.ok) ackBody = dec.reason === 'unknown_message' ? 'ERR:UNKNOWN' : 'ERR:BAD_FIELD';
-    else ackBody = this.#execute(dec.value, after, aimed === 'trip');
+    else ackBody = this.#execute(dec.value, after, aimed);
     const line = this.#sendFrame('A', ackBody, seq);
     if (line) {
       this.#seqWindow.delete(seq);
@@ -530,7 +532,7 @@ export class DeviceSimulator {
     for (const f of after) f();
   }
 
-  #execute(cmd: Command, after: (() => void)[], trip = false): string {
+  #execute(cmd: Command, after: (() => void)[], aimed: SimAimed = undefined): string {
     switch (cmd.name) {
       case 'HELLO':
         if (cmd.v !== PROTOCOL_VERSION || cmd.cat !== CATALOGUE_HASH) return 'ERR:VERSION';
@@ -569,7 +571,7 @@ export class DeviceSimulator {
       case 'ROTATE':
       case 'RELEASE':
       case 'SHAKE':
-        return this.#motionCommand(cmd, trip);
+        return this.#motionCommand(cmd, aimed);
     }
   }
 
@@ -583,7 +585,7 @@ export class DeviceSimulator {
 
   // ------------------------------------------------------------ motion
 
-  #motionCommand(cmd: MotionCommand, trip: boolean): string {
+  #motionCommand(cmd: MotionCommand, aimed: SimAimed): string {
     const rec = this.#ids.get(cmd.id);
     if (rec) {
       // Same id: a retransmission the seq window no longer covers, or a restarted host. Never move twice.
@@ -596,7 +598,7 @@ export class DeviceSimulator {
     if (this.#motion) return 'BUSY';
     if (cmd.slot >= this.#profile.slotCount) return 'ERR:RANGE';
     // The motor driver trips as it is energised (over-current, over-temperature): latched safe until CLEAR, nothing moved.
-    if (this.#roll('driverFault') || trip) {
+    if (this.#roll('driverFault') || aimed === 'trip') {
       this.#latch('FAULT');
       return 'ERR:LATCHED';
     }
@@ -612,10 +614,11 @@ export class DeviceSimulator {
     this.#ids.set(cmd.id, { name: cmd.name, slot: cmd.slot, state: 'running' });
     while (this.#ids.size > WINDOW) this.#ids.delete(this.#ids.keys().next().value!);
     this.ledger.noteExecution(cmd.id, cmd.name, cmd.slot, this.#clock.now());
-    const motion: Motion = { id: cmd.id, name: cmd.name, slot: cmd.slot, leaseMs: cmd.lease, timers: [] };
+    const motion: Motion = { id: cmd.id, name: cmd.name, slot: cmd.slot, leaseMs: cmd.lease, timers: [], stick: aimed === 'stick' };
     this.#motion = motion;
     this.#lastHostFrameAtMs = this.#clock.now();
     this.#armLease(motion);
+    const cutAtMs = cmd.name === 'RELEASE' ? this.#carousel.moveMs(cmd.slot) + this.#profile.cutMs : undefined;
     const durationMs =
       cmd.name === 'ROTATE' ? this.#startRotate(motion) : cmd.name === 'RELEASE' ? this.#startRelease(motion) : this.#startShake(motion);
     if (this.#roll('mcuReset')) {
@@ -626,7 +629,7 @@ export class DeviceSimulator {
       }));
     }
     this.#log.debug({ cmd: cmd.name, id: cmd.id, slot: cmd.slot, durationMs }, 'motion started');
-    this.watch?.motion?.({ name: cmd.name, id: cmd.id, slot: cmd.slot, durationMs });
+    this.watch?.motion?.({ name: cmd.name, id: cmd.id, slot: cmd.slot, durationMs, cutAtMs });
     return 'OK';
   }
 
@@ -663,7 +666,7 @@ export class DeviceSimulator {
       pouch = this.#pouches.get(at);
       this.#cutMap.add(m.slot);
       this.ledger.noteCut(at);
-      const falling = pouch ? cutPouch(pouch, this.#rng, this.#faults, this.#fire) : 0;
+      const falling = pouch ? cutPouch(pouch, this.#rng, m.stick ? { ...this.#faults, pillStuck: 1 } : this.#faults, this.#fire) : 0;
       const cupPillsBefore = this.#cup.pills;
       this.#cup.receive(falling);
       reading = sensePills(falling, 0, this.#rng, this.#profile, this.#faults, this.#fire);

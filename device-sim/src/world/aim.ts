@@ -11,14 +11,20 @@
 // | hostDownInShake                  | per SHAKE the MCU starts                   | the same, during a shake                                        |
 // | hostDownInClear                  | per CLEAR the MCU receives                 | the host goes down before it hears the answer                  |
 // | mcuResetInClear                  | per CLEAR the MCU receives                 | the MCU resets as the line arrives (it never runs)             |
-// | retryFault                       | per retry motion: a SHAKE, a second ROTATE | half: the MCU resets while it runs; half: the motor driver     |
-// |                                  | or RELEASE of the dose (new command id)    | trips as it is energised (driverFault: LATCHED, refused)       |
+// | mcuResetInRelease                | per RELEASE the MCU starts                 | the MCU resets before the cut (a brown-out as the cutter starts) |
+// | retryFault                       | per retry motion: from a dose's SHAKE,     | the MCU resets while it runs (always once it reset in this      |
+// |                                  | second ROTATE or second RELEASE on, each   | dose: a failing supply fails again), or else half the time the  |
+// |                                  | new motion command of the dose             | motor driver trips as it is energised (driverFault)            |
 // | hostDownAtClose                  | per dose still open 10 s before its close  | the host goes down then and boots again 1–60 s after the close |
 // | deafAtClose                      | per motion command in a window's last 10 s | the MCU stops hearing for 5 s (notAnswering) from that line on |
-// | cupLiftInMotion                  | per RELEASE or SHAKE the MCU starts        | the citizen lifts the cup while it runs and puts it back; half |
-// |                                  |                                            | the time they keep what was in it and lift it no more          |
+// | stickAtClose                     | per RELEASE in a window's last 10 s        | a pill sticks in the pouch until a shake (pillStuck)           |
+// | cupLiftInMotion                  | per ROTATE or RELEASE the MCU starts       | the citizen lifts the cup while it runs and puts it back; during |
+// |                                  |                                            | a release, half the time they keep what was in it and lift it  |
+// |                                  |                                            | no more                                                        |
+// | cupLiftInShake                   | per SHAKE the MCU starts                   | the same, during a shake                                       |
 // | cupAwayAtClose                   | per dose the citizen presses for           | they press only 1.5–10 min before the close, having carried    |
-// |                                  |                                            | the cup away; it is back 0–8 s before or 1–120 s after the close |
+// |                                  |                                            | the cup away; it is back 2–7 s before or 1–120 s after the     |
+// |                                  |                                            | close (the held dose's retry then falls in the last seconds)   |
 //
 // "The host goes down" is a host crash or, in the profile's ratio of
 // host.powerCutRate to host.crashRate, a power cut of host and MCU together.
@@ -28,12 +34,12 @@
 import type { Clock, TimerHandle } from '../../../protocol/src/clock.js';
 import type { Command } from '../../../protocol/src/catalogue.js';
 import type { DoseWindows } from '../../../firmware-host/src/dosing/dose-machine.js';
-import type { DeviceSimulator } from '../simulator.js';
+import type { DeviceSimulator, SimAimed } from '../simulator.js';
 import type { Random } from '../random.js';
 import type { CitizenPlan } from './citizen.js';
 
-export const AIM_EVENTS = ['hostDownInMotion', 'hostDownInShake', 'hostDownInClear', 'mcuResetInClear', 'retryFault', 'hostDownAtClose',
-  'deafAtClose', 'cupLiftInMotion', 'cupAwayAtClose'] as const;
+export const AIM_EVENTS = ['hostDownInMotion', 'hostDownInShake', 'hostDownInClear', 'mcuResetInClear', 'mcuResetInRelease', 'retryFault',
+  'hostDownAtClose', 'deafAtClose', 'stickAtClose', 'cupLiftInMotion', 'cupLiftInShake', 'cupAwayAtClose'] as const;
 export type AimEvent = (typeof AIM_EVENTS)[number];
 export type AimRates = Partial<Record<`${AimEvent}Rate`, number>>;
 
@@ -60,8 +66,12 @@ export class Aim {
   #windows: DoseWindows | undefined;
   /** Motion ids of the dose under way, by command: a new id after the first is a retry. */
   readonly #ids = { ROTATE: new Set<string>(), RELEASE: new Set<string>() };
-  /** Retries the MCU is to reset during (decided as the command arrives, done once it runs). */
-  readonly #resetDuring = new Set<string>();
+  /** A retry has begun in this dose: every new motion from here on is one. */
+  #retrying = false;
+  /** The MCU's boot when the dose began: another one means it reset during the dose. */
+  #boot = '';
+  /** Motions the MCU is to reset during (decided as the command arrives, done once it runs); true: before the cut. */
+  readonly #resetDuring = new Map<string, boolean>();
 
   constructor(private readonly rates: AimRates, private readonly rng: Random, private readonly w: AimWorld) {
     w.sim.watch = { command: (c) => this.#command(c), motion: (m) => this.#motion(m) };
@@ -103,7 +113,7 @@ export class Aim {
     const close = windows.closeAtMs;
     const pressAtMs = Math.round(close - this.rng.between(90_000, 600_000));
     const atMs = pressAtMs - this.rng.between(5_000, 60_000);
-    const backAtMs = this.rng.chance(0.5) ? close - this.rng.between(0, 8_000) : close + this.rng.between(1_000, 120_000);
+    const backAtMs = this.rng.chance(0.5) ? close - this.rng.between(2_000, 7_000) : close + this.rng.between(1_000, 120_000);
     this.w.count('cupAwayAtClose');
     return { ...plan, pressAtMs: [pressAtMs], cupAway: { atMs, backAtMs } };
   }
@@ -112,6 +122,7 @@ export class Aim {
   begin(windows: DoseWindows): void {
     this.end();
     this.#windows = windows;
+    this.#boot = this.w.sim.bootId;
     if (this.rng.chance(this.#rate('hostDownAtClose'))) {
       const atMs = windows.closeAtMs - this.rng.between(0, CLOSE_SPAN_MS);
       const backAtMs = windows.closeAtMs + this.rng.between(1_000, 60_000);
@@ -129,10 +140,11 @@ export class Aim {
     this.#windows = undefined;
     this.#ids.ROTATE.clear();
     this.#ids.RELEASE.clear();
+    this.#retrying = false;
     this.#resetDuring.clear();
   }
 
-  #command(cmd: Command): 'reset' | 'trip' | 'deaf' | undefined {
+  #command(cmd: Command): SimAimed {
     if (!this.#windows) return undefined;
     if (cmd.name === 'CLEAR') {
       if (this.rng.chance(this.#rate('mcuResetInClear'))) {
@@ -148,32 +160,49 @@ export class Aim {
       this.w.count('deafAtClose');
       return 'deaf';
     }
-    let retry = cmd.name === 'SHAKE';
-    if (cmd.name !== 'SHAKE') {
+    if (cmd.name === 'SHAKE') this.#retrying = true;
+    else {
       const ids = this.#ids[cmd.name];
+      // The same id again (re-sent after the MCU said it never got it): the same motion, not a new chance.
       if (ids.has(cmd.id)) return undefined;
-      retry = ids.size > 0;
+      if (ids.size > 0) this.#retrying = true;
       ids.add(cmd.id);
     }
-    if (!retry || !this.rng.chance(this.#rate('retryFault'))) return undefined;
-    this.w.count('retryFault');
-    if (this.rng.chance(0.5)) return 'trip';
-    this.#resetDuring.add(cmd.id);
+    if (this.#retrying && this.rng.chance(this.#rate('retryFault'))) {
+      this.w.count('retryFault');
+      if (this.w.sim.bootId === this.#boot && this.rng.chance(0.5)) return 'trip';
+      this.#resetDuring.set(cmd.id, false);
+      return undefined;
+    }
+    if (cmd.name === 'RELEASE' && this.rng.chance(this.#rate('mcuResetInRelease'))) {
+      this.w.count('mcuResetInRelease');
+      this.#resetDuring.set(cmd.id, true);
+    }
+    if (cmd.name === 'RELEASE' && now >= this.#windows.closeAtMs - CLOSE_SPAN_MS && this.rng.chance(this.#rate('stickAtClose'))) {
+      this.w.count('stickAtClose');
+      return 'stick';
+    }
     return undefined;
   }
 
-  #motion(m: { name: 'ROTATE' | 'RELEASE' | 'SHAKE'; id: string; durationMs: number }): void {
+  #motion(m: { name: 'ROTATE' | 'RELEASE' | 'SHAKE'; id: string; durationMs: number; cutAtMs?: number | undefined }): void {
     if (!this.#windows) return;
     const during = () => this.rng.between(0, m.durationMs);
-    if (this.#resetDuring.delete(m.id)) this.#after(during(), () => this.w.sim.powerCycle());
+    const beforeCut = this.#resetDuring.get(m.id);
+    if (beforeCut !== undefined) {
+      this.#resetDuring.delete(m.id);
+      this.#after(beforeCut ? this.rng.between(0, m.cutAtMs ?? m.durationMs) : during(), () => this.w.sim.powerCycle());
+    }
     if (this.rng.chance(this.#rate(m.name === 'SHAKE' ? 'hostDownInShake' : 'hostDownInMotion'))) {
       this.#after(during(), () => this.#down(m.name === 'SHAKE' ? 'hostDownInShake' : 'hostDownInMotion'));
     }
-    if (m.name !== 'ROTATE' && this.rng.chance(this.#rate('cupLiftInMotion'))) {
-      const done = this.rng.chance(0.5);
+    const lift = m.name === 'SHAKE' ? 'cupLiftInShake' : 'cupLiftInMotion';
+    if (this.rng.chance(this.#rate(lift))) {
+      // The cup is empty while the carousel turns: nothing to keep.
+      const done = m.name !== 'ROTATE' && this.rng.chance(0.5);
       this.#after(during(), () => {
         if (!this.w.sim.cupPresent) return;
-        this.w.count('cupLiftInMotion');
+        this.w.count(lift);
         this.w.liftCup(done);
       });
     }
