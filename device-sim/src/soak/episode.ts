@@ -306,6 +306,7 @@ class Episode {
     });
     this.#boots++;
     this.#host = h;
+    if (this.#aim) this.#powerFailsBetweenCommits(h);
     this.#status = undefined;
     this.#retime = h.store.db.prepare(`UPDATE doses SET intake_at_ms = ? WHERE dose_id = ? AND state = 'scheduled'`);
     this.#alarms = h.store.db.prepare('SELECT type FROM outbox WHERE dose_id = ?') as Statement<[string], { type: string }>;
@@ -317,6 +318,19 @@ class Episode {
       this.#sim.ledger.noteScreen(this.#clock.now(), s.notice);
       this.#wake?.();
     });
+  }
+
+  /**
+   * A host that can go down between two commits of one step (aim.hostDownAfterOutcome): once the store has committed a
+   * motion's outcome, the process may die right there; the throw stops the rest of the step as the power loss would.
+   */
+  #powerFailsBetweenCommits(h: HostProcess): void {
+    const store = h.store;
+    const complete = store.completeIntent.bind(store);
+    store.completeIntent = (commandId, result) => {
+      complete(commandId, result);
+      if (this.#host === h && this.#aim?.downAfterCommit(result)) throw new HostGone();
+    };
   }
 
   /** Requests the robot's delivery loop made (counted where it calls fetch, whatever a test build does below). */
@@ -621,6 +635,13 @@ class Episode {
     const until = clock.now() + ms;
     if (clock instanceof ManualClock) clock.runUntil(() => clock.now() >= until, ms + 1);
     else await new Promise<void>((resolve) => clock.setTimeout(resolve, ms));
+  }
+}
+
+/** Thrown inside a dead host's step: nothing after it in that step runs. */
+class HostGone extends Error {
+  constructor() {
+    super('the host went down between two commits');
   }
 }
 

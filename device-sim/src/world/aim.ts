@@ -16,6 +16,8 @@
 // |                                  | second ROTATE or second RELEASE on, each   | dose: a failing supply fails again), or else half the time the  |
 // |                                  | new motion command of the dose             | motor driver trips as it is energised (driverFault)            |
 // | hostDownAtClose                  | per dose still open 10 s before its close  | the host goes down then and boots again 1–60 s after the close |
+// | hostDownAfterOutcome             | per RELEASED or SHAKEN the host stores     | the host goes down right after that commit, before the writes  |
+// |                                  |                                            | of the same step (presented, failed, the next SHAKE's intent)  |
 // | deafAtClose                      | per motion command in a window's last 10 s | the MCU stops hearing for 5 s (notAnswering) from that line on |
 // | stickAtClose                     | per RELEASE in a window's last 10 s        | a pill sticks in the pouch until a shake (pillStuck)           |
 // | cupLiftInMotion                  | per ROTATE or RELEASE the MCU starts       | the citizen lifts the cup while it runs and puts it back; during |
@@ -39,7 +41,7 @@ import type { Random } from '../random.js';
 import type { CitizenPlan } from './citizen.js';
 
 export const AIM_EVENTS = ['hostDownInMotion', 'hostDownInShake', 'hostDownInClear', 'mcuResetInClear', 'mcuResetInRelease', 'retryFault',
-  'hostDownAtClose', 'deafAtClose', 'stickAtClose', 'cupLiftInMotion', 'cupLiftInShake', 'cupAwayAtClose'] as const;
+  'hostDownAtClose', 'hostDownAfterOutcome', 'deafAtClose', 'stickAtClose', 'cupLiftInMotion', 'cupLiftInShake', 'cupAwayAtClose'] as const;
 export type AimEvent = (typeof AIM_EVENTS)[number];
 export type AimRates = Partial<Record<`${AimEvent}Rate`, number>>;
 
@@ -83,7 +85,7 @@ export class Aim {
 
   /** Host-down events are aimed: the world needs a store file that survives the host. */
   static downs(rates: AimRates | undefined): boolean {
-    return rates !== undefined && ['hostDownInMotionRate', 'hostDownInShakeRate', 'hostDownInClearRate', 'hostDownAtCloseRate']
+    return rates !== undefined && ['hostDownInMotionRate', 'hostDownInShakeRate', 'hostDownInClearRate', 'hostDownAtCloseRate', 'hostDownAfterOutcomeRate']
       .some((k) => (rates[k as keyof AimRates] ?? 0) > 0);
   }
 
@@ -116,6 +118,19 @@ export class Aim {
     const backAtMs = this.rng.chance(0.5) ? close - this.rng.between(2_000, 7_000) : close + this.rng.between(1_000, 120_000);
     this.w.count('cupAwayAtClose');
     return { ...plan, pressAtMs: [pressAtMs], cupAway: { atMs, backAtMs } };
+  }
+
+  /**
+   * The host has just committed a motion's outcome (`result`, the stored JSON): true when it goes down at this very
+   * point, between this commit and the next one of the same step (the caller stops the step).
+   */
+  downAfterCommit(result: string): boolean {
+    if (!this.#windows || !this.w.hostUp()) return false;
+    const type = (JSON.parse(result) as { type?: unknown }).type;
+    if (type !== 'RELEASED' && type !== 'SHAKEN') return false;
+    if (!this.rng.chance(this.#rate('hostDownAfterOutcome'))) return false;
+    this.#down('hostDownAfterOutcome');
+    return true;
   }
 
   /** A dose's window is the world's now (its events are drawn against it); the one before is over. */

@@ -11,22 +11,20 @@ import { runEpisode } from '../../../device-sim/src/soak/episode.js';
 import { loadSoakProfile } from '../../../device-sim/src/soak/soak-profile.js';
 import { buildReport } from '../../../device-sim/src/soak/report.js';
 import { allTransitions } from '../../../device-sim/src/soak/coverage.js';
+import { episodeOf } from '../../../device-sim/src/soak/runner.js';
 import { FAULT_NAMES } from '../../../device-sim/src/faults.js';
 import { AIM_EVENTS } from '../../../device-sim/src/world/aim.js';
 
 /**
- * Not reached by 1,000 harsh dosings, and why: each can be reached only by what the soak's world cannot do from the
- * outside (stop the host between two commits of one step, or change the schedule behind the machine's back).
+ * Not reached by 1,000 harsh dosings, and why: each needs what the soak's world does not do from the outside.
  */
 const NOT_REACHED: Record<string, string> = {
-  'dose.boot always [resumeJudging] → dose.dispensing.judging':
-    'the RELEASED/SHAKEN outcome is stored and the next step (presented, failed, or the SHAKE intent) written in the same synchronous step of the machine; only a power cut between those two SQLite commits leaves a dose dispensing with readings and no pending intent, and the soak stops a host between events, never inside one',
   'dose.dispensing.releasing REFUSED [refusedSlotEmpty] → dose.failed':
-    'a fresh RELEASE for a pouch the MCU has already cut: the MCU marks its non-volatile cut map and id memory in the same step that accepts a RELEASE, and the host writes each RELEASE intent before sending it, so a cut the host does not know of needs a lost host store (a reset in between ends in refusedSlotEmptyAfterReset instead)',
+    'a fresh RELEASE for a pouch the MCU has already cut, with no MCU reset in between (a reset ends in refusedSlotEmptyAfterReset): the MCU marks its non-volatile cut map and id memory in the step that accepts a RELEASE, and the host commits each RELEASE intent before sending it, so a cut the host knows nothing of needs a host store that lost a commit',
   'dose.dispensing.starting always [withdrawn] → dose.withdrawn':
-    'the store refuses the claim only when another process (roll unload, withdrawal) committed in the milliseconds between the press and the claim; the soak changes the schedule only between doses',
+    'the store refuses the claim only when another process (a roll unloaded, a pouch withdrawn) commits in the milliseconds between the press\'s STATUS and the claim; the soak changes the schedule only between doses',
   'dose.dispensing.checkingCup STATUS [beforeEarly] → dose.timing':
-    'a held dose whose window moved later: only a schedule replaced while the press is held (the soak loads rolls only between doses)',
+    'a held dose whose window moved later: only a roll replaced (or re-timed by another process) while the press is held; the soak loads rolls only between doses',
 };
 
 describe('recovery-path coverage', () => {
@@ -37,7 +35,8 @@ describe('recovery-path coverage', () => {
   });
 
   it('harsh exercises every transition but the ones listed, each counted in the report', async () => {
-    const t = await runEpisode({ index: 0, seed: 1, firstDosing: 0, dosings: 1000 }, loadSoakProfile('harsh'), 'memory');
+    // The same episode as `dosis soak --profile harsh --dosings 1000 --seed 1` (and its `--replay 1:0`).
+    const t = await runEpisode(episodeOf(1, 0, 1000), loadSoakProfile('harsh'), 'memory');
     const r = buildReport(t, { seed: 1, profile: 'harsh', transport: 'memory', workers: 1, wallSeconds: 1, interrupted: false });
     const unexpected = r.coverage.unexercised.filter((k) => !(k in NOT_REACHED));
     expect(unexpected).toEqual([]);
