@@ -43,11 +43,11 @@ type Motion = { id: string; name: MotionName; slot: number; leaseMs: number; tim
 /**
  * The world's view of the MCU's inputs (the soak aims rare events at the moments that matter, as FoundationDB's
  * buggify does): `command` sees each new command as it arrives and may say the MCU resets right then (the line is lost
- * with its RAM), goes deaf (the notAnswering fault, from this line on) or, for a motion, that the motor driver trips as
+ * with its RAM), goes deaf (the notAnswering fault) from this line on or just after answering it, or, for a motion, that the motor driver trips as
  * it is energised (the driverFault fault) or, for a RELEASE, that a pill sticks in the pouch (the pillStuck fault);
  * `motion` sees each motion the MCU starts, with how long it will run.
  */
-export type SimAimed = 'reset' | 'trip' | 'deaf' | 'stick' | undefined;
+export type SimAimed = 'reset' | 'trip' | 'deaf' | 'deafAfter' | 'stick' | undefined;
 export type SimWatcher = {
   command?(cmd: Command): SimAimed;
   /** `cutAtMs`: for a RELEASE, when the cutter opens the pouch (from the start). */
@@ -530,6 +530,10 @@ export class DeviceSimulator {
     }
     // Events a command causes at once follow its ack on the wire.
     for (const f of after) f();
+    if (aimed === 'deafAfter') {
+      this.#silentUntilMs = this.#clock.now() + NOT_ANSWERING_MS;
+      this.#log.info('notAnswering just after a command: silent for 5 s');
+    }
   }
 
   #execute(cmd: Command, after: (() => void)[], aimed: SimAimed = undefined): string {

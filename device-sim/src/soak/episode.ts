@@ -5,7 +5,10 @@
 // fewer than printed, an empty pouch, a foreign pill), the citizen has an
 // intent for each dose (press or forget, press too early or after the dose is
 // overdue, carry the cup away, lift it slowly), the host crashes and boots
-// again from its store file, and host and MCU lose power together. After each
+// again from its store file, and host and MCU lose power together; rarer
+// events are aimed at the moments that matter (world/aim.ts: the host down
+// during a release or between two commits, the MCU reset on a retry, the cup
+// lifted while pills fall, the last seconds of a window). After each
 // dose the referee (referee.ts) judges it from that copy and the simulator's
 // ledger; the controller's records are read only to pace the run (when a dose
 // is over) and as the alarm centre's stand-in (the alarm outbox).

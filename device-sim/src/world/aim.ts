@@ -18,14 +18,16 @@
 // | hostDownAtClose                  | per dose still open 10 s before its close  | the host goes down then and boots again 1–60 s after the close |
 // | hostDownAfterOutcome             | per RELEASED or SHAKEN the host stores     | the host goes down right after that commit, before the writes  |
 // |                                  |                                            | of the same step (presented, failed, the next SHAKE's intent)  |
-// | deafAtClose                      | per motion command in a window's last 10 s | the MCU stops hearing for 5 s (notAnswering) from that line on |
+// | deafAtClose                      | per motion command in a window's last 10 s | the MCU goes deaf and mute for 5 s (notAnswering): from that   |
+// |                                  |                                            | line on, or for a ROTATE half the time just after its ack (its |
+// |                                  |                                            | outcome then reaches the host late)                            |
 // | stickAtClose                     | per RELEASE in a window's last 10 s        | a pill sticks in the pouch until a shake (pillStuck)           |
 // | cupLiftInMotion                  | per ROTATE or RELEASE the MCU starts       | the citizen lifts the cup while it runs and puts it back; during |
 // |                                  |                                            | a release, half the time they keep what was in it and lift it  |
 // |                                  |                                            | no more                                                        |
 // | cupLiftInShake                   | per SHAKE the MCU starts                   | the same, during a shake                                       |
 // | cupAwayAtClose                   | per dose the citizen presses for           | they press only 1.5–10 min before the close, having carried    |
-// |                                  |                                            | the cup away; it is back 2–7 s before or 1–120 s after the     |
+// |                                  |                                            | the cup away; it is back 1–6 s before or 1–120 s after the     |
 // |                                  |                                            | close (the held dose's retry then falls in the last seconds)   |
 //
 // "The host goes down" is a host crash or, in the profile's ratio of
@@ -115,7 +117,7 @@ export class Aim {
     const close = windows.closeAtMs;
     const pressAtMs = Math.round(close - this.rng.between(90_000, 600_000));
     const atMs = pressAtMs - this.rng.between(5_000, 60_000);
-    const backAtMs = this.rng.chance(0.5) ? close - this.rng.between(2_000, 7_000) : close + this.rng.between(1_000, 120_000);
+    const backAtMs = this.rng.chance(0.5) ? close - this.rng.between(1_000, 6_000) : close + this.rng.between(1_000, 120_000);
     this.w.count('cupAwayAtClose');
     return { ...plan, pressAtMs: [pressAtMs], cupAway: { atMs, backAtMs } };
   }
@@ -173,7 +175,7 @@ export class Aim {
     const now = this.w.clock.now();
     if (now >= this.#windows.closeAtMs - CLOSE_SPAN_MS && now < this.#windows.closeAtMs && this.rng.chance(this.#rate('deafAtClose'))) {
       this.w.count('deafAtClose');
-      return 'deaf';
+      return cmd.name === 'ROTATE' && this.rng.chance(0.5) ? 'deafAfter' : 'deaf';
     }
     if (cmd.name === 'SHAKE') this.#retrying = true;
     else {
