@@ -659,7 +659,9 @@ class Episode {
    */
   #drawCare(firstId: string): boolean {
     const c = this.profile.care;
-    if (!c) return false;
+    // On the wall clock (the pty transport) the staff's action would race dose times scaled to milliseconds: care runs
+    // on virtual time only.
+    if (!c || !(this.#clock instanceof ManualClock)) return false;
     const r = this.#careRng;
     const u = r.next();
     const action: CareAction | undefined = u < c.pauseRate ? 'pause'
