@@ -24,6 +24,19 @@ export type WorldCounts = {
   events?: Record<string, number>;
 };
 
+/**
+ * Doses the staff took out of dispensing (pause, travel, withdrawal), by class (neither dosings nor missed; one
+ * dispensed all the same is a red dosing instead), and the staff's actions that made them.
+ */
+export type CareCounts = {
+  doses: { suspended: number; travel: number; withdrawn: number };
+  actions: { pause: number; resumeEarly: number; travel: number; withdrawFromTime: number; withdrawByLabel: number };
+};
+
+export function emptyCare(): CareCounts {
+  return { doses: { suspended: 0, travel: 0, withdrawn: 0 }, actions: { pause: 0, resumeEarly: 0, travel: 0, withdrawFromTime: 0, withdrawByLabel: 0 } };
+}
+
 /** One episode's raw tallies: what workers send back and what merging adds up. */
 export type SoakTally = {
   /** Index of the first dosing of this tally in the whole run (for ordering the series). */
@@ -46,6 +59,8 @@ export type SoakTally = {
   invariantViolations: InvariantViolation[];
   /** Cumulative class counts sampled along the run: [dosings so far, correct, green, yellow, red]. */
   samples: [number, number, number, number, number][];
+  /** Only in runs whose profile has care actions (so the figures of a run without stay as they were). */
+  care?: CareCounts;
 };
 
 export type SeriesPoint = { dosings: number; accuracy: number; low: number; high: number } & DoseClassCounts;
@@ -65,6 +80,8 @@ export type SoakReport = {
   missed: number;
   missedReasons: Record<string, number>;
   robotFailures: { registered: number; unregistered: number };
+  /** Doses out of dispensing (not dosings, not missed) and the staff's actions; only when the run had care actions. */
+  care?: CareCounts;
   world: WorldCounts;
   /** Episodes with a red dosing or an invariant violation. */
   failingEpisodes: number[];
@@ -149,6 +166,11 @@ export function mergeTallies(tallies: SoakTally[]): SoakTally {
     addCounts(out.yellowReasons, t.yellowReasons);
     addCounts(out.redReasons, t.redReasons);
     out.invariantViolations.push(...t.invariantViolations);
+    if (t.care) {
+      const c = (out.care ??= emptyCare());
+      addCounts(c.doses, t.care.doses);
+      addCounts(c.actions, t.care.actions);
+    }
   }
   return out;
 }
@@ -186,6 +208,7 @@ export function buildReport(
     missed: tally.missed,
     missedReasons: sortCounts(tally.missedReasons),
     robotFailures: { ...tally.robotFailures },
+    ...(tally.care ? { care: { doses: { ...tally.care.doses }, actions: { ...tally.care.actions } } } : {}),
     world: { ...tally.world, packingErrors: sortCounts(tally.world.packingErrors), network: { ...tally.world.network } },
     failingEpisodes: [...new Set(tally.failingEpisodes)].sort((x, y) => x - y),
     coverage: { ...coverageOf(tally.paths), faultPaths: faultPathsOf(tally.world) },
@@ -261,6 +284,9 @@ export type Comparison = {
   summary: string;
 };
 
+const CARE_ROWS = ['suspended', 'travel', 'withdrawn'] as const;
+const careDoses = (r: SoakReport): number => (r.care ? r.care.doses.suspended + r.care.doses.travel + r.care.doses.withdrawn : 0);
+
 /** Significance per comparison: 5 % shared over the classes compared (Bonferroni), so a run compared with itself rarely "differs". */
 const FAMILY_ALPHA = 0.05;
 
@@ -282,6 +308,9 @@ export function compareReports(a: SoakReport, b: SoakReport): Comparison {
     ['robot failures registered', (r) => r.robotFailures?.registered ?? 0, (r) => r.dosings, false],
     ['robot failures unregistered', (r) => r.robotFailures?.unregistered ?? 0, (r) => r.dosings, true],
     ['invariant violations', (r) => r.invariantViolations.length, (r) => r.dosings, true],
+    // Doses out of dispensing, as a share of all doses, when either run had any (the world's doing: two runs of one
+    // profile must agree on them).
+    ...(a.care || b.care ? CARE_ROWS : []).map((k): [string, (r: SoakReport) => number, (r: SoakReport) => number, boolean] => [k, (r) => r.care?.doses[k] ?? 0, (r) => r.dosings + r.missed + careDoses(r), false]),
   ];
   const alpha = FAMILY_ALPHA / rows.length;
   const classes = rows.map(([name, x, n, never]) => {
