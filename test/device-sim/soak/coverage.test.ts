@@ -22,9 +22,9 @@ const NOT_REACHED: Record<string, string> = {
   'dose.dispensing.releasing REFUSED [refusedSlotEmpty] → dose.failed':
     'a fresh RELEASE for a pouch the MCU has already cut, with no MCU reset in between (a reset ends in refusedSlotEmptyAfterReset): the MCU marks its non-volatile cut map and id memory in the step that accepts a RELEASE, and the host commits each RELEASE intent before sending it, so a cut the host knows nothing of needs a host store that lost a commit',
   'dose.dispensing.starting always [withdrawn] → dose.withdrawn':
-    'the store refuses the claim only when another process (a roll unloaded, a pouch withdrawn) commits in the milliseconds between the press\'s STATUS and the claim; the soak changes the schedule only between doses',
+    'the store refuses the claim only when a care action or a roll unload commits in the milliseconds between the press\'s STATUS and the claim; the soak\'s staff act at times of their own plan (before a window or while the robot reminds), never aimed at that exchange',
   'dose.dispensing.checkingCup STATUS [beforeEarly] → dose.timing':
-    'a held dose whose window moved later: only a roll replaced (or re-timed by another process) while the press is held; the soak loads rolls only between doses',
+    'a press held across a restart whose dose another process moved later meanwhile (a running dose machine keeps its windows; only a restart reads new ones): the soak never re-times a dose that was pressed for',
 };
 
 describe('recovery-path coverage', () => {
