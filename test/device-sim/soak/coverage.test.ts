@@ -24,7 +24,7 @@ const NOT_REACHED: Record<string, string> = {
   'dose.dispensing.starting always [withdrawn] → dose.withdrawn':
     'the store refuses the claim only when a care action or a roll unload commits in the milliseconds between the press\'s STATUS and the claim; the soak\'s staff act at times of their own plan (before a window or while the robot reminds), never aimed at that exchange',
   'dose.dispensing.checkingCup STATUS [beforeEarly] → dose.timing':
-    'a press held across a restart whose dose another process moved later meanwhile (a running dose machine keeps its windows; only a restart reads new ones): the soak never re-times a dose that was pressed for',
+    'a press held (no cup, no link) while another process moves its dose later, so the retry finds the window not yet open: the soak never re-times a dose that was pressed for',
 };
 
 describe('recovery-path coverage', () => {
