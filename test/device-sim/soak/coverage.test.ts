@@ -23,6 +23,8 @@ const NOT_REACHED: Record<string, string> = {
     'a fresh RELEASE for a pouch the MCU has already cut, with no MCU reset in between (a reset ends in refusedSlotEmptyAfterReset): the MCU marks its non-volatile cut map and id memory in the step that accepts a RELEASE, and the host commits each RELEASE intent before sending it, so a cut the host knows nothing of needs a host store that lost a commit',
   'dose.dispensing.starting always [withdrawn] → dose.withdrawn':
     'the store refuses the claim only when a care action or a roll unload commits in the milliseconds between the press\'s STATUS and the claim; the soak\'s staff act at times of their own plan (before a window or while the robot reminds), never aimed at that exchange',
+  'dose.presented after untilPresentedEnds [cupUnknown] → dose.failed':
+    'a presented dose whose cup the host knows was lifted while its pills fell: such a lift now fails the dose from judging, before it is presented; only a store that saw the lift but whose machine never heard of it before presenting reaches this',
   'dose.dispensing.checkingCup STATUS [beforeEarly] → dose.timing':
     'a press held (no cup, no link) while another process moves its dose later, so the retry finds the window not yet open: the soak never re-times a dose that was pressed for',
 };
