@@ -35,9 +35,17 @@ export function supplyState(store: Store, nowMs: number): SupplyState | undefine
 
 /** `YYYY-MM-DD` of an instant in a time zone. */
 export function localDate(atMs: number, timeZone: string): string {
-  // en-CA formats dates as YYYY-MM-DD.
-  return new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(new Date(atMs));
+  let f = dateFormats.get(timeZone);
+  if (!f) {
+    // en-CA formats dates as YYYY-MM-DD.
+    f = new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' });
+    dateFormats.set(timeZone, f);
+  }
+  return f.format(atMs);
 }
+
+/** One formatter per zone: building one costs far more than formatting with it (the heartbeat's daily report formats a date per dose). */
+const dateFormats = new Map<string, Intl.DateTimeFormat>();
 
 export type SupplyWatchOptions = {
   store: Store;

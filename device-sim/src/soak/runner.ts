@@ -13,7 +13,7 @@ import type { SoakProfile } from './soak-profile.js';
 export const EPISODE_DOSINGS = 1000;
 
 export type EpisodeSpec = { index: number; seed: number; firstDosing: number; dosings: number };
-export type EpisodeRunner = (spec: EpisodeSpec, profile: SoakProfile, transport: 'memory' | 'pty', opts?: { swarm?: boolean }) => Promise<SoakTally>;
+export type EpisodeRunner = (spec: EpisodeSpec, profile: SoakProfile, transport: 'memory' | 'pty', opts?: { swarm?: boolean; coalesce?: boolean }) => Promise<SoakTally>;
 
 /** A 32-bit seed for episode `index` of a run seeded `seed` (splitmix32 mix, so neighbours are unrelated). */
 export function episodeSeed(seed: number, index: number): number {
@@ -43,6 +43,8 @@ export type RunOptions = {
   workers: number;
   /** Each episode draws its faults and rates from its seed. */
   swarm?: boolean;
+  /** Idle heartbeats skipped in virtual time (the memory transport); otherwise every line is played. */
+  coalesce?: boolean;
   /** Called after every finished episode with the tallies so far. */
   onProgress?: (done: SoakTally[]) => void;
   /** Set to stop after the episodes under way. */
@@ -65,7 +67,7 @@ export async function runSoak(opts: RunOptions): Promise<{ tally: SoakTally; int
         interrupted = true;
         break;
       }
-      finish(await opts.runEpisode(ep, opts.profile, opts.transport, { swarm: opts.swarm === true }));
+      finish(await opts.runEpisode(ep, opts.profile, opts.transport, { swarm: opts.swarm === true, coalesce: opts.coalesce === true }));
     }
   } else {
     interrupted = await runInWorkers(queue, opts, finish);
@@ -79,7 +81,7 @@ const WORKER = fileURLToPath(new URL(FROM_SOURCES ? './worker.ts' : './worker.js
 // Resolved here, not from the working directory, so a soak started from any folder finds tsx.
 const TSX = FROM_SOURCES ? import.meta.resolve('tsx') : '';
 
-type ToWorker = { episode: EpisodeSpec; profile: SoakProfile; transport: 'memory' | 'pty'; swarm: boolean };
+export type ToWorker = { episode: EpisodeSpec; profile: SoakProfile; transport: 'memory' | 'pty'; swarm: boolean; coalesce: boolean };
 type FromWorker = { ok: true; tally: SoakTally } | { ok: false; error: string };
 
 function runInWorkers(queue: EpisodeSpec[], opts: RunOptions, finish: (t: SoakTally) => void): Promise<boolean> {
@@ -97,7 +99,7 @@ function runInWorkers(queue: EpisodeSpec[], opts: RunOptions, finish: (t: SoakTa
         return;
       }
       running++;
-      child.send({ episode: next, profile: opts.profile, transport: opts.transport, swarm: opts.swarm === true } satisfies ToWorker);
+      child.send({ episode: next, profile: opts.profile, transport: opts.transport, swarm: opts.swarm === true, coalesce: opts.coalesce === true } satisfies ToWorker);
     };
     let alive = 0;
     for (let i = 0; i < opts.workers; i++) {

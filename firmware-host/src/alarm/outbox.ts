@@ -72,8 +72,7 @@ type RawRow = {
 
 /** Undelivered events, oldest first (not those the centre refused). */
 export function peekOutbox(db: Database, limit: number): OutboxRow[] {
-  const rows = db
-    .prepare(`SELECT seq, event_id, type, occurred_at_ms, dose_id, payload_json, attempts FROM outbox WHERE delivered_at_ms IS NULL AND refused_at_ms IS NULL ORDER BY seq LIMIT ?`)
+  const rows = prepared(db, peeks, `SELECT seq, event_id, type, occurred_at_ms, dose_id, payload_json, attempts FROM outbox WHERE delivered_at_ms IS NULL AND refused_at_ms IS NULL ORDER BY seq LIMIT ?`)
     .all(limit) as RawRow[];
   return rows.map((r) => ({
     seq: r.seq,
@@ -87,5 +86,17 @@ export function peekOutbox(db: Database, limit: number): OutboxRow[] {
 }
 
 export function outboxDepth(db: Database): number {
-  return (db.prepare(`SELECT count(*) AS n FROM outbox WHERE delivered_at_ms IS NULL AND refused_at_ms IS NULL`).get() as { n: number }).n;
+  return (prepared(db, depths, `SELECT count(*) AS n FROM outbox WHERE delivered_at_ms IS NULL AND refused_at_ms IS NULL`).get() as { n: number }).n;
+}
+
+// Prepared once per database: the delivery loop reads the queue after every status change.
+const peeks = new WeakMap<Database, Statement>();
+const depths = new WeakMap<Database, Statement>();
+function prepared(db: Database, cache: WeakMap<Database, Statement>, sql: string): Statement {
+  let st = cache.get(db);
+  if (!st) {
+    st = db.prepare(sql);
+    cache.set(db, st);
+  }
+  return st;
 }

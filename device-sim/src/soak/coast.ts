@@ -1,0 +1,74 @@
+// The soak's coalesced mode: a virtual clock that skips the heartbeats of an idle link and MCU in one step.
+//
+// About nine in ten wire lines of a soak are idle heartbeats, most of them while
+// a dose waits for a citizen who forgot it. When host and MCU both exchange
+// nothing but heartbeats (nothing outstanding, nothing unacked, no motion, no
+// latch, nothing on the wire) and the MCU's next heartbeat says what its last one
+// said, the rounds that fall before the next other timer are accounted at once:
+// the seqs they would use, the link's silence watchdog and the MCU's last-heard
+// time as they would be after them, and the wire's fault draws they would use up.
+// The simulator draws its per-line faults as gaps between hits (the same odds), so
+// the round that holds the next faulted line is known and played for real, as is
+// every round that comes too close to another timer. Neither side gets a branch
+// of its own: the link and the simulator only say when they are idle and account
+// the rounds they are told were exchanged. `dosis soak --exact` plays every line.
+
+import { ManualClock } from '../../../protocol/src/clock.js';
+import type { MemoryTransport } from '../../../protocol/src/transport.js';
+import type { DeviceLink } from '../../../firmware-host/src/link/link.js';
+import type { DeviceSimulator } from '../simulator.js';
+
+export type CoastParts = {
+  sim: DeviceSimulator;
+  /** The live host's link (undefined while the host is down). */
+  link: () => DeviceLink | undefined;
+  /** Both sides' heartbeat period, ms. */
+  heartbeatMs: number;
+};
+
+export class CoastingClock extends ManualClock {
+  #parts: CoastParts | undefined;
+  #wire: readonly [MemoryTransport, MemoryTransport] | undefined;
+  /** Heartbeat rounds skipped so far (a test's and a bench's figure). */
+  coastedRounds = 0;
+
+  coastOver(parts: CoastParts): void {
+    this.#parts = parts;
+  }
+
+  /** The cable now in use: [host side, MCU side]. */
+  set wire(ends: readonly [MemoryTransport, MemoryTransport]) {
+    this.#wire = ends;
+  }
+
+  override nextAtMs(): number | undefined {
+    const at = super.nextAtMs();
+    if (at === undefined || !this.#parts || !this.#coast(at, this.#parts)) return at;
+    return super.nextAtMs();
+  }
+
+  /** Skips the idle heartbeat rounds before the next other timer when the next timer is a heartbeat; whether it did. */
+  #coast(at: number, parts: CoastParts): boolean {
+    const link = parts.link();
+    const l = link?.idleHeartbeat();
+    if (!link || !l) return false;
+    const s = parts.sim.quietHeartbeat();
+    if (!s || at !== Math.min(l.atMs, s.atMs) || s.body !== l.mcuBody) return false;
+    const wire = this.#wire;
+    if (!wire || wire[0].inFlight > 0 || wire[1].inFlight > 0) return false;
+    const until = this.nextAtMsExcept([l.timer, s.timer]);
+    if (until === undefined) return false;
+    const P = parts.heartbeatMs;
+    const toMcuMs = wire[0].transitMs(l.lineBytes);
+    const toHostMs = wire[1].transitMs(s.lineBytes);
+    // Round k: our heartbeat out at l.atMs + kP and in at the MCU toMcuMs later, the MCU's likewise; all four before `until`.
+    const room = until - Math.max(l.atMs + toMcuMs, s.atMs + toHostMs);
+    if (room <= 0) return false;
+    const rounds = Math.min(Math.ceil(room / P), s.cleanRounds(l.lineBytes));
+    if (rounds <= 0) return false;
+    link.coastHeartbeats(rounds, s.atMs + (rounds - 1) * P + toHostMs);
+    parts.sim.coastHeartbeats(rounds, l.lineBytes, l.atMs + (rounds - 1) * P + toMcuMs);
+    this.coastedRounds += rounds;
+    return true;
+  }
+}
