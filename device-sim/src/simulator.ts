@@ -105,8 +105,6 @@ export type QuietHeartbeat = {
   /** The heartbeat's body and its line's length, end included (every seq encodes to two digits). */
   body: string;
   lineBytes: number;
-  /** Heartbeat rounds (our line out, the host's line of `hostLineBytes`, end included, in) that will pass the wire's faults clean. */
-  cleanRounds(hostLineBytes: number): number;
 };
 
 /** Remembered host seqs and command ids. */
@@ -372,21 +370,23 @@ export class DeviceSimulator {
     if (!this.#coast || this.#stopped || !t?.handle || t.index < 0 || this.#motion || this.#latched || this.#unacked.length > 0) return undefined;
     if (!this.#transport?.isOpen || this.#silent()) return undefined;
     const body = this.#heartbeatBody();
-    const lineBytes = this.#lastHeartbeat!.bytes;
-    return {
-      timer: t.handle,
-      atMs: t.atMs,
-      body,
-      lineBytes,
-      cleanRounds: (hostLineBytes) => {
-        const f = this.#faults;
-        // Each round: our line out (a drop and a duplicate coin, its bytes but the line end), the host's line in (the
-        // same coins, its bytes but the line end, and whether the MCU stops answering).
-        let n = Math.min(Math.floor(this.#dropDraw.clean(f.dropLine) / 2), Math.floor(this.#duplicateDraw.clean(f.duplicateLine) / 2), this.#notAnsweringDraw.clean(f.notAnswering));
-        if (f.corruptByte > 0) n = Math.min(n, Math.floor(this.#cleanByteCount() / (lineBytes - 1 + hostLineBytes - 1)));
-        return n;
-      },
-    };
+    return { timer: t.handle, atMs: t.atMs, body, lineBytes: this.#lastHeartbeat!.bytes };
+  }
+
+  /** When the next heartbeat goes out (a driver's cheap look before it asks quietHeartbeat()). */
+  get heartbeatAtMs(): number | undefined {
+    return this.#heartbeatTimer?.atMs;
+  }
+
+  /** Idle heartbeat rounds (our line out, the host's line of `hostLineBytes`, end included, in) that will pass the wire's faults clean. */
+  cleanHeartbeatRounds(hostLineBytes: number): number {
+    const f = this.#faults;
+    const lineBytes = this.#lastHeartbeat?.bytes ?? 0;
+    // Each round: our line out (a drop and a duplicate coin, its bytes but the line end), the host's line in (the
+    // same coins, its bytes but the line end, and whether the MCU stops answering).
+    let n = Math.min(Math.floor(this.#dropDraw.clean(f.dropLine) / 2), Math.floor(this.#duplicateDraw.clean(f.duplicateLine) / 2), this.#notAnsweringDraw.clean(f.notAnswering));
+    if (f.corruptByte > 0) n = Math.min(n, Math.floor(this.#cleanByteCount() / (lineBytes - 1 + hostLineBytes - 1)));
+    return n;
   }
 
   /**

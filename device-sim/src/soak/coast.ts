@@ -9,7 +9,8 @@
 // time as they would be after them, and the wire's fault draws they would use up.
 // The simulator draws its per-line faults as gaps between hits (the same odds), so
 // the round that holds the next faulted line is known and played for real, as is
-// every round that comes too close to another timer. Neither side gets a branch
+// every round that comes too close to another timer or to the end of the wait
+// under way (after which the episode may act on the world between two timers). Neither side gets a branch
 // of its own: the link and the simulator only say when they are idle and account
 // the rounds they are told were exchanged. `dosis soak --exact` plays every line.
 
@@ -31,6 +32,11 @@ export class CoastingClock extends ManualClock {
   #wire: readonly [MemoryTransport, MemoryTransport] | undefined;
   /** Heartbeat rounds skipped so far (a test's and a bench's figure). */
   coastedRounds = 0;
+  /**
+   * The end of the runUntil() under way: it may stop there between two timers, and its caller then acts on the world
+   * (the citizen, the care staff), so no round is skipped past it.
+   */
+  #horizonMs = Infinity;
 
   coastOver(parts: CoastParts): void {
     this.#parts = parts;
@@ -39,6 +45,16 @@ export class CoastingClock extends ManualClock {
   /** The cable now in use: [host side, MCU side]. */
   set wire(ends: readonly [MemoryTransport, MemoryTransport]) {
     this.#wire = ends;
+  }
+
+  override runUntil(done: () => boolean, limitMs = 24 * 3600_000): boolean {
+    const outer = this.#horizonMs;
+    this.#horizonMs = this.now() + limitMs;
+    try {
+      return super.runUntil(done, limitMs);
+    } finally {
+      this.#horizonMs = outer;
+    }
   }
 
   override nextAtMs(): number | undefined {
@@ -51,20 +67,20 @@ export class CoastingClock extends ManualClock {
   #coast(at: number, parts: CoastParts): boolean {
     const link = parts.link();
     const l = link?.idleHeartbeat();
-    if (!link || !l) return false;
+    if (!link || !l || (at !== l.atMs && at !== parts.sim.heartbeatAtMs)) return false;
     const s = parts.sim.quietHeartbeat();
     if (!s || at !== Math.min(l.atMs, s.atMs) || s.body !== l.mcuBody) return false;
     const wire = this.#wire;
     if (!wire || wire[0].inFlight > 0 || wire[1].inFlight > 0) return false;
-    const until = this.nextAtMsExcept([l.timer, s.timer]);
-    if (until === undefined) return false;
+    const until = Math.min(this.nextAtMsExcept([l.timer, s.timer]) ?? Infinity, this.#horizonMs);
+    if (until === Infinity) return false;
     const P = parts.heartbeatMs;
     const toMcuMs = wire[0].transitMs(l.lineBytes);
     const toHostMs = wire[1].transitMs(s.lineBytes);
     // Round k: our heartbeat out at l.atMs + kP and in at the MCU toMcuMs later, the MCU's likewise; all four before `until`.
     const room = until - Math.max(l.atMs + toMcuMs, s.atMs + toHostMs);
     if (room <= 0) return false;
-    const rounds = Math.min(Math.ceil(room / P), s.cleanRounds(l.lineBytes));
+    const rounds = Math.min(Math.ceil(room / P), parts.sim.cleanHeartbeatRounds(l.lineBytes));
     if (rounds <= 0) return false;
     link.coastHeartbeats(rounds, s.atMs + (rounds - 1) * P + toHostMs);
     parts.sim.coastHeartbeats(rounds, l.lineBytes, l.atMs + (rounds - 1) * P + toMcuMs);
