@@ -102,10 +102,16 @@ export type QuietHeartbeat = {
   /** Its heartbeat timer and when it fires. */
   timer: TimerHandle;
   atMs: number;
-  /** The heartbeat's body and its line's length, end included (every seq encodes to two digits). */
+  /** The heartbeat's body, the seq its next line carries, and its line's length at a one-digit seq, end included. */
   body: string;
+  seq: number;
   lineBytes: number;
 };
+
+/** A heartbeat line's length at `seq` (written in decimal) given its length at a one-digit seq. */
+export function heartbeatBytesAt(lineBytes: number, seq: number): number {
+  return lineBytes + (seq < 10 ? 0 : seq < 100 ? 1 : 2);
+}
 
 /** Remembered host seqs and command ids. */
 const WINDOW = 64;
@@ -370,7 +376,7 @@ export class DeviceSimulator {
     if (!this.#coast || this.#stopped || !t?.handle || t.index < 0 || this.#motion || this.#latched || this.#unacked.length > 0) return undefined;
     if (!this.#transport?.isOpen || this.#silent()) return undefined;
     const body = this.#heartbeatBody();
-    return { timer: t.handle, atMs: t.atMs, body, lineBytes: this.#lastHeartbeat!.bytes };
+    return { timer: t.handle, atMs: t.atMs, body, seq: this.#txSeq, lineBytes: this.#lastHeartbeat!.bytes };
   }
 
   /** When the next heartbeat goes out (a driver's cheap look before it asks quietHeartbeat()). */
@@ -378,15 +384,30 @@ export class DeviceSimulator {
     return this.#heartbeatTimer?.atMs;
   }
 
-  /** Idle heartbeat rounds (our line out, the host's line of `hostLineBytes`, end included, in) that will pass the wire's faults clean. */
-  cleanHeartbeatRounds(hostLineBytes: number): number {
+  /**
+   * Of the next `most` idle heartbeat rounds (our line out; the host's heartbeat in, its seq and length at a one-digit
+   * seq given), how many will pass the wire's faults clean.
+   */
+  cleanHeartbeatRounds(most: number, host: { seq: number; lineBytes: number }): number {
     const f = this.#faults;
-    const lineBytes = this.#lastHeartbeat?.bytes ?? 0;
     // Each round: our line out (a drop and a duplicate coin, its bytes but the line end), the host's line in (the
     // same coins, its bytes but the line end, and whether the MCU stops answering).
-    let n = Math.min(Math.floor(this.#dropDraw.clean(f.dropLine) / 2), Math.floor(this.#duplicateDraw.clean(f.duplicateLine) / 2), this.#notAnsweringDraw.clean(f.notAnswering));
-    if (f.corruptByte > 0) n = Math.min(n, Math.floor(this.#cleanByteCount() / (lineBytes - 1 + hostLineBytes - 1)));
+    let n = Math.min(most, Math.floor(this.#dropDraw.clean(f.dropLine) / 2), Math.floor(this.#duplicateDraw.clean(f.duplicateLine) / 2), this.#notAnsweringDraw.clean(f.notAnswering));
+    if (f.corruptByte > 0) {
+      const clean = this.#cleanByteCount();
+      let bytes = 0;
+      for (let k = 0; k < n; k++) {
+        bytes += this.#roundBytes(k, host);
+        if (bytes > clean) return k;
+      }
+    }
     return n;
+  }
+
+  /** The bytes the wire may corrupt in idle heartbeat round `k` from now: both lines but their ends. */
+  #roundBytes(k: number, host: { seq: number; lineBytes: number }): number {
+    const ours = heartbeatBytesAt(this.#lastHeartbeat?.bytes ?? 0, (this.#txSeq + k) % SEQ_MODULO);
+    return ours - 1 + heartbeatBytesAt(host.lineBytes, (host.seq + k) % SEQ_MODULO) - 1;
   }
 
   /**
@@ -394,15 +415,18 @@ export class DeviceSimulator {
    * and the wire's fault draws are used up as the lines would have used them, the host's last line came in at
    * `lastHostLineAtMs`, and the next heartbeat goes out `rounds` periods later.
    */
-  coastHeartbeats(rounds: number, hostLineBytes: number, lastHostLineAtMs: number): void {
-    // hostLineBytes: the host's heartbeat line, its end included.
+  coastHeartbeats(rounds: number, host: { seq: number; lineBytes: number }, lastHostLineAtMs: number): void {
     const q = this.quietHeartbeat();
     if (!q || rounds <= 0) return;
     const f = this.#faults;
     this.#dropDraw.skip(2 * rounds, f.dropLine);
     this.#duplicateDraw.skip(2 * rounds, f.duplicateLine);
     this.#notAnsweringDraw.skip(rounds, f.notAnswering);
-    if (f.corruptByte > 0) this.#cleanBytes = this.#cleanByteCount() - rounds * (q.lineBytes - 1 + hostLineBytes - 1);
+    if (f.corruptByte > 0) {
+      let bytes = 0;
+      for (let k = 0; k < rounds; k++) bytes += this.#roundBytes(k, host);
+      this.#cleanBytes = this.#cleanByteCount() - bytes;
+    }
     this.#txSeq = (this.#txSeq + rounds) % SEQ_MODULO;
     this.#lastHostFrameAtMs = lastHostLineAtMs;
     this.#cancel(this.#heartbeatTimer);

@@ -28,9 +28,10 @@ export type SupplyState = {
 export function supplyState(store: Store, nowMs: number): SupplyState | undefined {
   const roll = store.activeRoll();
   if (!roll) return undefined;
-  const left = store.remainingPouches();
-  const last = left.length > 0 ? left[left.length - 1]!.intakeAtMs : null;
-  return { rollId: roll.rollId, pouchesLeft: left.length, lastIntakeAtMs: last, daysLeft: last === null ? 0 : Math.max(0, (last - nowMs) / DAY_MS) };
+  // Counted in SQL: this runs after every dose.
+  const left = store.remainingCount() ?? { count: 0, lastIntakeAtMs: null };
+  const last = left.count > 0 ? left.lastIntakeAtMs : null;
+  return { rollId: roll.rollId, pouchesLeft: left.count, lastIntakeAtMs: last, daysLeft: last === null ? 0 : Math.max(0, (last - nowMs) / DAY_MS) };
 }
 
 /** `YYYY-MM-DD` of an instant in a time zone. */

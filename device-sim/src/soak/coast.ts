@@ -17,7 +17,8 @@
 import { ManualClock } from '../../../protocol/src/clock.js';
 import type { MemoryTransport } from '../../../protocol/src/transport.js';
 import type { DeviceLink } from '../../../firmware-host/src/link/link.js';
-import type { DeviceSimulator } from '../simulator.js';
+import { heartbeatBytesAt, type DeviceSimulator } from '../simulator.js';
+import { SEQ_MODULO } from '../../../protocol/src/frame.js';
 
 export type CoastParts = {
   sim: DeviceSimulator;
@@ -75,15 +76,17 @@ export class CoastingClock extends ManualClock {
     const until = Math.min(this.nextAtMsExcept([l.timer, s.timer]) ?? Infinity, this.#horizonMs);
     if (until === Infinity) return false;
     const P = parts.heartbeatMs;
-    const toMcuMs = wire[0].transitMs(l.lineBytes);
-    const toHostMs = wire[1].transitMs(s.lineBytes);
-    // Round k: our heartbeat out at l.atMs + kP and in at the MCU toMcuMs later, the MCU's likewise; all four before `until`.
-    const room = until - Math.max(l.atMs + toMcuMs, s.atMs + toHostMs);
+    // Round k: the host's heartbeat out at l.atMs + kP and in at the MCU a line's transit later, the MCU's likewise; all
+    // four before `until` (with the longest seq's transit, so no round is taken that might reach past it).
+    const room = until - Math.max(l.atMs + wire[0].transitMs(l.lineBytes + 2), s.atMs + wire[1].transitMs(s.lineBytes + 2));
     if (room <= 0) return false;
-    const rounds = Math.min(Math.ceil(room / P), parts.sim.cleanHeartbeatRounds(l.lineBytes));
+    const rounds = parts.sim.cleanHeartbeatRounds(Math.ceil(room / P), l);
     if (rounds <= 0) return false;
-    link.coastHeartbeats(rounds, s.atMs + (rounds - 1) * P + toHostMs);
-    parts.sim.coastHeartbeats(rounds, l.lineBytes, l.atMs + (rounds - 1) * P + toMcuMs);
+    const last = rounds - 1;
+    const toHostMs = wire[1].transitMs(heartbeatBytesAt(s.lineBytes, (s.seq + last) % SEQ_MODULO));
+    const toMcuMs = wire[0].transitMs(heartbeatBytesAt(l.lineBytes, (l.seq + last) % SEQ_MODULO));
+    link.coastHeartbeats(rounds, s.atMs + last * P + toHostMs);
+    parts.sim.coastHeartbeats(rounds, l, l.atMs + last * P + toMcuMs);
     this.coastedRounds += rounds;
     return true;
   }

@@ -30,7 +30,7 @@ export { LinkError } from './errors.js';
 
 /** The host's heartbeat body: it carries no fields, so it never changes. */
 const HOST_HEARTBEAT = encodeHeartbeat('host');
-/** Its line's length, end included (every seq encodes to two digits). */
+/** Its line's length at a one-digit seq, end included. */
 const HOST_HEARTBEAT_BYTES = encodeFrame({ kind: 'H', seq: 0, body: HOST_HEARTBEAT }).length;
 
 export type LinkState = 'closed' | 'connecting' | 'ready' | 'lost';
@@ -315,14 +315,14 @@ export class DeviceLink {
 
   /**
    * When the link is idle, exchanging nothing but heartbeats (ready, nothing outstanding or queued, and the last
-   * frame received an MCU heartbeat): its heartbeat timer, when it fires, the bytes of its line, and the MCU heartbeat
-   * body it last handed up; else undefined. For a virtual-time driver that skips idle heartbeats (the soak's
+   * frame received an MCU heartbeat): its heartbeat timer, when it fires, the seq its line will carry and the line's
+   * length at a one-digit seq, and the MCU heartbeat body it last handed up; else undefined. For a virtual-time driver that skips idle heartbeats (the soak's
    * coalesced mode, device-sim/src/soak/coast.ts).
    */
-  idleHeartbeat(): { timer: TimerHandle; atMs: number; lineBytes: number; mcuBody: string } | undefined {
+  idleHeartbeat(): { timer: TimerHandle; atMs: number; seq: number; lineBytes: number; mcuBody: string } | undefined {
     if (this.#state !== 'ready' || !this.#transport || !this.#heartbeatTimer || !this.#heartbeatLast || !this.#lastHeartbeat) return undefined;
     if (this.#outstanding.size > 0 || this.#queue.length > 0 || this.#helloInFlight) return undefined;
-    return { timer: this.#heartbeatTimer, atMs: this.#heartbeatAtMs, lineBytes: HOST_HEARTBEAT_BYTES, mcuBody: this.#lastHeartbeat.body };
+    return { timer: this.#heartbeatTimer, atMs: this.#heartbeatAtMs, seq: this.#hbSeq, lineBytes: HOST_HEARTBEAT_BYTES, mcuBody: this.#lastHeartbeat.body };
   }
 
   /**

@@ -140,6 +140,8 @@ export class Store {
       open: limited((n) => selectDoses(db, `FROM doses WHERE state IN ('scheduled','dispensing','presented') ORDER BY intake_at_ms, position${n}`)),
       activeRoll: db.prepare('SELECT * FROM rolls WHERE unloaded_at_ms IS NULL ORDER BY loaded_at_ms DESC LIMIT 1'),
       remaining: selectDoses(db, `FROM doses WHERE roll_id = ? AND state = 'scheduled' ORDER BY intake_at_ms, position`),
+      remainingCount: db.prepare(`SELECT count(*) AS n, max(intake_at_ms) AS last FROM doses WHERE roll_id = ? AND state = 'scheduled'`),
+      endedSince: selectDoses(db, 'FROM doses WHERE final_at_ms >= ? ORDER BY intake_at_ms, position'),
       heads: limited((n) => db.prepare(`SELECT dose_id, intake_at_ms, pill_count, state FROM doses WHERE state IN ('scheduled','dispensing','presented') ORDER BY intake_at_ms, position${n}`)),
       setState: db.prepare('UPDATE doses SET state = ?, attempts = ? WHERE dose_id = ?'),
       claim: db.prepare(`UPDATE doses SET state = 'dispensing', attempts = ? WHERE dose_id = ? AND state = 'scheduled' AND (use_by_ms IS NULL OR use_by_ms >= ?)`),
@@ -399,6 +401,19 @@ export class Store {
     const active = this.activeRoll();
     if (!active) return [];
     return (this.#q.remaining.all(active.rollId) as RawDose[]).map(toDose);
+  }
+
+  /** How many pouches of the active roll are still to come and the last one's intake time (what remainingPouches() would say of them). */
+  remainingCount(): { count: number; lastIntakeAtMs: number | null } | undefined {
+    const active = this.activeRoll();
+    if (!active) return undefined;
+    const r = this.#q.remainingCount.get(active.rollId) as { n: number; last: number | null };
+    return { count: r.n, lastIntakeAtMs: r.last };
+  }
+
+  /** Doses that ended at or after `sinceMs` (final_at_ms), by intake time. */
+  dosesEndedSince(sinceMs: number): DoseRow[] {
+    return (this.#q.endedSince.all(sinceMs) as RawDose[]).map(toDose);
   }
 
   allDoses(): DoseRow[] {
