@@ -16,7 +16,7 @@ import type { Clock } from '../../protocol/src/clock.js';
 import type { Transport } from '../../protocol/src/transport.js';
 import type { HardwareProfile } from '../../hardware/src/profile.js';
 import { DeviceLink } from './link/link.js';
-import { Store, type StoreOptions } from './store/store.js';
+import { Store, TIME_ZONE_META, type StoreOptions } from './store/store.js';
 import { Controller, type ControllerOptions, type DosingOutcome } from './controller.js';
 import { SupplyWatch } from './supply.js';
 import { PowerMark, type UncleanStop } from './power.js';
@@ -117,6 +117,8 @@ export class Robot {
     const storeClock: Clock = { now: () => Math.floor(clock.now()), setTimeout: (fn, ms) => clock.setTimeout(fn, ms), clearTimeout: (h) => clock.clearTimeout(h) };
     const { path, ...storeOptions } = c.store;
     this.store = Store.open(path, { ...storeOptions, clock: storeClock, timing: c.timing ?? storeOptions.timing });
+    // The commands staff run on this database (roll load, robot pause, ...) print their receipts in the robot's zone.
+    if (this.store.getMeta(TIME_ZONE_META) !== timeZone) this.store.setMeta(TIME_ZONE_META, timeZone);
     this.link = new DeviceLink({ clock, profile: c.profile, logger: log.child({ part: 'link' }), open: c.open });
     this.controller = new Controller({ clock, link: this.link, store: this.store, profile: c.profile, logger: log.child({ part: 'controller' }), timing: c.timing, judge: c.judge, inspect: c.inspect });
     this.supply = new SupplyWatch({ store: this.store, clock, logger: log.child({ part: 'supply' }), timeZone });

@@ -3,7 +3,7 @@
 // limits off. Runs alternate (bare, signed, bare, signed, ...) and the medians are compared, so a neighbour's load
 // spike shifts both sides rather than one.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,6 +35,9 @@ export type AlarmFigures = {
   /** Requests per transaction and per fsync over all signed runs. */
   perCommit: number;
   perSync: number;
+  /** Median fdatasync time in the database's directory, and the ratio to bare that it allows at most. */
+  syncMs: number;
+  ceiling: number;
 };
 
 const median = (xs: number[]) => {
@@ -49,7 +52,7 @@ export async function benchAlarm(opts: { runs?: number; durationS?: number; conn
   const dir = mkdtempSync(join(opts.dbDir ?? tmpdir(), 'dosis-bench-'));
   let bare: FastifyInstance | undefined;
   let centre: FastifyInstance | undefined;
-  const figures: AlarmFigures = { bare: [], signed: [], ratio: 0, perCommit: 0, perSync: 0 };
+  const figures: AlarmFigures = { bare: [], signed: [], ratio: 0, perCommit: 0, perSync: 0, syncMs: 0, ceiling: 0 };
   try {
     bare = Fastify();
     bare.post('/bare', async () => ({ ok: true }));
@@ -77,12 +80,19 @@ export async function benchAlarm(opts: { runs?: number; durationS?: number; conn
     const stored = (centre.db.prepare('SELECT count(*) n FROM events').get() as { n: number }).n;
     const answered = figures.signed.reduce((n, s) => n + s.total - s.non2xx, 0);
     figures.ratio = median(figures.signed.map((s) => s.reqPerSec)) / median(figures.bare.map((s) => s.reqPerSec));
+    // Each request is answered only after an fsync begun after its COMMIT, so with N connections (one request each in
+    // flight) no centre can answer more than N per fsync time: the disk's ceiling, whatever the CPU does.
+    const syncMs = fdatasyncMs(dir);
+    figures.syncMs = syncMs;
+    figures.ceiling = connections / (syncMs / 1000) / median(figures.bare.map((s) => s.reqPerSec));
     process.stdout.write(
       `\nmedian of ${runs}: bare ${median(figures.bare.map((s) => s.reqPerSec)).toFixed(0)} req/s, signed ${median(figures.signed.map((s) => s.reqPerSec)).toFixed(0)} req/s` +
         ` = ${(figures.ratio * 100).toFixed(1)} % of bare; signed p99 ${median(figures.signed.map((s) => s.p99Ms))} ms (${connections} connections, database in ${opts.dbDir ?? tmpdir()})\n` +
         `group commit: ${figures.perCommit.toFixed(1)} requests per transaction, ${figures.perSync.toFixed(1)} per fsync, ` +
         `${groupCommitFor(centre.db).checkpoints?.checkpoints ?? 0} checkpoints (${stats.catchUps} waited for); ` +
-        `${stored} events stored for ${answered} answered 2xx (autocannon counts a few answered after its window)\n`,
+        `${stored} events stored for ${answered} answered 2xx (autocannon counts a few answered after its window)\n` +
+        `disk: fdatasync ${syncMs.toFixed(3)} ms here, so at ${connections} connections durable answers cannot pass ` +
+        `${(connections / (syncMs / 1000)).toFixed(0)} req/s = ${(figures.ceiling * 100).toFixed(1)} % of bare on this disk\n`,
     );
   } finally {
     await bare?.close();
@@ -94,4 +104,23 @@ export async function benchAlarm(opts: { runs?: number; durationS?: number; conn
 
 function print(name: string, f: LoadResult): void {
   process.stdout.write(`${name.padEnd(34)} ${f.reqPerSec.toFixed(0).padStart(7)} req/s   p50 ${String(f.p50Ms).padStart(3)} ms   p99 ${String(f.p99Ms).padStart(4)} ms   non-2xx ${f.non2xx}/${f.total}\n`);
+}
+
+/** Median time of a small write plus fdatasync in `dir` (what each group commit waits for), in ms. */
+function fdatasyncMs(dir: string, n = 100): number {
+  const path = join(dir, 'fsync-probe');
+  const fd = openSync(path, 'w');
+  const times: number[] = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      const t = process.hrtime.bigint();
+      writeSync(fd, 'x'.repeat(512));
+      fdatasyncSync(fd);
+      times.push(Number(process.hrtime.bigint() - t) / 1e6);
+    }
+  } finally {
+    closeSync(fd);
+    unlinkSync(path);
+  }
+  return median(times);
 }

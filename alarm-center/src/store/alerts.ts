@@ -103,10 +103,24 @@ function carePause(db: Db, deviceId: string, e: DeviceEvent, nowMs: number): voi
   }
 }
 
-/** Stores a batch in one transaction; the caller answers 2xx only after this returns (after COMMIT). */
-export function ingestEvents(db: Db, deviceId: string, events: DeviceEvent[], nowMs: number): { eventId: string; status: IngestStatus; alertId: number | null }[] {
-  return db.transaction(() => {
-    const out: { eventId: string; status: IngestStatus; alertId: number | null }[] = [];
+type Ingested = { eventId: string; status: IngestStatus; alertId: number | null };
+
+/**
+ * Stores a batch in one transaction; the caller answers 2xx only after this returns (after COMMIT). Inside a
+ * transaction already (the group commit's savepoint for the request) it runs as part of it, with no savepoint of its own.
+ */
+export function ingestEvents(db: Db, deviceId: string, events: DeviceEvent[], nowMs: number): Ingested[] {
+  if (db.inTransaction) return ingestNow(db, deviceId, events, nowMs);
+  let tx = ingestTransactions.get(db);
+  if (!tx) ingestTransactions.set(db, (tx = db.transaction(ingestNow)));
+  return tx(db, deviceId, events, nowMs);
+}
+
+const ingestTransactions = new WeakMap<Db, (db: Db, deviceId: string, events: DeviceEvent[], nowMs: number) => Ingested[]>();
+
+function ingestNow(db: Db, deviceId: string, events: DeviceEvent[], nowMs: number): Ingested[] {
+  {
+    const out: Ingested[] = [];
     for (const e of events) {
       const hash = eventHash(e);
       const prior = sql(db, 'SELECT body_hash, alert_id FROM events WHERE device_id = ? AND event_id = ?').get(deviceId, e.eventId) as
@@ -143,7 +157,7 @@ export function ingestEvents(db: Db, deviceId: string, events: DeviceEvent[], no
       out.push({ eventId: e.eventId, status: 'stored', alertId });
     }
     return out;
-  })();
+  }
 }
 
 export type Heartbeat = {

@@ -31,7 +31,7 @@ export type NetworkFaults = {
   serverErrorRate: number;
   /** Share of requests that hang until the robot gives up on them. */
   timeoutRate: number;
-  /** Share of dosings after which the centre restarts (from its file). */
+  /** Share of dosings in which the centre restarts (from its file), at one of the next requests: before or after its commit. */
   centreRestartRate: number;
 };
 
@@ -42,6 +42,8 @@ export type NetworkCounts = { requests: number; lostRequests: number; lostRespon
 /** The key that encrypts device secrets at rest in the soak's centre (a throwaway database). */
 const KEY = '5e'.repeat(32);
 export const SOAK_DEVICE_ID = 'soak-robot';
+/** A restart drawn for a dosing falls at one of this many next requests. */
+const RESTART_WITHIN_REQUESTS = 8;
 
 /** World time for the centre, with timers that never fire (its scheduler is not part of the soak). */
 class ReadOnlyClock implements Clock {
@@ -100,18 +102,47 @@ export class SoakCentre {
 
   /** The centre goes down and comes back from its file. */
   async restart(): Promise<void> {
+    return this.#restart(0);
+  }
+
+  /** A restart from inside a request: the other requests being handled finish first. */
+  #restartUnder(): Promise<void> {
+    return this.#restart(1);
+  }
+
+  async #restart(own: number): Promise<void> {
     const app = this.#app;
     this.#app = undefined;
     // Requests being handled finish first; hanging ones lose their connection.
-    while (this.inflight > this.hung) await new Promise<void>((resolve) => setImmediate(resolve));
+    while (this.inflight > this.hung + own) await new Promise<void>((resolve) => setImmediate(resolve));
     this.dropHung();
     await app?.close();
     this.counts.restarts++;
     await this.#start();
   }
 
-  maybeRestart(): Promise<void> | undefined {
-    return this.rng.chance(this.faults.centreRestartRate) ? this.restart() : undefined;
+  /**
+   * Once per dosing: the centre may restart, not at a quiet moment but at one of the next few requests (drawn now),
+   * either before it handles that request (the robot sees the connection refused) or after it committed it and before
+   * the answer leaves (the robot sees the connection drop and sends the batch again).
+   */
+  maybeRestart(): void {
+    if (this.#restartIn === undefined && this.rng.chance(this.faults.centreRestartRate)) {
+      this.#restartIn = this.rng.int(RESTART_WITHIN_REQUESTS);
+      this.#restartAfterCommit = this.rng.chance(0.5);
+    }
+  }
+
+  /** Requests until the drawn restart (undefined: none drawn), and whether it falls after that request's commit. */
+  #restartIn: number | undefined;
+  #restartAfterCommit = false;
+
+  /** Whether the restart drawn falls at this request. */
+  #restartsNow(): boolean {
+    if (this.#restartIn === undefined) return false;
+    if (this.#restartIn-- > 0) return false;
+    this.#restartIn = undefined;
+    return true;
   }
 
   /** The robot's `fetch`: through the faulty network to the app. */
@@ -122,6 +153,11 @@ export class SoakCentre {
     try {
       const app = this.#app;
       if (!app) throw new TypeError('fetch failed: connection refused');
+      const restart = this.#restartsNow();
+      if (restart && !this.#restartAfterCommit) {
+        await this.#restartUnder();
+        throw new TypeError('fetch failed: connection refused (the centre is restarting)');
+      }
       if (this.rng.chance(this.faults.lostRequestRate)) {
         this.counts.lostRequests++;
         throw new TypeError('fetch failed: request lost');
@@ -151,6 +187,10 @@ export class SoakCentre {
         method: (init?.method ?? 'GET') as 'POST', url: url.pathname + url.search,
         payload: init?.body as string | undefined, headers: init?.headers as Record<string, string> | undefined,
       });
+      if (restart) {
+        await this.#restartUnder();
+        throw new TypeError('fetch failed: connection reset (the centre restarted)');
+      }
       if (this.rng.chance(this.faults.lostResponseRate)) {
         this.counts.lostResponses++;
         throw new TypeError('fetch failed: response lost');

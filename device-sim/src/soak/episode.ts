@@ -521,7 +521,7 @@ class Episode {
     const centre = this.#centre;
     const clock = this.#clock;
     if (!centre || !(clock instanceof ManualClock)) return;
-    await centre.maybeRestart();
+    centre.maybeRestart();
     const busy = () => centre.inflight > centre.hung;
     const wall = new SystemClock();
     for (let i = 0; i < 100_000; i++) {

@@ -128,8 +128,8 @@ export function judgeDose(x: JudgeInput): Judgement {
     return { cls, reason, robotFailure, violations };
   };
 
-  // Pills left a pouch although the citizen never asked inside the window.
-  if (inWindow.length === 0 && fell > 0) return judged('red', 'released_without_press', false, 1);
+  // Pills left a pouch although the citizen never asked inside the window (a press in its last minute counts here).
+  if (!presses.some((t) => t >= w.earlyAtMs && t <= w.closeAtMs) && fell > 0) return judged('red', 'released_without_press', false, 1);
 
   const lift = lifts[0];
   if (lift) {

@@ -7,8 +7,10 @@
 import { SystemClock } from '../../../protocol/src/clock.js';
 import { t, type Lang } from '../../../protocol/src/i18n.js';
 import { intOption, parseCommand, runSubcommand, UsageError, type CommandSpec, type Subcommands } from '../../../bin/cli-kit.js';
-import { DEFAULT_TIME_ZONE } from '../roll/manifest-schema.js';
-import { authenticate, common, DEFAULT_DB, err, EXIT, LANG_HELP, LANG_OPTION, langOf, openStore, out, readLine, toReceiptPouch, type CliIo } from '../roll/load-cli.js';
+import {
+  authenticate, common, DEFAULT_DB, err, EXIT, LANG_HELP, LANG_OPTION, langOf, openStore, out, readLine, TIME_ZONE_HELP, TIME_ZONE_OPTION, timeZoneOf, receiptZone,
+  toReceiptPouch, type CliIo,
+} from '../roll/load-cli.js';
 import { setPin } from '../screens/pin.js';
 import { saveReceipt, type ReceiptKind } from '../screens/receipts.js';
 import type { DoseRow, Store } from '../store/store.js';
@@ -23,6 +25,9 @@ const base = {
   lang: LANG_OPTION,
 } as const;
 const baseHelp = { db: "the robot's SQLite file (it must exist)", staff: 'the staff id', 'pin-stdin': PIN_HELP, lang: LANG_HELP };
+/** The commands that write a receipt: its times are in the robot's zone. */
+const receiptOptions = { ...base, 'time-zone': TIME_ZONE_OPTION } as const;
+const receiptHelp = { ...baseHelp, 'time-zone': TIME_ZONE_HELP };
 
 const iso = (ms: number) => new Date(ms).toISOString().replace('.000Z', 'Z');
 const codeOf = (e: unknown): string => (e as { code?: string }).code ?? 'DOSIS_ERR_INTERNAL';
@@ -35,9 +40,10 @@ function instant(name: string, value: unknown): number {
 }
 
 /** Opens the existing database and checks the staff PIN (and, when asked, that the staff member is an administrator). */
-async function session(name: string, values: Record<string, unknown>, io: CliIo, admin = false): Promise<{ store: Store; staff: string; lang: Lang } | number> {
+async function session(name: string, values: Record<string, unknown>, io: CliIo, admin = false): Promise<{ store: Store; staff: string; lang: Lang; timeZone: string } | number> {
   const { db, staff } = common(name, values);
   const lang = langOf(values);
+  const timeZone = timeZoneOf(name, values);
   const store = openStore(name, db, lang);
   if (!(await authenticate(name, store, staff, io, lang))) {
     store.close();
@@ -48,12 +54,14 @@ async function session(name: string, values: Record<string, unknown>, io: CliIo,
     store.close();
     return EXIT.auth;
   }
-  return { store, staff, lang };
+  return { store, staff, lang, timeZone: receiptZone(timeZone, store) };
 }
 
-function receipt(store: Store, kind: ReceiptKind, staff: string, rows: readonly DoseRow[], pause?: { fromMs: number; untilMs: number }): string {
+type Session = { store: Store; staff: string; timeZone: string };
+
+function receipt({ store, staff, timeZone }: Session, kind: ReceiptKind, rows: readonly DoseRow[], pause?: { fromMs: number; untilMs: number }): string {
   const r = saveReceipt(store.db, {
-    kind, rollId: store.activeRoll()?.rollId ?? rows[0]?.rollId ?? null, staffId: staff, atMs: new SystemClock().now(), timeZone: DEFAULT_TIME_ZONE,
+    kind, rollId: store.activeRoll()?.rollId ?? rows[0]?.rollId ?? null, staffId: staff, atMs: new SystemClock().now(), timeZone,
     returned: rows.map(toReceiptPouch), ...(pause ? { pause } : {}),
   });
   return r.receiptId;
@@ -152,9 +160,9 @@ const pauseSpec = {
   name: 'robot pause',
   summary:
     "Pauses the robot (a hospital stay) from --from to the expected end --until: the doses due in it are suspended (not\nreminded, not missed, not dispensed) and the alarm centre is told. A running robot follows at its next look at the database.\nExit status: 0 paused, 1 refused, 2 usage error or no database, 3 wrong PIN.",
-  usage: 'echo "$PIN" | dosis robot pause --from ISO --until ISO [--reason WORD] --staff ID --pin-stdin [--db FILE]',
-  options: { ...base, from: { type: 'string' }, until: { type: 'string' }, reason: { type: 'string', default: 'hospital' } },
-  help: { ...baseHelp, from: 'start, ISO 8601 with Z or an offset', until: 'expected end, ISO 8601 with Z or an offset', reason: "a short word kept with the pause on the robot (the pharmacy screen's list); never logged or sent to the centre" },
+  usage: 'echo "$PIN" | dosis robot pause --from ISO --until ISO [--reason WORD] --staff ID --pin-stdin [--db FILE] [--time-zone ZONE]',
+  options: { ...receiptOptions, from: { type: 'string' }, until: { type: 'string' }, reason: { type: 'string', default: 'hospital' } },
+  help: { ...receiptHelp, from: 'start, ISO 8601 with Z or an offset', until: 'expected end, ISO 8601 with Z or an offset', reason: "a short word kept with the pause on the robot (the pharmacy screen's list); never logged or sent to the centre" },
 } satisfies Spec;
 
 async function pauseMain(argv: string[], io: CliIo): Promise<number> {
@@ -175,7 +183,7 @@ async function pauseMain(argv: string[], io: CliIo): Promise<number> {
       err(`dosis robot pause: ${codeOf(e)}: ${(e as Error).message}`);
       return EXIT.invalid;
     }
-    const id = receipt(store, 'pause', staff, r.suspended, { fromMs, untilMs });
+    const id = receipt(s, 'pause', r.suspended, { fromMs, untilMs });
     out(`${t(lang, 'pharmacy.cli.paused', { from: iso(fromMs), until: iso(untilMs), count: r.suspended.length })}\n${t(lang, 'pharmacy.cli.receipt', { receiptId: id })}`);
     return EXIT.ok;
   } finally {
@@ -186,9 +194,9 @@ async function pauseMain(argv: string[], io: CliIo): Promise<number> {
 const resumeSpec = {
   name: 'robot resume',
   summary: 'Ends the pause now: its doses still to come are dispensed again; the alarm centre is told.\nExit status: 0 ended, 1 not paused, 2 usage error or no database, 3 wrong PIN.',
-  usage: 'echo "$PIN" | dosis robot resume --staff ID --pin-stdin [--db FILE]',
-  options: base,
-  help: baseHelp,
+  usage: 'echo "$PIN" | dosis robot resume --staff ID --pin-stdin [--db FILE] [--time-zone ZONE]',
+  options: receiptOptions,
+  help: receiptHelp,
 } satisfies Spec;
 
 async function resumeMain(argv: string[], io: CliIo): Promise<number> {
@@ -205,7 +213,7 @@ async function resumeMain(argv: string[], io: CliIo): Promise<number> {
       err(`dosis robot resume: ${codeOf(e)}: ${(e as Error).message}`);
       return EXIT.invalid;
     }
-    const id = receipt(store, 'resume', staff, r.resumed, { fromMs: r.pause.fromMs, untilMs: r.pause.untilMs });
+    const id = receipt(s, 'resume', r.resumed, { fromMs: r.pause.fromMs, untilMs: r.pause.untilMs });
     out(`${t(lang, 'pharmacy.cli.resumed', { count: r.resumed.length })}\n${t(lang, 'pharmacy.cli.receipt', { receiptId: id })}`);
     return EXIT.ok;
   } finally {
@@ -216,9 +224,9 @@ async function resumeMain(argv: string[], io: CliIo): Promise<number> {
 const travelSpec = {
   name: 'robot travel',
   summary: 'Releases the next N doses ahead of time for a trip: their pouches are cut, in order, into a travel pack; none of\nthem is reminded or alarmed. The receipt lists them.\nExit status: 0 released, 1 refused (fewer doses left), 2 usage error or no database, 3 wrong PIN.',
-  usage: 'echo "$PIN" | dosis robot travel --doses N --staff ID --pin-stdin [--db FILE]',
-  options: { ...base, doses: { type: 'string' } },
-  help: { ...baseHelp, doses: 'how many doses to release, the next ones in order' },
+  usage: 'echo "$PIN" | dosis robot travel --doses N --staff ID --pin-stdin [--db FILE] [--time-zone ZONE]',
+  options: { ...receiptOptions, doses: { type: 'string' } },
+  help: { ...receiptHelp, doses: 'how many doses to release, the next ones in order' },
 } satisfies Spec;
 
 async function travelMain(argv: string[], io: CliIo): Promise<number> {
@@ -238,7 +246,7 @@ async function travelMain(argv: string[], io: CliIo): Promise<number> {
       err(`dosis robot travel: ${codeOf(e)}: ${(e as Error).message}`);
       return EXIT.invalid;
     }
-    const id = receipt(store, 'travel', staff, rows);
+    const id = receipt(s, 'travel', rows);
     out(`${t(lang, 'pharmacy.cli.travel', { count: rows.length, labels: rows.map((d) => d.label).join(' ') })}\n${t(lang, 'pharmacy.cli.receipt', { receiptId: id })}`);
     return EXIT.ok;
   } finally {
@@ -249,9 +257,9 @@ async function travelMain(argv: string[], io: CliIo): Promise<number> {
 const withdrawSpec = {
   name: 'robot withdraw',
   summary: "Withdraws doses on a prescription change: every dose from --from on, or the pouches named with --dose (repeatable,\nthe label printed on the pouch). A withdrawn dose is never dispensed; the receipt lists them.\nExit status: 0 withdrawn, 1 refused, 2 usage error or no database, 3 wrong PIN.",
-  usage: 'echo "$PIN" | dosis robot withdraw (--from ISO | --dose LABEL ...) --staff ID --pin-stdin [--db FILE]',
-  options: { ...base, from: { type: 'string' }, dose: { type: 'string', multiple: true } },
-  help: { ...baseHelp, from: 'withdraw every dose due at or after this time, ISO 8601 with Z or an offset', dose: 'a pouch label, e.g. R27W18A-012 (repeatable)' },
+  usage: 'echo "$PIN" | dosis robot withdraw (--from ISO | --dose LABEL ...) --staff ID --pin-stdin [--db FILE] [--time-zone ZONE]',
+  options: { ...receiptOptions, from: { type: 'string' }, dose: { type: 'string', multiple: true } },
+  help: { ...receiptHelp, from: 'withdraw every dose due at or after this time, ISO 8601 with Z or an offset', dose: 'a pouch label, e.g. R27W18A-012 (repeatable)' },
 } satisfies CommandSpec<Record<string, { type: 'string' | 'boolean'; default?: string | boolean; multiple?: boolean }>>;
 
 async function withdrawMain(argv: string[], io: CliIo): Promise<number> {
@@ -272,7 +280,7 @@ async function withdrawMain(argv: string[], io: CliIo): Promise<number> {
       err(`dosis robot withdraw: ${codeOf(e)}: ${(e as Error).message}`);
       return EXIT.invalid;
     }
-    const id = receipt(store, 'withdraw', staff, rows);
+    const id = receipt(s, 'withdraw', rows);
     out(`${t(lang, 'pharmacy.cli.withdrawn', { count: rows.length, labels: rows.map((d) => d.label).join(' ') })}\n${t(lang, 'pharmacy.cli.receipt', { receiptId: id })}`);
     return EXIT.ok;
   } finally {

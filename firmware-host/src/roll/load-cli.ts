@@ -12,11 +12,12 @@ import { SystemClock } from '../../../protocol/src/clock.js';
 import { DEFAULT_PROFILE_ID, loadProfile } from '../../../hardware/src/profile.js';
 import { parseCommand, UsageError, type CommandSpec } from '../../../bin/cli-kit.js';
 import { isLang, t, type Lang } from '../../../protocol/src/i18n.js';
-import { Store } from '../store/store.js';
+import { Store, TIME_ZONE_META } from '../store/store.js';
 import { migratePins, setPin, verifyPin } from '../screens/pin.js';
 import { migrateReceipts, saveReceipt } from '../screens/receipts.js';
 import type { ReturnedPouch } from '../screens/backend.js';
 import { DEFAULT_TIME_ZONE } from './manifest-schema.js';
+import { isValidTimeZone } from './local-time.js';
 import { validateManifest } from './validate.js';
 import { loadedRollOf } from './continuity.js';
 
@@ -34,6 +35,29 @@ export function langOf(values: Record<string, unknown>): Lang {
   return v;
 }
 
+/**
+ * The --time-zone option of the commands that write a receipt. The robot's zone is configured on `dosis host`
+ * (--time-zone, or its --config file) and kept nowhere in the database, so these commands are told it the same way;
+ * the receipts the pharmacy screen writes use the running robot's zone, and these must agree with them.
+ */
+export const TIME_ZONE_OPTION = { type: 'string' } as const;
+export const TIME_ZONE_HELP =
+  `the robot's IANA time zone, for the receipt's times (default: the zone dosis host last ran with on this database, else ${DEFAULT_TIME_ZONE})`;
+
+/** An explicit --time-zone, checked before anything else happens; undefined when not given. */
+export function timeZoneOf(name: string, values: Record<string, unknown>): string | undefined {
+  const v = values['time-zone'];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || !isValidTimeZone(v)) throw new UsageError(`${name}: --time-zone must be an IANA time zone such as ${DEFAULT_TIME_ZONE}, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+/** The receipt's zone: the one given, else the robot's own (as its host recorded it), else the default. */
+export function receiptZone(given: string | undefined, store: Store): string {
+  const stored = store.getMeta(TIME_ZONE_META);
+  return given ?? (stored && isValidTimeZone(stored) ? stored : DEFAULT_TIME_ZONE);
+}
+
 export type CliIo = {
   /** Where --pin-stdin reads its line; process.stdin by default (tests pass a stream). */
   stdin?: NodeJS.ReadableStream;
@@ -48,7 +72,7 @@ const RUNNING_NOTE =
 const loadSpec = {
   name: 'roll load',
   summary: `Checks a roll manifest against the citizen the robot is commissioned for and loads it into the robot's database,\nreplacing the roll loaded before. If that roll still has pouches not yet dispensed, they come back only with\n--return-pending; the receipt lists them. ${RUNNING_NOTE}\nExit status: 0 loaded, 1 invalid or refused, 2 usage error, unreadable file or no database, 3 wrong PIN or locked out.`,
-  usage: 'echo "$PIN" | dosis roll load FILE --staff ID --pin-stdin [--db FILE] [--return-pending] [--profile ID] [--lang da|en]',
+  usage: 'echo "$PIN" | dosis roll load FILE --staff ID --pin-stdin [--db FILE] [--return-pending] [--profile ID] [--time-zone ZONE] [--lang da|en]',
   allowPositionals: true,
   options: {
     db: { type: 'string', default: DEFAULT_DB },
@@ -56,6 +80,7 @@ const loadSpec = {
     'pin-stdin': { type: 'boolean', default: false },
     'return-pending': { type: 'boolean', default: false },
     profile: { type: 'string', default: DEFAULT_PROFILE_ID },
+    'time-zone': TIME_ZONE_OPTION,
     lang: LANG_OPTION,
   },
   help: {
@@ -64,6 +89,7 @@ const loadSpec = {
     'pin-stdin': PIN_HELP,
     'return-pending': "take back the loaded roll's pouches not yet dispensed (without it such a load is refused)",
     profile: 'hardware profile id or path, for the slot count',
+    'time-zone': TIME_ZONE_HELP,
     lang: LANG_HELP,
   },
   examples: ['read -rs PIN && echo "$PIN" | dosis roll load roll.json --staff anna --pin-stdin --db var/dosis-robot.db'],
@@ -72,14 +98,15 @@ const loadSpec = {
 const unloadSpec = {
   name: 'roll unload',
   summary: `Unloads the roll in the robot's database and prints the pouches that came back (a return receipt is stored).\n${RUNNING_NOTE}\nExit status: 0 unloaded, 1 refused (a dose is being dispensed or waits in the cup), 2 usage error, 3 wrong PIN or locked out.`,
-  usage: 'echo "$PIN" | dosis roll unload --staff ID --pin-stdin [--db FILE] [--lang da|en]',
+  usage: 'echo "$PIN" | dosis roll unload --staff ID --pin-stdin [--db FILE] [--time-zone ZONE] [--lang da|en]',
   options: {
     db: { type: 'string', default: DEFAULT_DB },
     staff: { type: 'string' },
     'pin-stdin': { type: 'boolean', default: false },
+    'time-zone': TIME_ZONE_OPTION,
     lang: LANG_OPTION,
   },
-  help: { db: "the robot's SQLite file (it must exist)", staff: 'the staff id unloading the roll', 'pin-stdin': PIN_HELP, lang: LANG_HELP },
+  help: { db: "the robot's SQLite file (it must exist)", staff: 'the staff id unloading the roll', 'pin-stdin': PIN_HELP, 'time-zone': TIME_ZONE_HELP, lang: LANG_HELP },
 } satisfies Spec;
 
 const addStaffSpec = {
@@ -159,6 +186,7 @@ export async function loadMain(argv: string[], io: CliIo = {}, readFile: (file: 
   const file = positionals[0] as string;
   const { db, staff } = common('roll load', values);
   const lang = langOf(values);
+  const timeZone = timeZoneOf('roll load', values);
   let slotCount: number;
   try {
     slotCount = loadProfile(values.profile as string).slotCount;
@@ -208,7 +236,7 @@ export async function loadMain(argv: string[], io: CliIo = {}, readFile: (file: 
     const first = roll.pouches[0]!;
     const last = roll.pouches[roll.pouches.length - 1]!;
     const receipt = saveReceipt(store.db, {
-      kind: before ? 'replace' : 'load', rollId: roll.rollId, staffId: staff, atMs: new SystemClock().now(), timeZone: result.manifest.timeZone ?? DEFAULT_TIME_ZONE,
+      kind: before ? 'replace' : 'load', rollId: roll.rollId, staffId: staff, atMs: new SystemClock().now(), timeZone: receiptZone(timeZone, store),
       returned: returned.map(toReceiptPouch), loaded: roll.pouches.map(toReceiptPouch),
     });
     lines.push(t(lang, 'pharmacy.cli.loaded', { rollId: roll.rollId, citizenId: roll.citizenId, count: roll.pouches.length, from: iso(first.intakeAtMs), to: iso(last.intakeAtMs), staffId: staff }));
@@ -226,6 +254,7 @@ export async function unloadMain(argv: string[], io: CliIo = {}): Promise<number
   if (!parsed) return EXIT.ok;
   const { db, staff } = common('roll unload', parsed.values);
   const lang = langOf(parsed.values);
+  const timeZone = timeZoneOf('roll unload', parsed.values);
   const store = openStore('roll unload', db, lang);
   try {
     if (!(await authenticate('roll unload', store, staff, io, lang))) return EXIT.auth;
@@ -242,7 +271,7 @@ export async function unloadMain(argv: string[], io: CliIo = {}): Promise<number
       return EXIT.invalid;
     }
     const returned = rows.map(toReceiptPouch);
-    const receipt = saveReceipt(store.db, { rollId: active.rollId, staffId: staff, atMs: new SystemClock().now(), timeZone: DEFAULT_TIME_ZONE, returned });
+    const receipt = saveReceipt(store.db, { rollId: active.rollId, staffId: staff, atMs: new SystemClock().now(), timeZone: receiptZone(timeZone, store), returned });
     const lines = rows.map((d) => t(lang, 'pharmacy.cli.returnedLine', { label: d.label, due: iso(d.intakeAtMs), pills: d.pillCount }));
     lines.push(t(lang, 'pharmacy.cli.unloaded', { rollId: active.rollId, staffId: staff, count: rows.length, receiptId: receipt.receiptId }));
     out(lines.join('\n'));

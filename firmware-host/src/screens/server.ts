@@ -60,6 +60,9 @@ export const SESSION_COOKIE = 'dosis_pharmacy';
 export const BUTTON_HEADER = 'x-dosis-screen';
 
 const PUBLIC_DIR = new URL('./public/', import.meta.url);
+/** The catalogue areas (protocol/messages/<area>.json) each page's words come from. */
+export const CITIZEN_AREAS = ['citizen', 'common'] as const;
+export const PHARMACY_AREAS = ['pharmacy', 'roll', 'common'] as const;
 const STATIC_TYPES = { css: 'text/css; charset=utf-8', js: 'text/javascript; charset=utf-8' } as const;
 // No external origins at all: the screen works with the robot offline and leaks nothing.
 const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
@@ -73,7 +76,7 @@ declare module 'fastify' {
 function loadPublic(): { pages: Record<'citizen' | 'pharmacy', string>; statics: Map<string, { body: string; type: string }> } {
   const read = (name: string) => readFileSync(new URL(name, PUBLIC_DIR), 'utf8');
   const statics = new Map<string, { body: string; type: string }>();
-  for (const name of ['citizen.css', 'citizen.js', 'pharmacy.css', 'pharmacy.js', 'receipt.css', 'receipt.js']) {
+  for (const name of ['citizen.css', 'citizen.js', 'messages.js', 'pharmacy.css', 'pharmacy.js', 'receipt.css', 'receipt.js']) {
     const ext = name.endsWith('.css') ? 'css' : 'js';
     statics.set(name, { body: read(name), type: STATIC_TYPES[ext] });
   }
@@ -92,8 +95,10 @@ export function createScreenServer(opts: ScreenServerOptions): FastifyInstance {
   migrate(db, { firstCommandNumber: Math.floor(Math.random() * 0x40000000) });
   const sessions = new SessionStore(clock, opts.session);
   const { pages, statics } = loadPublic();
-  // Data, not script (the CSP allows no inline script): the citizen page reads it as JSON; `<` escaped so it cannot end the element.
-  const citizenMessages = JSON.stringify({ da: messagesFor('da', ['citizen']), en: messagesFor('en', ['citizen']) }).replaceAll('<', '\\u003c');
+  // Each page carries its words for both languages (switching needs no request, and no word is missing while one loads).
+  // Data, not script (the CSP allows no inline script): the page reads it as JSON; `<` escaped so it cannot end the element.
+  const inlined = (areas: readonly string[]) => JSON.stringify({ da: messagesFor('da', areas), en: messagesFor('en', areas) }).replaceAll('<', '\\u003c');
+  const pageMessages = { citizen: inlined(CITIZEN_AREAS), pharmacy: inlined(PHARMACY_AREAS) };
 
   const app = Fastify({
     loggerInstance: opts.logger,
@@ -132,7 +137,7 @@ export function createScreenServer(opts: ScreenServerOptions): FastifyInstance {
   const page = (name: 'citizen' | 'pharmacy') => async (req: FastifyRequest<{ Querystring: { lang?: ScreenLang } }>, reply: FastifyReply) => {
     const lang = req.query.lang ?? defaultLang;
     reply.header('content-security-policy', CSP).type('text/html; charset=utf-8');
-    return pages[name].replaceAll('__LANG__', lang).replaceAll('__DEFAULT_LANG__', defaultLang).replace('__MESSAGES__', () => citizenMessages);
+    return pages[name].replaceAll('__LANG__', lang).replaceAll('__DEFAULT_LANG__', defaultLang).replace('__MESSAGES__', () => pageMessages[name]);
   };
   api.get('/', { schema: { querystring: PageQuery } }, page('citizen'));
   api.get('/pharmacy', { schema: { querystring: PageQuery } }, page('pharmacy'));
@@ -240,7 +245,7 @@ export function createScreenServer(opts: ScreenServerOptions): FastifyInstance {
   // The words of the pharmacy screen, from the shared catalogue; no session needed (the login page uses them too).
   api.get('/api/pharmacy/messages', { schema: { querystring: PageQuery } }, async (req, reply) => {
     reply.header('cache-control', 'no-cache');
-    return messagesFor(req.query.lang ?? defaultLang, ['pharmacy', 'roll']);
+    return messagesFor(req.query.lang ?? defaultLang, PHARMACY_AREAS);
   });
 
   api.get('/api/pharmacy', { preHandler: requireSession }, async (req) => {

@@ -14,6 +14,9 @@ import { enqueueOutbox, outboxDepth, type OutboxEventType } from '../alarm/outbo
 import { migrate } from './schema.js';
 import { DEFAULT_TIMING, type DoseTiming, type ScheduledPouch } from '../roll/types.js';
 
+/** The meta key where the host records the zone it runs with, so the commands on its database print receipts in it. */
+export const TIME_ZONE_META = 'time_zone';
+
 export type DoseState = 'scheduled' | 'dispensing' | 'presented' | 'taken' | 'missed' | 'failed' | 'returned' | CareState;
 /**
  * Doses taken out of dispensing by the staff: in a pause (suspended; those still to come go back to scheduled when

@@ -228,9 +228,9 @@ async function runRig(index: number, cutsWanted: number): Promise<RigResult> {
     rekill = true;
     const done = await until(clock, () => openOf(rollId) === 0 && !armed, doses * (SPACING_MS + restartMs()) + 30_000);
     const report = referee(store, sim.ledger, { rollIds: [rollId] });
-    const why = `roll ${rollId}: ${JSON.stringify(tally(report.verdicts))}; last host stderr: ${hosts.at(-1)?.err.slice(-2000) ?? ''}`;
-    expect(done, why).toBe(true);
     const story = (ids: string[]) => ids.map((id) => explain(store, sim.ledger, id)).join('\n');
+    const why = `roll ${rollId}: ${JSON.stringify(tally(report.verdicts))}; last host stderr: ${hosts.at(-1)?.err.slice(-2000) ?? ''}`;
+    expect(done, `${why}\n${story(report.verdicts.filter((v) => v.red || v.final === 'scheduled').map((v) => v.doseId))}`).toBe(true);
     const named = (text: string) => [...new Set(text.match(new RegExp(`${rollId}-\\d{3}`, 'g')) ?? [])];
     expect(report.violations, `${why}\n${story(named(report.violations.join(' ')).flatMap((id) => [previousDose(id), id]))}`).toEqual([]);
     expect(report.verdicts.filter((v) => v.red), `${why}\n${story(report.verdicts.filter((v) => v.red).map((v) => v.doseId))}`).toEqual([]);

@@ -8,6 +8,7 @@ import { PacedClock, SystemClock } from '../../../protocol/src/clock.js';
 import { loadProfile } from '../../../hardware/src/profile.js';
 import { startDemoSystem, type DemoSystem } from '../../../device-sim/src/demo/system.js';
 import { Robot } from '../../../firmware-host/src/robot.js';
+import { TIME_ZONE_META } from '../../../firmware-host/src/store/store.js';
 import { hostRobotConfig, readConfigFile, readDeviceSecret, resolveSettings } from '../../../firmware-host/src/host-config.js';
 
 const silent = pino({ level: 'silent' });
@@ -49,6 +50,12 @@ describe('the robot assembly', () => {
     expect((await alone.backend()).citizenView().notices?.map((n) => n.code)).toEqual(['no_alarm_centre']);
     expect((await alone.backend()).pharmacyView().notices?.[0]?.text.en).toMatch(/not connected to an alarm centre/);
     expect((await host.backend()).citizenView().notices).toBeUndefined();
+  });
+
+  it("records the host's zone in its database, for the receipts of the commands staff run on it", () => {
+    const dir = tempDir();
+    const robot = hostRobot(dir, { 'no-alarm-center': true, 'time-zone': 'America/Nuuk' });
+    expect(robot.store.getMeta(TIME_ZONE_META)).toBe('America/Nuuk');
   });
 });
 

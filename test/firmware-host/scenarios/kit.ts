@@ -1,4 +1,5 @@
-// Scenario kit: a simulated citizen on the injected clock, and a referee that checks the store against the simulator's ledger.
+// Scenario kit: a simulated citizen on the injected clock, the safety invariants checked on the store's write-ahead
+// intents against the simulator's ledger, and each dose classed by the soak's referee (one definition of red).
 //
 // The citizen presses the button while a dose is due, takes the cup when the
 // robot signals `present` or `error` (or asks for the cup to be emptied) and
@@ -14,6 +15,7 @@ import type { Controller } from '../../../firmware-host/src/controller.js';
 import { FINAL_STATES, type DoseRow, type Store } from '../../../firmware-host/src/store/store.js';
 import { pouchLabel, type DoseTiming, type ScheduledPouch } from '../../../firmware-host/src/roll/types.js';
 import { doseWindows } from '../../../firmware-host/src/dosing/dose-machine.js';
+import { judgeDose, type Intent } from '../../../device-sim/src/soak/referee.js';
 
 export const MIN = 60_000;
 
@@ -91,7 +93,8 @@ export class Citizen {
     if (!wantsCup) this.#wantedSinceMs = undefined;
     else this.#wantedSinceMs ??= now;
     if (wantsCup && sim.cupPresent && now >= this.#cupBackAtMs && now - this.#wantedSinceMs! >= this.#o.takeAfterMs) {
-      sim.takeCup();
+      // Pills left in the cup by a failed dose are emptied as the care staff would (the robot said not to take them).
+      sim.takeCup(signal === 'present' ? 'citizen' : 'staff');
       this.takes++;
       this.#cupBackAtMs = now + this.#o.placeBackMs + this.#o.retakeAfterMs;
       clock.setTimeout(() => sim.placeCup(), this.#o.placeBackMs);
@@ -142,10 +145,9 @@ type IntentRaw = { command_id: string; dose_id: string; name: string; slot: numb
  * dose's window and onto an empty cup in place, every dose exactly one final
  * state (one final row in the event log), nothing physically dispensed for a
  * dose after its final state, no release of a pouch other than the dose's, and
- * no red dose (taken as correct or green while the cup did not hold the
- * pouch's pills).
+ * no red dose as the soak's referee (`judgeDose`) classes it from the ledger.
  */
-export function referee(store: Store, ledger: Ledger, opts: { rollIds?: readonly string[] } = {}): RefereeReport {
+export function referee(store: Store, ledger: Ledger, opts: { rollIds?: readonly string[]; intent?: Intent } = {}): RefereeReport {
   const violations: string[] = [];
   const doses = store.allDoses().filter((d) => !opts.rollIds || opts.rollIds.includes(d.rollId));
   const doseIds = new Set(doses.map((d) => d.doseId));
@@ -210,7 +212,10 @@ export function referee(store: Store, ledger: Ledger, opts: { rollIds?: readonly
     if (d.finalAtMs === null) violations.push(`dose ${d.doseId} has no final time`);
   }
 
-  const verdicts = doses.map((d) => ({ doseId: d.doseId, final: d.state, cls: d.cls, reason: d.reason, red: redReason(d, ledger, intents) }));
+  const byTime = [...doses].sort((a, b) => a.intakeAtMs - b.intakeAtMs || a.position - b.position);
+  const nextOf = new Map(byTime.map((d, i) => [d.doseId, byTime.slice(i + 1).find((o) => o.rollId === d.rollId)]));
+  const intent = opts.intent ?? { forget: false, liftDelayMs: 0 };
+  const verdicts = doses.map((d) => ({ doseId: d.doseId, final: d.state, cls: d.cls, reason: d.reason, red: redReason(d, nextOf.get(d.doseId), store, ledger, intent) }));
   return { violations, verdicts, executions, releases: releases.filter((e) => doseIds.has(intentOf.get(e.commandId)?.dose_id ?? '')).length };
 }
 
@@ -223,23 +228,28 @@ function windowOf(d: DoseRow, doses: readonly DoseRow[]): { opensAtMs: number; c
   return { opensAtMs: w.earlyAtMs, closesAtMs: w.closeAtMs };
 }
 
-/** Why a dose is red (went wrong and the robot did not say so), or null. */
-function redReason(d: DoseRow, ledger: Ledger, intents: readonly IntentRaw[]): string | null {
-  const ids = new Set(intents.filter((i) => i.dose_id === d.doseId).map((i) => i.command_id));
-  const entries = ledger.entries.filter((e) => ids.has(e.commandId));
-  const fell = entries.reduce((n, e) => n + e.pillsFell, 0);
-  if (d.state === 'missed' && d.cls === null && fell > 0) return 'unregistered_release';
-  if (d.state === 'returned' && fell > 0) return 'released_then_returned';
-  if (d.state !== 'taken') return null;
-  const first = entries.find((e) => e.action === 'release');
-  if (!first) return 'taken_without_release';
-  if (entries.some((e) => e.label !== d.label)) return 'wrong_pouch';
-  if (fell !== d.pillCount) return fell < d.pillCount ? 'fewer_pills_than_prescribed' : 'more_pills_than_prescribed';
-  if (first.cupPillsBefore > 0 || !first.cupPresent) return 'cup_not_empty_or_away';
-  const took = ledger.takes.find((t) => t.atMs >= first.atMs);
-  if (!took) return 'taken_but_cup_never_lifted';
-  if (took.pills !== d.pillCount) return 'cup_held_other_pills';
-  return null;
+/**
+ * Why a dose is red, or null: the soak's referee (`judgeDose`, one definition of red for the soak and the scenarios)
+ * judges it from the ledger and the citizen's intent. A scenario's roll is packed exactly as printed, so the pouch
+ * the robot was loaded with (slot, label, printed count) is the prescription; the store also gives the events the
+ * robot queued for the alarm centre (a scenario has no centre: the outbox is what it would get). The ledger's stretch
+ * of a dose runs from its window's opening to the next dose's.
+ */
+function redReason(d: DoseRow, next: DoseRow | undefined, store: Store, ledger: Ledger, intent: Intent): string | null {
+  const w = doseWindows(d.intakeAtMs, d.timing, next ? next.intakeAtMs - next.timing.earlyMin * MIN : null);
+  const fromMs = w.earlyAtMs - (d.timing.earlyMin === 0 ? 0 : 1);
+  const toMs = next ? next.intakeAtMs - next.timing.earlyMin * MIN - 1 : Infinity;
+  const alarms = (store.db.prepare('SELECT type FROM outbox WHERE dose_id = ?').all(d.doseId) as { type: string }[]).map((r) => r.type);
+  const finals = (store.db.prepare(`SELECT count(*) AS n FROM events WHERE dose_id = ? AND type IN ('dose_taken','dose_missed','dose_failed')`).get(d.doseId) as { n: number }).n;
+  const j = judgeDose({
+    prescription: { doseId: d.doseId, slot: d.slot, label: d.label, printedPills: d.pillCount, packing: 'ok', packedPills: d.pillCount, windows: w },
+    intent, ledger, fromMs, toMs, alarms, finals: Math.max(finals, 1), robotReason: d.reason,
+  });
+  if (d.state === 'returned' || d.state === 'withdrawn' || d.state === 'suspended' || d.state === 'travel') {
+    const fell = ledger.entries.filter((e) => e.atMs >= fromMs && e.atMs <= toMs && e.slot === d.slot).reduce((n, e) => n + e.pillsFell, 0);
+    return fell > 0 ? `released_then_${d.state}` : null;
+  }
+  return j.cls === 'red' ? (j.reason ?? 'red') : null;
 }
 
 /** Counts of verdicts by `final/cls/reason`, for assertion messages and reports. */
@@ -267,7 +277,8 @@ export function explain(store: Store, ledger: Ledger, doseId: string): string {
     ...events.map((e) => `  log ${rel(e.at_ms)} ${e.type} ${e.detail_json ?? ''}`),
     ...intents.map((i) => `  intent ${rel(i.sentAtMs)} ${i.name} ${i.commandId} ${i.result ?? '(no result)'}`),
     ...ledger.entries.filter((e) => ids.has(e.commandId) || (e.atMs >= from && e.atMs <= to)).map((e) => `  ledger ${rel(e.atMs)} ${e.action} ${e.commandId} slot ${e.slot} ${e.label} fell ${e.pillsFell} cupBefore ${e.cupPillsBefore}`),
-    ...ledger.takes.filter((t) => t.atMs >= from && t.atMs <= to).map((t) => `  take ${rel(t.atMs)} ${t.pills} pills`),
+    ...ledger.takes.filter((t) => t.atMs >= from && t.atMs <= to).map((t) => `  take ${rel(t.atMs)} ${t.pills} pills by ${t.by}`),
+    ...ledger.presses.filter((t) => t >= from - d.timing.earlyMin * MIN && t <= to).map((t) => `  press ${rel(t)}`),
   ].join('\n');
 }
 

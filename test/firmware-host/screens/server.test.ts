@@ -68,13 +68,34 @@ describe('screen server', () => {
     expect((await app.inject({ url: '/?lang=de' })).statusCode).toBe(400);
     const ph = await app.inject({ url: '/pharmacy' });
     expect(ph.body).toContain('id="login-form"');
-    for (const f of ['citizen.js', 'citizen.css', 'pharmacy.js', 'pharmacy.css', 'receipt.js', 'receipt.css']) {
+    for (const f of ['citizen.js', 'citizen.css', 'messages.js', 'pharmacy.js', 'pharmacy.css', 'receipt.js', 'receipt.css']) {
       const r = await app.inject({ url: `/static/${f}` });
       expect(r.statusCode, f).toBe(200);
       expect(r.body).not.toMatch(/https?:\/\/(?!www\.w3\.org)/);
     }
     expect((await app.inject({ url: '/static/nope.js' })).statusCode).toBe(404);
     expect((await app.inject({ url: '/static/..%2Fserver.ts' })).statusCode).toBe(400);
+  });
+
+  it('puts each page\'s words in it for both languages, from its own areas of the catalogue, as data the CSP allows', async () => {
+    const carried = async (url: string) => {
+      const body = (await app.inject({ url })).body;
+      const m = /<script id="messages" type="application\/json">([^<]*)<\/script>/.exec(body);
+      expect(m, url).not.toBeNull();
+      expect(body).toMatch(/<script src="\/static\/messages\.js" defer><\/script>\s*<script src="\/static\/(citizen|pharmacy)\.js" defer>/);
+      return JSON.parse(m![1]!) as Record<'da' | 'en', Record<string, string>>;
+    };
+    const citizen = await carried('/?lang=en');
+    expect(citizen.da['citizen.screen.press']).toBe('Tryk her');
+    expect(citizen.en['citizen.screen.press']).toBe('Press here');
+    expect(citizen.da['common.otherLanguage']).toBe('English');
+    expect(Object.keys(citizen.da).some((k) => k.startsWith('pharmacy.'))).toBe(false);
+    const pharmacy = await carried('/pharmacy');
+    expect(pharmacy.da['pharmacy.screen.loginTitle']).toBe('Log ind');
+    expect(pharmacy.en['roll.problem.wrong_citizen']).toBeDefined();
+    expect(Object.keys(pharmacy.en).some((k) => k.startsWith('citizen.'))).toBe(false);
+    // The same words as the endpoint that serves them on their own.
+    expect((await app.inject({ url: '/api/pharmacy/messages?lang=en' })).json()).toEqual(pharmacy.en);
   });
 
   it('gives the citizen view and passes the on-screen button to the backend', async () => {

@@ -4,104 +4,16 @@
 'use strict';
 
 (function () {
-  const TEXT = {
-    da: {
-      locale: 'da-DK',
-      toggle: 'English',
-      press: 'Tryk her',
-      nextDose: (when) => `Næste medicin: ${when}`,
-      noDose: 'Ingen medicin planlagt',
-      today: (t) => `i dag kl. ${t}`,
-      tomorrow: (t) => `i morgen kl. ${t}`,
-      onDay: (d, t) => `${d} kl. ${t}`,
-      earlyHeadline: 'Du kan tage din medicin nu',
-      earlyDetail: (t) => `Medicinen er til kl. ${t}.`,
-      dueHeadline: 'Tid til din medicin — tryk på knappen',
-      dueDetail: (t) => `Medicinen er til kl. ${t}.`,
-      overdueDetail: (t) => `Medicinen skulle have været taget kl. ${t}.`,
-      dispensingHeadline: 'Vent lidt — din medicin gøres klar',
-      steps: {
-        rotating: 'Finder din pose …',
-        checking: 'Kontrollerer posen …',
-        releasing: 'Åbner posen …',
-        counting: 'Tæller tabletterne …',
-        retrying: 'Prøver igen …',
-      },
-      presentHeadline: 'Tag bægeret',
-      presentDetail: 'Din medicin er i bægeret.',
-      errorHeadline: 'Tag ikke medicinen. Plejepersonalet har fået besked.',
-      // Keys are the controller's reason codes (firmware-host README, "Dispensing").
-      reasons: {
-        undercount_after_retry: 'Maskinen talte for få tabletter.',
-        overcount: 'Maskinen talte for mange tabletter.',
-        sensor_implausible: 'Maskinen kunne ikke tælle tabletterne sikkert.',
-        pouch_not_empty: 'Der sad tabletter fast i posen.',
-        label_mismatch: 'Det var ikke den rigtige pose.',
-        label_unreadable: 'Maskinen kunne ikke læse posen.',
-        jam: 'Maskinen sidder fast.',
-        latched: 'Maskinen har stoppet sig selv for en sikkerheds skyld.',
-        unknown_after_restart: 'Maskinen gik i stå undervejs.',
-        mcu_reset: 'Maskinen genstartede undervejs.',
-        link_lost: 'Maskinen mistede forbindelsen.',
-        cup_missing: 'Bægeret stod ikke på plads.',
-        cup_not_empty: 'Der var allerede noget i bægeret.',
-      },
-      reasonFallback: 'Der er sket en fejl i maskinen.',
-      offlineHeadline: 'Maskinen er ikke klar lige nu',
-      offlineDetail: 'Den prøver igen af sig selv.',
-      disconnectedHeadline: 'Skærmen har mistet forbindelsen',
-      disconnectedDetail: 'Den prøver igen af sig selv.',
-      loading: 'Et øjeblik …',
-      lowSupply: (n) => (n <= 0 ? 'Der er ikke mere medicin i maskinen.' : n === 1 ? 'Der er kun medicin til 1 dag mere.' : `Der er kun medicin til ${n} dage mere.`),
-    },
-    en: {
-      locale: 'en-GB',
-      toggle: 'Dansk',
-      press: 'Press here',
-      nextDose: (when) => `Next medicine: ${when}`,
-      noDose: 'No medicine planned',
-      today: (t) => `today at ${t}`,
-      tomorrow: (t) => `tomorrow at ${t}`,
-      onDay: (d, t) => `${d} at ${t}`,
-      earlyHeadline: 'You can take your medicine now',
-      earlyDetail: (t) => `The medicine is for ${t}.`,
-      dueHeadline: 'Time for your medicine — press the button',
-      dueDetail: (t) => `The medicine is for ${t}.`,
-      overdueDetail: (t) => `The medicine was due at ${t}.`,
-      dispensingHeadline: 'Please wait — your medicine is being prepared',
-      steps: {
-        rotating: 'Finding your pouch …',
-        checking: 'Checking the pouch …',
-        releasing: 'Opening the pouch …',
-        counting: 'Counting the pills …',
-        retrying: 'Trying again …',
-      },
-      presentHeadline: 'Take the cup',
-      presentDetail: 'Your medicine is in the cup.',
-      errorHeadline: 'Do not take the medicine. The care staff have been told.',
-      reasons: {
-        undercount_after_retry: 'The machine counted too few pills.',
-        overcount: 'The machine counted too many pills.',
-        sensor_implausible: 'The machine could not count the pills with certainty.',
-        pouch_not_empty: 'Pills were stuck in the pouch.',
-        label_mismatch: 'It was not the right pouch.',
-        label_unreadable: 'The machine could not read the pouch.',
-        jam: 'The machine is stuck.',
-        latched: 'The machine stopped itself to be safe.',
-        unknown_after_restart: 'The machine stopped part-way.',
-        mcu_reset: 'The machine restarted part-way.',
-        link_lost: 'The machine lost its connection.',
-        cup_missing: 'The cup was not in its place.',
-        cup_not_empty: 'There was already something in the cup.',
-      },
-      reasonFallback: 'Something went wrong in the machine.',
-      offlineHeadline: 'The machine is not ready just now',
-      offlineDetail: 'It will try again by itself.',
-      disconnectedHeadline: 'The screen has lost its connection',
-      disconnectedDetail: 'It will try again by itself.',
-      loading: 'One moment …',
-      lowSupply: (n) => (n <= 0 ? 'There is no more medicine in the machine.' : n === 1 ? 'There is medicine for 1 more day only.' : `There is medicine for ${n} more days only.`),
-    },
+  // Only the locale of each language lives here; every word is in the catalogue (protocol/messages/citizen.json and
+  // common.json), which the server puts in the page for both languages.
+  const LOCALES = { da: 'da-DK', en: 'en-GB' };
+  const CATALOGUE = window.DosisMessages.inlined('messages');
+  const STEP_TEXT = {
+    rotating: 'citizen.screen.step.rotating',
+    checking: 'citizen.screen.step.checking',
+    releasing: 'citizen.screen.step.releasing',
+    counting: 'citizen.screen.step.counting',
+    retrying: 'citizen.screen.step.retrying',
   };
   const STEP_ORDER = ['rotating', 'checking', 'releasing', 'counting'];
   const BEEP_EVERY_MS = 10000;
@@ -140,42 +52,36 @@
   let disconnectedSince = null;
   let pressedAt = 0;
 
-  const t = () => TEXT[lang];
-  // Words from the shared catalogue (protocol/messages/citizen.json), put in the page by the server for both languages.
-  const CATALOGUE = (() => {
-    try {
-      return JSON.parse(document.getElementById('messages').textContent);
-    } catch (e) {
-      return { da: {}, en: {} };
-    }
-  })();
-  function msg(key, values) {
-    const text = (CATALOGUE[lang] && CATALOGUE[lang][`citizen.${key}`]) || '';
-    return text.replace(/\{(\w+)\}/g, (_, name) => (values && values[name] !== undefined ? String(values[name]) : ''));
-  }
+  let words = window.DosisMessages.formatter(CATALOGUE[lang] || {}, LOCALES[lang]);
+  const msg = (key, values) => words.msg(key, values);
+  const locale = () => LOCALES[lang];
+  // The controller's reason codes (citizen.reason.*); one new to the catalogue gets the general words, never its code.
   const reasonText = (reason) => {
-    if (Object.prototype.hasOwnProperty.call(t().reasons, reason)) return t().reasons[reason];
-    return msg(`reason.${reason}`) || t().reasonFallback;
+    const key = `citizen.reason.${reason}`;
+    return words.has(key) ? msg(key) : msg('citizen.screen.reasonFallback');
   };
   const robotNow = () => Date.now() + offsetMs;
 
   function fmtTime(ms) {
-    return new Intl.DateTimeFormat(t().locale, { timeZone: view.timeZone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(new Date(ms));
+    return new Intl.DateTimeFormat(locale(), { timeZone: view.timeZone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(new Date(ms));
   }
   function dayKey(ms) {
-    return new Intl.DateTimeFormat('en-CA', { timeZone: view.timeZone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(new Date(ms));
+    // The calendar day in the robot's zone, from the parts (whatever order the screen's locale writes them in).
+    const p = {};
+    for (const x of new Intl.DateTimeFormat(locale(), { timeZone: view.timeZone, year: 'numeric', month: '2-digit', day: '2-digit' }).formatToParts(new Date(ms))) p[x.type] = x.value;
+    return `${p.year}-${p.month}-${p.day}`;
   }
   function fmtDate(ms) {
-    const s = new Intl.DateTimeFormat(t().locale, { timeZone: view.timeZone, weekday: 'long', day: 'numeric', month: 'long' }).format(new Date(ms));
+    const s = new Intl.DateTimeFormat(locale(), { timeZone: view.timeZone, weekday: 'long', day: 'numeric', month: 'long' }).format(new Date(ms));
     return s.charAt(0).toUpperCase() + s.slice(1);
   }
   function fmtWhen(ms) {
     const now = robotNow();
     const time = fmtTime(ms);
-    if (dayKey(ms) === dayKey(now)) return t().today(time);
-    if (dayKey(ms) === dayKey(now + 86400000)) return t().tomorrow(time);
-    const day = new Intl.DateTimeFormat(t().locale, { timeZone: view.timeZone, weekday: 'long' }).format(new Date(ms));
-    return t().onDay(day, time);
+    if (dayKey(ms) === dayKey(now)) return msg('citizen.screen.today', { time });
+    if (dayKey(ms) === dayKey(now + 86400000)) return msg('citizen.screen.tomorrow', { time });
+    const day = new Intl.DateTimeFormat(locale(), { timeZone: view.timeZone, weekday: 'long' }).format(new Date(ms));
+    return msg('citizen.screen.onDay', { day, time });
   }
 
   function show(headline, detail, opts) {
@@ -183,7 +89,7 @@
     el.detail.textContent = detail || '';
     el.next.textContent = (opts && opts.next) || '';
     el.button.hidden = !(opts && opts.button);
-    el.button.textContent = t().press;
+    el.button.textContent = msg('citizen.screen.press');
     el.progress.hidden = !(opts && opts.progress !== undefined);
     el.instructions.textContent = (opts && opts.instructions) || '';
     el.instructions.hidden = !(opts && opts.instructions);
@@ -191,13 +97,12 @@
   }
 
   function render() {
-    const tx = t();
     root.lang = lang;
-    el.toggle.textContent = tx.toggle;
-    document.title = 'dosis';
+    el.toggle.textContent = msg('common.otherLanguage');
+    document.title = msg('citizen.screen.pageTitle');
     if (!view) {
       document.body.dataset.phase = 'loading';
-      show(tx.loading, '');
+      show(msg('citizen.screen.loading'), '');
       return;
     }
     const disconnected = disconnectedSince !== null && Date.now() - disconnectedSince >= DISCONNECTED_AFTER_MS;
@@ -208,55 +113,57 @@
     // The manifest's words for how to take the dose, in the screen's language when the roll gives it.
     const how = view.instructions ? view.instructions[lang] || view.instructions[lang === 'da' ? 'en' : 'da'] || '' : '';
     switch (phase) {
-      case 'idle':
-        if (view.paused) show(msg('pausedHeadline'), msg('pausedDetail', { when: fmtWhen(view.paused.untilMs) }), { next: view.nextDose ? tx.nextDose(fmtWhen(view.nextDose.intakeAtMs)) : tx.noDose });
-        else show(fmtTime(robotNow()), fmtDate(robotNow()), { next: view.nextDose ? tx.nextDose(fmtWhen(view.nextDose.intakeAtMs)) : tx.noDose });
+      case 'idle': {
+        const next = view.nextDose ? msg('citizen.screen.nextDose', { when: fmtWhen(view.nextDose.intakeAtMs) }) : msg('citizen.screen.noDose');
+        if (view.paused) show(msg('citizen.pausedHeadline'), msg('citizen.pausedDetail', { when: fmtWhen(view.paused.untilMs) }), { next });
+        else show(fmtTime(robotNow()), fmtDate(robotNow()), { next });
         break;
+      }
       case 'early':
-        show(tx.earlyHeadline, dose ? tx.earlyDetail(fmtTime(dose.intakeAtMs)) : '', { button: true, instructions: how });
+        show(msg('citizen.screen.earlyHeadline'), dose ? msg('citizen.screen.earlyDetail', { time: fmtTime(dose.intakeAtMs) }) : '', { button: true, instructions: how });
         break;
       case 'due':
-        show(tx.dueHeadline, dose ? tx.dueDetail(fmtTime(dose.intakeAtMs)) : '', { button: true, instructions: how });
+        show(msg('citizen.screen.dueHeadline'), dose ? msg('citizen.screen.dueDetail', { time: fmtTime(dose.intakeAtMs) }) : '', { button: true, instructions: how });
         break;
       case 'overdue':
-        show(tx.dueHeadline, dose ? tx.overdueDetail(fmtTime(dose.intakeAtMs)) : '', { button: true, instructions: how });
+        show(msg('citizen.screen.dueHeadline'), dose ? msg('citizen.screen.overdueDetail', { time: fmtTime(dose.intakeAtMs) }) : '', { button: true, instructions: how });
         break;
       case 'dispensing': {
         const step = view.dispensing ? view.dispensing.step : 'rotating';
         const i = STEP_ORDER.indexOf(step);
         // Half a step ahead of the one done: the bar moves on every step and is never full before the cup is presented.
-        show(tx.dispensingHeadline, tx.steps[step] || '', { progress: i < 0 ? 0.5 : (i + 0.5) / STEP_ORDER.length });
+        show(msg('citizen.screen.dispensingHeadline'), Object.prototype.hasOwnProperty.call(STEP_TEXT, step) ? msg(STEP_TEXT[step]) : '', { progress: i < 0 ? 0.5 : (i + 0.5) / STEP_ORDER.length });
         document.body.dataset.step = step;
         break;
       }
       case 'present':
-        show(tx.presentHeadline, tx.presentDetail, { instructions: how });
+        show(msg('citizen.screen.presentHeadline'), msg('citizen.screen.presentDetail'), { instructions: how });
         break;
       case 'error': {
         const reason = view.error ? view.error.reason : '';
         if (reason === 'cup_missing') {
           // Nothing went wrong with the medicine: put the cup back and try again.
-          show(msg('cupHeadline'), msg('cupDetail'), { button: true });
+          show(msg('citizen.cupHeadline'), msg('citizen.cupDetail'), { button: true });
         } else if (reason === 'cup_not_empty') {
-          show(msg('cupNotEmptyHeadline'), msg('cupDetail'), { button: true });
+          show(msg('citizen.cupNotEmptyHeadline'), msg('citizen.cupDetail'), { button: true });
         } else {
           // Said only when no one was told: the citizen must not wait for help that is not coming.
           const told = view.error && view.error.staffTold === true;
-          show(told ? tx.errorHeadline : msg('errorHeadlineUntold'), reasonText(reason));
+          show(msg(told ? 'citizen.screen.errorHeadline' : 'citizen.errorHeadlineUntold'), reasonText(reason));
         }
         document.body.dataset.reason = reason;
         break;
       }
       default:
-        if (disconnected) show(tx.disconnectedHeadline, tx.disconnectedDetail);
-        else show(tx.offlineHeadline, tx.offlineDetail);
+        if (disconnected) show(msg('citizen.screen.disconnectedHeadline'), msg('citizen.screen.disconnectedDetail'));
+        else show(msg('citizen.screen.offlineHeadline'), msg('citizen.screen.offlineDetail'));
     }
     if (phase !== 'dispensing') delete document.body.dataset.step;
     if (phase !== 'error') delete document.body.dataset.reason;
     // Running low is news only while nothing else asks for attention.
     const supplyShown = phase === 'idle' && view.lowSupply !== null;
     el.supply.hidden = !supplyShown;
-    if (supplyShown) el.supply.textContent = tx.lowSupply(view.lowSupply.daysLeft);
+    if (supplyShown) el.supply.textContent = msg('citizen.screen.lowSupply', { days: Math.max(0, view.lowSupply.daysLeft) });
     // The robot's own notices (no alarm centre, a fault), worded by the robot from its message catalogue.
     const notices = view.notices || [];
     el.notice.hidden = notices.length === 0;
@@ -351,6 +258,7 @@
     const url = new URL(location.href);
     url.searchParams.set('lang', lang);
     history.replaceState(null, '', url);
+    words = window.DosisMessages.formatter(CATALOGUE[lang] || {}, LOCALES[lang]);
     render();
   });
 

@@ -1,119 +1,15 @@
 // The pharmacy's screen: log in with a PIN, check and load a roll (every problem shown, then confirm), unload with a receipt,
 // set the robot up for its citizen (an administrator's PIN), pause it, release doses for travel and withdraw doses.
-// Words of the newer parts come from the shared catalogue (GET /api/pharmacy/messages), the older ones from TEXT.
+// Every word comes from the shared message catalogue, in the page (the same as GET /api/pharmacy/messages).
 'use strict';
 
 (function () {
-  const TEXT = {
-    da: {
-      locale: 'da-DK',
-      toggle: 'English',
-      title: 'dosis — apotek',
-      logout: 'Log ud',
-      loginTitle: 'Log ind',
-      staffId: 'Medarbejder-id',
-      pin: 'PIN-kode',
-      login: 'Log ind',
-      wrongPin: (n) => `Forkert medarbejder-id eller PIN-kode. ${n} forsøg tilbage.`,
-      locked: (min) => `For mange forkerte PIN-koder. Prøv igen om ${min} ${min === 1 ? 'minut' : 'minutter'}.`,
-      loginFailed: 'Login mislykkedes.',
-      rollTitle: 'Rulle',
-      rollId: 'Rulle-id',
-      pouchesLeft: 'Poser tilbage',
-      nextPouch: 'Næste pose',
-      daysLeft: 'Dage tilbage',
-      noRoll: 'Ingen rulle i maskinen.',
-      position: (p, t) => `plads ${p}, ${t}`,
-      none: '—',
-      loadTitle: 'Indlæs rulle',
-      loadHelp: 'Vælg rullens manifest-fil eller indsæt teksten. Manifestet kontrolleres, før du bekræfter.',
-      chooseFile: 'Manifest-fil',
-      pasteHere: 'eller indsæt manifestet her',
-      validate: 'Kontrollér',
-      cancel: 'Annullér',
-      empty: 'Vælg en fil eller indsæt et manifest først.',
-      validOk: (n) => `Manifestet er i orden: ${n} poser.`,
-      validProblems: (n) => `Manifestet kan ikke indlæses: ${n} ${n === 1 ? 'problem' : 'problemer'}.`,
-      warnings: (n) => `${n} ${n === 1 ? 'advarsel' : 'advarsler'}.`,
-      confirmLoad: (n) => `Bekræft: indlæs ${n} poser`,
-      loaded: 'Rullen er indlæst.',
-      loadFailed: 'Rullen blev ikke indlæst.',
-      tooLarge: 'Filen er for stor (højst 2 MB).',
-      unloadTitle: 'Tag rulle ud',
-      unload: 'Tag rullen ud',
-      unloadAsk: 'Tag rullen ud nu? Poser, der ikke er taget, kommer på en returkvittering.',
-      unloadYes: 'Ja, tag rullen ud',
-      unloaded: (n) => `Rullen er taget ud. ${n} ${n === 1 ? 'pose' : 'poser'} kom retur.`,
-      unloadFailed: 'Rullen kunne ikke tages ud.',
-      openReceipt: 'Åbn returkvittering',
-      healthTitle: 'Maskinens tilstand',
-      link: 'Forbindelse',
-      firmware: 'Firmware',
-      bootId: 'Boot-id',
-      lastErrors: 'Seneste fejl',
-      eventsTitle: 'Seneste hændelser',
-      evTime: 'Tid',
-      evType: 'Hændelse',
-      evDose: 'Dosis',
-      evDetail: 'Detaljer',
-      sessionEnded: 'Du er logget ud.',
-      severity: { error: 'fejl', warning: 'advarsel' },
-    },
-    en: {
-      locale: 'en-GB',
-      toggle: 'Dansk',
-      title: 'dosis — pharmacy',
-      logout: 'Log out',
-      loginTitle: 'Log in',
-      staffId: 'Staff id',
-      pin: 'PIN',
-      login: 'Log in',
-      wrongPin: (n) => `Wrong staff id or PIN. ${n} attempts left.`,
-      locked: (min) => `Too many wrong PINs. Try again in ${min} ${min === 1 ? 'minute' : 'minutes'}.`,
-      loginFailed: 'Login failed.',
-      rollTitle: 'Roll',
-      rollId: 'Roll id',
-      pouchesLeft: 'Pouches left',
-      nextPouch: 'Next pouch',
-      daysLeft: 'Days left',
-      noRoll: 'No roll in the machine.',
-      position: (p, t) => `position ${p}, ${t}`,
-      none: '—',
-      loadTitle: 'Load a roll',
-      loadHelp: 'Choose the roll\'s manifest file or paste its text. The manifest is checked before you confirm.',
-      chooseFile: 'Manifest file',
-      pasteHere: 'or paste the manifest here',
-      validate: 'Check',
-      cancel: 'Cancel',
-      empty: 'Choose a file or paste a manifest first.',
-      validOk: (n) => `The manifest is valid: ${n} pouches.`,
-      validProblems: (n) => `The manifest cannot be loaded: ${n} ${n === 1 ? 'problem' : 'problems'}.`,
-      warnings: (n) => `${n} ${n === 1 ? 'warning' : 'warnings'}.`,
-      confirmLoad: (n) => `Confirm: load ${n} pouches`,
-      loaded: 'The roll is loaded.',
-      loadFailed: 'The roll was not loaded.',
-      tooLarge: 'The file is too large (2 MB at most).',
-      unloadTitle: 'Unload the roll',
-      unload: 'Unload the roll',
-      unloadAsk: 'Unload the roll now? Pouches not taken go on a return receipt.',
-      unloadYes: 'Yes, unload the roll',
-      unloaded: (n) => `The roll is unloaded. ${n} ${n === 1 ? 'pouch' : 'pouches'} came back.`,
-      unloadFailed: 'The roll could not be unloaded.',
-      openReceipt: 'Open the return receipt',
-      healthTitle: 'Device health',
-      link: 'Link',
-      firmware: 'Firmware',
-      bootId: 'Boot id',
-      lastErrors: 'Last errors',
-      eventsTitle: 'Last events',
-      evTime: 'Time',
-      evType: 'Event',
-      evDose: 'Dose',
-      evDetail: 'Detail',
-      sessionEnded: 'You are logged out.',
-      severity: { error: 'error', warning: 'warning' },
-    },
-  };
+  // Only the locale of each language lives here; every word is in the catalogue (protocol/messages/pharmacy.json,
+  // roll.json, common.json), which the server puts in the page for both languages: nothing to wait for, no raw key.
+  const LOCALES = { da: 'da-DK', en: 'en-GB' };
+  const CATALOGUE = window.DosisMessages.inlined('messages');
+  // A problem's severity in words (roll.json); an unknown one is shown as its code.
+  const SEVERITY = { error: 'roll.severity.error', warning: 'roll.severity.warning' };
   const MANIFEST_MAX_BYTES = 2 * 1024 * 1024;
   const REFRESH_MS = 10000;
 
@@ -129,48 +25,9 @@
     return root.dataset.defaultLang === 'en' ? 'en' : 'da';
   }
   let lang = pickLang();
-  const t = () => TEXT[lang];
-
-  // ---- the shared message catalogue (ICU MessageFormat: plain {names} and {count, plural, …} are all these use) ----
-  let catalogue = {};
-  async function loadMessages() {
-    try {
-      const res = await fetch(`/api/pharmacy/messages?lang=${lang}`);
-      if (res.ok) catalogue = await res.json();
-    } catch (e) {
-      catalogue = {};
-    }
-  }
-  function plural(body, n) {
-    // body: "one {# pouch} other {# pouches}"; picks by the language's plural rule.
-    const cases = {};
-    let i = 0;
-    while (i < body.length) {
-      const m = /\s*([=\w]+)\s*\{/y;
-      m.lastIndex = i;
-      const hit = m.exec(body);
-      if (!hit) break;
-      let depth = 1;
-      let j = m.lastIndex;
-      while (j < body.length && depth > 0) {
-        if (body[j] === '{') depth++;
-        else if (body[j] === '}') depth--;
-        j++;
-      }
-      cases[hit[1]] = body.slice(m.lastIndex, j - 1);
-      i = j;
-    }
-    const rule = new Intl.PluralRules(t().locale).select(n);
-    const pick = cases[`=${n}`] ?? cases[rule] ?? cases.other ?? '';
-    return pick.replace(/#/g, String(n));
-  }
-  function msg(key, values) {
-    let text = Object.prototype.hasOwnProperty.call(catalogue, key) ? catalogue[key] : key;
-    const v = values || {};
-    // Plurals first (their bodies hold braces), then plain arguments.
-    text = text.replace(/\{(\w+), plural,((?:[^{}]|\{[^{}]*\})*)\}/g, (_, name, body) => plural(body, Number(v[name])));
-    return text.replace(/\{(\w+)\}/g, (_, name) => (v[name] === undefined ? '' : String(v[name])));
-  }
+  let words = window.DosisMessages.formatter(CATALOGUE[lang] || {}, LOCALES[lang]);
+  const msg = (key, values) => words.msg(key, values);
+  const locale = () => LOCALES[lang];
 
   let view = null;
   let refreshTimer = null;
@@ -182,7 +39,7 @@
     const tz = view && view.timeZone ? view.timeZone : undefined;
     const o = { timeZone: tz, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' };
     if (withDate) Object.assign(o, { year: 'numeric', month: '2-digit', day: '2-digit' });
-    return new Intl.DateTimeFormat(t().locale, o).format(new Date(ms));
+    return new Intl.DateTimeFormat(locale(), o).format(new Date(ms));
   }
 
   function node(tag, text, cls) {
@@ -203,12 +60,7 @@
 
   function applyStaticText() {
     root.lang = lang;
-    for (const n of document.querySelectorAll('[data-t]')) {
-      const v = t()[n.dataset.t];
-      if (typeof v === 'string') n.textContent = v;
-    }
     for (const n of document.querySelectorAll('[data-m]')) n.textContent = msg(n.dataset.m);
-    $('lang-toggle').textContent = t().toggle;
   }
 
   function showLoggedIn(on) {
@@ -226,17 +78,17 @@
 
   function renderView() {
     if (!view) return;
-    const tx = t();
     $('who').textContent = view.staffId;
     const r = view.roll;
+    const none = msg('pharmacy.screen.none');
     if (!r) {
-      fillDl($('roll-status'), [[tx.rollId, tx.noRoll, 'roll-id']]);
+      fillDl($('roll-status'), [[msg('pharmacy.screen.rollId'), msg('pharmacy.screen.noRoll'), 'roll-id']]);
     } else {
       fillDl($('roll-status'), [
-        [tx.rollId, r.rollId, 'roll-id'],
-        [tx.pouchesLeft, String(r.pouchesLeft), 'pouches-left'],
-        [tx.nextPouch, r.nextPouch ? tx.position(r.nextPouch.position, fmt(r.nextPouch.intakeAtMs, true)) : tx.none, 'next-pouch'],
-        [tx.daysLeft, String(r.daysLeft), 'days-left'],
+        [msg('pharmacy.screen.rollId'), r.rollId, 'roll-id'],
+        [msg('pharmacy.screen.pouchesLeft'), String(r.pouchesLeft), 'pouches-left'],
+        [msg('pharmacy.screen.nextPouch'), r.nextPouch ? msg('pharmacy.screen.position', { position: r.nextPouch.position, at: fmt(r.nextPouch.intakeAtMs, true) }) : none, 'next-pouch'],
+        [msg('pharmacy.screen.daysLeft'), String(r.daysLeft), 'days-left'],
       ]);
     }
     $('unload-start').disabled = !r;
@@ -247,10 +99,10 @@
     renderCare();
     const h = view.health;
     fillDl($('health-status'), [
-      [tx.link, h.link, 'health-link'],
-      [tx.firmware, h.firmware || tx.none],
-      [tx.bootId, h.bootId || tx.none],
-      [tx.lastErrors, h.lastErrors.length ? h.lastErrors.join('; ') : tx.none, 'health-errors'],
+      [msg('pharmacy.screen.link'), h.link, 'health-link'],
+      [msg('pharmacy.screen.firmware'), h.firmware || none],
+      [msg('pharmacy.screen.bootId'), h.bootId || none],
+      [msg('pharmacy.screen.lastErrors'), h.lastErrors.length ? h.lastErrors.join('; ') : none, 'health-errors'],
     ]);
     const body = $('events-body');
     body.replaceChildren();
@@ -286,8 +138,8 @@
   // ---- login ----
   $('login-form').addEventListener('submit', async (ev) => {
     ev.preventDefault();
-    const msg = $('login-message');
-    msg.textContent = '';
+    const out = $('login-message');
+    out.textContent = '';
     const staffId = $('staff-id').value.trim();
     const pin = $('pin').value;
     $('login-submit').disabled = true;
@@ -298,13 +150,13 @@
         await refresh();
       } else if (status === 423 && data) {
         // Minutes from now, not a clock time: the login page does not know the robot's time zone yet.
-        msg.textContent = t().locked(Math.max(1, Math.ceil(data.retryAfterMs / 60000)));
+        out.textContent = msg('pharmacy.screen.locked', { minutes: Math.max(1, Math.ceil(data.retryAfterMs / 60000)) });
         root.dataset.login = 'locked';
       } else if (status === 401 && data) {
-        msg.textContent = t().wrongPin(data.attemptsLeft);
+        out.textContent = msg('pharmacy.screen.wrongPin', { count: data.attemptsLeft });
         root.dataset.login = 'wrong';
       } else {
-        msg.textContent = t().loginFailed;
+        out.textContent = msg('pharmacy.screen.loginFailed');
       }
     } finally {
       $('login-submit').disabled = false;
@@ -315,7 +167,7 @@
     await api('/api/pharmacy/logout', {});
     view = null;
     showLoggedIn(false);
-    $('login-message').textContent = t().sessionEnded;
+    $('login-message').textContent = msg('pharmacy.screen.sessionEnded');
   });
 
   // ---- load ----
@@ -335,7 +187,7 @@
     if (!file) return;
     if (file.size > MANIFEST_MAX_BYTES) {
       fileText = null;
-      $('load-result').textContent = t().tooLarge;
+      $('load-result').textContent = msg('pharmacy.screen.tooLarge');
       return;
     }
     fileText = await file.text();
@@ -348,15 +200,14 @@
 
   $('validate').addEventListener('click', async () => {
     resetValidation();
-    const tx = t();
     const text = fileText !== null ? fileText : $('manifest-text').value;
     $('load-result').textContent = '';
     if (!text.trim()) {
-      $('load-result').textContent = tx.empty;
+      $('load-result').textContent = msg('pharmacy.screen.empty');
       return;
     }
     if (new Blob([text]).size > MANIFEST_MAX_BYTES) {
-      $('load-result').textContent = tx.tooLarge;
+      $('load-result').textContent = msg('pharmacy.screen.tooLarge');
       return;
     }
     $('validate').disabled = true;
@@ -365,7 +216,7 @@
       const { status, data } = await api('/api/pharmacy/roll/validate', { manifest: text, returnPending });
       if (status === 401) return refresh();
       if (status !== 200 || !data) {
-        $('load-result').textContent = status === 413 ? tx.tooLarge : tx.loadFailed;
+        $('load-result').textContent = msg(status === 413 ? 'pharmacy.screen.tooLarge' : 'pharmacy.screen.loadFailed');
         return;
       }
       showProblems(data.problems);
@@ -379,11 +230,11 @@
       $('validation').hidden = false;
       $('validation-summary').className = data.ok ? 'ok' : 'error';
       $('validation-summary').textContent = data.ok
-        ? tx.validOk(data.pouches) + (warnings ? ' ' + tx.warnings(warnings) : '')
-        : tx.validProblems(data.problems.length);
+        ? (warnings ? msg('pharmacy.screen.validOkWarnings', { count: data.pouches, warnings }) : msg('pharmacy.screen.validOk', { count: data.pouches }))
+        : msg('pharmacy.screen.validProblems', { count: data.problems.length });
       if (data.ok) {
         validated = { text, sha256: data.sha256, pouches: data.pouches, returnPending };
-        $('confirm-load').textContent = tx.confirmLoad(data.pouches);
+        $('confirm-load').textContent = msg('pharmacy.screen.confirmLoad', { count: data.pouches });
         $('confirm-load').hidden = false;
         $('cancel-load').hidden = false;
       }
@@ -397,10 +248,10 @@
     list.replaceChildren();
     for (const p of problems) {
       const li = node('li', undefined, p.severity === 'error' ? 'error' : 'warning');
-      const sev = Object.prototype.hasOwnProperty.call(t().severity, p.severity) ? t().severity[p.severity] : p.severity;
+      const sev = Object.prototype.hasOwnProperty.call(SEVERITY, p.severity) ? msg(SEVERITY[p.severity]) : p.severity;
       // The problem in the screen's language first; the validator's detail (line, position, times) after it.
       const key = `roll.problem.${p.code}`;
-      const title = Object.prototype.hasOwnProperty.call(catalogue, key) ? catalogue[key] + ': ' : '';
+      const title = words.has(key) ? msg('pharmacy.screen.problemTitle', { title: msg(key) }) : '';
       li.append(node('strong', sev + ' '), document.createTextNode(title), node('code', p.path || '/'), document.createTextNode(` ${p.message} `), node('code', `(${p.code})`));
       list.append(li);
     }
@@ -410,7 +261,6 @@
 
   $('confirm-load').addEventListener('click', async () => {
     if (!validated) return;
-    const tx = t();
     $('confirm-load').disabled = true;
     try {
       const { status, data } = await api('/api/pharmacy/roll/load', { manifest: validated.text, confirmSha256: validated.sha256, returnPending: validated.returnPending });
@@ -418,7 +268,7 @@
       resetValidation();
       $('load-receipt').replaceChildren();
       if (status === 200 && data && data.ok) {
-        $('load-result').textContent = tx.loaded;
+        $('load-result').textContent = msg('pharmacy.screen.loaded');
         $('load-result').className = 'ok';
         $('return-pending-row').hidden = true;
         $('return-pending').checked = false;
@@ -427,12 +277,12 @@
         $('manifest-text').value = '';
         $('manifest-file').value = '';
       } else {
-        $('load-result').textContent = tx.loadFailed;
+        $('load-result').textContent = msg('pharmacy.screen.loadFailed');
         $('load-result').className = 'error';
         if (data && Array.isArray(data.problems)) {
           showProblems(data.problems);
           $('validation').hidden = false;
-          $('validation-summary').textContent = tx.validProblems(data.problems.length);
+          $('validation-summary').textContent = msg('pharmacy.screen.validProblems', { count: data.problems.length });
           $('validation-summary').className = 'error';
         }
       }
@@ -449,19 +299,18 @@
   });
   $('unload-no').addEventListener('click', () => { $('unload-confirm').hidden = true; });
   $('unload-yes').addEventListener('click', async () => {
-    const tx = t();
     $('unload-confirm').hidden = true;
     const { status, data } = await api('/api/pharmacy/roll/unload', { confirm: true });
     if (status === 401) return refresh();
     const out = $('unload-result');
     out.replaceChildren();
     if (status === 200 && data && data.ok) {
-      out.append(node('p', tx.unloaded(data.returned.length), 'ok'));
+      out.append(node('p', msg('pharmacy.screen.unloaded', { count: data.returned.length }), 'ok'));
       const a = receiptLink('receipt-link', data.receiptId);
-      a.textContent = tx.openReceipt;
+      a.textContent = msg('pharmacy.screen.openReturnReceipt');
       out.append(a);
     } else {
-      out.append(node('p', tx.unloadFailed, 'error'));
+      out.append(node('p', msg('pharmacy.screen.unloadFailed'), 'error'));
     }
     await refresh();
   });
@@ -474,6 +323,13 @@
     return a;
   }
 
+  /** A refusal in the screen's words when the catalogue knows its code; else the server's own message. */
+  function refusal(data, status) {
+    const key = data && data.error ? `pharmacy.screen.error.${data.error}` : '';
+    if (key && words.has(key)) return msg(key);
+    return data && data.message ? data.message : String(status);
+  }
+
   // ---- commissioning ----
   $('commission-form').addEventListener('submit', async (ev) => {
     ev.preventDefault();
@@ -481,7 +337,7 @@
     $('admin-pin').value = '';
     const { status, data } = await api('/api/pharmacy/commission', body);
     if (status === 401) return refresh();
-    $('commission-result').textContent = status === 200 ? msg('pharmacy.screen.commissionDone', { citizenId: body.citizenId }) : msg('pharmacy.screen.commissionFailed', { reason: data && data.message ? data.message : status });
+    $('commission-result').textContent = status === 200 ? msg('pharmacy.screen.commissionDone', { citizenId: body.citizenId }) : msg('pharmacy.screen.commissionFailed', { reason: refusal(data, status) });
     $('commission-result').className = status === 200 ? 'ok' : 'error';
     await refresh();
   });
@@ -490,7 +346,7 @@
     $('admin-pin').value = '';
     const { status, data } = await api('/api/pharmacy/decommission', body);
     if (status === 401) return refresh();
-    $('commission-result').textContent = status === 200 ? msg('pharmacy.screen.decommissionDone') : msg('pharmacy.screen.commissionFailed', { reason: data && data.message ? data.message : status });
+    $('commission-result').textContent = status === 200 ? msg('pharmacy.screen.decommissionDone') : msg('pharmacy.screen.commissionFailed', { reason: refusal(data, status) });
     $('commission-result').className = status === 200 ? 'ok' : 'error';
     await refresh();
   });
@@ -505,7 +361,7 @@
     const tz = view && view.timeZone ? view.timeZone : 'UTC';
     const offsetAt = (ms) => {
       const p = {};
-      for (const x of new Intl.DateTimeFormat('en-GB', { timeZone: tz, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit' }).formatToParts(new Date(ms))) p[x.type] = x.value;
+      for (const x of new Intl.DateTimeFormat(locale(), { timeZone: tz, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit' }).formatToParts(new Date(ms))) p[x.type] = x.value;
       return Date.UTC(+p.year, +p.month - 1, +p.day, +p.hour, +p.minute) - ms;
     };
     let ms = wall - offsetAt(wall);
@@ -515,7 +371,7 @@
 
   function renderCare() {
     const c = view.commissioned;
-    $('commission-status').textContent = c ? `${msg('pharmacy.screen.commissionedFor')}: ${c.citizenId}` : msg('pharmacy.screen.notCommissioned');
+    $('commission-status').textContent = c ? msg('pharmacy.screen.commissionedTo', { citizenId: c.citizenId }) : msg('pharmacy.screen.notCommissioned');
     $('commission-citizen-row').hidden = !!c;
     $('commission-submit').hidden = !!c;
     $('decommission').hidden = !c;
@@ -533,7 +389,7 @@
       box.type = 'checkbox';
       box.value = d.doseId;
       box.checked = checked.has(d.doseId);
-      label.append(box, document.createTextNode(`${d.label} — ${fmt(d.intakeAtMs, true)}`));
+      label.append(box, document.createTextNode(msg('pharmacy.screen.upcomingDose', { label: d.label, at: fmt(d.intakeAtMs, true) })));
       li.append(label);
       list.append(li);
     }
@@ -548,7 +404,7 @@
       out.append(node('p', msg('pharmacy.screen.done'), 'ok'));
       if (data.receiptId) out.append(receiptLink('care-receipt-link', data.receiptId));
     } else {
-      out.append(node('p', `${msg('pharmacy.screen.failed')} ${data && data.message ? data.message : ''}`, 'error'));
+      out.append(node('p', data && (data.error || data.message) ? msg('pharmacy.screen.failedWith', { reason: refusal(data, status) }) : msg('pharmacy.screen.failed'), 'error'));
     }
     await refresh();
   }
@@ -572,19 +428,17 @@
     if (fromMs !== null) return careAction('/api/pharmacy/withdraw', { fromMs });
   });
 
-  $('lang-toggle').addEventListener('click', async () => {
+  $('lang-toggle').addEventListener('click', () => {
     lang = lang === 'da' ? 'en' : 'da';
     try { localStorage.setItem('dosis.lang', lang); } catch (e) { /* no storage: the choice lasts for this page */ }
     const url = new URL(location.href);
     url.searchParams.set('lang', lang);
     history.replaceState(null, '', url);
-    await loadMessages();
+    words = window.DosisMessages.formatter(CATALOGUE[lang] || {}, LOCALES[lang]);
     applyStaticText();
     renderView();
   });
 
-  loadMessages().then(() => {
-    applyStaticText();
-    return refresh();
-  }).then(() => { if (!view) showLoggedIn(false); });
+  applyStaticText();
+  refresh().then(() => { if (!view) showLoggedIn(false); });
 })();
