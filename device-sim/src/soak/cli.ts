@@ -8,7 +8,7 @@ import { intOption, parseCommand, UsageError } from '../../../bin/cli-kit.js';
 import { SystemClock } from '../../../protocol/src/clock.js';
 import { renderHtml } from './html.js';
 import { buildReport, compareReports, emptyTally, failures, mergeTallies, type RunIdentity, type SoakReport, type SoakTally } from './report.js';
-import { EPISODE_DOSINGS, episodeOf, planEpisodes, runSoak, type EpisodeSpec } from './runner.js';
+import { EPISODE_DOSINGS, episodeOf, planEpisodes, runSoak, type EpisodeRunner, type EpisodeSpec } from './runner.js';
 import { loadSoakProfile, meanPills } from './soak-profile.js';
 
 const spec = {
@@ -80,7 +80,8 @@ export async function main(argv: string[]): Promise<number> {
   if (v.transport !== 'memory' && v.transport !== 'pty') throw new UsageError(`soak: --transport must be memory or pty, got ${JSON.stringify(v.transport)}`);
   const transport = v.transport;
   const profile = loadSoakProfile(v.profile);
-  const { runEpisode } = await import('./episode.js');
+  // Loaded only when episodes run in this process: with the compiled build's workers the parent never needs the robot.
+  const runEpisode: EpisodeRunner = async (...a) => (await import('./episode.js')).runEpisode(...a);
 
   const wall = new SystemClock();
   const started = wall.now();

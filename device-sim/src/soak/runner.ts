@@ -105,7 +105,8 @@ export function compiledWorker(root = ROOT): string | undefined {
   const newer = (dir: string): boolean => {
     for (const e of readdirSync(dir, { withFileTypes: true })) {
       const path = join(dir, e.name);
-      if (e.isDirectory() ? newer(path) : statSync(path).mtimeMs > builtMs) return true;
+      // Documentation is not built (bin/build.ts leaves .md out).
+      if (e.isDirectory() ? newer(path) : !e.name.endsWith('.md') && statSync(path).mtimeMs > builtMs) return true;
     }
     return false;
   };
