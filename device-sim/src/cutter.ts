@@ -19,10 +19,21 @@ export function makePouch(slot: number, label: string, pills: number): Pouch {
 }
 
 /** Cuts the pouch open; returns how many pills fall now. */
-export function cutPouch(pouch: Pouch, rng: Random, rates: { pillStuck: number; pillsStuckForGood: number }): number {
+export function cutPouch(
+  pouch: Pouch,
+  rng: Random,
+  rates: { pillStuck: number; pillsStuckForGood: number },
+  fired: (name: 'pillStuck' | 'pillsStuckForGood') => void = () => undefined,
+): number {
   pouch.cut = true;
-  if (pouch.pills - pouch.stuck - pouch.stuckForGood > 0 && rng.chance(rates.pillsStuckForGood)) pouch.stuckForGood += 1;
-  if (pouch.pills - pouch.stuck - pouch.stuckForGood > 0 && rng.chance(rates.pillStuck)) pouch.stuck += 1;
+  if (pouch.pills - pouch.stuck - pouch.stuckForGood > 0 && rng.chance(rates.pillsStuckForGood)) {
+    pouch.stuckForGood += 1;
+    fired('pillsStuckForGood');
+  }
+  if (pouch.pills - pouch.stuck - pouch.stuckForGood > 0 && rng.chance(rates.pillStuck)) {
+    pouch.stuck += 1;
+    fired('pillStuck');
+  }
   const falling = pouch.pills - pouch.stuck - pouch.stuckForGood;
   pouch.pills -= falling;
   return falling;

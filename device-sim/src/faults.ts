@@ -19,9 +19,12 @@
 // |                   |                                  | non-volatile cut map survive                                           |
 // | notAnswering      | per received host frame          | the MCU goes silent for 5 s: reads nothing, sends nothing              |
 // | emptySensorWrong  | per RELEASED / SHAKEN            | the pouch-empty flag says the opposite of the truth                    |
+// | driverFault       | per new motion command           | the motor driver trips as it is energised (over-current or             |
+// |                   |                                  | over-temperature): nothing moves, LATCHED reason=FAULT, the command is |
+// |                   |                                  | refused ERR:LATCHED; CLEAR resets the driver                           |
 
 export const FAULT_NAMES = ['pillStuck', 'pillsStuckForGood', 'overlap', 'ghostPulse', 'missedPulse', 'jam', 'slip',
-  'labelUnreadable', 'corruptByte', 'dropLine', 'duplicateLine', 'mcuReset', 'notAnswering', 'emptySensorWrong'] as const;
+  'labelUnreadable', 'corruptByte', 'dropLine', 'duplicateLine', 'mcuReset', 'notAnswering', 'emptySensorWrong', 'driverFault'] as const;
 export type FaultName = (typeof FAULT_NAMES)[number];
 export type FaultRates = Record<FaultName, number>;
 

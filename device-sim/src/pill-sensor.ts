@@ -21,6 +21,8 @@ export function sensePills(
   rng: Random,
   profile: HardwareProfile,
   rates: { overlap: number; missedPulse: number; ghostPulse: number },
+  /** Told of each fault that fires (the simulator counts them). */
+  fired: (name: 'overlap' | 'missedPulse' | 'ghostPulse') => void = () => undefined,
 ): SensorReading {
   const times: number[] = [];
   for (let i = 0; i < pills; i++) times.push(startMs + rng.between(profile.pillFallMs.min, profile.pillFallMs.max));
@@ -31,15 +33,22 @@ export function sensePills(
   for (let i = 1; i < times.length; i++) times[i] = Math.max(times[i]!, times[i - 1]! + spacingMs);
   // An overlapping pill drags the next one right behind it, so the two shade the gate as one long pulse.
   for (let i = 0; i + 1 < times.length; i++) {
-    if (rng.chance(rates.overlap)) times[i + 1] = times[i]! + rng.between(0.4, 0.9) * profile.pillPulseMs.nominal;
+    if (rng.chance(rates.overlap)) {
+      times[i + 1] = times[i]! + rng.between(0.4, 0.9) * profile.pillPulseMs.nominal;
+      fired('overlap');
+    }
   }
   const pulses: Pulse[] = [];
   for (const t of times) {
-    if (rng.chance(rates.missedPulse)) continue;
+    if (rng.chance(rates.missedPulse)) {
+      fired('missedPulse');
+      continue;
+    }
     const w = clampWidth(rng.normal(profile.pillPulseMs.nominal, profile.pillPulseMs.sd));
     pulses.push({ start: t, end: t + w });
   }
   if (rng.chance(rates.ghostPulse)) {
+    fired('ghostPulse');
     const t = startMs + rng.between(0, profile.pillFallMs.max);
     pulses.push({ start: t, end: t + 1 + rng.int(4) });
   }

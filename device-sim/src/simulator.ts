@@ -38,7 +38,21 @@ type MotionCommand = Extract<Command, { name: MotionName }>;
 type OutcomeEvent = Extract<DeviceEvent, { name: 'ROTATED' | 'RELEASED' | 'SHAKEN' }>;
 type IdRecord = { name: MotionName; slot: number; state: 'running' | 'done' | 'aborted'; outcome?: OutcomeEvent };
 type Unacked = { seq: number; line: string; backoffMs: number; timer?: SimTimer };
-type Motion = { id: string; name: MotionName; slot: number; leaseMs: number; timers: SimTimer[] };
+type Motion = { id: string; name: MotionName; slot: number; leaseMs: number; timers: SimTimer[]; stick: boolean };
+
+/**
+ * The world's view of the MCU's inputs (the soak aims rare events at the moments that matter, as FoundationDB's
+ * buggify does): `command` sees each new command as it arrives and may say the MCU resets right then (the line is lost
+ * with its RAM), goes deaf (the notAnswering fault) from this line on or just after answering it, or, for a motion, that the motor driver trips as
+ * it is energised (the driverFault fault) or, for a RELEASE, that a pill sticks in the pouch (the pillStuck fault);
+ * `motion` sees each motion the MCU starts, with how long it will run.
+ */
+export type SimAimed = 'reset' | 'trip' | 'deaf' | 'deafAfter' | 'stick' | undefined;
+export type SimWatcher = {
+  command?(cmd: Command): SimAimed;
+  /** `cutAtMs`: for a RELEASE, when the cutter opens the pouch (from the start). */
+  motion?(m: { name: MotionName; id: string; slot: number; durationMs: number; cutAtMs?: number | undefined }): void;
+};
 /** The cup-lift counter wraps here (a 16-bit cell of non-volatile memory). */
 const LIFTS_MODULO = 65_536;
 /** A timer of the simulator's: the clock's handle, its place in the list of armed ones, and when it fires. */
@@ -140,6 +154,10 @@ export class DeviceSimulator {
   readonly #profile: HardwareProfile;
   readonly #rng: Random;
   readonly #faults: FaultRates = noFaults();
+  /** How often each named fault fired (the report's fault paths). */
+  readonly fired: FaultRates = noFaults();
+  /** The world watching (the soak's aimed events); none by default. */
+  watch: SimWatcher | undefined;
   /** Clean bytes left before the wire corrupts one (see #corrupt). */
   #cleanBytes: number | undefined;
   #cleanBytesRate = 0;
@@ -293,6 +311,24 @@ export class DeviceSimulator {
   stop(): void {
     this.#stopped = true;
     this.#cancelAll();
+  }
+
+  readonly #fire = (name: FaultName): void => {
+    this.fired[name]++;
+  };
+
+  /** Draws a named fault at its rate, counting it when it fires. */
+  #roll(name: FaultName): boolean {
+    if (!this.#rng.chance(this.#faults[name])) return false;
+    this.fired[name]++;
+    return true;
+  }
+
+  /** A per-line wire fault: the same coin as #roll in exact mode, a gap between hits with `coast` (LineDraw). */
+  #lineRoll(draw: LineDraw, name: 'dropLine' | 'duplicateLine' | 'notAnswering'): boolean {
+    if (!draw.hit(this.#faults[name])) return false;
+    this.fired[name]++;
+    return true;
   }
 
   // ------------------------------------------------------------ timers
@@ -471,10 +507,10 @@ export class DeviceSimulator {
   #write(line: string): void {
     const t = this.#transport;
     if (!t || !t.isOpen || this.#silent()) return;
-    if (this.#dropDraw.hit(this.#faults.dropLine)) return;
+    if (this.#lineRoll(this.#dropDraw, 'dropLine')) return;
     const body = this.#corrupt(line, line.length - 1);
     t.write(body);
-    if (this.#duplicateDraw.hit(this.#faults.duplicateLine)) t.write(body);
+    if (this.#lineRoll(this.#duplicateDraw, 'duplicateLine')) t.write(body);
   }
 
   /** `text` with bits flipped at the wire's error rate among its first `end` bytes (a line ending after them is kept as it is). */
@@ -498,6 +534,7 @@ export class DeviceSimulator {
       // A flipped bit that makes a newline would split the line; the gate sees it as a garbled byte instead.
       if (c === 0x0a) c = 0x8a;
       out += text.slice(i, at) + String.fromCharCode(c);
+      this.#fire('corruptByte');
       i = at + 1;
       this.#cleanBytes = this.#geometric(p);
     }
@@ -568,9 +605,9 @@ export class DeviceSimulator {
 
   #receive(raw: string): void {
     if (this.#silent()) return;
-    if (this.#dropDraw.hit(this.#faults.dropLine)) return;
+    if (this.#lineRoll(this.#dropDraw, 'dropLine')) return;
     const line = this.#corrupt(raw);
-    const twice = this.#duplicateDraw.hit(this.#faults.duplicateLine);
+    const twice = this.#lineRoll(this.#duplicateDraw, 'duplicateLine');
     for (let i = 0; i < (twice ? 2 : 1); i++) {
       try {
         this.#handleLine(line);
@@ -589,7 +626,7 @@ export class DeviceSimulator {
       return;
     }
     this.#lastHostFrameAtMs = this.#clock.now();
-    if (this.#notAnsweringDraw.hit(this.#faults.notAnswering)) {
+    if (this.#lineRoll(this.#notAnsweringDraw, 'notAnswering')) {
       this.#silentUntilMs = this.#clock.now() + NOT_ANSWERING_MS;
       this.#log.info('fault notAnswering: silent for 5 s');
       return;
@@ -634,10 +671,22 @@ export class DeviceSimulator {
         return;
       }
     }
+    const aimed = dec.ok ? this.watch?.command?.(dec.value) : undefined;
+    if (aimed === 'reset') {
+      // The MCU resets as the line arrives: it never ran, and its RAM (the seq window too) is gone.
+      this.#log.info({ cmd: dec.ok ? dec.value.name : null }, 'reset as a command arrived');
+      this.#powerUp();
+      return;
+    }
+    if (aimed === 'deaf') {
+      this.#silentUntilMs = this.#clock.now() + NOT_ANSWERING_MS;
+      this.#log.info('notAnswering as a command arrived: silent for 5 s');
+      return;
+    }
     let ackBody: string;
     const after: (() => void)[] = [];
     if (!dec.ok) ackBody = dec.reason === 'unknown_message' ? 'ERR:UNKNOWN' : 'ERR:BAD_FIELD';
-    else ackBody = this.#execute(dec.value, after);
+    else ackBody = this.#execute(dec.value, after, aimed);
     const line = this.#sendFrame('A', ackBody, seq);
     if (line) {
       this.#seqWindow.delete(seq);
@@ -646,9 +695,13 @@ export class DeviceSimulator {
     }
     // Events a command causes at once follow its ack on the wire.
     for (const f of after) f();
+    if (aimed === 'deafAfter') {
+      this.#silentUntilMs = this.#clock.now() + NOT_ANSWERING_MS;
+      this.#log.info('notAnswering just after a command: silent for 5 s');
+    }
   }
 
-  #execute(cmd: Command, after: (() => void)[]): string {
+  #execute(cmd: Command, after: (() => void)[], aimed: SimAimed = undefined): string {
     switch (cmd.name) {
       case 'HELLO':
         if (cmd.v !== PROTOCOL_VERSION || cmd.cat !== CATALOGUE_HASH) return 'ERR:VERSION';
@@ -687,7 +740,7 @@ export class DeviceSimulator {
       case 'ROTATE':
       case 'RELEASE':
       case 'SHAKE':
-        return this.#motionCommand(cmd);
+        return this.#motionCommand(cmd, aimed);
     }
   }
 
@@ -701,7 +754,7 @@ export class DeviceSimulator {
 
   // ------------------------------------------------------------ motion
 
-  #motionCommand(cmd: MotionCommand): string {
+  #motionCommand(cmd: MotionCommand, aimed: SimAimed): string {
     const rec = this.#ids.get(cmd.id);
     if (rec) {
       // Same id: a retransmission the seq window no longer covers, or a restarted host. Never move twice.
@@ -713,6 +766,11 @@ export class DeviceSimulator {
     if (this.#latched) return 'ERR:LATCHED';
     if (this.#motion) return 'BUSY';
     if (cmd.slot >= this.#profile.slotCount) return 'ERR:RANGE';
+    // The motor driver trips as it is energised (over-current, over-temperature): latched safe until CLEAR, nothing moved.
+    if (this.#roll('driverFault') || aimed === 'trip') {
+      this.#latch('FAULT');
+      return 'ERR:LATCHED';
+    }
     if (cmd.name === 'RELEASE') {
       if (this.#cutMap.has(cmd.slot)) return 'ERR:SLOT_EMPTY';
       if (!this.#cup.present) return 'ERR:CUP';
@@ -725,13 +783,14 @@ export class DeviceSimulator {
     this.#ids.set(cmd.id, { name: cmd.name, slot: cmd.slot, state: 'running' });
     while (this.#ids.size > WINDOW) this.#ids.delete(this.#ids.keys().next().value!);
     this.ledger.noteExecution(cmd.id, cmd.name, cmd.slot, this.#clock.now());
-    const motion: Motion = { id: cmd.id, name: cmd.name, slot: cmd.slot, leaseMs: cmd.lease, timers: [] };
+    const motion: Motion = { id: cmd.id, name: cmd.name, slot: cmd.slot, leaseMs: cmd.lease, timers: [], stick: aimed === 'stick' };
     this.#motion = motion;
     this.#lastHostFrameAtMs = this.#clock.now();
     this.#armLease(motion);
+    const cutAtMs = cmd.name === 'RELEASE' ? this.#carousel.moveMs(cmd.slot) + this.#profile.cutMs : undefined;
     const durationMs =
       cmd.name === 'ROTATE' ? this.#startRotate(motion) : cmd.name === 'RELEASE' ? this.#startRelease(motion) : this.#startShake(motion);
-    if (this.#rng.chance(this.#faults.mcuReset)) {
+    if (this.#roll('mcuReset')) {
       const atMs = this.#rng.between(0, durationMs);
       motion.timers.push(this.#after(atMs, () => {
         this.#log.info({ id: motion.id, atMs: Math.round(atMs) }, 'fault mcuReset during motion');
@@ -739,14 +798,15 @@ export class DeviceSimulator {
       }));
     }
     this.#log.debug({ cmd: cmd.name, id: cmd.id, slot: cmd.slot, durationMs }, 'motion started');
+    this.watch?.motion?.({ name: cmd.name, id: cmd.id, slot: cmd.slot, durationMs, cutAtMs });
     return 'OK';
   }
 
   /** Returns the motion's duration, ms. */
   #startRotate(m: Motion): number {
-    const jam = this.#rng.chance(this.#faults.jam);
-    const slip = !jam && this.#rng.chance(this.#faults.slip) ? (this.#rng.chance(0.5) ? 1 : -1) : 0;
-    const unreadable = this.#rng.chance(this.#faults.labelUnreadable);
+    const jam = this.#roll('jam');
+    const slip = !jam && this.#roll('slip') ? (this.#rng.chance(0.5) ? 1 : -1) : 0;
+    const unreadable = this.#roll('labelUnreadable');
     const plan = this.#carousel.plan(m.slot, { jam, slip });
     m.timers.push(this.#after(plan.durationMs, () => {
       this.#carousel.apply(plan);
@@ -775,10 +835,10 @@ export class DeviceSimulator {
       pouch = this.#pouches.get(at);
       this.#cutMap.add(m.slot);
       this.ledger.noteCut(at);
-      const falling = pouch ? cutPouch(pouch, this.#rng, this.#faults) : 0;
+      const falling = pouch ? cutPouch(pouch, this.#rng, m.stick ? { ...this.#faults, pillStuck: 1 } : this.#faults, this.#fire) : 0;
       const cupPillsBefore = this.#cup.pills;
       this.#cup.receive(falling);
-      reading = sensePills(falling, 0, this.#rng, this.#profile, this.#faults);
+      reading = sensePills(falling, 0, this.#rng, this.#profile, this.#faults, this.#fire);
       entry = this.ledger.addEntry({
         atMs: this.#clock.now(), commandId: m.id, slot: at, label: pouch?.label ?? null, action: 'release',
         pillsFell: falling, pulsesReported: 0, pillsLeftInPouch: pouch?.pills ?? 0, cupPillsBefore, cupPresent: this.#cup.present,
@@ -805,7 +865,7 @@ export class DeviceSimulator {
       const cupPillsBefore = this.#cup.pills;
       this.#cup.receive(falling);
       // Freed pills leave at some point during the shake, then fall.
-      reading = sensePills(falling, this.#rng.between(0, this.#profile.shakeMs), this.#rng, this.#profile, this.#faults);
+      reading = sensePills(falling, this.#rng.between(0, this.#profile.shakeMs), this.#rng, this.#profile, this.#faults, this.#fire);
       entry = this.ledger.addEntry({
         atMs: this.#clock.now(), commandId: m.id, slot: at, label: pouch?.label ?? null, action: 'shake',
         pillsFell: falling, pulsesReported: 0, pillsLeftInPouch: pouch?.pills ?? 0, cupPillsBefore, cupPresent: this.#cup.present,
@@ -822,7 +882,7 @@ export class DeviceSimulator {
   /** The pouch-empty sensor: right unless the emptySensorWrong fault flips it. */
   #emptyReading(pouch: Pouch | undefined): 0 | 1 {
     const empty = (pouch?.pills ?? 0) === 0;
-    return empty !== this.#rng.chance(this.#faults.emptySensorWrong) ? 1 : 0;
+    return empty !== this.#roll('emptySensorWrong') ? 1 : 0;
   }
 
   #finish(m: Motion, outcome: OutcomeEvent): void {

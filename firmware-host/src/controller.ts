@@ -357,10 +357,20 @@ export class Controller {
   #restartIfWaiting(): void {
     const snap = this.#actor?.getSnapshot();
     if (snap && snap.status === 'active' && (snap.matches('dispensing') || snap.matches('presented'))) return;
+    const reminding = this.#signalMode === 'remind';
     this.#actor?.stop();
     this.#actor = undefined;
     this.#actorDoseId = undefined;
     this.#schedule();
+    // A dose being reminded of may have left dispensing (released for travel, withdrawn): the reminder stops with it,
+    // unless the dose the controller starts over with is due too.
+    if (reminding && !this.#reminds()) this.#signal('off');
+  }
+
+  /** Whether the dose under way is due or overdue (its machine reminds of it). */
+  #reminds(): boolean {
+    const snap = this.#actor?.getSnapshot();
+    return snap !== undefined && (snap.matches({ timing: 'due' }) || snap.matches({ timing: 'overdue' }));
   }
 
   #schedule(): void {

@@ -27,7 +27,7 @@ describe('parseFaults', () => {
     expect(() => parseFaults('jamm=0.1')).toThrow(expect.objectContaining({ code: 'DOSIS_ERR_FAULT_SPEC' }));
     expect(() => parseFaults('jam=2')).toThrow(/from 0 to 1/);
     expect(() => parseFaults('jam')).toThrow(/name=rate/);
-    expect(FAULT_NAMES).toHaveLength(14);
+    expect(FAULT_NAMES).toHaveLength(15);
   });
 });
 
@@ -147,6 +147,29 @@ describe('faults at rate 1.0', () => {
     expect(h.ack(h.cmd(`RELEASE,id=${ID(2)},slot=3,lease=5000,dl=600000`))).toBe(cut ? 'ERR:SLOT_EMPTY' : 'OK');
   });
 
+  it('driverFault: the motion is refused ERR:LATCHED with LATCHED reason=FAULT, nothing moves; CLEAR clears it', () => {
+    const h = one({ driverFault: 1 });
+    expect(h.ack(h.cmd(`ROTATE,id=${ID(1)},slot=5,lease=5000,dl=600000`))).toBe('ERR:LATCHED');
+    h.waitEvent('LATCHED');
+    expect(h.distinctEvents('LATCHED')).toEqual(['LATCHED,reason=FAULT']);
+    expect(h.sim.status().physicalSlot).toBe(0);
+    expect(h.ack(h.cmd(`QUERY,id=${ID(1)}`))).toBe(`OK,id=${ID(1)},st=none`);
+    expect(h.sim.fired.driverFault).toBe(1);
+    h.sim.setFault('driverFault', 0);
+    expect(h.ack(h.cmd(`ROTATE,id=${ID(1)},slot=5,lease=5000,dl=600000`))).toBe('ERR:LATCHED');
+    expect(h.ack(h.cmd('CLEAR'))).toBe('OK');
+    expect(h.ack(h.cmd(`ROTATE,id=${ID(1)},slot=5,lease=5000,dl=600000`))).toBe('OK');
+  });
+
+  it('counts each fault that fires, and only those', () => {
+    const h = one({ pillStuck: 1, ghostPulse: 1 });
+    release(h, 1, 1);
+    release(h, 2, 2);
+    expect(h.sim.fired.pillStuck).toBe(2);
+    expect(h.sim.fired.ghostPulse).toBe(2);
+    expect(Object.entries(h.sim.fired).filter(([k, n]) => n > 0 && k !== 'pillStuck' && k !== 'ghostPulse')).toEqual([]);
+  });
+
   it('notAnswering: silent for 5 s, then answers again', () => {
     const h = one({ notAnswering: 1 });
     const s = h.hello();
@@ -185,5 +208,47 @@ describe('determinism', () => {
     for (const junk of ['$', '$C,1,*0000', `${encodeFrame({ kind: 'C', seq: 1, body: 'FAULT,fault=FAULT,p=1' })}`, '\u00ff\u00fe\n', '$C,999,X*1234']) h.raw(junk.endsWith('\n') ? junk : `${junk}\n`);
     h.run(200);
     expect(h.acks(1)).toEqual(['ERR:BAD_FIELD']);
+  });
+});
+
+describe('a world watching the MCU (aimed events)', () => {
+  it('sees each command and motion, and can reset the MCU as a line arrives, make it deaf, trip its driver or stick a pill', () => {
+    const h = one({}, 3);
+    const seen: string[] = [];
+    const motions: string[] = [];
+    let next: 'reset' | 'trip' | 'deaf' | 'stick' | undefined;
+    h.sim.watch = {
+      command: (c) => {
+        if (c.name === 'HELLO') return undefined;
+        seen.push(c.name);
+        const n = next;
+        next = undefined;
+        return n;
+      },
+      motion: (m) => motions.push(`${m.name} ${m.slot} ${m.cutAtMs === undefined ? '-' : 'cut'}`),
+    };
+    // A pill stuck on purpose: the release counts one short, a shake frees it.
+    next = 'stick';
+    expect(field(release(h, 1, 1), 'n')).toBe('2');
+    expect(motions).toEqual(['RELEASE 1 cut']);
+    // The driver trips on this rotation only.
+    next = 'trip';
+    expect(h.ack(h.cmd(`ROTATE,id=${ID(2)},slot=4,lease=5000,dl=600000`))).toBe('ERR:LATCHED');
+    expect(h.ack(h.cmd('CLEAR'))).toBe('OK');
+    // Deaf: the line is not answered; 5 s later it answers again.
+    next = 'deaf';
+    const s = h.cmd('STATUS');
+    h.run(4000);
+    expect(h.acks(s)).toEqual([]);
+    h.run(1100);
+    expect(h.ack(h.cmd('STATUS'))).toMatch(/^OK/);
+    // A reset as the line arrives: the CLEAR never runs, a new boot id, BOOT sent.
+    const boot = h.sim.bootId;
+    next = 'reset';
+    const c = h.cmd('CLEAR');
+    h.run(100);
+    expect(h.acks(c)).toEqual([]);
+    expect(h.sim.bootId).not.toBe(boot);
+    expect(seen).toEqual(['RELEASE', 'ROTATE', 'CLEAR', 'STATUS', 'STATUS', 'CLEAR']);
   });
 });

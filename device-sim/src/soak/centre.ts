@@ -100,6 +100,13 @@ export class SoakCentre {
     return db.prepare('SELECT type FROM events WHERE device_id = ? AND dose_id = ?').all(SOAK_DEVICE_ID, doseId).map((r) => r.type);
   }
 
+  /** The silences the robot's pauses set at the centre (from its `care_paused` and `care_resumed` events), oldest first. */
+  pauseSilences(): { startsAtMs: number; endsAtMs: number; endedEarly: boolean }[] {
+    const db = (this.#app as unknown as { db: { prepare(sql: string): { all(...a: unknown[]): { s: number; e: number; early: number | null }[] } } }).db;
+    return db.prepare("SELECT starts_at_ms AS s, ends_at_ms AS e, ended_early_at_ms AS early FROM silences WHERE device_id = ? AND reason LIKE 'care_pause:%' ORDER BY id")
+      .all(SOAK_DEVICE_ID).map((r) => ({ startsAtMs: r.s, endsAtMs: r.e, endedEarly: r.early !== null }));
+  }
+
   /** The centre goes down and comes back from its file. */
   async restart(): Promise<void> {
     return this.#restart(0);

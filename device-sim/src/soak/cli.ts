@@ -164,6 +164,7 @@ function summary(r: SoakReport): string {
     `dosings ${r.dosings}  pills ${r.pills}  missed (never pressed in time) ${r.missed}${r.interrupted ? '  (interrupted)' : ''}`,
     `correct ${r.outcomes.correct}  green ${r.outcomes.green}  yellow ${r.outcomes.yellow}  red ${r.outcomes.red}`,
     `robot failures (pressed, not received): registered ${r.robotFailures.registered}, unregistered ${r.robotFailures.unregistered}`,
+    ...(r.care ? [careLine(r.care)] : []),
     `world: host crashes ${r.world.hostCrashes}, power cuts ${r.world.powerCuts}, packing errors ${Object.entries(r.world.packingErrors).map(([k, n]) => `${k} ${n}`).join(', ') || 'none'}`,
     `alarm centre: ${Object.entries(r.world.network).map(([k, n]) => `${k} ${n}`).join(', ') || 'not used'}`,
     `accuracy ${pct(r.accuracy)}  95 % CI ${pct(r.accuracyCi95.low)} – ${pct(r.accuracyCi95.high)}  (reference 99.880 %: ${r.verdict})`,
@@ -174,6 +175,13 @@ function summary(r: SoakReport): string {
     `${r.wallSeconds.toFixed(1)} s, ${Math.round(r.dosingsPerSecond)} dosings/s`,
     '',
   ].join('\n');
+}
+
+/** Doses the staff took out of dispensing: their own line (not dosings, not missed), with the actions behind them. */
+function careLine(c: NonNullable<SoakReport['care']>): string {
+  const a = c.actions;
+  return `out of dispensing (not dosings, not missed): suspended ${c.doses.suspended}, travel ${c.doses.travel}, withdrawn ${c.doses.withdrawn}`
+    + `  (staff: pauses ${a.pause}, ended early ${a.resumeEarly}, travel packs ${a.travel}, withdrawals from a time ${a.withdrawFromTime}, by label ${a.withdrawByLabel})`;
 }
 
 function compare(files: string[]): number {

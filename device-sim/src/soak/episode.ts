@@ -5,7 +5,10 @@
 // fewer than printed, an empty pouch, a foreign pill), the citizen has an
 // intent for each dose (press or forget, press too early or after the dose is
 // overdue, carry the cup away, lift it slowly), the host crashes and boots
-// again from its store file, and host and MCU lose power together. After each
+// again from its store file, and host and MCU lose power together; rarer
+// events are aimed at the moments that matter (world/aim.ts: the host down
+// during a release or between two commits, the MCU reset on a retry, the cup
+// lifted while pills fall, the last seconds of a window). After each
 // dose the referee (referee.ts) judges it from that copy and the simulator's
 // ledger; the controller's records are read only to pace the run (when a dose
 // is over) and as the alarm centre's stand-in (the alarm outbox).
@@ -15,6 +18,19 @@
 // seconds of its own motions and not the hours between doses. Rolls of a
 // full carousel are loaded one after another, so rotations, label checks and
 // wrong-pouch faults are exercised as on a real roll.
+//
+// The care staff (profiles with `care`) act through the robot's own care
+// actions, the ones the pharmacy screen calls (the screens' backend: the store
+// action, then `Controller.scheduleChanged`): between doses, as a dose is
+// placed, they pause the robot for the next few doses (some pauses ended
+// early), release the next doses for a travel pack, or withdraw pouches from a
+// time (the rest of the roll) or by label; now and then with the first dose's
+// window already open (a pause before it is due, travel and withdrawal while
+// the robot reminds). The doses of one action are placed one after the other,
+// minutes apart, so they cost little simulated time; the citizen may still
+// press for one (confused). The referee judges each from the episode's own
+// record of what the staff did, and when the roll ends looks again for a cut
+// or an alarm that came late, and for the centre's silence of each pause.
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -32,7 +48,8 @@ import { Random } from '../random.js';
 import type { FaultRates } from '../faults.js';
 import { createPtyPair, keepSerialAttached } from '../pty.js';
 import { Citizen, LOOK_EVERY_MS, PRESS_AGAIN_MS, type CitizenPlan } from '../world/citizen.js';
-import { emptyTally, mergeTallies, type SoakTally } from './report.js';
+import { Aim } from '../world/aim.js';
+import { emptyCare, emptyTally, mergeTallies, type SoakTally } from './report.js';
 import { episodeSeed, type EpisodeSpec } from './runner.js';
 import { swarmProfile, type SoakProfile } from './soak-profile.js';
 import { bootHost, type HostOptions, type HostProcess } from './host.js';
@@ -41,7 +58,8 @@ import { countTransitions } from './coverage.js';
 import { CoastingClock } from './coast.js';
 import { AlarmDelivery } from '../../../firmware-host/src/alarm/delivery.js';
 import { outboxDepth } from '../../../firmware-host/src/alarm/outbox.js';
-import { judgeDose, PRESS_MARGIN_MS, windowsOf, type Intent, type Judgement, type Packing, type Prescription } from './referee.js';
+import { CARE_INVARIANT, FINAL_ALARMS, judgeCareDose, judgeDose, PRESS_MARGIN_MS, windowsOf, type CareClass, type Intent, type Judgement, type Packing, type Prescription } from './referee.js';
+import type { CareBackend, CareResult } from '../../../firmware-host/src/screens/backend.js';
 
 export type EpisodeOptions = {
   /** QA only: a replacement for the controller's verdict rules (to prove the referee catches a wrong controller). */
@@ -63,7 +81,7 @@ export type DosingVerdict = {
   doseId: string;
   /** The robot's own word on the dose (undefined when a crash swallowed it). */
   outcome: DosingOutcome | undefined;
-  soakClass: Judgement['cls'];
+  soakClass: Judgement['cls'] | CareClass;
   reason: string | null;
   robotFailure: boolean;
 };
@@ -159,7 +177,7 @@ function memoryWorld(spec: EpisodeSpec, profile: SoakProfile, coalesce: boolean)
   const clock = coalesce ? new CoastingClock() : new ManualClock();
   const hw = loadProfile('dosis-r1');
   const sim = new DeviceSimulator({ clock, profile: hw, seed: spec.seed, faults: profile.faults as Partial<FaultRates>, logger: pino({ level: 'silent' }), coast: coalesce });
-  const crashes = (profile.host?.crashRate ?? 0) > 0 || (profile.host?.powerCutRate ?? 0) > 0;
+  const crashes = (profile.host?.crashRate ?? 0) > 0 || (profile.host?.powerCutRate ?? 0) > 0 || Aim.downs(profile.aim);
   const dir = crashes ? mkdtempSync(join(tmpdir(), 'dosis-soak-')) : undefined;
   return {
     clock, sim, hw, crashes, centre: true,
@@ -197,6 +215,33 @@ async function ptyWorld(spec: EpisodeSpec, profile: SoakProfile): Promise<World>
 
 type Dose = { prescription: Prescription; intent: Intent; plan: CitizenPlan; crashAtMs: number | null; powerCut: boolean };
 
+/** The staff's care actions, as the pharmacy screen offers them. */
+type CareAction = 'pause' | 'travel' | 'withdrawFromTime' | 'withdrawByLabel';
+const CARE_CLASS_OF: Record<CareAction, CareClass> = { pause: 'suspended', travel: 'travel', withdrawFromTime: 'withdrawn', withdrawByLabel: 'withdrawn' };
+/** One care action and the doses it takes out of dispensing (the referee's own record of it). */
+type CareGroup = {
+  action: CareAction;
+  kind: CareClass;
+  /** In roll order; a pause ended early drops the doses it gives back. */
+  doses: string[];
+  actAtMs: number;
+  /** When the action took effect (set when the staff act). */
+  actedAtMs: number | null;
+  /** A pause the staff end early: right after this dose of it. */
+  resumeAfter: string | null;
+  /** Index of the pause in the episode's list. */
+  pause: number | null;
+};
+/** The staff's id on the robot's care actions. */
+const CARE_STAFF = 'soak-staff';
+/** Doses of one care action follow each other this far apart (virtual time), and one the citizen presses for this far. */
+const CARE_GAP_MS = 30_000;
+const CARE_PRESSED_GAP_MS = 4 * MIN;
+/** How long after a confused press the episode watches for the robot (wrongly) dispensing and presenting the dose. */
+const CARE_WATCH_MS = 2 * MIN;
+/** A pause ends this long after its last dose is due. */
+const PAUSE_TAIL_MS = 30_000;
+
 class Episode {
   readonly #tally: SoakTally;
   /** The citizen's and the pharmacy's choices come from their own stream, so fault draws in the simulator do not shift them. */
@@ -230,6 +275,19 @@ class Episode {
   /** The dose whose citizen intent and crash are in effect. */
   #begun: string | undefined;
   #crashTimer: TimerHandle | undefined;
+  /** Rare events aimed at the moments that matter (world/aim.ts); on the memory transport only (virtual time). */
+  readonly #aim: Aim | undefined;
+  /** The care staff's draws: their own stream, drawn from only when the profile has care actions. */
+  readonly #careRng: Random;
+  /** Dose → the care action that took it out of dispensing. */
+  readonly #careOf = new Map<string, CareGroup>();
+  /** Doses out of dispensing of the roll loaded, for the audit when it ends; `flagged` once the referee found fault. */
+  #careRoll: { doseId: string; slot: number; kind: CareClass; flagged: boolean }[] = [];
+  /** Every pause the staff made, and whether they ended it early: the centre must hold one silence each, of its span. */
+  readonly #pauses: { fromMs: number; untilMs: number; endedEarly: boolean }[] = [];
+  #pausesAudited = 0;
+  /** Where the roll's doses wait until their turn (a year ahead). */
+  #rollFarMs = 0;
 
   constructor(
     private readonly spec: EpisodeSpec,
@@ -241,6 +299,7 @@ class Episode {
     this.#tally = emptyTally(spec.firstDosing);
     this.#rng = new Random((spec.seed ^ 0x5eed_c17e) >>> 0);
     this.#netRng = new Random((spec.seed ^ 0x7e1a_9d01) >>> 0);
+    this.#careRng = new Random((spec.seed ^ 0x0ca2_e5a1) >>> 0);
     this.#clock = world.clock;
     this.#sim = world.sim;
     this.#timing = scaledTiming(scale);
@@ -250,6 +309,15 @@ class Episode {
       pressMarginMs: PRESS_MARGIN_MS * scale, lookEveryMs: LOOK_EVERY_MS * scale, pressAgainMs: PRESS_AGAIN_MS * scale,
     });
     if (world.clock instanceof CoastingClock) world.clock.coastOver({ sim: world.sim, link: () => this.#host?.link, heartbeatMs: world.hw.heartbeatMs });
+    const host = profile.host;
+    const downs = (host?.crashRate ?? 0) + (host?.powerCutRate ?? 0);
+    this.#aim = world.clock instanceof ManualClock && Aim.active(profile.aim) ? new Aim(profile.aim!, new Random((spec.seed ^ 0x0a1f_b06e) >>> 0), {
+      clock: world.clock, sim: world.sim, powerCutShare: downs > 0 ? (host?.powerCutRate ?? 0) / downs : 0,
+      hostUp: () => world.crashes && this.#host !== undefined,
+      hostDown: (powerCut, backAtMs) => this.#crash(powerCut, backAtMs),
+      liftCup: (done) => this.#citizen.liftNow(done),
+      count: (e) => bump((this.#tally.world.events ??= {}), e),
+    }) : undefined;
   }
 
   async run(): Promise<SoakTally> {
@@ -259,11 +327,18 @@ class Episode {
     this.#periodStartMs = this.#clock.now();
     if (!(await this.#wait(() => this.#status?.reconciled === true, 60_000))) throw new Error(`episode ${this.spec.index}: the controller never reconciled with the simulator`);
     while (this.#tally.dosings < this.spec.dosings) {
-      if (this.#next >= this.#roll.length) this.#loadRoll();
-      await this.#dose(this.#roll[this.#next]!);
+      if (this.#next >= this.#roll.length) {
+        await this.#auditCare();
+        this.#loadRoll();
+      }
+      const doseId = this.#roll[this.#next]!;
+      if (this.#careOf.has(doseId)) await this.#careDose(doseId);
+      else await this.#dose(doseId);
       this.#next++;
     }
+    await this.#auditCare();
     if (this.#centre) this.#tally.world.network = { ...this.#centre.counts };
+    this.#tally.world.faults = { ...this.#sim.fired };
     return this.#tally;
   }
 
@@ -298,6 +373,7 @@ class Episode {
     });
     this.#boots++;
     this.#host = h;
+    if (this.#aim) this.#powerFailsBetweenCommits(h);
     this.#status = undefined;
     this.#retime = h.store.db.prepare(`UPDATE doses SET intake_at_ms = ? WHERE dose_id = ? AND state = 'scheduled'`);
     this.#alarms = h.store.db.prepare('SELECT type FROM outbox WHERE dose_id = ?') as Statement<[string], { type: string }>;
@@ -311,6 +387,19 @@ class Episode {
     });
   }
 
+  /**
+   * A host that can go down between two commits of one step (aim.hostDownAfterOutcome): once the store has committed a
+   * motion's outcome, the process may die right there; the throw stops the rest of the step as the power loss would.
+   */
+  #powerFailsBetweenCommits(h: HostProcess): void {
+    const store = h.store;
+    const complete = store.completeIntent.bind(store);
+    store.completeIntent = (commandId, result) => {
+      complete(commandId, result);
+      if (this.#host === h && this.#aim?.downAfterCommit(result)) throw new HostGone();
+    };
+  }
+
   /** Requests the robot's delivery loop made (counted where it calls fetch, whatever a test build does below). */
   #sent = 0;
 
@@ -322,8 +411,8 @@ class Episode {
     };
   }
 
-  /** The host process dies where it stands (with the MCU too, on a power cut) and boots again a little later. */
-  #crash(powerCut: boolean): void {
+  /** The host process dies where it stands (with the MCU too, on a power cut) and boots again a little later (or at `backAtMs`). */
+  #crash(powerCut: boolean, backAtMs?: number): void {
     const h = this.#host;
     if (!h) return;
     h.clock.die();
@@ -338,7 +427,7 @@ class Episode {
       this.#tally.world.powerCuts++;
       this.#sim.powerCycle();
     } else this.#tally.world.hostCrashes++;
-    this.#clock.setTimeout(() => this.#boot(), this.#rng.between(0, REBOOT_MAX_MS));
+    this.#clock.setTimeout(() => this.#boot(), backAtMs !== undefined ? backAtMs - this.#clock.now() : this.#rng.between(0, REBOOT_MAX_MS));
   }
 
   // ------------------------------------------------------------ the pharmacy and the citizen
@@ -394,16 +483,18 @@ class Episode {
       const atMs = Math.max(now + 15_000 * s, pressAtMs[0]! + r.between(-60_000, 3_000) * s);
       cupAway = { atMs, backAtMs: atMs + r.between(5_000, 180_000) * s };
     }
-    const plan: CitizenPlan = { forget, pressAtMs, liftDelayMs, placeBackMs: r.between(2000, 10_000) * s, cupAway };
+    const windows = windowsOf(intakeAtMs, this.#timing);
+    const drawn: CitizenPlan = { forget, pressAtMs, liftDelayMs, placeBackMs: r.between(2000, 10_000) * s, cupAway };
+    const plan = this.#aim ? this.#aim.plan(drawn, windows) : drawn;
     const host = this.profile.host;
-    const inWindow = pressAtMs.find((x) => x >= intakeAtMs - t.earlyMin * MIN * s);
+    const inWindow = plan.pressAtMs.find((x) => x >= intakeAtMs - t.earlyMin * MIN * s);
     const crash = this.world.crashes && inWindow !== undefined && r.chance((host?.crashRate ?? 0) + (host?.powerCutRate ?? 0));
     const powerCut = crash && r.chance((host?.powerCutRate ?? 0) / ((host?.crashRate ?? 0) + (host?.powerCutRate ?? 0)));
     const packedPills = packedOf(printed, packing);
     return {
       intakeAtMs,
       dose: {
-        prescription: { doseId, slot, label, printedPills: printed, packing, packedPills, windows: windowsOf(intakeAtMs, this.#timing) },
+        prescription: { doseId, slot, label, printedPills: printed, packing, packedPills, windows },
         intent: { forget, liftDelayMs },
         plan,
         crashAtMs: crash ? inWindow! + r.between(0, CRASH_WINDOW_MS) * s : null,
@@ -416,7 +507,7 @@ class Episode {
     const h = this.#host!;
     const n = this.world.hw.slotCount;
     const rollId = `R${this.spec.index}-${++this.#rolls}`;
-    const far = this.#clock.now() + 365 * 24 * 3600_000;
+    const far = (this.#rollFarMs = this.#clock.now() + 365 * 24 * 3600_000);
     const printed = Array.from({ length: n }, () => this.#pills());
     const packing = printed.map(() => this.#packing());
     const pouches: ScheduledPouch[] = printed.map((pills, i) => ({
@@ -447,6 +538,7 @@ class Episode {
     const idx = this.#roll.indexOf(doseId);
     const nextId = idx >= 0 ? this.#roll[idx + 1] : undefined;
     if (!nextId || this.#doses.has(nextId)) return false;
+    if (this.#drawCare(nextId)) return true;
     const k = this.#packed.get(nextId)!;
     const planned = this.#planDose(nextId, k.slot, k.label, k.printed, k.packing);
     this.#doses.set(nextId, planned.dose);
@@ -476,6 +568,8 @@ class Episode {
     if (!dose || this.#begun === doseId) return;
     this.#begun = doseId;
     this.#citizen.expect(dose.prescription.windows, dose.plan);
+    if (dose.plan.cupAway) bump((this.#tally.world.events ??= {}), 'cupAway');
+    this.#aim?.begin(dose.prescription.windows);
     this.#clock.clearTimeout(this.#crashTimer);
     this.#crashTimer = dose.crashAtMs === null ? undefined : this.#clock.setTimeout(() => this.#crash(dose.powerCut), dose.crashAtMs - this.#clock.now());
   }
@@ -487,6 +581,7 @@ class Episode {
     const boots = this.#boots;
     await this.#need(() => this.#ended(doseId, boots), this.#limitMs, doseId, 'the dose never ended');
     this.#clock.clearTimeout(this.#crashTimer);
+    this.#aim?.end();
     this.#citizen.end();
     await this.#need(() => this.#host !== undefined && this.#status?.reconciled === true, this.#limitMs, doseId, 'the host never came back');
     if (!this.#outcomes.has(doseId) && this.#placeNext(doseId)) {
@@ -497,12 +592,7 @@ class Episode {
     // What the robot shows at a dose's end (its error light) takes a moment to reach the MCU: the referee looks once it has.
     await this.#sleep(Math.max(SETTLE_MS * this.scale, WALL_SETTLE_MS));
     // A dose not taken may have left pills in the cup (some the sensor never saw): the care staff empty it before the next dose.
-    const sim = this.#sim;
-    if (sim.status().pillsInCup > 0 || !sim.cupPresent) {
-      sim.takeCup('staff');
-      await this.#sleep(this.#rng.between(2000, 10_000) * this.scale);
-      sim.placeCup();
-    }
+    await this.#emptyCup(this.#rng);
     // The ledger up to here is this dose's; from here on the next dose's, whose citizen acts from now on while the alarm
     // centre catches up (delivery may take virtual minutes under network faults, and the world goes on meanwhile).
     const endMs = this.#clock.now();
@@ -557,23 +647,256 @@ class Episode {
     this.#periodStartMs = toMs;
     const t = this.#tally;
     const dosing = this.spec.firstDosing + t.dosings;
-    for (const v of j.violations) t.invariantViolations.push({ invariant: v.invariant, dosing, detail: v.detail, episode: this.spec.index });
+    this.#violations(j.violations);
     if (j.cls === 'missed') {
       t.missed++;
       bump(t.missedReasons, j.reason ?? 'unknown');
-    } else {
-      t.dosings++;
-      t.pills += dose.prescription.printedPills;
-      t.outcomes[j.cls]++;
-      if (j.cls === 'yellow') bump(t.yellowReasons, j.reason ?? 'unknown');
-      if (j.cls === 'red') bump(t.redReasons, j.reason ?? 'unknown');
-      if (j.robotFailure) t.robotFailures[j.cls === 'yellow' ? 'registered' : 'unregistered']++;
-      if (t.dosings % SAMPLE_EVERY === 0 || t.dosings === this.spec.dosings) {
-        t.samples.push([t.dosings, t.outcomes.correct, t.outcomes.green, t.outcomes.yellow, t.outcomes.red]);
-      }
-    }
-    if ((j.cls === 'red' || j.violations.length > 0) && !t.failingEpisodes.includes(this.spec.index)) t.failingEpisodes.push(this.spec.index);
+    } else this.#countDosing(j.cls, j.reason, j.robotFailure, dose.prescription.printedPills);
+    if (j.cls === 'red' || j.violations.length > 0) this.#failing();
     this.opts.onDosing?.({ dosing, doseId, outcome: outcomes[0], soakClass: j.cls, reason: j.reason, robotFailure: j.robotFailure });
+  }
+
+  #countDosing(cls: 'correct' | 'green' | 'yellow' | 'red', reason: string | null, robotFailure: boolean, printedPills: number): void {
+    const t = this.#tally;
+    t.dosings++;
+    t.pills += printedPills;
+    t.outcomes[cls]++;
+    if (cls === 'yellow') bump(t.yellowReasons, reason ?? 'unknown');
+    if (cls === 'red') bump(t.redReasons, reason ?? 'unknown');
+    if (robotFailure) t.robotFailures[cls === 'yellow' ? 'registered' : 'unregistered']++;
+    if (t.dosings % SAMPLE_EVERY === 0 || t.dosings === this.spec.dosings) {
+      t.samples.push([t.dosings, t.outcomes.correct, t.outcomes.green, t.outcomes.yellow, t.outcomes.red]);
+    }
+  }
+
+  #violations(list: readonly { invariant: number; detail: string }[]): void {
+    const t = this.#tally;
+    const dosing = this.spec.firstDosing + t.dosings;
+    for (const v of list) t.invariantViolations.push({ invariant: v.invariant, dosing, detail: v.detail, episode: this.spec.index });
+  }
+
+  #failing(): void {
+    const t = this.#tally;
+    if (!t.failingEpisodes.includes(this.spec.index)) t.failingEpisodes.push(this.spec.index);
+  }
+
+  /** The care staff empty a cup left with pills in it (or bring one back) before the next dose. */
+  async #emptyCup(rng: Random): Promise<void> {
+    const sim = this.#sim;
+    if (sim.status().pillsInCup > 0 || !sim.cupPresent) {
+      sim.takeCup('staff');
+      await this.#sleep(rng.between(2000, 10_000) * this.scale);
+      sim.placeCup();
+    }
+  }
+
+  // ------------------------------------------------------------ the care staff
+
+  /**
+   * As dose `firstId` is placed, the staff may take it and the next ones out of dispensing (a pause, a travel pack, a
+   * withdrawal): the action is drawn, its doses planned (placed minutes apart) and the first placed in time; the
+   * staff act when the episode comes to it. Draws nothing without care rates in the profile.
+   */
+  #drawCare(firstId: string): boolean {
+    const c = this.profile.care;
+    // On the wall clock (the pty transport) the staff's action would race dose times scaled to milliseconds: care runs
+    // on virtual time only.
+    if (!c || !(this.#clock instanceof ManualClock)) return false;
+    const r = this.#careRng;
+    const u = r.next();
+    const action: CareAction | undefined = u < c.pauseRate ? 'pause'
+      : u < c.pauseRate + c.travelRate ? 'travel'
+      : u < c.pauseRate + c.travelRate + c.withdrawRate ? (r.chance(c.withdrawFromTimeRate) ? 'withdrawFromTime' : 'withdrawByLabel')
+      : undefined;
+    if (!action) return false;
+    const idx = this.#roll.indexOf(firstId);
+    const left = this.#roll.length - idx;
+    const span = (x: { min: number; max: number }) => Math.min(left, Math.floor(r.between(x.min, x.max + 1 - 1e-9)));
+    const n = action === 'pause' ? span(c.pauseDoses) : action === 'travel' ? span(c.travelDoses) : action === 'withdrawByLabel' ? span(c.withdrawDoses) : left;
+    const s = this.scale;
+    const t = DEFAULT_TIMING;
+    const now = this.#clock.now();
+    // Before the first dose's window opens (the robot idle), or with it open: a pause before the dose is due (a pause
+    // takes only doses still to come), travel and withdrawal while the robot reminds of it.
+    const open = r.chance(c.openWindowRate);
+    let actAtMs: number;
+    let firstAtMs: number;
+    if (!open) {
+      actAtMs = now + LEAD_MS * s;
+      firstAtMs = actAtMs + (t.earlyMin + r.between(1, 10)) * MIN * s;
+    } else if (action === 'pause') {
+      actAtMs = now + LEAD_MS * s;
+      firstAtMs = actAtMs + r.between(1, t.earlyMin - 1) * MIN * s;
+    } else {
+      firstAtMs = now + (LEAD_MS + r.between(1000, 5000)) * s;
+      actAtMs = firstAtMs + r.between(1, 2 * t.reminderEveryMin) * MIN * s;
+    }
+    const group: CareGroup = { action, kind: CARE_CLASS_OF[action], doses: this.#roll.slice(idx, idx + n), actAtMs: Math.round(actAtMs), actedAtMs: null, resumeAfter: null, pause: null };
+    if (action === 'pause' && n >= 2 && r.chance(c.resumeEarlyRate)) group.resumeAfter = group.doses[r.int(n - 1)]!;
+    let atMs = Math.round(firstAtMs);
+    for (const [j, doseId] of group.doses.entries()) {
+      const k = this.#packed.get(doseId)!;
+      // The citizen knows the dose is not theirs to take here, but may press all the same, after the staff acted.
+      const confused = r.chance(c.confusedPressRate);
+      const pressAtMs = confused ? [Math.round(Math.max(atMs, group.actAtMs) + r.between(5_000, 60_000) * s)] : [];
+      const liftDelayMs = r.between(this.profile.citizen.takeCupDelaySec.min, this.profile.citizen.takeCupDelaySec.max) * 1000 * s;
+      const plan: CitizenPlan = { forget: !confused, pressAtMs, liftDelayMs, placeBackMs: r.between(2000, 10_000) * s };
+      const host = this.profile.host;
+      const crashes = (host?.crashRate ?? 0) + (host?.powerCutRate ?? 0);
+      // The host may die around the staff's action (before it, or just after it committed).
+      const crash = j === 0 && this.world.crashes && r.chance(crashes);
+      this.#doses.set(doseId, {
+        prescription: { doseId, slot: k.slot, label: k.label, printedPills: k.printed, packing: k.packing, packedPills: packedOf(k.printed, k.packing), windows: windowsOf(atMs, this.#timing) },
+        intent: { forget: !confused, liftDelayMs },
+        plan,
+        crashAtMs: crash ? Math.round(group.actAtMs + r.between(-30_000, 60_000) * s) : null,
+        powerCut: crash && r.chance((host?.powerCutRate ?? 0) / crashes),
+      });
+      this.#careOf.set(doseId, group);
+      // Doses a pause ended early gives back are far enough apart that each has its window when it comes back (a window
+      // closes where the next dose's early window opens).
+      const tail = group.resumeAfter !== null && j >= group.doses.indexOf(group.resumeAfter);
+      atMs += Math.round((tail ? (t.earlyMin + 5) * MIN : confused ? CARE_PRESSED_GAP_MS : CARE_GAP_MS) * s);
+    }
+    // Only the first is placed now: the others keep their place a year ahead until the staff act.
+    this.#retime?.run(this.#doses.get(firstId)!.prescription.windows.dueAtMs, firstId);
+    return true;
+  }
+
+  /** The staff act through the robot's own care actions (the pharmacy screen's): the store, then the controller. */
+  async #careAct(g: CareGroup): Promise<void> {
+    await this.#sleep(Math.max(0, g.actAtMs - this.#clock.now()));
+    await this.#need(() => this.#host !== undefined && this.#status?.reconciled === true, this.#limitMs, g.doses[0]!, 'the host never came back before the staff acted');
+    const h = this.#host!;
+    const care = await this.#careBackend(h);
+    const now = this.#clock.now();
+    // The other doses of the action are placed in time now, one after the other, right before the staff act (in the
+    // same turn of the event loop: the controller never sees them as doses to give).
+    for (const doseId of g.doses.slice(1)) this.#retime!.run(this.#doses.get(doseId)!.prescription.windows.dueAtMs, doseId);
+    const dueOf = (doseId: string) => this.#doses.get(doseId)!.prescription.windows.dueAtMs;
+    let r: CareResult;
+    const counts = (this.#tally.care ??= emptyCare());
+    if (g.action === 'pause') {
+      const untilMs = dueOf(g.doses.at(-1)!) + Math.round(PAUSE_TAIL_MS * this.scale);
+      r = care.pause({ fromMs: now, untilMs, reason: 'hospital' }, CARE_STAFF);
+      g.pause = this.#pauses.push({ fromMs: now, untilMs, endedEarly: false }) - 1;
+    } else if (g.action === 'travel') r = care.travel(g.doses.length, CARE_STAFF);
+    else if (g.action === 'withdrawFromTime') r = care.withdraw({ fromMs: dueOf(g.doses[0]!) }, CARE_STAFF);
+    else r = care.withdraw({ doseIds: [...g.doses] }, CARE_STAFF);
+    if (!r.ok) throw new Error(`episode ${this.spec.index} (seed ${this.spec.seed}), dose ${g.doses[0]}: the staff's ${g.action} was refused (${r.code}: ${r.message})`);
+    g.actedAtMs = now;
+    counts.actions[g.action]++;
+    for (const doseId of g.doses) this.#careRoll.push({ doseId, slot: this.#doses.get(doseId)!.prescription.slot, kind: g.kind, flagged: false });
+  }
+
+  async #careBackend(h: HostProcess): Promise<CareBackend> {
+    const care = (await h.robot.backend()).care;
+    if (!care) throw new Error('the robot offers no care actions');
+    return care;
+  }
+
+  /** The staff end a pause early (the citizen is home): the doses of it still to come are given again. */
+  async #resume(g: CareGroup, afterId: string): Promise<void> {
+    const care = await this.#careBackend(this.#host!);
+    const r = care.endPause(CARE_STAFF);
+    if (!r.ok) throw new Error(`episode ${this.spec.index} (seed ${this.spec.seed}), dose ${afterId}: the staff's resume was refused (${r.code}: ${r.message})`);
+    const now = this.#clock.now();
+    this.#pauses[g.pause!]!.endedEarly = true;
+    this.#tally.care!.actions.resumeEarly++;
+    // Those still to come (the store's rule, from the referee's own times) are ordinary doses again: back to their place
+    // a year ahead, each placed in time when its turn comes.
+    const rest = g.doses.slice(g.doses.indexOf(afterId) + 1);
+    const resumed = new Set(rest.filter((doseId) => this.#doses.get(doseId)!.prescription.windows.dueAtMs > now));
+    for (const doseId of resumed) {
+      this.#careOf.delete(doseId);
+      this.#doses.delete(doseId);
+      this.#retime!.run(this.#rollFarMs + this.#roll.indexOf(doseId) * 6 * 3600_000, doseId);
+    }
+    g.doses = g.doses.filter((doseId) => !resumed.has(doseId));
+    this.#careRoll = this.#careRoll.filter((d) => !resumed.has(d.doseId));
+  }
+
+  /** A dose out of dispensing: the staff act (at the first of their action), the episode watches it pass, the referee judges it. */
+  async #careDose(doseId: string): Promise<void> {
+    const g = this.#careOf.get(doseId)!;
+    const dose = this.#doses.get(doseId)!;
+    this.#begin(doseId);
+    if (g.actedAtMs === null) await this.#careAct(g);
+    // Its time passes (and a confused citizen's press, with whatever a wrong robot would make of it).
+    const lastPress = dose.plan.pressAtMs.at(-1);
+    const untilMs = Math.max(dose.prescription.windows.dueAtMs, lastPress === undefined ? 0 : lastPress + CARE_WATCH_MS * this.scale);
+    await this.#sleep(Math.max(0, untilMs - this.#clock.now()));
+    await this.#need(() => this.#host !== undefined && this.#status?.reconciled === true, this.#limitMs, doseId, 'the host never came back');
+    if (g.doses[0] === doseId) this.#clock.clearTimeout(this.#crashTimer);
+    this.#citizen.end();
+    await this.#sleep(Math.max(SETTLE_MS * this.scale, WALL_SETTLE_MS));
+    await this.#emptyCup(this.#careRng);
+    if (g.resumeAfter === doseId) await this.#resume(g, doseId);
+    const nextId = this.#roll[this.#roll.indexOf(doseId) + 1];
+    // The action's last dose: the next dose of the roll is placed in time. The controller already waits for it (where
+    // it was, a year ahead): it is told the schedule changed, as if the dose had always been due then.
+    if (nextId !== undefined && this.#careOf.get(nextId) !== g && this.#placeNext(doseId)) this.#host!.controller.scheduleChanged();
+    const endMs = this.#clock.now();
+    if (nextId !== undefined) this.#begin(nextId);
+    await this.#deliver(doseId);
+    this.#judgeCare(doseId, dose, g, endMs);
+  }
+
+  #judgeCare(doseId: string, dose: Dose, g: CareGroup, toMs: number): void {
+    const ledger = this.#sim.ledger;
+    const outcomes = this.#outcomes.get(doseId) ?? [];
+    const alarms = this.#centre ? this.#centre.alarmsFor(doseId) : this.#alarms!.all(doseId).map((r) => r.type);
+    const j = judgeCareDose({
+      prescription: dose.prescription, kind: g.kind, actedAtMs: g.actedAtMs!, settleMs: Math.max(SETTLE_MS * this.scale, WALL_SETTLE_MS),
+      ledger, fromMs: this.#periodStartMs, toMs, alarms, finals: outcomes.length,
+    });
+    ledger.forgetBefore(toMs);
+    this.#periodStartMs = toMs;
+    const dosing = this.spec.firstDosing + this.#tally.dosings;
+    this.#violations(j.violations);
+    if (j.cls === 'red') this.#countDosing('red', j.reason, false, dose.prescription.printedPills);
+    else this.#tally.care!.doses[j.cls]++;
+    if (j.cls === 'red' || j.violations.length > 0) {
+      this.#failing();
+      const d = this.#careRoll.find((x) => x.doseId === doseId);
+      if (d) d.flagged = true;
+    }
+    this.opts.onDosing?.({ dosing, doseId, outcome: outcomes[0], soakClass: j.cls, reason: j.reason, robotFailure: false });
+  }
+
+  /**
+   * When a roll ends (and the episode): what a wrong robot did with doses out of dispensing after they were judged — a
+   * cut of their pouch, an alarm for them at the centre — and whether the centre silenced the robot for exactly each
+   * pause (one `care_paused` each, the silence ended early when the staff ended the pause).
+   */
+  async #auditCare(): Promise<void> {
+    if (this.#careRoll.length === 0 && this.#pausesAudited === this.#pauses.length) return;
+    await this.#deliver('(care audit)');
+    const ledger = this.#sim.ledger;
+    const late: { invariant: number; detail: string }[] = [];
+    for (const d of this.#careRoll) {
+      if (d.flagged) continue;
+      const alarms = (this.#centre ? this.#centre.alarmsFor(d.doseId) : this.#alarms!.all(d.doseId).map((r) => r.type)).filter((a) => (FINAL_ALARMS as readonly string[]).includes(a));
+      if (alarms.length > 0) late.push({ invariant: 5, detail: `dose ${d.doseId} (${d.kind}): ${alarms.join(', ')} at the centre for a dose out of dispensing` });
+      if (ledger.cutCount(d.slot) > 0) late.push({ invariant: CARE_INVARIANT, detail: `dose ${d.doseId} (${d.kind}): its pouch was cut at the robot` });
+    }
+    this.#careRoll = [];
+    const centre = this.#centre;
+    if (centre) {
+      const silences = centre.pauseSilences();
+      for (let i = this.#pausesAudited; i < this.#pauses.length; i++) {
+        const p = this.#pauses[i]!;
+        const s = silences[i];
+        if (!s) late.push({ invariant: 5, detail: `pause ${i + 1} (${p.fromMs}–${p.untilMs}): the centre never silenced the robot` });
+        else if (s.startsAtMs !== p.fromMs || s.endsAtMs !== p.untilMs || s.endedEarly !== p.endedEarly) {
+          late.push({ invariant: 5, detail: `pause ${i + 1}: silenced ${s.startsAtMs}–${s.endsAtMs}${s.endedEarly ? ' (ended early)' : ''}, the pause ${p.fromMs}–${p.untilMs}${p.endedEarly ? ' (ended early)' : ''}` });
+        }
+      }
+      if (silences.length > this.#pauses.length) late.push({ invariant: 5, detail: `${silences.length} pause silences at the centre, ${this.#pauses.length} pauses` });
+    }
+    this.#pausesAudited = this.#pauses.length;
+    this.#violations(late);
+    if (late.length > 0) this.#failing();
   }
 
   // ------------------------------------------------------------ time
@@ -608,6 +931,13 @@ class Episode {
     const until = clock.now() + ms;
     if (clock instanceof ManualClock) clock.runUntil(() => clock.now() >= until, ms + 1);
     else await new Promise<void>((resolve) => clock.setTimeout(resolve, ms));
+  }
+}
+
+/** Thrown inside a dead host's step: nothing after it in that step runs. */
+class HostGone extends Error {
+  constructor() {
+    super('the host went down between two commits');
   }
 }
 

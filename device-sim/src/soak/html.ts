@@ -91,7 +91,7 @@ h1{font-size:1.5rem}.verdict{border-left:6px solid ${verdictColour};padding:.6re
 </div>
 <h2>Classes</h2>
 <p>correct ${int(r.outcomes.correct)} · green ${int(r.outcomes.green)} · yellow ${int(r.outcomes.yellow)} · red ${int(r.outcomes.red)} · doses not taken by the citizen (missed, not dosings) ${int(r.missed)}</p>
-${classChart(r)}
+${r.care ? `<p class="care">out of dispensing by the staff (not dosings, not missed): suspended ${int(r.care.doses.suspended)} · travel ${int(r.care.doses.travel)} · withdrawn ${int(r.care.doses.withdrawn)} — from ${int(r.care.actions.pause)} pauses (${int(r.care.actions.resumeEarly)} ended early), ${int(r.care.actions.travel)} travel packs, ${int(r.care.actions.withdrawFromTime + r.care.actions.withdrawByLabel)} withdrawals</p>\n` : ''}${classChart(r)}
 <h2>Accuracy as dosings accumulate</h2>
 ${accuracyChart(r)}
 <h2>Reasons</h2>

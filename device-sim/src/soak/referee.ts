@@ -20,9 +20,19 @@
 //              waited in the cup past the window because the citizen meant to lift it later: not a dosing
 // The dose's windows are the dose machine's own (`doseWindows`), so the referee and the robot agree on them.
 //
+// Doses the staff took out of dispensing (judgeCareDose) get their own class, from the referee's own record of what the
+// staff did (never the robot's):
+//   suspended  in a pause (a hospital stay), not ended early for it
+//   travel     released ahead of time for a travel pack
+//   withdrawn  withdrawn on a prescription change (from a time, or by label)
+// They are neither dosings nor missed. A pill fallen from such a pouch at the robot makes the dose a red dosing
+// (`dispensed_while_paused`, `dispensed_travel_dose`, `dispensed_withdrawn`), whoever pressed.
+//
 // The safety invariants of DESIGN.md are checked on the same ground truth: 1 no pouch cut twice and no command run
 // twice, 2 nothing released outside the dose's window, 3 nothing released onto pills still in the cup, 4 one final state per dose (as the robot announced it), 5 the alarm centre holds exactly one alarm for every
-// yellow, robot failure and missed dose, and none for a dose taken.
+// yellow, robot failure and missed dose, and none for a dose taken (nor for a dose out of dispensing). The soak adds
+// 9 (DESIGN.md, doses outside the daily round): once the staff have acted, the robot's light neither reminds of a dose
+// out of dispensing nor presents it, and the robot announces no final outcome for it.
 
 import type { Ledger } from '../ledger.js';
 import { doseWindows, type DoseWindows } from '../../../firmware-host/src/dosing/dose-machine.js';
@@ -51,6 +61,10 @@ export type Intent = {
   /** How long after the light says "take the cup" the citizen lifts it. */
   liftDelayMs: number;
 };
+
+/** The classes of doses the staff took out of dispensing: their own line in the report, not dosings, not missed. */
+export type CareClass = 'suspended' | 'travel' | 'withdrawn';
+export const CARE_CLASSES: readonly CareClass[] = ['suspended', 'travel', 'withdrawn'];
 
 export type DoseClass = 'correct' | 'green' | 'yellow' | 'red' | 'missed';
 
@@ -163,4 +177,57 @@ export function judgeDose(x: JudgeInput): Judgement {
   const told = finalAlarms.length > 0;
   if (shown && told) return judged('yellow', x.robotReason ?? 'robot_failure', true, 1);
   return judged('red', !shown ? 'failure_not_shown' : 'failure_not_told', true, 1);
+}
+
+/** The red reason of a pill fallen from a pouch out of dispensing. */
+export const DISPENSED_CARE_REASON: Readonly<Record<CareClass, string>> = {
+  suspended: 'dispensed_while_paused',
+  travel: 'dispensed_travel_dose',
+  withdrawn: 'dispensed_withdrawn',
+};
+
+/** The soak's own invariant for doses out of dispensing (see the head of this file). */
+export const CARE_INVARIANT = 9;
+
+export type CareJudgeInput = {
+  prescription: Prescription;
+  /** What the staff did to the dose, as the referee recorded it. */
+  kind: CareClass;
+  /** When the staff's action took effect (the robot may take `settleMs` to change its light). */
+  actedAtMs: number;
+  settleMs: number;
+  ledger: Ledger;
+  /** The stretch of the ledger that belongs to this dose. */
+  fromMs: number;
+  toMs: number;
+  /** Alarm events the centre holds for this dose, by type. */
+  alarms: readonly string[];
+  /** Final outcomes the robot announced for the dose (none is right). */
+  finals: number;
+};
+
+/**
+ * Judges a dose the staff took out of dispensing: its care class, or red when a pill fell from its pouch at the robot.
+ * The pouch's cut count covers the whole roll (the ledger is cleared when a roll is loaded), so a cut before or after
+ * this dose's stretch counts too.
+ */
+export type CareJudgement = Omit<Judgement, 'cls'> & { cls: CareClass | 'red' };
+
+export function judgeCareDose(x: CareJudgeInput): CareJudgement {
+  const { prescription: p, kind, ledger, fromMs, toMs } = x;
+  const violations: Judgement['violations'] = [];
+  const violate = (invariant: number, detail: string) => violations.push({ invariant, detail: `dose ${p.doseId} (${kind}): ${detail}` });
+  const finalAlarms = x.alarms.filter((a) => (FINAL_ALARMS as readonly string[]).includes(a));
+  if (finalAlarms.length > 0) violate(5, `${finalAlarms.join(', ')} at the centre for a dose out of dispensing`);
+  if (x.finals > 0) violate(CARE_INVARIANT, `the robot announced ${x.finals} final outcome(s)`);
+  // The light from the moment the robot had to know: no reminder, no "take the cup".
+  const from = Math.max(fromMs, x.actedAtMs + x.settleMs);
+  if (from <= toMs) {
+    const shown = [ledger.signalAt(from), ...ledger.signals.filter((s) => s.atMs > from && s.atMs <= toMs).map((s) => s.mode)];
+    const wrong = shown.filter((m) => m === 'remind' || m === 'present');
+    if (wrong.length > 0) violate(CARE_INVARIANT, `the light showed ${[...new Set(wrong)].join(', ')} after the staff's action`);
+  }
+  const fell = ledger.entries.filter((e) => e.atMs >= fromMs && e.atMs <= toMs && e.slot === p.slot).reduce((n, e) => n + e.pillsFell, 0);
+  if (fell > 0 || ledger.cutCount(p.slot) > 0) return { cls: 'red', reason: DISPENSED_CARE_REASON[kind], robotFailure: false, violations };
+  return { cls: kind, reason: null, robotFailure: false, violations };
 }

@@ -2,6 +2,8 @@
 
 import { twoProportionTest, wilson, type Interval, type ProportionTest } from './stats.js';
 import { allTransitions } from './coverage.js';
+import { FAULT_NAMES } from '../faults.js';
+import { AIM_EVENTS } from '../world/aim.js';
 
 /** The reference robot: a Danish municipality's fleet, 2018–2021. */
 export const REFERENCE = { accuracy: 0.9988, dosings: 138_000, pills: 606_000 } as const;
@@ -11,7 +13,29 @@ export type DoseClassCounts = { correct: number; green: number; yellow: number; 
 export type InvariantViolation = { invariant: number; dosing: number; detail: string; episode?: number };
 
 /** What the world did to the robot in the run (the profile's rates made real). */
-export type WorldCounts = { hostCrashes: number; powerCuts: number; packingErrors: Record<string, number>; network: Record<string, number> };
+export type WorldCounts = {
+  hostCrashes: number;
+  powerCuts: number;
+  packingErrors: Record<string, number>;
+  network: Record<string, number>;
+  /** How often each named simulator fault fired (device-sim/src/faults.ts). */
+  faults?: Record<string, number>;
+  /** The citizen's cup carried away, and the rare events aimed at the moments that matter (device-sim/src/world/aim.ts). */
+  events?: Record<string, number>;
+};
+
+/**
+ * Doses the staff took out of dispensing (pause, travel, withdrawal), by class (neither dosings nor missed; one
+ * dispensed all the same is a red dosing instead), and the staff's actions that made them.
+ */
+export type CareCounts = {
+  doses: { suspended: number; travel: number; withdrawn: number };
+  actions: { pause: number; resumeEarly: number; travel: number; withdrawFromTime: number; withdrawByLabel: number };
+};
+
+export function emptyCare(): CareCounts {
+  return { doses: { suspended: 0, travel: 0, withdrawn: 0 }, actions: { pause: 0, resumeEarly: 0, travel: 0, withdrawFromTime: 0, withdrawByLabel: 0 } };
+}
 
 /** One episode's raw tallies: what workers send back and what merging adds up. */
 export type SoakTally = {
@@ -35,6 +59,8 @@ export type SoakTally = {
   invariantViolations: InvariantViolation[];
   /** Cumulative class counts sampled along the run: [dosings so far, correct, green, yellow, red]. */
   samples: [number, number, number, number, number][];
+  /** Only in runs whose profile has care actions (so the figures of a run without stay as they were). */
+  care?: CareCounts;
 };
 
 export type SeriesPoint = { dosings: number; accuracy: number; low: number; high: number } & DoseClassCounts;
@@ -58,6 +84,8 @@ export type SoakReport = {
   missed: number;
   missedReasons: Record<string, number>;
   robotFailures: { registered: number; unregistered: number };
+  /** Doses out of dispensing (not dosings, not missed) and the staff's actions; only when the run had care actions. */
+  care?: CareCounts;
   world: WorldCounts;
   /** Episodes with a red dosing or an invariant violation. */
   failingEpisodes: number[];
@@ -66,7 +94,12 @@ export type SoakReport = {
    * of the world (host crashes, power cuts, packing errors, network faults: see `world`); `unexercised` lists the
    * transitions the run never took.
    */
-  coverage: { transitions: Record<string, number>; unexercised: string[] };
+  coverage: {
+    transitions: Record<string, number>;
+    unexercised: string[];
+    /** Each named fault path of the world (`fault <name>`, `world <event>`, `packing <error>`, `network <fault>`) with its count. */
+    faultPaths: Record<string, number>;
+  };
   outcomes: DoseClassCounts;
   /** 1 − (green + yellow + red) / dosings: the reference robot's definition. */
   accuracy: number;
@@ -95,7 +128,7 @@ export function emptyTally(firstDosing = 0): SoakTally {
     missed: 0,
     missedReasons: {},
     robotFailures: { registered: 0, unregistered: 0 },
-    world: { hostCrashes: 0, powerCuts: 0, packingErrors: {}, network: {} },
+    world: { hostCrashes: 0, powerCuts: 0, packingErrors: {}, network: {}, faults: {}, events: {} },
     failingEpisodes: [],
     paths: {},
     yellowReasons: {},
@@ -126,6 +159,8 @@ export function mergeTallies(tallies: SoakTally[]): SoakTally {
     out.world.powerCuts += t.world.powerCuts;
     addCounts(out.world.packingErrors, t.world.packingErrors);
     addCounts(out.world.network, t.world.network);
+    addCounts((out.world.faults ??= {}), t.world.faults ?? {});
+    addCounts((out.world.events ??= {}), t.world.events ?? {});
     out.failingEpisodes.push(...t.failingEpisodes);
     addCounts(out.paths, t.paths);
     out.outcomes.correct += t.outcomes.correct;
@@ -135,6 +170,11 @@ export function mergeTallies(tallies: SoakTally[]): SoakTally {
     addCounts(out.yellowReasons, t.yellowReasons);
     addCounts(out.redReasons, t.redReasons);
     out.invariantViolations.push(...t.invariantViolations);
+    if (t.care) {
+      const c = (out.care ??= emptyCare());
+      addCounts(c.doses, t.care.doses);
+      addCounts(c.actions, t.care.actions);
+    }
   }
   return out;
 }
@@ -172,9 +212,10 @@ export function buildReport(
     missed: tally.missed,
     missedReasons: sortCounts(tally.missedReasons),
     robotFailures: { ...tally.robotFailures },
+    ...(tally.care ? { care: { doses: { ...tally.care.doses }, actions: { ...tally.care.actions } } } : {}),
     world: { ...tally.world, packingErrors: sortCounts(tally.world.packingErrors), network: { ...tally.world.network } },
     failingEpisodes: [...new Set(tally.failingEpisodes)].sort((x, y) => x - y),
-    coverage: coverageOf(tally.paths),
+    coverage: { ...coverageOf(tally.paths), faultPaths: faultPathsOf(tally.world) },
     outcomes: { ...outcomes },
     accuracy: dosings > 0 ? 1 - errors / dosings : 0,
     accuracyCi95,
@@ -191,10 +232,22 @@ export function buildReport(
   };
 }
 
-function coverageOf(paths: Record<string, number>): SoakReport['coverage'] {
+function coverageOf(paths: Record<string, number>): Omit<SoakReport['coverage'], 'faultPaths'> {
   const all = allTransitions();
   const transitions = Object.fromEntries([...new Set([...all, ...Object.keys(paths)])].sort().map((k) => [k, paths[k] ?? 0]));
   return { transitions, unexercised: all.filter((k) => !paths[k]) };
+}
+
+/** The world's named fault paths, each with its count (zero when it never happened). */
+function faultPathsOf(w: WorldCounts): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const n of FAULT_NAMES) out[`fault ${n}`] = w.faults?.[n] ?? 0;
+  out['world hostCrash'] = w.hostCrashes;
+  out['world powerCut'] = w.powerCuts;
+  for (const e of ['cupAway', ...AIM_EVENTS]) out[`world ${e}`] = w.events?.[e] ?? 0;
+  for (const k of ['one_more', 'one_fewer', 'empty', 'foreign']) out[`packing ${k}`] = w.packingErrors[k] ?? 0;
+  for (const k of ['lostRequests', 'lostResponses', 'serverErrors', 'timeouts', 'restarts']) out[`network ${k}`] = w.network[k] ?? 0;
+  return out;
 }
 
 function sortCounts(c: Record<string, number>): Record<string, number> {
@@ -235,6 +288,9 @@ export type Comparison = {
   summary: string;
 };
 
+const CARE_ROWS = ['suspended', 'travel', 'withdrawn'] as const;
+const careDoses = (r: SoakReport): number => (r.care ? r.care.doses.suspended + r.care.doses.travel + r.care.doses.withdrawn : 0);
+
 /** Significance per comparison: 5 % shared over the classes compared (Bonferroni), so a run compared with itself rarely "differs". */
 const FAMILY_ALPHA = 0.05;
 
@@ -256,6 +312,9 @@ export function compareReports(a: SoakReport, b: SoakReport): Comparison {
     ['robot failures registered', (r) => r.robotFailures?.registered ?? 0, (r) => r.dosings, false],
     ['robot failures unregistered', (r) => r.robotFailures?.unregistered ?? 0, (r) => r.dosings, true],
     ['invariant violations', (r) => r.invariantViolations.length, (r) => r.dosings, true],
+    // Doses out of dispensing, as a share of all doses, when either run had any (the world's doing: two runs of one
+    // profile must agree on them).
+    ...(a.care || b.care ? CARE_ROWS : []).map((k): [string, (r: SoakReport) => number, (r: SoakReport) => number, boolean] => [k, (r) => r.care?.doses[k] ?? 0, (r) => r.dosings + r.missed + careDoses(r), false]),
   ];
   const alpha = FAMILY_ALPHA / rows.length;
   const classes = rows.map(([name, x, n, never]) => {

@@ -20,6 +20,19 @@
 // | host.powerCutRate          | share of dosings during which host and MCU lose power together              |
 // | network.<fault>Rate        | robot → alarm centre: lostRequest, lostResponse, serverError (503), timeout  |
 // |                            | per request; centreRestart per dosing                                        |
+// | care.pauseRate             | share of doses at which the staff pause the robot (a hospital stay)          |
+// | care.pauseDoses            | { min, max }: doses the pause spans                                          |
+// | care.resumeEarlyRate       | share of pauses (of two doses or more) the staff end early: the rest resume   |
+// | care.travelRate            | share of doses at which the staff release the next doses for a travel pack   |
+// | care.travelDoses           | { min, max }: doses released for travel                                      |
+// | care.withdrawRate          | share of doses at which the staff withdraw pouches (a prescription change)   |
+// | care.withdrawFromTimeRate  | share of withdrawals from a time (the rest of the roll); the others by label |
+// | care.withdrawDoses         | { min, max }: pouches withdrawn by label                                     |
+// | care.openWindowRate        | share of care actions taken while the first dose's window is open (a pause  |
+// |                            | before it is due; travel and withdrawal while the robot reminds)             |
+// | care.confusedPressRate     | share of doses out of dispensing the citizen still presses for               |
+// | aim.<event>Rate            | rare events aimed at the moments that matter, per the opportunity that       |
+// |                            | device-sim/src/world/aim.ts names (the host down during a release, ...)      |
 
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -27,8 +40,11 @@ import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { FAULT_NAMES } from '../faults.js';
 import { Random } from '../random.js';
+import { AIM_EVENTS } from '../world/aim.js';
 
 const Rate = Type.Number({ minimum: 0, maximum: 1 });
+/** Most doses one care action takes out of dispensing (a two-week stay at four doses a day). */
+export const CARE_MAX_DOSES = 56;
 const Span = (max: number) => Type.Object({ min: Type.Number({ minimum: 0, maximum: max }), max: Type.Number({ minimum: 0, maximum: max }) }, { additionalProperties: false });
 
 export const SoakProfileSchema = Type.Object(
@@ -59,6 +75,16 @@ export const SoakProfileSchema = Type.Object(
       { lostRequestRate: Rate, lostResponseRate: Rate, serverErrorRate: Rate, timeoutRate: Rate, centreRestartRate: Rate },
       { additionalProperties: false },
     )),
+    care: Type.Optional(Type.Object(
+      {
+        pauseRate: Rate, pauseDoses: Span(CARE_MAX_DOSES), resumeEarlyRate: Rate,
+        travelRate: Rate, travelDoses: Span(CARE_MAX_DOSES),
+        withdrawRate: Rate, withdrawFromTimeRate: Rate, withdrawDoses: Span(CARE_MAX_DOSES),
+        openWindowRate: Rate, confusedPressRate: Rate,
+      },
+      { additionalProperties: false },
+    )),
+    aim: Type.Optional(Type.Partial(Type.Object(Object.fromEntries(AIM_EVENTS.map((e) => [`${e}Rate`, Rate])), { additionalProperties: false }))),
   },
   { additionalProperties: false },
 );
@@ -85,6 +111,14 @@ export function parseSoakProfile(data: unknown, source: string): SoakProfile {
   if (data.pharmacy) {
     const ph = data.pharmacy;
     if (ph.oneMoreRate + ph.oneFewerRate + ph.emptyRate + ph.foreignRate > 1) throw new SoakProfileError(`${source}: /pharmacy: the error rates add up to more than 1`);
+  }
+  if (data.care) {
+    const c = data.care;
+    if (c.pauseRate + c.travelRate + c.withdrawRate > 1) throw new SoakProfileError(`${source}: /care: pauseRate, travelRate and withdrawRate add up to more than 1`);
+    for (const [k, s] of Object.entries({ pauseDoses: c.pauseDoses, travelDoses: c.travelDoses, withdrawDoses: c.withdrawDoses })) {
+      if (s.min > s.max) throw new SoakProfileError(`${source}: /care/${k}: min ${s.min} is above max ${s.max}`);
+      if (s.min < 1 || !Number.isInteger(s.min) || !Number.isInteger(s.max)) throw new SoakProfileError(`${source}: /care/${k}: whole doses, at least 1`);
+    }
   }
   return data;
 }
@@ -127,6 +161,7 @@ export function swarmProfile(p: SoakProfile, episodeSeed: number): SoakProfile {
   const r = new Random((episodeSeed ^ 0x5a4a_a11) >>> 0);
   const draw = (rate: number | undefined): number => (rate && rate > 0 && r.chance(0.5) ? Math.min(0.5, rate * 10 ** r.between(-1, 1)) : 0);
   const quarter = (rate: number) => Math.min(0.25, draw(rate));
+  const third = (rate: number) => Math.min(1 / 3, draw(rate));
   const faults = Object.fromEntries(Object.entries(p.faults).map(([k, v]) => [k, draw(v)]));
   const c = p.citizen;
   return {
@@ -142,5 +177,8 @@ export function swarmProfile(p: SoakProfile, episodeSeed: number): SoakProfile {
     ...(p.pharmacy ? { pharmacy: { oneMoreRate: quarter(p.pharmacy.oneMoreRate), oneFewerRate: quarter(p.pharmacy.oneFewerRate), emptyRate: quarter(p.pharmacy.emptyRate), foreignRate: quarter(p.pharmacy.foreignRate) } } : {}),
     ...(p.host ? { host: { crashRate: draw(p.host.crashRate), powerCutRate: draw(p.host.powerCutRate) } } : {}),
     ...(p.network ? { network: Object.fromEntries(Object.entries(p.network).map(([k, v]) => [k, draw(v)])) as NonNullable<SoakProfile['network']> } : {}),
+    // The three care actions each at most a third of the doses, so together they never pass 1.
+    ...(p.care ? { care: { ...p.care, pauseRate: third(p.care.pauseRate), travelRate: third(p.care.travelRate), withdrawRate: third(p.care.withdrawRate), confusedPressRate: draw(p.care.confusedPressRate) } } : {}),
+    ...(p.aim ? { aim: Object.fromEntries(Object.entries(p.aim).map(([k, v]) => [k, draw(v)])) } : {}),
   };
 }

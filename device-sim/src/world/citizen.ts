@@ -120,6 +120,20 @@ export class Citizen {
     this.#o.sim.pressButton();
   }
 
+  /**
+   * Lifts the cup now, whatever the light says (a citizen who does not wait for it), and puts it back as usual;
+   * `done`: they keep what was in it and lift it no more for this dose.
+   */
+  liftNow(done: boolean): void {
+    const { clock, sim } = this.#o;
+    if (!sim.cupPresent) return;
+    sim.takeCup('citizen');
+    this.lifts++;
+    this.#o.onAct?.('lift');
+    if (done) this.#lifted = true;
+    this.#placeAt(clock.now() + (this.#plan?.placeBackMs ?? 5000));
+  }
+
   /** Puts the cup back at `atMs`, whatever happens to the dose meanwhile; `stop` clears it. */
   #placeAt(atMs: number): void {
     const h = this.#o.clock.setTimeout(() => {

@@ -1,49 +1,30 @@
-// Recovery paths: the harsh profile must keep exercising every dose-machine transition it reaches today.
+// Recovery paths: the harsh profile must exercise every dose-machine transition and every named fault path of the world.
 //
-// The report counts each transition of the dose machine as the real controller takes it. A run of the harsh profile
-// (fixed seed: the run is the same every time) must take every transition except those listed here, each with why the
-// soak's world does not reach it yet; a change that makes the soak stop reaching a path fails this test.
+// The report counts each transition of the dose machine as the real controller takes it, and each named fault path
+// (each simulator fault that fired, each world event: crashes, power cuts, the cup carried away, the aimed events,
+// packing errors, network faults). A run of the harsh profile (fixed seed: the run is the same every time) must take
+// every transition except those listed here, each with why the soak's world cannot reach it, and must leave no fault
+// path at zero ("sometimes" assertions, as FoundationDB's); a change that makes the soak stop reaching a path fails
+// this test, and so does a listed transition the soak now reaches (the list stays true).
 import { describe, expect, it } from 'vitest';
 import { runEpisode } from '../../../device-sim/src/soak/episode.js';
 import { loadSoakProfile } from '../../../device-sim/src/soak/soak-profile.js';
 import { buildReport } from '../../../device-sim/src/soak/report.js';
 import { allTransitions } from '../../../device-sim/src/soak/coverage.js';
+import { episodeOf } from '../../../device-sim/src/soak/runner.js';
+import { FAULT_NAMES } from '../../../device-sim/src/faults.js';
+import { AIM_EVENTS } from '../../../device-sim/src/world/aim.js';
 
-/** Not reached by 1,000 harsh dosings, and why. */
+/**
+ * Not reached by 1,000 harsh dosings, and why: each needs what the soak's world does not do from the outside.
+ */
 const NOT_REACHED: Record<string, string> = {
-  'dose.boot always [resumeIdle] → dose.dispensing': 'a crash between claiming the dose and writing the first intent: the same transaction',
-  'dose.boot always [resumeJudging] → dose.dispensing.judging': 'judging follows the stored outcome in the same step',
-  'dose.boot always [resumeRelease] → dose.dispensing.releasing': 'a crash in the ~0.3 s of a release: rare at 3 % crashes per dosing',
-  'dose.boot always [resumeRotate] → dose.dispensing.rotating': 'a crash in the ~0.3 s of a rotation',
-  'dose.boot always [resumeShake] → dose.dispensing.shaking': 'a crash during a shake, itself 4 % of pouches',
-  'dose.dispensing.checkingCup STATUS [latched] → dose.dispensing.clearing': 'a latch left by a lease that expired while the host was away',
-  'dose.dispensing.clearing STATUS_FAILED → dose.held': 'the link lost exactly while clearing',
-  'dose.dispensing.releasing LOST [lostWhileResuming] → dose.failed': 'a host back from a crash mid-release whose MCU also reset',
-  'dose.dispensing.releasing LOST → dose.failed': 'a second MCU reset during the retried release',
-  'dose.dispensing.releasing REFUSED [refusedNoCup] → dose.held': 'the cup carried away in the instant between the cup check and the RELEASE',
-  'dose.dispensing.releasing REFUSED [refusedRetryable] → dose.dispensing.clearing': 'BUSY or LATCHED at a release: the MCU is idle after a good rotation',
-  'dose.dispensing.releasing REFUSED [refusedSlotEmpty] → dose.failed': 'a pouch already cut: only after a lost outcome with the cut map',
-  'dose.dispensing.releasing REFUSED → dose.failed': 'another refusal of a release: none in the simulator after a good rotation',
-  'dose.dispensing.rotating LOST → dose.held': 'a rotation lost twice to MCU resets',
-  'dose.dispensing.rotating REFUSED [refusedRetryable] → dose.dispensing.clearing': 'BUSY or LATCHED at a rotation',
-  'dose.dispensing.rotating REFUSED → dose.failed': 'a rotation refused twice',
-  'dose.dispensing.rotating ROTATED [labelMatchesAfterClose] → dose.failed': 'a rotation that ends after the window closed (presses stop a minute before)',
-  'dose.dispensing.shaking LOST [lostWhileResuming] → dose.failed': 'a crash during a shake whose MCU also reset',
-  'dose.dispensing.shaking LOST → dose.failed': 'an MCU reset during a shake',
-  'dose.dispensing.shaking REFUSED → dose.failed': 'a shake refused',
-  'dose.dispensing.starting always [withdrawn] → dose.withdrawn': 'a roll unloaded by another process while a press starts the dose',
-  'dose.timing.entering always [pastClose] → dose.missed': 'a host down across the whole close of a window',
-  // Paths of the held press, the window's deadline on the wire and the cup lift counter: the harsh world's crashes,
-  // resets and presses are not yet drawn to land in the seconds these need.
-  'dose.dispensing.checkingCup STATUS [afterClose] → dose.failed': 'a held press whose retry comes after the window closed',
-  'dose.dispensing.checkingCup STATUS [beforeEarly] → dose.timing': 'a held dose whose window moved later (a roll replaced while it waited)',
-  'dose.dispensing.releasing CUP [cupLifted] → (stays)': 'the cup lifted in the ~0.3 s while pills fall',
-  'dose.dispensing.shaking CUP [cupLifted] → (stays)': 'the cup lifted during a shake',
-  'dose.dispensing.releasing REFUSED [refusedDeadline] → dose.failed': 'a release that reaches the MCU after the window\'s deadline',
-  'dose.dispensing.rotating REFUSED [refusedDeadline] → dose.failed': 'a rotation that reaches the MCU after the window\'s deadline',
-  'dose.dispensing.shaking REFUSED [refusedDeadline] → dose.failed': 'a shake that reaches the MCU after the window\'s deadline',
-  'dose.held after untilClose → dose.failed': 'a held press that no retry could dispense before the close',
-  'dose.presented after untilPresentedEnds [cupUnknown] → dose.failed': 'a presented dose whose lift count the host lost with a reset',
+  'dose.dispensing.releasing REFUSED [refusedSlotEmpty] → dose.failed':
+    'a fresh RELEASE for a pouch the MCU has already cut, with no MCU reset in between (a reset ends in refusedSlotEmptyAfterReset): the MCU marks its non-volatile cut map and id memory in the step that accepts a RELEASE, and the host commits each RELEASE intent before sending it, so a cut the host knows nothing of needs a host store that lost a commit',
+  'dose.dispensing.starting always [withdrawn] → dose.withdrawn':
+    'the store refuses the claim only when a care action or a roll unload commits in the milliseconds between the press\'s STATUS and the claim; the soak\'s staff act at times of their own plan (before a window or while the robot reminds), never aimed at that exchange',
+  'dose.dispensing.checkingCup STATUS [beforeEarly] → dose.timing':
+    'a press held (no cup, no link) while another process moves its dose later, so the retry finds the window not yet open: the soak never re-times a dose that was pressed for',
 };
 
 describe('recovery-path coverage', () => {
@@ -54,10 +35,18 @@ describe('recovery-path coverage', () => {
   });
 
   it('harsh exercises every transition but the ones listed, each counted in the report', async () => {
-    const t = await runEpisode({ index: 0, seed: 1, firstDosing: 0, dosings: 1000 }, loadSoakProfile('harsh'), 'memory');
+    // The same episode as `dosis soak --profile harsh --dosings 1000 --seed 1` (and its `--replay 1:0`).
+    const t = await runEpisode(episodeOf(1, 0, 1000), loadSoakProfile('harsh'), 'memory');
     const r = buildReport(t, { seed: 1, profile: 'harsh', transport: 'memory', workers: 1, wallSeconds: 1, interrupted: false });
     const unexpected = r.coverage.unexercised.filter((k) => !(k in NOT_REACHED));
     expect(unexpected).toEqual([]);
+    // A transition listed as unreachable that the run takes: the list is wrong.
+    expect(Object.keys(NOT_REACHED).filter((k) => (r.coverage.transitions[k] ?? 0) > 0)).toEqual([]);
+    // Every named fault path: each simulator fault fired, each world event happened.
+    const paths = r.coverage.faultPaths;
+    for (const n of FAULT_NAMES) expect(Object.keys(paths)).toContain(`fault ${n}`);
+    for (const e of AIM_EVENTS) expect(Object.keys(paths)).toContain(`world ${e}`);
+    expect(Object.entries(paths).filter(([, n]) => n === 0).map(([k]) => k)).toEqual([]);
     expect(Object.keys(r.coverage.transitions).length).toBe(allTransitions().length);
     expect(r.coverage.transitions['dose.dispensing.judging always [verdictShake] → dose.dispensing.shaking']).toBeGreaterThan(0);
     expect(r.world.hostCrashes + r.world.powerCuts).toBeGreaterThan(0);

@@ -83,11 +83,32 @@ describe('report', () => {
     expect(html).toContain('undercount_after_retry');
     expect(html).not.toMatch(/<script|<link|src="http/);
   });
+
+  it('counts doses out of dispensing on their own line, only in runs that had them', () => {
+    const withCare = (t: SoakTally, suspended: number, travel: number, withdrawn: number): SoakTally => ({
+      ...t, care: { doses: { suspended, travel, withdrawn }, actions: { pause: 1, resumeEarly: 0, travel: 1, withdrawFromTime: 0, withdrawByLabel: 1 } },
+    });
+    const merged = mergeTallies([withCare(tally(0, 1000, 0, 0, 0), 3, 2, 1), tally(1000, 1000, 0, 0, 0), withCare(tally(2000, 1000, 0, 0, 0), 1, 0, 4)]);
+    expect(merged.care?.doses).toEqual({ suspended: 4, travel: 2, withdrawn: 5 });
+    expect(merged.care?.actions.travel).toBe(2);
+    expect(merged.dosings).toBe(3000);
+    const r = buildReport(merged, run);
+    expect(r.care?.doses).toEqual({ suspended: 4, travel: 2, withdrawn: 5 });
+    expect(renderHtml(r)).toMatch(/suspended 4 · travel 2 · withdrawn 5/);
+    // A run without care actions: no care field, no care line, no care class in a comparison.
+    const plain = buildReport(tally(0, 1000, 0, 0, 0), run);
+    expect('care' in plain).toBe(false);
+    expect(renderHtml(plain)).not.toContain('out of dispensing');
+    expect(compareReports(plain, plain).classes.map((c) => c.name)).not.toContain('suspended');
+    expect(compareReports(plain, r).classes.find((c) => c.name === 'withdrawn')).toMatchObject({ a: 0, b: 5 });
+  });
 });
 
 describe('soak profiles', () => {
-  it('ships none, reference and harsh; reference averages about 4.4 pills a dose', () => {
-    for (const name of ['none', 'reference', 'harsh']) expect(loadSoakProfile(name).name).toBe(name);
+  it('ships none, reference, harsh and care; reference averages about 4.4 pills a dose', () => {
+    for (const name of ['none', 'reference', 'harsh', 'care']) expect(loadSoakProfile(name).name).toBe(name);
+    expect(loadSoakProfile('reference').care).toBeUndefined();
+    expect(loadSoakProfile('care').care?.pauseRate).toBeGreaterThan(0);
     expect(meanPills(loadSoakProfile('reference'))).toBeGreaterThan(4.3);
     expect(meanPills(loadSoakProfile('reference'))).toBeLessThan(4.5);
   });
@@ -98,6 +119,10 @@ describe('soak profiles', () => {
     expect(() => parseSoakProfile({ ...good, faults: { jam: 1.5 } }, 'x.json')).toThrow(/faults\/jam/);
     expect(() => parseSoakProfile({ ...good, faults: { wobble: 0.1 } }, 'x.json')).toThrow(/x\.json/);
     expect(() => parseSoakProfile({ ...good, citizen: { ...good.citizen, takeCupDelaySec: { min: 9, max: 3 } } }, 'x.json')).toThrow(/min 9 is above max 3/);
+    const care = loadSoakProfile('care');
+    expect(() => parseSoakProfile({ ...care, care: { ...care.care, pauseRate: 0.6, travelRate: 0.6 } }, 'x.json')).toThrow(/add up to more than 1/);
+    expect(() => parseSoakProfile({ ...care, care: { ...care.care, travelDoses: { min: 0, max: 2 } } }, 'x.json')).toThrow(/care\/travelDoses: whole doses/);
+    expect(() => parseSoakProfile({ ...care, care: { ...care.care, nap: 0.1 } }, 'x.json')).toThrow(/x\.json/);
   });
 });
 
