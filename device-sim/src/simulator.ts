@@ -9,7 +9,7 @@
 
 import pino, { type Logger } from 'pino';
 import type { Clock, TimerHandle } from '../../protocol/src/clock.js';
-import { decodeFrame, encodeFrame, nextSeq, type FrameKind } from '../../protocol/src/frame.js';
+import { SEQ_MODULO, decodeFrame, encodeFrame, nextSeq, type FrameKind } from '../../protocol/src/frame.js';
 import {
   CATALOGUE_HASH,
   PROTOCOL_VERSION,
@@ -55,8 +55,77 @@ export type SimWatcher = {
 };
 /** The cup-lift counter wraps here (a 16-bit cell of non-volatile memory). */
 const LIFTS_MODULO = 65_536;
-/** A timer of the simulator's: the clock's handle and its place in the list of armed ones. */
-type SimTimer = { handle: TimerHandle | undefined; index: number };
+/** A timer of the simulator's: the clock's handle, its place in the list of armed ones, and when it fires. */
+type SimTimer = { handle: TimerHandle | undefined; index: number; atMs: number };
+
+/**
+ * A per-line wire fault's draws. By default a coin per line (the soak's exact mode); with `gaps`, the clean lines
+ * before the next hit are drawn at once (a geometric draw: the same odds per line), so a driver that skips idle
+ * heartbeats can see how many lines will pass clean and stop just before the one that will not.
+ */
+class LineDraw {
+  #gap: number | undefined;
+  #rate = -1;
+  constructor(
+    private readonly rng: Random,
+    private readonly gaps: boolean,
+  ) {}
+
+  hit(p: number): boolean {
+    if (!this.gaps) return this.rng.chance(p);
+    if (p <= 0) return false;
+    if (p >= 1) return true;
+    const gap = this.#drawn(p);
+    if (gap > 0) {
+      this.#gap = gap - 1;
+      return false;
+    }
+    this.#gap = undefined;
+    return true;
+  }
+
+  /** Lines from here that pass clean at rate `p` (gaps only). */
+  clean(p: number): number {
+    if (p <= 0) return Infinity;
+    if (p >= 1) return 0;
+    return this.#drawn(p);
+  }
+
+  /** `n` lines passed clean (no more than clean(p)). */
+  skip(n: number, p: number): void {
+    if (p > 0 && p < 1) this.#gap = this.#drawn(p) - n;
+  }
+
+  #drawn(p: number): number {
+    if (this.#gap === undefined || this.#rate !== p) {
+      this.#rate = p;
+      this.#gap = geometric(this.rng, p);
+    }
+    return this.#gap;
+  }
+}
+
+/** Failures before the first success of a p-coin. */
+function geometric(rng: Random, p: number): number {
+  if (p >= 1) return 0;
+  return Math.floor(Math.log(1 - rng.next()) / Math.log(1 - p));
+}
+
+/** What the simulator tells a heartbeat-coasting driver when it would send only heartbeats (see quietHeartbeat). */
+export type QuietHeartbeat = {
+  /** Its heartbeat timer and when it fires. */
+  timer: TimerHandle;
+  atMs: number;
+  /** The heartbeat's body, the seq its next line carries, and its line's length at a one-digit seq, end included. */
+  body: string;
+  seq: number;
+  lineBytes: number;
+};
+
+/** A heartbeat line's length at `seq` (written in decimal) given its length at a one-digit seq. */
+export function heartbeatBytesAt(lineBytes: number, seq: number): number {
+  return lineBytes + (seq < 10 ? 0 : seq < 100 ? 1 : 2);
+}
 
 /** Remembered host seqs and command ids. */
 const WINDOW = 64;
@@ -96,9 +165,14 @@ export class DeviceSimulator {
   /** Armed timers, for a reset or stop to cancel at once (an array: timers come and go hundreds of times a dosing). */
   readonly #timers: SimTimer[] = [];
   /** The last heartbeat body sent and what it said (not the MCU's state: a cache of its encoding). */
-  #lastHeartbeat: { boot: string; st: string; cup: number; body: string } | undefined;
+  #lastHeartbeat: { boot: string; st: string; cup: number; body: string; bytes: number } | undefined;
   #transport: Transport | undefined;
   #stopped = false;
+  readonly #coast: boolean;
+  readonly #dropDraw: LineDraw;
+  readonly #duplicateDraw: LineDraw;
+  readonly #notAnsweringDraw: LineDraw;
+  #heartbeatTimer: SimTimer | undefined;
 
   // physical
   readonly #carousel: Carousel;
@@ -134,10 +208,19 @@ export class DeviceSimulator {
     seed: number;
     faults?: Partial<FaultRates>;
     logger?: Logger;
+    /**
+     * Per-line wire faults drawn as gaps between hits (same odds, another order of draws), and quietHeartbeat() and
+     * coastHeartbeats() for a driver that skips idle heartbeats in virtual time (the soak's coalesced mode).
+     */
+    coast?: boolean;
   }) {
     this.#clock = opts.clock;
     this.#profile = opts.profile;
     this.#rng = new Random(opts.seed);
+    this.#coast = opts.coast === true;
+    this.#dropDraw = new LineDraw(this.#rng, this.#coast);
+    this.#duplicateDraw = new LineDraw(this.#rng, this.#coast);
+    this.#notAnsweringDraw = new LineDraw(this.#rng, this.#coast);
     this.#log = opts.logger ?? pino({ level: 'silent' });
     for (const [name, rate] of Object.entries(opts.faults ?? {})) this.setFault(name as FaultName, rate);
     this.#carousel = new Carousel(opts.profile);
@@ -241,10 +324,17 @@ export class DeviceSimulator {
     return true;
   }
 
+  /** A per-line wire fault: the same coin as #roll in exact mode, a gap between hits with `coast` (LineDraw). */
+  #lineRoll(draw: LineDraw, name: 'dropLine' | 'duplicateLine' | 'notAnswering'): boolean {
+    if (!draw.hit(this.#faults[name])) return false;
+    this.fired[name]++;
+    return true;
+  }
+
   // ------------------------------------------------------------ timers
 
   #after(ms: number, fn: () => void): SimTimer {
-    const t: SimTimer = { handle: undefined, index: this.#timers.length };
+    const t: SimTimer = { handle: undefined, index: this.#timers.length, atMs: this.#clock.now() + Math.max(0, ms) };
     this.#timers.push(t);
     t.handle = this.#clock.setTimeout(() => {
       this.#forget(t);
@@ -310,7 +400,82 @@ export class DeviceSimulator {
   }
 
   #scheduleHeartbeat(): void {
-    this.#after(this.#profile.heartbeatMs, this.#heartbeatTick);
+    this.#heartbeatTimer = this.#after(this.#profile.heartbeatMs, this.#heartbeatTick);
+  }
+
+  /**
+   * With `coast`: when the MCU is idle and would send nothing but heartbeats until something else happens (no motion,
+   * no latch, no unacked event, not silent, attached), when its next one goes out and what it says; else undefined.
+   */
+  quietHeartbeat(): QuietHeartbeat | undefined {
+    const t = this.#heartbeatTimer;
+    if (!this.#coast || this.#stopped || !t?.handle || t.index < 0 || this.#motion || this.#latched || this.#unacked.length > 0) return undefined;
+    if (!this.#transport?.isOpen || this.#silent()) return undefined;
+    const body = this.#heartbeatBody();
+    return { timer: t.handle, atMs: t.atMs, body, seq: this.#txSeq, lineBytes: this.#lastHeartbeat!.bytes };
+  }
+
+  /** When the next heartbeat goes out (a driver's cheap look before it asks quietHeartbeat()). */
+  get heartbeatAtMs(): number | undefined {
+    return this.#heartbeatTimer?.atMs;
+  }
+
+  /**
+   * Of the next `most` idle heartbeat rounds (our line out; the host's heartbeat in, its seq and length at a one-digit
+   * seq given), how many will pass the wire's faults clean.
+   */
+  cleanHeartbeatRounds(most: number, host: { seq: number; lineBytes: number }): number {
+    const f = this.#faults;
+    // Each round: our line out (a drop and a duplicate coin, its bytes but the line end), the host's line in (the
+    // same coins, its bytes but the line end, and whether the MCU stops answering).
+    let n = Math.min(most, Math.floor(this.#dropDraw.clean(f.dropLine) / 2), Math.floor(this.#duplicateDraw.clean(f.duplicateLine) / 2), this.#notAnsweringDraw.clean(f.notAnswering));
+    if (f.corruptByte > 0) {
+      const clean = this.#cleanByteCount();
+      let bytes = 0;
+      for (let k = 0; k < n; k++) {
+        bytes += this.#roundBytes(k, host);
+        if (bytes > clean) return k;
+      }
+    }
+    return n;
+  }
+
+  /** The bytes the wire may corrupt in idle heartbeat round `k` from now: both lines but their ends. */
+  #roundBytes(k: number, host: { seq: number; lineBytes: number }): number {
+    const ours = heartbeatBytesAt(this.#lastHeartbeat?.bytes ?? 0, (this.#txSeq + k) % SEQ_MODULO);
+    return ours - 1 + heartbeatBytesAt(host.lineBytes, (host.seq + k) % SEQ_MODULO) - 1;
+  }
+
+  /**
+   * Accounts `rounds` heartbeat exchanges as done, the clean rounds quietHeartbeat() offered: the heartbeats' seqs
+   * and the wire's fault draws are used up as the lines would have used them, the host's last line came in at
+   * `lastHostLineAtMs`, and the next heartbeat goes out `rounds` periods later.
+   */
+  coastHeartbeats(rounds: number, host: { seq: number; lineBytes: number }, lastHostLineAtMs: number): void {
+    const q = this.quietHeartbeat();
+    if (!q || rounds <= 0) return;
+    const f = this.#faults;
+    this.#dropDraw.skip(2 * rounds, f.dropLine);
+    this.#duplicateDraw.skip(2 * rounds, f.duplicateLine);
+    this.#notAnsweringDraw.skip(rounds, f.notAnswering);
+    if (f.corruptByte > 0) {
+      let bytes = 0;
+      for (let k = 0; k < rounds; k++) bytes += this.#roundBytes(k, host);
+      this.#cleanBytes = this.#cleanByteCount() - bytes;
+    }
+    this.#txSeq = (this.#txSeq + rounds) % SEQ_MODULO;
+    this.#lastHostFrameAtMs = lastHostLineAtMs;
+    this.#cancel(this.#heartbeatTimer);
+    this.#heartbeatTimer = this.#after(q.atMs + rounds * this.#profile.heartbeatMs - this.#clock.now(), this.#heartbeatTick);
+  }
+
+  #cleanByteCount(): number {
+    const p = this.#faults.corruptByte;
+    if (this.#cleanBytes === undefined || this.#cleanBytesRate !== p) {
+      this.#cleanBytesRate = p;
+      this.#cleanBytes = this.#geometric(p);
+    }
+    return this.#cleanBytes;
   }
 
   readonly #heartbeatTick = () => {
@@ -325,7 +490,7 @@ export class DeviceSimulator {
     const last = this.#lastHeartbeat;
     if (last?.boot === this.#bootId && last.st === st && last.cup === cup) return last.body;
     const body = encodeHeartbeat('mcu', { boot: this.#bootId, st, cup });
-    this.#lastHeartbeat = { boot: this.#bootId, st, cup, body };
+    this.#lastHeartbeat = { boot: this.#bootId, st, cup, body, bytes: this.#coast ? encodeFrame({ kind: 'H', seq: 0, body }).length : 0 };
     return body;
   }
 
@@ -342,10 +507,10 @@ export class DeviceSimulator {
   #write(line: string): void {
     const t = this.#transport;
     if (!t || !t.isOpen || this.#silent()) return;
-    if (this.#roll('dropLine')) return;
+    if (this.#lineRoll(this.#dropDraw, 'dropLine')) return;
     const body = this.#corrupt(line, line.length - 1);
     t.write(body);
-    if (this.#roll('duplicateLine')) t.write(body);
+    if (this.#lineRoll(this.#duplicateDraw, 'duplicateLine')) t.write(body);
   }
 
   /** `text` with bits flipped at the wire's error rate among its first `end` bytes (a line ending after them is kept as it is). */
@@ -440,9 +605,9 @@ export class DeviceSimulator {
 
   #receive(raw: string): void {
     if (this.#silent()) return;
-    if (this.#roll('dropLine')) return;
+    if (this.#lineRoll(this.#dropDraw, 'dropLine')) return;
     const line = this.#corrupt(raw);
-    const twice = this.#roll('duplicateLine');
+    const twice = this.#lineRoll(this.#duplicateDraw, 'duplicateLine');
     for (let i = 0; i < (twice ? 2 : 1); i++) {
       try {
         this.#handleLine(line);
@@ -461,7 +626,7 @@ export class DeviceSimulator {
       return;
     }
     this.#lastHostFrameAtMs = this.#clock.now();
-    if (this.#roll('notAnswering')) {
+    if (this.#lineRoll(this.#notAnsweringDraw, 'notAnswering')) {
       this.#silentUntilMs = this.#clock.now() + NOT_ANSWERING_MS;
       this.#log.info('fault notAnswering: silent for 5 s');
       return;

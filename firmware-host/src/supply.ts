@@ -28,16 +28,25 @@ export type SupplyState = {
 export function supplyState(store: Store, nowMs: number): SupplyState | undefined {
   const roll = store.activeRoll();
   if (!roll) return undefined;
-  const left = store.remainingPouches();
-  const last = left.length > 0 ? left[left.length - 1]!.intakeAtMs : null;
-  return { rollId: roll.rollId, pouchesLeft: left.length, lastIntakeAtMs: last, daysLeft: last === null ? 0 : Math.max(0, (last - nowMs) / DAY_MS) };
+  // Counted in SQL: this runs after every dose.
+  const left = store.remainingCount() ?? { count: 0, lastIntakeAtMs: null };
+  const last = left.count > 0 ? left.lastIntakeAtMs : null;
+  return { rollId: roll.rollId, pouchesLeft: left.count, lastIntakeAtMs: last, daysLeft: last === null ? 0 : Math.max(0, (last - nowMs) / DAY_MS) };
 }
 
 /** `YYYY-MM-DD` of an instant in a time zone. */
 export function localDate(atMs: number, timeZone: string): string {
-  // en-CA formats dates as YYYY-MM-DD.
-  return new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(new Date(atMs));
+  let f = dateFormats.get(timeZone);
+  if (!f) {
+    // en-CA formats dates as YYYY-MM-DD.
+    f = new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' });
+    dateFormats.set(timeZone, f);
+  }
+  return f.format(atMs);
 }
+
+/** One formatter per zone: building one costs far more than formatting with it (the heartbeat's daily report formats a date per dose). */
+const dateFormats = new Map<string, Intl.DateTimeFormat>();
 
 export type SupplyWatchOptions = {
   store: Store;

@@ -105,6 +105,21 @@ export class ManualClock implements Clock {
     return this.#heap[0]?.atMs;
   }
 
+  /** When the next armed timer other than those in `skip` fires (a walk down the heap that stops at the first such one on each path). */
+  nextAtMsExcept(skip: readonly TimerHandle[]): number | undefined {
+    const h = this.#heap;
+    let best = Infinity;
+    const stack = [0];
+    while (stack.length > 0) {
+      const i = stack.pop()!;
+      const t = h[i];
+      if (!t || t.atMs >= best) continue;
+      if (t.live && !skip.includes(t)) best = t.atMs;
+      else stack.push(2 * i + 1, 2 * i + 2);
+    }
+    return best === Infinity ? undefined : best;
+  }
+
   /** Jumps to the next timer and fires it (and every other timer due at that instant). Returns false when none is armed. */
   runNext(): boolean {
     const at = this.nextAtMs();

@@ -84,6 +84,16 @@ class MemoryEndpoint implements Transport {
     return this.#open;
   }
 
+  /** Writes still on their way to the peer. */
+  get inFlight(): number {
+    return this.#inFlight.length - this.#inFlightHead;
+  }
+
+  /** How long a line of `bytes` written to an idle wire takes to arrive, ms. */
+  transitMs(bytes: number): number {
+    return bytes * this.byteMs + this.latencyMs;
+  }
+
   write(data: string): void {
     const peer = this.#peer;
     if (!this.#open || !peer) return;
@@ -126,8 +136,11 @@ class MemoryEndpoint implements Transport {
   }
 }
 
+/** One end of an in-memory wire. */
+export type MemoryTransport = Transport & { readonly inFlight: number; transitMs(bytes: number): number };
+
 /** Two connected in-memory endpoints with serial-line timing on the given clock: [host side, device side]. */
-export function createMemoryWire(clock: Clock, options: MemoryWireOptions = {}): [Transport, Transport] {
+export function createMemoryWire(clock: Clock, options: MemoryWireOptions = {}): [MemoryTransport, MemoryTransport] {
   const byteMs = 10_000 / (options.baudRate ?? 115_200);
   const latency = options.latencyMs ?? 1;
   const a = new MemoryEndpoint(clock, byteMs, latency);

@@ -1,10 +1,10 @@
 // `npm run bench`: prints the speed figures of each part. Figures, not pass/fail: CI machines are noisy.
 import { intOption, parseCommand } from '../../bin/cli-kit.js';
 
-type Args = { 'db-dir'?: string | undefined; runs?: string | undefined; seconds?: string | undefined; robots?: string | undefined; compress?: string | undefined; sockets?: string | undefined; 'outbox-hours'?: string | undefined };
+type Args = { baseline?: string | undefined; 'db-dir'?: string | undefined; runs?: string | undefined; seconds?: string | undefined; robots?: string | undefined; compress?: string | undefined; sockets?: string | undefined; 'outbox-hours'?: string | undefined };
 const BENCHES: Record<string, (a: Args) => Promise<unknown>> = {
   link: async () => (await import('./link-bench.js')).benchLink(),
-  soak: async () => (await import('./soak-bench.js')).benchSoak(),
+  soak: async (a) => (await import('./soak-bench.js')).benchSoak({ baseline: a.baseline }),
   alarm: async (a) => (await import('./alarm-bench.js')).benchAlarm({ runs: intOption('runs', a.runs, 3, 1, 50), durationS: intOption('seconds', a.seconds, 5, 1, 600), dbDir: a['db-dir'] }),
   fleet: async (a) =>
     (await import('./fleet-bench.js')).benchFleet({
@@ -18,10 +18,11 @@ const ON_REQUEST = new Set(['fleet']);
 const spec = {
   name: 'bench',
   summary: 'Print speed figures: protocol framing and link round trips, soak dosings/s, alarm-centre ingestion; the fleet on request.',
-  usage: 'npm run bench -- [--only link|soak|alarm|fleet] [--runs N --seconds S --db-dir DIR] [--robots N --compress X --sockets N --outbox-hours H]',
-  options: { only: { type: 'string' }, 'db-dir': { type: 'string' }, runs: { type: 'string' }, seconds: { type: 'string' }, robots: { type: 'string' }, compress: { type: 'string' }, sockets: { type: 'string' }, 'outbox-hours': { type: 'string' } },
+  usage: 'npm run bench -- [--only link|soak|alarm|fleet] [--baseline REF] [--runs N --seconds S --db-dir DIR] [--robots N --compress X --sockets N --outbox-hours H]',
+  options: { only: { type: 'string' }, baseline: { type: 'string' }, 'db-dir': { type: 'string' }, runs: { type: 'string' }, seconds: { type: 'string' }, robots: { type: 'string' }, compress: { type: 'string' }, sockets: { type: 'string' }, 'outbox-hours': { type: 'string' } },
   help: {
     only: `run one benchmark (${Object.keys(BENCHES).join(', ')}; fleet runs only when named)`,
+    baseline: 'soak: the git ref whose soak to time beside this checkout\'s (default: the newest tag, else the main branch)',
     runs: 'alarm: alternating runs of the bare route and the centre, medians compared (default 3)',
     seconds: 'alarm: seconds per run (default 5)',
     'db-dir': 'alarm: where the database file goes (default: the temporary directory; /dev/shm to take fsync out)',

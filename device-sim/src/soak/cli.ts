@@ -8,7 +8,7 @@ import { intOption, parseCommand, UsageError } from '../../../bin/cli-kit.js';
 import { SystemClock } from '../../../protocol/src/clock.js';
 import { renderHtml } from './html.js';
 import { buildReport, compareReports, emptyTally, failures, mergeTallies, type RunIdentity, type SoakReport, type SoakTally } from './report.js';
-import { EPISODE_DOSINGS, episodeOf, planEpisodes, runSoak, type EpisodeSpec } from './runner.js';
+import { EPISODE_DOSINGS, episodeOf, planEpisodes, runSoak, type EpisodeRunner, type EpisodeSpec } from './runner.js';
 import { loadSoakProfile, meanPills } from './soak-profile.js';
 
 const spec = {
@@ -25,6 +25,7 @@ const spec = {
     html: { type: 'string' },
     compare: { type: 'boolean' },
     swarm: { type: 'boolean' },
+    exact: { type: 'boolean' },
     replay: { type: 'string' },
     'fail-below-reference': { type: 'boolean' },
   },
@@ -33,11 +34,12 @@ const spec = {
     seed: 'seed of the run (default: random, printed); the same seed gives the same figures',
     profile: 'fault profile: none, reference, harsh, or a JSON file (device-sim/profiles/ documents the fields)',
     transport: 'memory (fast) or pty (a real pseudo-terminal with serialport; needs socat)',
-    workers: 'processes to split the run over; merged figures equal a single run\'s',
+    workers: 'processes to split the run over; merged figures equal a single run\'s (run from the sources, they use the compiled build of `npm run build` when it is newer than every source file)',
     json: 'write the report as JSON to this file',
     html: 'write the report as one self-contained HTML page to this file',
     compare: 'compare two JSON reports given as arguments, class by class; exits 1 when they differ beyond chance',
     swarm: 'each episode draws from its seed which faults are on and at which rates (rare combinations meet)',
+    exact: 'play every wire line, idle heartbeats included (slower); by default idle heartbeats are skipped in virtual time with the same odds of wire faults (the report records the mode)',
     replay: 'SEED:EPISODE: run that episode of that run alone, identically (with the same --profile, --swarm and --dosings)',
     'fail-below-reference': 'also exit 1 when the accuracy interval lies wholly below the reference robot\'s 99.88 %',
   },
@@ -73,17 +75,20 @@ export async function main(argv: string[]): Promise<number> {
     episodes = planEpisodes(seed, dosings);
   }
   const swarm = v.swarm === true;
+  // The pty transport runs on the wall clock: every line is real there.
+  const coalesce = v.exact !== true && v.transport === 'memory';
   if (v.transport !== 'memory' && v.transport !== 'pty') throw new UsageError(`soak: --transport must be memory or pty, got ${JSON.stringify(v.transport)}`);
   const transport = v.transport;
   const profile = loadSoakProfile(v.profile);
-  const { runEpisode } = await import('./episode.js');
+  // Loaded only when episodes run in this process: with the compiled build's workers the parent never needs the robot.
+  const runEpisode: EpisodeRunner = async (...a) => (await import('./episode.js')).runEpisode(...a);
 
   const wall = new SystemClock();
   const started = wall.now();
   // Which build ran: read now, not after a run during which the checkout may have moved on.
-  const build = identity(argv, swarm, new Date(started).toISOString());
+  const build = { ...identity(argv, swarm, new Date(started).toISOString()), mode: coalesce ? 'coalesced' : 'exact' } as const;
   const progress = new Progress(dosings, wall, process.stderr.isTTY === true);
-  process.stderr.write(`soak: ${dosings.toLocaleString('en-GB')} dosings, seed ${seed}, profile ${profile.name}${swarm ? ' (swarm)' : ''} (mean ${meanPills(profile).toFixed(2)} pills/dose), ${transport}, ${workers} worker(s)\n`);
+  process.stderr.write(`soak: ${dosings.toLocaleString('en-GB')} dosings, seed ${seed}, profile ${profile.name}${swarm ? ' (swarm)' : ''} (mean ${meanPills(profile).toFixed(2)} pills/dose), ${transport}${coalesce ? '' : ' (exact)'}, ${workers} worker(s)\n`);
 
   let stopRequested = false;
   const onSigint = () => {
@@ -100,6 +105,8 @@ export async function main(argv: string[]): Promise<number> {
       transport,
       workers,
       swarm,
+      coalesce,
+      compiled: true,
       runEpisode,
       shouldStop: () => stopRequested,
       onProgress: (done) => progress.update(done),
@@ -123,7 +130,7 @@ export async function main(argv: string[]): Promise<number> {
   // One line per failing episode: that episode alone, identically.
   for (const ep of report.failingEpisodes) {
     const spec = episodes.find((e) => e.index === ep);
-    process.stdout.write(`reproduce: dosis soak --replay ${seed}:${ep} --dosings ${spec?.dosings ?? EPISODE_DOSINGS} --profile ${v.profile}${swarm ? ' --swarm' : ''} --transport ${transport}\n`);
+    process.stdout.write(`reproduce: dosis soak --replay ${seed}:${ep} --dosings ${spec?.dosings ?? EPISODE_DOSINGS} --profile ${v.profile}${swarm ? ' --swarm' : ''}${coalesce ? '' : ' --exact'} --transport ${transport}\n`);
   }
   const why = failures(report, { failBelowReference: v['fail-below-reference'] === true });
   if (why.length > 0) process.stdout.write(`FAIL: ${why.join(', ')}\n`);
@@ -190,7 +197,8 @@ function compare(files: string[]): number {
     return data as SoakReport;
   }) as [SoakReport, SoakReport];
   const c = compareReports(a, b);
-  process.stdout.write(`${c.summary}\n`);
+  const mode = (r: SoakReport) => r.build?.mode ?? 'exact (recorded before the modes)';
+  process.stdout.write(`modes: A ${mode(a)}, B ${mode(b)}\n${c.summary}\n`);
   for (const k of c.classes) process.stdout.write(`  ${k.differs ? '≠' : '='} ${k.name}: ${k.a} → ${k.b} (p = ${k.test.pValue.toPrecision(2)})\n`);
   return c.differ ? 1 : 0;
 }

@@ -55,6 +55,7 @@ import { swarmProfile, type SoakProfile } from './soak-profile.js';
 import { bootHost, type HostOptions, type HostProcess } from './host.js';
 import { NO_NETWORK_FAULTS, SOAK_DEVICE_ID, SoakCentre } from './centre.js';
 import { countTransitions } from './coverage.js';
+import { CoastingClock } from './coast.js';
 import { AlarmDelivery } from '../../../firmware-host/src/alarm/delivery.js';
 import { outboxDepth } from '../../../firmware-host/src/alarm/outbox.js';
 import { CARE_INVARIANT, FINAL_ALARMS, judgeCareDose, judgeDose, PRESS_MARGIN_MS, windowsOf, type CareClass, type Intent, type Judgement, type Packing, type Prescription } from './referee.js';
@@ -69,6 +70,8 @@ export type EpisodeOptions = {
   wrapFetch?: (f: typeof globalThis.fetch) => typeof globalThis.fetch;
   /** Each episode draws its own faults and rates from its seed (see swarmProfile). */
   swarm?: boolean;
+  /** The memory transport skips idle heartbeats in virtual time (coast.ts); without it every line is played (exact mode). */
+  coalesce?: boolean;
   /** Called after every dose with its judgement (tests). */
   onDosing?: (d: DosingVerdict) => void;
 };
@@ -147,7 +150,7 @@ type World = {
 
 export async function runEpisode(spec: EpisodeSpec, profile: SoakProfile, transport: 'memory' | 'pty', opts: EpisodeOptions = {}): Promise<SoakTally> {
   const p = opts.swarm ? swarmProfile(profile, spec.seed) : profile;
-  if (transport === 'memory') return runRobot(spec, p, memoryWorld(spec, p), 1, opts);
+  if (transport === 'memory') return runRobot(spec, p, memoryWorld(spec, p, opts.coalesce === true), 1, opts);
   // On the wall clock one robot waits most of the time (motions, the citizen); several robots, each on its own pty, share the CPU.
   const robots = Math.min(PTY_ROBOTS, spec.dosings);
   const parts: EpisodeSpec[] = [];
@@ -170,10 +173,10 @@ async function runRobot(spec: EpisodeSpec, profile: SoakProfile, world: World, s
   }
 }
 
-function memoryWorld(spec: EpisodeSpec, profile: SoakProfile): World {
-  const clock = new ManualClock();
+function memoryWorld(spec: EpisodeSpec, profile: SoakProfile, coalesce: boolean): World {
+  const clock = coalesce ? new CoastingClock() : new ManualClock();
   const hw = loadProfile('dosis-r1');
-  const sim = new DeviceSimulator({ clock, profile: hw, seed: spec.seed, faults: profile.faults as Partial<FaultRates>, logger: pino({ level: 'silent' }) });
+  const sim = new DeviceSimulator({ clock, profile: hw, seed: spec.seed, faults: profile.faults as Partial<FaultRates>, logger: pino({ level: 'silent' }), coast: coalesce });
   const crashes = (profile.host?.crashRate ?? 0) > 0 || (profile.host?.powerCutRate ?? 0) > 0 || Aim.downs(profile.aim);
   const dir = crashes ? mkdtempSync(join(tmpdir(), 'dosis-soak-')) : undefined;
   return {
@@ -183,6 +186,7 @@ function memoryWorld(spec: EpisodeSpec, profile: SoakProfile): World {
       // Each (re)open is a fresh cable: the simulator is re-attached to its far end.
       const [near, far] = createMemoryWire(hostClock, { baudRate: hw.baudRate });
       sim.attach(far);
+      if (clock instanceof CoastingClock) clock.wire = [near, far];
       return near;
     },
     close: async () => {
@@ -304,6 +308,7 @@ class Episode {
       clock: world.clock, sim: world.sim, notice: () => this.#status?.notice ?? null,
       pressMarginMs: PRESS_MARGIN_MS * scale, lookEveryMs: LOOK_EVERY_MS * scale, pressAgainMs: PRESS_AGAIN_MS * scale,
     });
+    if (world.clock instanceof CoastingClock) world.clock.coastOver({ sim: world.sim, link: () => this.#host?.link, heartbeatMs: world.hw.heartbeatMs });
     const host = profile.host;
     const downs = (host?.crashRate ?? 0) + (host?.powerCutRate ?? 0);
     this.#aim = world.clock instanceof ManualClock && Aim.active(profile.aim) ? new Aim(profile.aim!, new Random((spec.seed ^ 0x0a1f_b06e) >>> 0), {

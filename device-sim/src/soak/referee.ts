@@ -11,11 +11,12 @@
 // Each dose gets one class:
 //   correct    the citizen lifted exactly the printed pills of the right pouch out of the cup, first time
 //   green      the same, after a retry (a shake, a second rotation or release)
-//   yellow     pressed inside its window and not received, and the robot both showed it (error light or a notice on the
-//              screen) and told the alarm centre: a registered robot failure
-//   red        the citizen got wrong pills; or pressed inside the window, not received, and the robot did not show or
-//              did not tell (an unregistered robot failure); or pills fell without a press; or the centre was told
-//              of a failure for a dose the citizen took
+//   yellow     pressed inside its window and not received, or received wrong (pills short or over, a wrong or foreign
+//              pill, the cup lifted before the robot presented it), and the robot both showed it (error light or a
+//              notice on the screen) and told the alarm centre: a registered failure
+//   red        the citizen got wrong pills and the robot did not both show and tell it; or pressed inside the window, not
+//              received, and the robot did not show or did not tell (an unregistered robot failure); or pills fell
+//              without a press; or the centre was told of a failure for a dose the citizen took as presented
 //   missed     never pressed inside its window (forgotten, or pressed only too early or too late), or the right pills
 //              waited in the cup past the window because the citizen meant to lift it later: not a dosing
 // The dose's windows are the dose machine's own (`doseWindows`), so the referee and the robot agree on them.
@@ -145,6 +146,12 @@ export function judgeDose(x: JudgeInput): Judgement {
   // Pills left a pouch although the citizen never asked inside the window (a press in its last minute counts here).
   if (!presses.some((t) => t >= w.earlyAtMs && t <= w.closeAtMs) && fell > 0) return judged('red', 'released_without_press', false, 1);
 
+  // The robot showed a failure (its error light, or a notice on the screen that the dose could not be given) from `fromPress` on.
+  const shownFrom = (fromPress: number) => ledger.signals.some((s) => s.mode === 'error' && s.atMs >= fromPress && s.atMs <= toMs)
+    || ledger.screen.some((s) => s.notice !== null && FAILURE_NOTICES.has(s.notice) && s.atMs >= fromPress && s.atMs <= toMs);
+  const told = finalAlarms.length > 0;
+  const presentedAt = ledger.signals.find((s) => s.mode === 'present' && inRange(s.atMs))?.atMs;
+
   const lift = lifts[0];
   if (lift) {
     const wrongPouch = entries.some((e) => e.pillsFell > 0 && (e.slot !== p.slot || e.label !== p.label));
@@ -153,10 +160,15 @@ export function judgeDose(x: JudgeInput): Judgement {
       : lift.pills < p.printedPills ? 'fewer_pills_than_prescribed'
       : lift.pills > p.printedPills ? 'more_pills_than_prescribed'
       : null;
-    if (reason) return judged('red', reason, false, 0);
+    // A wrong dose the robot registered (shown after the press, and the centre told) is yellow; one it did not, red.
+    const registered = told && shownFrom(presses.find((t) => t >= w.earlyAtMs) ?? fromMs);
+    if (reason) return registered ? judged('yellow', reason, true, 1) : judged('red', reason, false, Math.min(1, finalAlarms.length));
     if (finalAlarms.length > 0) {
       // Lifted as the window closed: the lift and the close cross on the wire; the robot may call it missed.
       if (lift.atMs >= w.closeAtMs - margin && finalAlarms.every((a) => a === 'missed_dose')) return judged('missed', 'lifted_at_close', false, 1);
+      // Lifted before the robot said "take the cup" (during a release or a shake): the robot cannot see what the hand
+      // took, and a failure it shows and tells is its honest word (yellow, never a guess).
+      if ((presentedAt === undefined || lift.atMs < presentedAt) && registered) return judged('yellow', x.robotReason ?? 'lifted_before_presented', true, 1);
       return judged('red', 'taken_but_alarm_raised', false, finalAlarms.length);
     }
     const retried = releases.length > 1 || motions.some((m) => m.name === 'SHAKE') || motions.filter((m) => m.name === 'ROTATE').length > 1;
@@ -166,7 +178,6 @@ export function judgeDose(x: JudgeInput): Judgement {
   if (inWindow.length === 0) return judged('missed', presses.length > 0 ? 'pressed_outside_window' : intent.forget ? 'forgotten' : 'never_pressed', false, 1);
 
   // Pressed inside the window and nothing lifted. The citizen meant to lift later than the window allowed: their miss, not the robot's.
-  const presentedAt = ledger.signals.find((s) => s.mode === 'present' && inRange(s.atMs))?.atMs;
   if (presentedAt !== undefined && presentedAt + intent.liftDelayMs > w.closeAtMs && ledger.signalAt(w.closeAtMs) === 'present') {
     return judged('missed', 'left_in_cup', false, 1);
   }
@@ -174,7 +185,6 @@ export function judgeDose(x: JudgeInput): Judgement {
   const lastPress = inWindow[inWindow.length - 1]!;
   const shown = ledger.signals.some((s) => s.mode === 'error' && s.atMs >= inWindow[0]! && s.atMs <= toMs)
     || ledger.screen.some((s) => s.notice !== null && FAILURE_NOTICES.has(s.notice) && s.atMs >= lastPress && s.atMs <= toMs);
-  const told = finalAlarms.length > 0;
   if (shown && told) return judged('yellow', x.robotReason ?? 'robot_failure', true, 1);
   return judged('red', !shown ? 'failure_not_shown' : 'failure_not_told', true, 1);
 }

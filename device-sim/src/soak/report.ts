@@ -66,7 +66,11 @@ export type SoakTally = {
 export type SeriesPoint = { dosings: number; accuracy: number; low: number; high: number } & DoseClassCounts;
 
 /** Which build ran, when, and how it was started: enough to run it again. */
-export type RunIdentity = { version: string; commit: string | null; date: string; commandLine: string; swarm: boolean };
+export type RunIdentity = {
+  version: string; commit: string | null; date: string; commandLine: string; swarm: boolean;
+  /** exact: every wire line played; coalesced: idle heartbeats skipped in virtual time (absent in reports from before the modes: exact). */
+  mode?: 'exact' | 'coalesced';
+};
 
 export type SoakReport = {
   format: 'dosis-soak-report/1';

@@ -6,6 +6,8 @@
 // in order: merged figures equal a single run's for the same seed.
 
 import { fork, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mergeTallies, type SoakTally } from './report.js';
 import type { SoakProfile } from './soak-profile.js';
@@ -13,7 +15,7 @@ import type { SoakProfile } from './soak-profile.js';
 export const EPISODE_DOSINGS = 1000;
 
 export type EpisodeSpec = { index: number; seed: number; firstDosing: number; dosings: number };
-export type EpisodeRunner = (spec: EpisodeSpec, profile: SoakProfile, transport: 'memory' | 'pty', opts?: { swarm?: boolean }) => Promise<SoakTally>;
+export type EpisodeRunner = (spec: EpisodeSpec, profile: SoakProfile, transport: 'memory' | 'pty', opts?: { swarm?: boolean; coalesce?: boolean }) => Promise<SoakTally>;
 
 /** A 32-bit seed for episode `index` of a run seeded `seed` (splitmix32 mix, so neighbours are unrelated). */
 export function episodeSeed(seed: number, index: number): number {
@@ -43,6 +45,13 @@ export type RunOptions = {
   workers: number;
   /** Each episode draws its faults and rates from its seed. */
   swarm?: boolean;
+  /** Idle heartbeats skipped in virtual time (the memory transport); otherwise every line is played. */
+  coalesce?: boolean;
+  /**
+   * Run from the sources, episodes go to worker processes on the compiled build (`npm run build`, even for one
+   * worker) when one newer than every source file exists: plain node starts faster and runs faster than tsx.
+   */
+  compiled?: boolean;
   /** Called after every finished episode with the tallies so far. */
   onProgress?: (done: SoakTally[]) => void;
   /** Set to stop after the episodes under way. */
@@ -59,16 +68,17 @@ export async function runSoak(opts: RunOptions): Promise<{ tally: SoakTally; int
     done.push(t);
     opts.onProgress?.(done);
   };
-  if (opts.workers <= 1) {
+  const worker = opts.compiled ? compiledWorker() : undefined;
+  if (opts.workers <= 1 && !worker) {
     for (const ep of queue) {
       if (opts.shouldStop?.()) {
         interrupted = true;
         break;
       }
-      finish(await opts.runEpisode(ep, opts.profile, opts.transport, { swarm: opts.swarm === true }));
+      finish(await opts.runEpisode(ep, opts.profile, opts.transport, { swarm: opts.swarm === true, coalesce: opts.coalesce === true }));
     }
   } else {
-    interrupted = await runInWorkers(queue, opts, finish);
+    interrupted = await runInWorkers(queue, opts, finish, worker);
   }
   return { tally: mergeTallies(done), interrupted };
 }
@@ -78,11 +88,35 @@ const FROM_SOURCES = import.meta.url.endsWith('.ts');
 const WORKER = fileURLToPath(new URL(FROM_SOURCES ? './worker.ts' : './worker.js', import.meta.url));
 // Resolved here, not from the working directory, so a soak started from any folder finds tsx.
 const TSX = FROM_SOURCES ? import.meta.resolve('tsx') : '';
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+/** The folders a build compiles (bin/build.ts SHIPPED): a file changed in one since the build makes the build stale. */
+const BUILT = ['protocol', 'firmware-host', 'device-sim', 'alarm-center', 'hardware', 'bin'];
 
-type ToWorker = { episode: EpisodeSpec; profile: SoakProfile; transport: 'memory' | 'pty'; swarm: boolean };
+/**
+ * The compiled worker of dist/ when running from the sources and dist/ was built after the last change to any file
+ * it is built from (its package.json is written last); undefined otherwise: a stale build never runs a soak.
+ */
+export function compiledWorker(root = ROOT): string | undefined {
+  if (!FROM_SOURCES) return undefined;
+  const worker = join(root, 'dist', 'device-sim', 'src', 'soak', 'worker.js');
+  const stamp = join(root, 'dist', 'package.json');
+  if (!existsSync(worker) || !existsSync(stamp)) return undefined;
+  const builtMs = statSync(stamp).mtimeMs;
+  const newer = (dir: string): boolean => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, e.name);
+      // Documentation is not built (bin/build.ts leaves .md out).
+      if (e.isDirectory() ? newer(path) : !e.name.endsWith('.md') && statSync(path).mtimeMs > builtMs) return true;
+    }
+    return false;
+  };
+  return BUILT.some((d) => existsSync(join(root, d)) && newer(join(root, d))) ? undefined : worker;
+}
+
+export type ToWorker = { episode: EpisodeSpec; profile: SoakProfile; transport: 'memory' | 'pty'; swarm: boolean; coalesce: boolean };
 type FromWorker = { ok: true; tally: SoakTally } | { ok: false; error: string };
 
-function runInWorkers(queue: EpisodeSpec[], opts: RunOptions, finish: (t: SoakTally) => void): Promise<boolean> {
+function runInWorkers(queue: EpisodeSpec[], opts: RunOptions, finish: (t: SoakTally) => void, compiled: string | undefined): Promise<boolean> {
   return new Promise((resolve, reject) => {
     let running = 0;
     let interrupted = false;
@@ -97,13 +131,15 @@ function runInWorkers(queue: EpisodeSpec[], opts: RunOptions, finish: (t: SoakTa
         return;
       }
       running++;
-      child.send({ episode: next, profile: opts.profile, transport: opts.transport, swarm: opts.swarm === true } satisfies ToWorker);
+      child.send({ episode: next, profile: opts.profile, transport: opts.transport, swarm: opts.swarm === true, coalesce: opts.coalesce === true } satisfies ToWorker);
     };
     let alive = 0;
-    for (let i = 0; i < opts.workers; i++) {
+    const script = compiled ?? WORKER;
+    const loader = FROM_SOURCES && !compiled ? ['--import', TSX] : [];
+    for (let i = 0; i < Math.max(1, opts.workers); i++) {
       // SIGINT goes to the whole process group; workers ignore it and finish their episode.
       // One GC thread per worker: with a worker per core, V8's helper threads would only take turns with the other worker.
-      const child = fork(WORKER, [], { execArgv: [...(FROM_SOURCES ? ['--import', TSX] : []), '--single-threaded-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      const child = fork(script, [], { execArgv: [...loader, '--single-threaded-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
       alive++;
       children.push(child);
       child.on('message', (m: FromWorker) => {

@@ -7,7 +7,8 @@ import type { DailyReport, DeviceHealth } from '../../../protocol/src/centre/con
 /** The day's figures so far (robot-local date): doses that ended today, returned pouches left out. */
 export function dailyReport(store: Store, nowMs: number, timeZone: string): DailyReport {
   const day = localDate(nowMs, timeZone);
-  const ended = store.allDoses().filter((d) => d.finalAtMs !== null && d.state !== 'returned' && localDate(d.finalAtMs, timeZone) === day);
+  // A local day is at most 25 hours long: what ended on it ended within the last 26 (read without the whole history).
+  const ended = store.dosesEndedSince(nowMs - 26 * 3600_000).filter((d) => d.finalAtMs !== null && d.state !== 'returned' && localDate(d.finalAtMs, timeZone) === day);
   const dispensed = ended.filter((d) => d.cls !== null);
   return {
     day,

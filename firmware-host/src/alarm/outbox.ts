@@ -72,9 +72,16 @@ type RawRow = {
 
 /** Undelivered events, oldest first (not those the centre refused). */
 export function peekOutbox(db: Database, limit: number): OutboxRow[] {
-  const rows = db
-    .prepare(`SELECT seq, event_id, type, occurred_at_ms, dose_id, payload_json, attempts FROM outbox WHERE delivered_at_ms IS NULL AND refused_at_ms IS NULL ORDER BY seq LIMIT ?`)
-    .all(limit) as RawRow[];
+  let byLimit = peeks.get(db);
+  if (!byLimit) peeks.set(db, (byLimit = new Map()));
+  let peek = byLimit.get(limit);
+  if (!peek) {
+    // The limit written into the text: SQLite plans a bound LIMIT again on every run.
+    if (!Number.isInteger(limit)) throw new TypeError(`a row limit must be a whole number, got ${limit}`);
+    peek = db.prepare(`SELECT seq, event_id, type, occurred_at_ms, dose_id, payload_json, attempts FROM outbox WHERE delivered_at_ms IS NULL AND refused_at_ms IS NULL ORDER BY seq LIMIT ${limit}`);
+    byLimit.set(limit, peek);
+  }
+  const rows = peek.all() as RawRow[];
   return rows.map((r) => ({
     seq: r.seq,
     eventId: r.event_id,
@@ -87,5 +94,17 @@ export function peekOutbox(db: Database, limit: number): OutboxRow[] {
 }
 
 export function outboxDepth(db: Database): number {
-  return (db.prepare(`SELECT count(*) AS n FROM outbox WHERE delivered_at_ms IS NULL AND refused_at_ms IS NULL`).get() as { n: number }).n;
+  return (prepared(db, depths, `SELECT count(*) AS n FROM outbox WHERE delivered_at_ms IS NULL AND refused_at_ms IS NULL`).get() as { n: number }).n;
+}
+
+// Prepared once per database: the delivery loop reads the queue after every status change.
+const peeks = new WeakMap<Database, Map<number, Statement>>();
+const depths = new WeakMap<Database, Statement>();
+function prepared(db: Database, cache: WeakMap<Database, Statement>, sql: string): Statement {
+  let st = cache.get(db);
+  if (!st) {
+    st = db.prepare(sql);
+    cache.set(db, st);
+  }
+  return st;
 }

@@ -21,7 +21,7 @@ import {
   type DeviceEvent,
   type McuHeartbeat,
 } from '../../../protocol/src/catalogue.js';
-import { decodeFrame, encodeFrame, nextSeq, type FrameKind, type FrameRejection } from '../../../protocol/src/frame.js';
+import { SEQ_MODULO, decodeFrame, encodeFrame, nextSeq, type FrameKind, type FrameRejection } from '../../../protocol/src/frame.js';
 import type { Transport } from '../../../protocol/src/transport.js';
 import type { HardwareProfile } from '../../../hardware/src/profile.js';
 import { DedupWindow } from './dedup-window.js';
@@ -30,6 +30,8 @@ export { LinkError } from './errors.js';
 
 /** The host's heartbeat body: it carries no fields, so it never changes. */
 const HOST_HEARTBEAT = encodeHeartbeat('host');
+/** Its line's length at a one-digit seq, end included. */
+const HOST_HEARTBEAT_BYTES = encodeFrame({ kind: 'H', seq: 0, body: HOST_HEARTBEAT }).length;
 
 export type LinkState = 'closed' | 'connecting' | 'ready' | 'lost';
 export type HelloInfo = { v: number; cat: string; hw: string; fw: string; boot: string };
@@ -117,6 +119,9 @@ export class DeviceLink {
   readonly #outstanding = new Map<number, Pending>();
   readonly #queue: Pending[] = [];
   #heartbeatTimer: TimerHandle | undefined;
+  #heartbeatAtMs = 0;
+  /** The last frame received was an MCU heartbeat, handed up to the listeners (nothing came between it and now). */
+  #heartbeatLast = false;
   #lastHeartbeat: { body: string; value: Readonly<McuHeartbeat> } | undefined;
   #reconnectTimer: TimerHandle | undefined;
   /** Bumped on every (re)connect so callbacks of an old transport are ignored. */
@@ -303,8 +308,37 @@ export class DeviceLink {
 
   // ------------------------------------------------------------ heartbeats and the silence watchdog
 
-  #armHeartbeat(): void {
-    this.#heartbeatTimer = this.#clock.setTimeout(this.#onHeartbeatTimer, this.#profile.heartbeatMs);
+  #armHeartbeat(delayMs = this.#profile.heartbeatMs): void {
+    this.#heartbeatAtMs = this.#clock.now() + delayMs;
+    this.#heartbeatTimer = this.#clock.setTimeout(this.#onHeartbeatTimer, delayMs);
+  }
+
+  /**
+   * When the link is idle, exchanging nothing but heartbeats (ready, nothing outstanding or queued, and the last
+   * frame received an MCU heartbeat): its heartbeat timer, when it fires, the seq its line will carry and the line's
+   * length at a one-digit seq, and the MCU heartbeat body it last handed up; else undefined. For a virtual-time driver that skips idle heartbeats (the soak's
+   * coalesced mode, device-sim/src/soak/coast.ts).
+   */
+  idleHeartbeat(): { timer: TimerHandle; atMs: number; seq: number; lineBytes: number; mcuBody: string } | undefined {
+    if (this.#state !== 'ready' || !this.#transport || !this.#heartbeatTimer || !this.#heartbeatLast || !this.#lastHeartbeat) return undefined;
+    if (this.#outstanding.size > 0 || this.#queue.length > 0 || this.#helloInFlight) return undefined;
+    return { timer: this.#heartbeatTimer, atMs: this.#heartbeatAtMs, seq: this.#hbSeq, lineBytes: HOST_HEARTBEAT_BYTES, mcuBody: this.#lastHeartbeat.body };
+  }
+
+  /**
+   * Accounts `rounds` idle heartbeat exchanges as done, as idleHeartbeat() offered them: our heartbeats sent, the
+   * MCU's received (the same body as the last one: 'heartbeat' listeners, which must be idempotent for a repeated
+   * value, are not called again), the last of them at `lastRxAtMs`; the next heartbeat goes out `rounds` periods on.
+   * The silence watchdog sees what it would have seen: a frame at least every period.
+   */
+  coastHeartbeats(rounds: number, lastRxAtMs: number): void {
+    if (rounds <= 0 || !this.idleHeartbeat()) return;
+    this.#hbSeq = (this.#hbSeq + rounds) % SEQ_MODULO;
+    this.stats.framesOut += rounds;
+    this.stats.framesIn += rounds;
+    this.#lastRxMs = lastRxAtMs;
+    this.#clock.clearTimeout(this.#heartbeatTimer);
+    this.#armHeartbeat(this.#heartbeatAtMs + rounds * this.#profile.heartbeatMs - this.#clock.now());
   }
 
   readonly #onHeartbeatTimer = () => {
@@ -403,6 +437,7 @@ export class DeviceLink {
   // ------------------------------------------------------------ receiving
 
   #onLine(line: string): void {
+    this.#heartbeatLast = false;
     const d = decodeFrame(line);
     if (!d.ok) {
       if (d.reason === 'empty') return;
@@ -441,6 +476,7 @@ export class DeviceLink {
         }
         if (this.#hello && hb.value.boot !== this.#hello.boot) this.#reportReset(this.#hello.boot, hb.value.boot);
         this.#emitter.emit('heartbeat', hb.value);
+        this.#heartbeatLast = true;
         break;
       }
       case 'C':

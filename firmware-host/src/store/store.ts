@@ -8,7 +8,7 @@
 // of repeating it.
 
 import Database from 'better-sqlite3';
-import type { Database as Db } from 'better-sqlite3';
+import type { Database as Db, Statement } from 'better-sqlite3';
 import type { Clock } from '../../../protocol/src/clock.js';
 import { enqueueOutbox, outboxDepth, type OutboxEventType } from '../alarm/outbox.js';
 import { migrate } from './schema.js';
@@ -98,6 +98,23 @@ const toDose = (r: RawDose): DoseRow => ({
 /** Reads whole doses: `SELECT <the dose columns> <rest>`, rows as arrays for toDose. */
 const selectDoses = (db: Db, rest: string) => db.prepare(`SELECT ${DOSE_COLUMNS} ${rest}`).raw();
 
+/**
+ * A query prepared once per LIMIT, the limit written into its text: SQLite plans a bound `LIMIT ?` again on every run
+ * (2–4× the cost of a literal one). `make` gets the clause (empty for a negative limit: all rows).
+ */
+function limited(make: (limitClause: string) => Statement): (limit: number) => Statement {
+  const byLimit = new Map<number, Statement>();
+  return (limit) => {
+    let st = byLimit.get(limit);
+    if (!st) {
+      if (!Number.isInteger(limit)) throw new TypeError(`a row limit must be a whole number, got ${limit}`);
+      st = make(limit < 0 ? '' : ` LIMIT ${limit}`);
+      byLimit.set(limit, st);
+    }
+    return st;
+  };
+}
+
 export type StoreOptions = {
   clock: Clock;
   /** FULL on the robot (default); the soak may pass NORMAL or OFF for an in-memory or throw-away file. */
@@ -123,10 +140,12 @@ export class Store {
     migrate(db, { firstCommandNumber: opts.firstCommandNumber ?? Math.floor(Math.random() * 0x40000000) });
     this.#q = {
       dose: selectDoses(db, 'FROM doses WHERE dose_id = ?'),
-      open: selectDoses(db, `FROM doses WHERE state IN ('scheduled','dispensing','presented') ORDER BY intake_at_ms, position LIMIT ?`),
+      open: limited((n) => selectDoses(db, `FROM doses WHERE state IN ('scheduled','dispensing','presented') ORDER BY intake_at_ms, position${n}`)),
       activeRoll: db.prepare('SELECT * FROM rolls WHERE unloaded_at_ms IS NULL ORDER BY loaded_at_ms DESC LIMIT 1'),
       remaining: selectDoses(db, `FROM doses WHERE roll_id = ? AND state = 'scheduled' ORDER BY intake_at_ms, position`),
-      heads: db.prepare(`SELECT dose_id, intake_at_ms, pill_count, state FROM doses WHERE state IN ('scheduled','dispensing','presented') ORDER BY intake_at_ms, position LIMIT ?`),
+      remainingCount: db.prepare(`SELECT count(*) AS n, max(intake_at_ms) AS last FROM doses WHERE roll_id = ? AND state = 'scheduled'`),
+      endedSince: selectDoses(db, 'FROM doses WHERE final_at_ms >= ? ORDER BY intake_at_ms, position'),
+      heads: limited((n) => db.prepare(`SELECT dose_id, intake_at_ms, pill_count, state FROM doses WHERE state IN ('scheduled','dispensing','presented') ORDER BY intake_at_ms, position${n}`)),
       setState: db.prepare('UPDATE doses SET state = ?, attempts = ? WHERE dose_id = ?'),
       claim: db.prepare(`UPDATE doses SET state = 'dispensing', attempts = ? WHERE dose_id = ? AND state = 'scheduled' AND (use_by_ms IS NULL OR use_by_ms >= ?)`),
       present: db.prepare(`UPDATE doses SET state = 'presented', cls = ?, reason = ?, counted_pills = ?, attempts = ? WHERE dose_id = ?`),
@@ -138,7 +157,8 @@ export class Store {
       pending: db.prepare('SELECT * FROM intents WHERE dose_id = ? AND result IS NULL ORDER BY n DESC LIMIT 1'),
       intents: db.prepare('SELECT * FROM intents WHERE dose_id = ? ORDER BY n'),
       log: db.prepare('INSERT INTO events (at_ms, type, dose_id, detail_json) VALUES (?, ?, ?, ?)'),
-      recent: db.prepare('SELECT * FROM events ORDER BY id DESC LIMIT ?'),
+      recent: limited((n) => db.prepare(`SELECT * FROM events ORDER BY id DESC${n}`)),
+      dataVersion: db.prepare('PRAGMA data_version').pluck(),
       getMeta: db.prepare('SELECT value FROM meta WHERE key = ?'),
       setMeta: db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
     };
@@ -369,12 +389,12 @@ export class Store {
 
   /** Doses not yet final, by intake time (the first `limit` of them). */
   openDoses(limit = -1): DoseRow[] {
-    return (this.#q.open.all(limit) as RawDose[]).map(toDose);
+    return (this.#q.open(limit).all() as RawDose[]).map(toDose);
   }
 
   /** The first `limit` open doses with the columns the robot's status shows (fewer than openDoses). */
   openHeads(limit: number): OpenHead[] {
-    return (this.#q.heads.all(limit) as { dose_id: string; intake_at_ms: number; pill_count: number; state: DoseState }[]).map((r) => ({
+    return (this.#q.heads(limit).all() as { dose_id: string; intake_at_ms: number; pill_count: number; state: DoseState }[]).map((r) => ({
       doseId: r.dose_id, intakeAtMs: r.intake_at_ms, pillCount: r.pill_count, state: r.state,
     }));
   }
@@ -384,6 +404,19 @@ export class Store {
     const active = this.activeRoll();
     if (!active) return [];
     return (this.#q.remaining.all(active.rollId) as RawDose[]).map(toDose);
+  }
+
+  /** How many pouches of the active roll are still to come and the last one's intake time (what remainingPouches() would say of them). */
+  remainingCount(): { count: number; lastIntakeAtMs: number | null } | undefined {
+    const active = this.activeRoll();
+    if (!active) return undefined;
+    const r = this.#q.remainingCount.get(active.rollId) as { n: number; last: number | null };
+    return { count: r.n, lastIntakeAtMs: r.last };
+  }
+
+  /** Doses that ended at or after `sinceMs` (final_at_ms), by intake time. */
+  dosesEndedSince(sinceMs: number): DoseRow[] {
+    return (this.#q.endedSince.all(sinceMs) as RawDose[]).map(toDose);
   }
 
   allDoses(): DoseRow[] {
@@ -420,7 +453,7 @@ export class Store {
 
   /** SQLite's data_version: changes when another connection (another process) commits to the file. */
   dataVersion(): number {
-    return this.db.pragma('data_version', { simple: true }) as number;
+    return this.#q.dataVersion.get() as number;
   }
 
   /** Back to waiting for the button: nothing left the pouch (e.g. a ROTATE the restarted MCU never ran). */
@@ -538,7 +571,7 @@ export class Store {
   }
 
   recentEvents(limit: number): LoggedEvent[] {
-    return (this.#q.recent.all(limit) as { id: number; at_ms: number; type: string; dose_id: string | null; detail_json: string | null }[]).map((r) => ({
+    return (this.#q.recent(limit).all() as { id: number; at_ms: number; type: string; dose_id: string | null; detail_json: string | null }[]).map((r) => ({
       id: r.id, atMs: r.at_ms, type: r.type, doseId: r.dose_id, detail: r.detail_json ? (JSON.parse(r.detail_json) as Record<string, unknown>) : null,
     }));
   }

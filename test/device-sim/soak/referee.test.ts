@@ -51,6 +51,25 @@ describe('the referee', () => {
     expect(judge(dispensed({ fell: 4 }), { prescription: rx({ packing: 'foreign', packedPills: 5 }) }).reason).toBe('foreign_pill');
   });
 
+  it('wrong pills the robot showed (error light) and told the centre of are yellow; shown but not told, or told but not shown, red', () => {
+    const shownTold = judge(dispensed({ fell: 3, light: 'error' }), { alarms: ['dose_failed'] });
+    expect(shownTold).toMatchObject({ cls: 'yellow', reason: 'fewer_pills_than_prescribed', robotFailure: true, violations: [] });
+    expect(judge(dispensed({ fell: 3, light: 'error' }), { alarms: [] })).toMatchObject({ cls: 'red', reason: 'fewer_pills_than_prescribed' });
+    expect(judge(dispensed({ fell: 3 }), { alarms: ['dose_failed'] })).toMatchObject({ cls: 'red', reason: 'fewer_pills_than_prescribed' });
+  });
+
+  it('the right pills lifted before the robot presented them, the failure shown and told: yellow (the robot cannot see the hand); after presenting, red', () => {
+    const l = new Ledger();
+    l.notePress(T + 5 * MIN);
+    l.noteExecution('C2', 'RELEASE', 3, T + 5 * MIN + 2000);
+    l.addEntry({ atMs: T + 5 * MIN + 2000, commandId: 'C2', slot: 3, label: 'R-004', action: 'release', pillsFell: 4, pulsesReported: 4, pillsLeftInPouch: 0, cupPillsBefore: 0, cupPresent: true });
+    l.noteTake(T + 5 * MIN + 2500, 4, 'citizen');
+    l.noteSignal(T + 5 * MIN + 4000, 'error');
+    expect(judge(l, { alarms: ['dose_failed'], robotReason: 'cup_unknown' })).toMatchObject({ cls: 'yellow', reason: 'cup_unknown', violations: [] });
+    expect(judge(l, { alarms: [] })).toMatchObject({ cls: 'correct' });
+    expect(judge(dispensed(), { alarms: ['dose_failed'] })).toMatchObject({ cls: 'red', reason: 'taken_but_alarm_raised' });
+  });
+
   it('"taken" only when the citizen lifted the pills: the staff emptying the cup is a failure, red unless shown and told', () => {
     const staff = judge(dispensed({ lift: 'staff' }), { alarms: [] });
     expect(staff).toMatchObject({ cls: 'red', reason: 'failure_not_shown', robotFailure: true });

@@ -1,0 +1,101 @@
+// The soak's two modes: exact (every wire line played) and coalesced (idle heartbeats skipped in virtual time).
+// Exact mode is the run with the optimisation off; coalesced mode gives the same figures where no draw of chance
+// tells them apart (a fault-free wire), and figures no different beyond chance where the wire has faults.
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { runEpisode, type DosingVerdict } from '../../../device-sim/src/soak/episode.js';
+import { CoastingClock } from '../../../device-sim/src/soak/coast.js';
+import { planEpisodes, runSoak } from '../../../device-sim/src/soak/runner.js';
+import { loadSoakProfile, type SoakProfile } from '../../../device-sim/src/soak/soak-profile.js';
+import { buildReport, compareReports, type SoakTally } from '../../../device-sim/src/soak/report.js';
+import type { DeviceLink } from '../../../firmware-host/src/link/link.js';
+
+/** Every CoastingClock an episode builds, to read how many heartbeat rounds it skipped. */
+function coastingClocks(): CoastingClock[] {
+  const clocks: CoastingClock[] = [];
+  const coastOver = CoastingClock.prototype.coastOver;
+  vi.spyOn(CoastingClock.prototype, 'coastOver').mockImplementation(function (this: CoastingClock, parts) {
+    clocks.push(this);
+    coastOver.call(this, parts);
+  });
+  return clocks;
+}
+
+async function run(profile: SoakProfile, dosings: number, seed: number, coalesce: boolean, onDosing?: (d: DosingVerdict) => void, links?: DeviceLink[]): Promise<SoakTally> {
+  return runEpisode({ index: 0, seed, firstDosing: 0, dosings }, profile, 'memory', { coalesce, onDosing, wrap: links && ((_c, h) => void links.push(h.link)) });
+}
+
+/** Lines the wire corrupted, as the host saw them: MCU lines it rejected, and naks for its own lines the MCU rejected. */
+const corrupted = (links: DeviceLink[]) =>
+  links.reduce((n, l) => n + l.stats.naksIn + Object.values(l.stats.rejected).reduce((m, x) => m + (x ?? 0), 0), 0);
+
+const report = (t: SoakTally, seed: number) =>
+  buildReport(t, { seed, profile: 'test', transport: 'memory', workers: 1, wallSeconds: 1, interrupted: false });
+
+afterEach(() => vi.restoreAllMocks());
+
+describe('soak modes', () => {
+  it('exact mode is the run without the optimisation: the runner\'s exact run equals an episode run with none of it', async () => {
+    const profile = loadSoakProfile('reference');
+    const clocks = coastingClocks();
+    const episodes = planEpisodes(21, 150);
+    const exact = await runSoak({ episodes, profile, transport: 'memory', workers: 1, coalesce: false, runEpisode });
+    // The episode's own default: a plain ManualClock, per-line fault coins, no coasting hooks.
+    const plain = await runEpisode(episodes[0]!, profile, 'memory');
+    expect(clocks).toEqual([]);
+    expect(JSON.stringify(exact.tally)).toBe(JSON.stringify(plain));
+    // The coalesced run of the same seed did skip heartbeats (the mode switch is not a no-op).
+    await runSoak({ episodes, profile, transport: 'memory', workers: 1, coalesce: true, runEpisode });
+    expect(clocks).toHaveLength(1);
+    expect(clocks[0]!.coastedRounds).toBeGreaterThan(100 * 150);
+  }, 120_000);
+
+  it('on a fault-free wire, coalesced mode gives the exact run\'s figures dose by dose, with most heartbeats skipped', async () => {
+    // Forgotten doses too: the robot waits two hours for them, the longest idle stretches of a soak.
+    const base = loadSoakProfile('none');
+    const profile: SoakProfile = { ...base, name: 'test', citizen: { ...base.citizen, forgetRate: 0.05, cupAwayRate: 0.05, earlyPressRate: 0.2 } };
+    const clocks = coastingClocks();
+    const a: string[] = [];
+    const b: string[] = [];
+    const exact = await run(profile, 250, 5, false, (d) => a.push(JSON.stringify(d)));
+    const coalesced = await run(profile, 250, 5, true, (d) => b.push(JSON.stringify(d)));
+    expect(clocks).toHaveLength(1);
+    expect(clocks[0]!.coastedRounds).toBeGreaterThan(100 * 250);
+    expect(exact.missed).toBeGreaterThan(0);
+    expect(b).toEqual(a);
+    expect(JSON.stringify(coalesced)).toBe(JSON.stringify(exact));
+  }, 120_000);
+
+  it('with byte corruption alone on the wire (drawn as gaps between flipped bytes in both modes), coalesced mode is exact', async () => {
+    // The skipped rounds use up the clean bytes their lines would have (each seq's own length), so every flipped
+    // byte falls on the same line as in the exact run, and the whole run follows.
+    const base = loadSoakProfile('none');
+    const profile: SoakProfile = { ...base, name: 'test', faults: { corruptByte: 1e-3 }, citizen: { ...base.citizen, forgetRate: 0.05 } };
+    const exactLinks: DeviceLink[] = [];
+    const coalescedLinks: DeviceLink[] = [];
+    const exact = await run(profile, 150, 13, false, undefined, exactLinks);
+    const coalesced = await run(profile, 150, 13, true, undefined, coalescedLinks);
+    expect(corrupted(exactLinks)).toBeGreaterThan(500);
+    expect(coalescedLinks.map((l) => l.stats)).toEqual(exactLinks.map((l) => l.stats));
+    expect(JSON.stringify(coalesced)).toBe(JSON.stringify(exact));
+  }, 120_000);
+
+  it('with wire faults, coalesced figures do not differ from exact ones beyond chance (the --compare test)', async () => {
+    // Wire faults a hundred times the reference's, so that skipped rounds would show if they hid faults.
+    const base = loadSoakProfile('reference');
+    const profile: SoakProfile = { ...base, name: 'test', faults: { ...base.faults, corruptByte: 1e-4, dropLine: 1e-3, duplicateLine: 1e-3, notAnswering: 1e-4 } };
+    const exactLinks: DeviceLink[] = [];
+    const coalescedLinks: DeviceLink[] = [];
+    const exact = await run(profile, 1500, 9, false, undefined, exactLinks);
+    const coalesced = await run(profile, 1500, 9, true, undefined, coalescedLinks);
+    const c = compareReports(report(exact, 9), report(coalesced, 9));
+    // Red dosings and invariant violations count too: one run having some and the other none is a difference.
+    expect(c.differ, c.summary).toBe(false);
+    // The skipped heartbeats hid no fault: as many corrupted lines reached the link (some hundreds; a mode that let
+    // idle heartbeats pass clean would show about a tenth as many), within four standard deviations of a Poisson count.
+    const [a, b] = [corrupted(exactLinks), corrupted(coalescedLinks)];
+    expect(a).toBeGreaterThan(200);
+    expect(Math.abs(a - b)).toBeLessThan(4 * Math.sqrt(a + b));
+    // Not the same run: the faults fell elsewhere (the draws are made in another order), so the test can tell.
+    expect(JSON.stringify(coalesced)).not.toBe(JSON.stringify(exact));
+  }, 300_000);
+});
