@@ -130,8 +130,10 @@ describe('a yellow dose reaches the alarm centre exactly once', () => {
     const alerts = centreRows<{ type: string; state: string }>(s, 'SELECT type, state FROM alerts WHERE dose_id = ?', doseId);
     expect(alerts).toHaveLength(1);
     expect(alerts[0]).toMatchObject({ type: 'dose_failed', state: 'open' });
-    // The day's figures in the heartbeat count the failed dose as due and not taken: adherence 0 of 1.
-    await expect.poll(() => centreRows<{ dosings: number; taken: number; failed: number }>(s, 'SELECT dosings, taken, failed FROM daily_reports')[0], { timeout: 15_000, interval: 100 })
+    // The day's figures in the heartbeat count the failed dose as due and not taken: adherence 0 of 1. Summed over the
+    // days reported: on the paced clock a run that starts near the robot's midnight ends on the next day.
+    const sql = 'SELECT sum(dosings) AS dosings, sum(taken) AS taken, sum(failed) AS failed FROM daily_reports';
+    await expect.poll(() => centreRows<{ dosings: number; taken: number; failed: number }>(s, sql)[0], { timeout: 15_000, interval: 100 })
       .toEqual({ dosings: 1, taken: 0, failed: 1 });
   }, 60_000);
 });
