@@ -59,7 +59,8 @@ const deviceRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: { tags: ['device'], params: DeviceParams, body: HeartbeatBody, response: { 200: HeartbeatReply, ...errors } },
   }, async (req) => {
     // Figures that cannot be true would skew the municipality's report; the robot hears why.
-    const problem = req.body.report && dailyReportProblem(req.body.report, app.clock.now());
+    const problem = (req.body.report && dailyReportProblem(req.body.report, app.clock.now()))
+      || (req.body.previousReport && dailyReportProblem(req.body.previousReport, app.clock.now()));
     if (problem) throw new AlarmError('DOSIS_ERR_VALIDATION', 422, `daily report: ${problem}`);
     const now = await write(req, (now) => {
       recordHeartbeat(app.db, req.params.deviceId, req.body, now);

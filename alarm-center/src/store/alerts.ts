@@ -166,19 +166,22 @@ export type Heartbeat = {
   link: string;
   mcu: string;
   firmwareVersion: string;
-  report?: { day: string; dosings: number; pills: number; correct: number; green: number; yellow: number; missed: number; taken: number; failed?: number | undefined } | undefined;
+  report?: DayFigures | undefined;
+  previousReport?: DayFigures | undefined;
 };
+type DayFigures = { day: string; dosings: number; pills: number; correct: number; green: number; yellow: number; missed: number; taken: number; failed?: number | undefined };
 
 export function recordHeartbeat(db: Db, deviceId: string, hb: Heartbeat, nowMs: number): void {
   db.transaction(() => {
-    const { report, ...health } = hb;
+    const { report, previousReport, ...health } = hb;
     sql(db, 'UPDATE devices SET last_heartbeat_at_ms = ?, heartbeat_json = ? WHERE id = ?').run(nowMs, JSON.stringify(health), deviceId);
-    if (report) {
-      // Counts are the day's running totals, so a repeated heartbeat overwrites rather than adds.
+    // Counts are a day's running totals (the day before's final), so a repeated heartbeat overwrites rather than adds.
+    for (const r of [previousReport, report]) {
+      if (!r) continue;
       sql(db, `INSERT INTO daily_reports (device_id, day, dosings, pills, correct, green, yellow, missed, taken, failed) VALUES (?,?,?,?,?,?,?,?,?,?)
         ON CONFLICT (device_id, day) DO UPDATE SET dosings=excluded.dosings, pills=excluded.pills, correct=excluded.correct, green=excluded.green,
         yellow=excluded.yellow, missed=excluded.missed, taken=excluded.taken, failed=excluded.failed`)
-        .run(deviceId, report.day, report.dosings, report.pills, report.correct, report.green, report.yellow, report.missed, report.taken, report.failed ?? 0);
+        .run(deviceId, r.day, r.dosings, r.pills, r.correct, r.green, r.yellow, r.missed, r.taken, r.failed ?? 0);
     }
     const silent = sql(db, `SELECT id, version FROM alerts WHERE device_id = ? AND fold_key = 'silent' AND ${LIVE}`).get(deviceId) as { id: number; version: number } | undefined;
     if (silent) {

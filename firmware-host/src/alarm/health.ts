@@ -4,11 +4,27 @@ import type { Store } from '../store/store.js';
 import { localDate } from '../supply.js';
 import type { DailyReport, DeviceHealth } from '../../../protocol/src/centre/contract.js';
 
-/** The day's figures so far (robot-local date): doses that ended today, returned pouches left out. */
-export function dailyReport(store: Store, nowMs: number, timeZone: string): DailyReport {
-  const day = localDate(nowMs, timeZone);
-  // A local day is at most 25 hours long: what ended on it ended within the last 26 (read without the whole history).
-  const ended = store.dosesEndedSince(nowMs - 26 * 3600_000).filter((d) => d.finalAtMs !== null && d.state !== 'returned' && localDate(d.finalAtMs, timeZone) === day);
+const HOUR = 3600_000;
+
+/** The robot-local date before `nowMs`'s (a day is 23 to 25 hours long where clocks change). */
+export function previousLocalDate(nowMs: number, timeZone: string): string {
+  const today = localDate(nowMs, timeZone);
+  for (let h = 1; h <= 26; h++) {
+    const day = localDate(nowMs - h * HOUR, timeZone);
+    if (day !== today) return day;
+  }
+  return localDate(nowMs - 24 * HOUR, timeZone);
+}
+
+/**
+ * A day's figures (robot-local date; today's so far by default): doses that ended that day, returned pouches left out.
+ * Yesterday's are final, and go with every heartbeat too, so a day whose last heartbeats never reached the centre
+ * (it was down across the robot's midnight) is complete there all the same.
+ */
+export function dailyReport(store: Store, nowMs: number, timeZone: string, day = localDate(nowMs, timeZone)): DailyReport {
+  // A local day is at most 25 hours long: what ended today ended within the last 26 hours, yesterday within 51 (read
+  // without the whole history).
+  const ended = store.dosesEndedSince(nowMs - 51 * HOUR).filter((d) => d.finalAtMs !== null && d.state !== 'returned' && localDate(d.finalAtMs, timeZone) === day);
   const dispensed = ended.filter((d) => d.cls !== null);
   return {
     day,
@@ -32,5 +48,6 @@ export function deviceHealth(o: { store: Store; link: DeviceLink; nowMs: number;
     mcu: o.mcuFault ? 'fault' : link.hello ? 'ok' : 'unknown',
     firmwareVersion: link.hello?.fw ?? 'unknown',
     report: dailyReport(o.store, o.nowMs, o.timeZone),
+    previousReport: dailyReport(o.store, o.nowMs, o.timeZone, previousLocalDate(o.nowMs, o.timeZone)),
   };
 }

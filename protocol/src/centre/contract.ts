@@ -94,6 +94,8 @@ export const HeartbeatBody = Type.Object(
     mcu: Type.Union([Type.Literal('ok'), Type.Literal('fault'), Type.Literal('unknown')]),
     firmwareVersion: Type.String({ minLength: 1, maxLength: 40 }),
     report: Type.Optional(DailyReport),
+    /** The robot-local day before's final figures: a day whose last heartbeats never reached the centre is complete all the same. */
+    previousReport: Type.Optional(DailyReport),
   },
   { additionalProperties: false },
 );
