@@ -43,11 +43,13 @@ export function dailyReport(store: Store, nowMs: number, timeZone: string, day =
 /** The heartbeat's health: `mcuFault` is whether a device fault of the MCU's own is open (a latched stop). */
 export function deviceHealth(o: { store: Store; link: DeviceLink; nowMs: number; timeZone: string; mcuFault: boolean }): DeviceHealth {
   const { link } = o;
+  // The day before's final figures, when any dose ended on it (a day with none has nothing a lost heartbeat could miss).
+  const previous = dailyReport(o.store, o.nowMs, o.timeZone, previousLocalDate(o.nowMs, o.timeZone));
   return {
     link: link.state === 'ready' ? 'ok' : link.state === 'lost' ? 'degraded' : 'down',
     mcu: o.mcuFault ? 'fault' : link.hello ? 'ok' : 'unknown',
     firmwareVersion: link.hello?.fw ?? 'unknown',
     report: dailyReport(o.store, o.nowMs, o.timeZone),
-    previousReport: dailyReport(o.store, o.nowMs, o.timeZone, previousLocalDate(o.nowMs, o.timeZone)),
+    ...(previous.taken + previous.missed + (previous.failed ?? 0) > 0 ? { previousReport: previous } : {}),
   };
 }
