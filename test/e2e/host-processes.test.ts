@@ -95,6 +95,8 @@ describe('dosis host as shipped, with the alarm centre and the simulator as proc
     // overdue 3 s after its time, missed 6 s after.
     const clock = new SystemClock();
     const store = Store.open(robotDb, { clock });
+    // The host commits with fsync; with the rest of the suite writing to the same disk one may take seconds.
+    store.db.pragma('busy_timeout = 30000');
     const doseId = pouchLabel('E2E', 1);
     store.loadRoll({
       rollId: 'E2E', citizenId: 'C-E2E',
@@ -112,7 +114,7 @@ describe('dosis host as shipped, with the alarm centre and the simulator as proc
     };
     const alerts = async () => (await api<{ alerts: Alert[] }>('/v1/alerts?all=true')).alerts.filter((a) => a.deviceId === DEVICE);
 
-    await expect.poll(async () => (await alerts()).find((a) => a.doseId === doseId)?.type, { timeout: 30_000, interval: 250 }).toBe('missed_dose');
+    await expect.poll(async () => (await alerts()).find((a) => a.doseId === doseId)?.type, { timeout: 60_000, interval: 250 }).toBe('missed_dose');
     const devices = await api<{ deviceId: string; lastHeartbeatAtMs: number | null; link: string | null; status: string }[]>('/v1/devices');
     expect(devices.find((d) => d.deviceId === DEVICE)).toMatchObject({ status: 'ok', link: 'ok' });
     expect(devices.find((d) => d.deviceId === DEVICE)!.lastHeartbeatAtMs).toBeGreaterThan(0);
