@@ -6,10 +6,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { ManualClock, SystemClock } from '../../../protocol/src/clock.js';
-import { UsageError } from '../../../bin/cli-kit.js';
 import { main as rollMain } from '../../../firmware-host/src/roll/cli.js';
 import { main as robotMain } from '../../../firmware-host/src/care/cli.js';
 import { main as hostMain } from '../../../firmware-host/src/cli.js';
@@ -20,6 +18,7 @@ import { loadedRollOf } from '../../../firmware-host/src/roll/continuity.js';
 import { getReceipt, renderReceiptHtml } from '../../../firmware-host/src/screens/receipts.js';
 import { Store } from '../../../firmware-host/src/store/store.js';
 import { manifestFor, series } from './manifest-kit.js';
+import { runCli } from './cli-run.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'dosis-findings-'));
 const H = 3_600_000;
@@ -33,22 +32,7 @@ function file(text: string): string {
   return f;
 }
 
-type Main = (argv: string[], io: { stdin: NodeJS.ReadableStream }) => Promise<number>;
-
-async function run(entry: Main, argv: string[], pin = ''): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  vi.spyOn(process.stdout, 'write').mockImplementation((s) => ((out += String(s)), true));
-  vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((err += String(s)), true));
-  try {
-    return { code: await entry(argv, { stdin: Readable.from([`${pin}\n`]) }), out, err };
-  } catch (e) {
-    if (e instanceof UsageError) return { code: 2, out, err: err + e.message };
-    throw e;
-  } finally {
-    vi.restoreAllMocks();
-  }
-}
+const run = runCli;
 const roll = (argv: string[], pin = '') => run(rollMain, argv, pin);
 const robot = (argv: string[], pin = '') => run(robotMain, argv, pin);
 

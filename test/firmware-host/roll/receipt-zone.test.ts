@@ -4,15 +4,14 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { SystemClock } from '../../../protocol/src/clock.js';
-import { UsageError } from '../../../bin/cli-kit.js';
 import { main as rollMain } from '../../../firmware-host/src/roll/cli.js';
 import { main as robotMain } from '../../../firmware-host/src/care/cli.js';
 import { getReceipt, renderReceiptHtml, type Receipt } from '../../../firmware-host/src/screens/receipts.js';
 import { Store, TIME_ZONE_META } from '../../../firmware-host/src/store/store.js';
 import { manifestFor, series } from './manifest-kit.js';
+import { runCli } from './cli-run.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'dosis-receipt-zone-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -21,21 +20,7 @@ const NOW = new SystemClock().now();
 // No daylight saving time, and 7 or 8 hours from Copenhagen all year.
 const ZONE = 'Asia/Tokyo';
 
-type Main = (argv: string[], io: { stdin: NodeJS.ReadableStream }) => Promise<number>;
-async function run(entry: Main, argv: string[], pin: string): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  vi.spyOn(process.stdout, 'write').mockImplementation((s) => ((out += String(s)), true));
-  vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((err += String(s)), true));
-  try {
-    return { code: await entry(argv, { stdin: Readable.from([`${pin}\n`]) }), out, err };
-  } catch (e) {
-    if (e instanceof UsageError) return { code: 2, out, err: err + e.message };
-    throw e;
-  } finally {
-    vi.restoreAllMocks();
-  }
-}
+const run = runCli;
 
 let n = 0;
 const file = (text: string) => {

@@ -15,10 +15,8 @@ import { ManualClock } from '../../../protocol/src/clock.js';
 import { createMemoryWire } from '../../../protocol/src/transport.js';
 import { loadProfile, type HardwareProfile } from '../../../hardware/src/profile.js';
 import { DeviceSimulator } from '../../../device-sim/src/simulator.js';
-import { ProcessClock } from '../../../device-sim/src/soak/host.js';
-import { DeviceLink } from '../../../firmware-host/src/link/link.js';
+import { bootHost } from '../../../device-sim/src/soak/host.js';
 import { Store } from '../../../firmware-host/src/store/store.js';
-import { Controller } from '../../../firmware-host/src/controller.js';
 import type { DoseTiming } from '../../../firmware-host/src/roll/types.js';
 import { MIN, scenarioRoll } from './kit.js';
 
@@ -28,30 +26,25 @@ const TIMING: DoseTiming = { earlyMin: 1, reminderEveryMin: 1, overdueAfterMin: 
 const dir = mkdtempSync(join(tmpdir(), 'dosis-reds-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** A host process on `file` (a new store connection, cable and controller each boot); `die()` abandons it where it stands. */
-function bootHost(world: ManualClock, file: string, sim: DeviceSimulator, profile: HardwareProfile) {
-  const clock = new ProcessClock(world);
-  const store = Store.open(file, { clock, synchronous: 'NORMAL', timing: TIMING });
-  const link = new DeviceLink({
-    clock, profile, logger: silent,
-    open: () => {
+/** A host process on `file`: the robot as shipped (the soak's host), on a new cable to the simulator; `die()` abandons it where it stands. */
+function bootRobot(world: ManualClock, file: string, sim: DeviceSimulator, profile: HardwareProfile) {
+  const h = bootHost({
+    world, profile, dbPath: file, timing: TIMING, logger: silent, firstCommandNumber: 0, alarm: null,
+    open: (clock) => {
       const [near, far] = createMemoryWire(clock, { baudRate: profile.baudRate });
       sim.attach(far);
       return near;
     },
   });
-  const controller = new Controller({ clock, link, store, profile, logger: silent, timing: TIMING });
-  link.start();
-  controller.start();
-  expect(world.runUntil(() => controller.status().reconciled, 60_000)).toBe(true);
-  return { clock, store, controller, die: () => clock.die() };
+  expect(world.runUntil(() => h.controller.status().reconciled, 60_000)).toBe(true);
+  return { clock: h.clock, store: h.store, controller: h.controller, die: () => h.clock.die() };
 }
 
 function world(seed: number, file = ':memory:') {
   const clock = new ManualClock(T0);
   const profile = loadProfile('dosis-r1');
   const sim = new DeviceSimulator({ clock, profile, seed, logger: silent });
-  return { clock, profile, sim, host: bootHost(clock, file, sim, profile) };
+  return { clock, profile, sim, host: bootRobot(clock, file, sim, profile) };
 }
 
 const alarmsOf = (store: Store, doseId: string) =>
@@ -115,7 +108,7 @@ describe('the error light across a restart', () => {
       w.host.die();
       if (powerCut) sim.powerCycle();
       clock.advance(3000);
-      const again = bootHost(clock, file, sim, profile);
+      const again = bootRobot(clock, file, sim, profile);
       clock.advance(5000);
       // The next dose is not due for an hour: nothing has asked for the citizen since the failure.
       expect(again.controller.status().phase).toBe('waiting');
