@@ -21,12 +21,10 @@ import { AIM_EVENTS } from '../../../device-sim/src/world/aim.js';
 const NOT_REACHED: Record<string, string> = {
   'dose.dispensing.releasing REFUSED [refusedSlotEmpty] → dose.failed':
     'a fresh RELEASE for a pouch the MCU has already cut, with no MCU reset in between (a reset ends in refusedSlotEmptyAfterReset): the MCU marks its non-volatile cut map and id memory in the step that accepts a RELEASE, and the host commits each RELEASE intent before sending it, so a cut the host knows nothing of needs a host store that lost a commit',
-  'dose.dispensing.starting always [withdrawn] → dose.withdrawn':
-    'the store refuses the claim only when a care action or a roll unload commits in the milliseconds between the press\'s STATUS and the claim; the soak\'s staff act at times of their own plan (before a window or while the robot reminds), never aimed at that exchange',
   'dose.presented after untilPresentedEnds [cupUnknown] → dose.failed':
-    'a presented dose whose cup the host knows was lifted while its pills fell: such a lift now fails the dose from judging, before it is presented; only a store that saw the lift but whose machine never heard of it before presenting reaches this',
+    'a dose presented, then picked up by a restarted host whose store marks it cup-unknown, and left in the cup until its time ends: a lift the machine never heard while pills may be falling fails the dose from judging, so only a lift the store saw as uncertain (the dose dispensing after a RELEASE) while the machine ignored it reaches this — a lift between a RELEASE refused LATCHED or BUSY and the next one (clearing, checking the cup, rotating again), or while the host was down with no reading yet — followed by the dose presented, a host restart before the citizen takes the cup, and no lift until the close: four rare events in a row, beyond 1,000 dosings',
   'dose.dispensing.checkingCup STATUS [beforeEarly] → dose.timing':
-    'a press held (no cup, no link) while another process moves its dose later, so the retry finds the window not yet open: the soak never re-times a dose that was pressed for',
+    'a pressed dose whose early window then moved later: defensive, no process of the robot moves one. A dose\'s intake time and timing are written once, when its roll is loaded (Store.loadRoll; nothing updates intake_at_ms or timing_json), and a dose id (its pouch label) is never loaded twice (DOSIS_ERR_ROLL_LOADED_BEFORE), so every dose machine built for a pressed dose (after a restart, or when a care action restarts a held one) has the early time of the one that stored the press; only the host\'s clock stepping back across the press (a board that lost its time in a power cut, an NTP step) reaches it, and the soak\'s hosts keep the world\'s clock',
 };
 
 describe('recovery-path coverage', () => {
