@@ -6,7 +6,18 @@
 // every transition except those listed here, each with why the soak's world cannot reach it, and must leave no fault
 // path at zero ("sometimes" assertions, as FoundationDB's); a change that makes the soak stop reaching a path fails
 // this test, and so does a listed transition the soak now reaches (the list stays true).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
 import { describe, expect, it } from 'vitest';
+import { ManualClock } from '../../../protocol/src/clock.js';
+import { createMemoryWire } from '../../../protocol/src/transport.js';
+import { loadProfile, type HardwareProfile } from '../../../hardware/src/profile.js';
+import { DeviceSimulator } from '../../../device-sim/src/simulator.js';
+import { bootHost } from '../../../device-sim/src/soak/host.js';
+import { countTransitions } from '../../../device-sim/src/soak/coverage.js';
+import { pouchLabel } from '../../../firmware-host/src/roll/types.js';
 import { runEpisode } from '../../../device-sim/src/soak/episode.js';
 import { loadSoakProfile } from '../../../device-sim/src/soak/soak-profile.js';
 import { buildReport } from '../../../device-sim/src/soak/report.js';
@@ -16,13 +27,14 @@ import { FAULT_NAMES } from '../../../device-sim/src/faults.js';
 import { AIM_EVENTS } from '../../../device-sim/src/world/aim.js';
 
 /**
- * Not reached by 1,000 harsh dosings, and why: each needs what the soak's world does not do from the outside.
+ * Not reached by 1,000 harsh dosings, and why: each needs a chain of events beyond the run, something the soak's world
+ * does not do, or what no process of the robot does (a defensive guard).
  */
 const NOT_REACHED: Record<string, string> = {
   'dose.dispensing.releasing REFUSED [refusedSlotEmpty] → dose.failed':
     'a fresh RELEASE for a pouch the MCU has already cut, with no MCU reset in between (a reset ends in refusedSlotEmptyAfterReset): the MCU marks its non-volatile cut map and id memory in the step that accepts a RELEASE, and the host commits each RELEASE intent before sending it, so a cut the host knows nothing of needs a host store that lost a commit',
   'dose.presented after untilPresentedEnds [cupUnknown] → dose.failed':
-    'a dose presented, then picked up by a restarted host whose store marks it cup-unknown, and left in the cup until its time ends: a lift the machine never heard while pills may be falling fails the dose from judging, so only a lift the store saw as uncertain (the dose dispensing after a RELEASE) while the machine ignored it reaches this — a lift between a RELEASE refused LATCHED or BUSY and the next one (clearing, checking the cup, rotating again), or while the host was down with no reading yet — followed by the dose presented, a host restart before the citizen takes the cup, and no lift until the close: four rare events in a row, beyond 1,000 dosings',
+    'a dose the store marked cup-unknown while its machine did not, presented, then picked up by a restarted host and left in the cup until its end (played alone below): the store takes a lift as uncertain whenever the dose is dispensing after a RELEASE, but the machine hears a lift only while releasing or shaking, so a lift after a RELEASE refused LATCHED or BUSY (clearing the latch, checking the cup, rotating again; told by the MCU\'s CUP event) is the store\'s alone; a host restart while the dose waits in the cup, and no lift until its end: a chain beyond 1,000 dosings, ending yellow all the same (cup_unknown where missed, left_in_cup was the truth)',
   'dose.dispensing.checkingCup STATUS [beforeEarly] → dose.timing':
     'a pressed dose whose early window then moved later: defensive, no process of the robot moves one. A dose\'s intake time and timing are written once, when its roll is loaded (Store.loadRoll; nothing updates intake_at_ms or timing_json), and a dose id (its pouch label) is never loaded twice (DOSIS_ERR_ROLL_LOADED_BEFORE), so every dose machine built for a pressed dose (after a restart, or when a care action restarts a held one) has the early time of the one that stored the press; only the host\'s clock stepping back across the press (a board that lost its time in a power cut, an NTP step) reaches it, and the soak\'s hosts keep the world\'s clock',
 };
@@ -52,4 +64,71 @@ describe('recovery-path coverage', () => {
     expect(r.world.hostCrashes + r.world.powerCuts).toBeGreaterThan(0);
     expect(r.world.network.restarts).toBeGreaterThan(0);
   }, 600_000);
+});
+
+describe('a listed transition played alone: the chain its reason names', () => {
+  it('presented, picked up as cup-unknown by a restarted host, not taken: failed (cup_unknown)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dosis-coverage-'));
+    try {
+      const file = join(dir, 'robot.db');
+      const MIN = 60_000;
+      const clock = new ManualClock(Date.UTC(2027, 0, 4, 6, 0));
+      const profile = loadProfile('dosis-r1');
+      const silent = pino({ level: 'silent' });
+      const sim = new DeviceSimulator({ clock, profile, seed: 7, logger: silent });
+      const paths: Record<string, number> = {};
+      const boot = (hw: HardwareProfile) => {
+        const h = bootHost({
+          world: clock, profile: hw, dbPath: file, logger: silent, firstCommandNumber: 0, alarm: null,
+          timing: { earlyMin: 1, reminderEveryMin: 1, overdueAfterMin: 2, closeAfterMin: 5 }, controller: { inspect: countTransitions(paths) },
+          open: (c) => {
+            const [near, far] = createMemoryWire(c, { baudRate: hw.baudRate });
+            sim.attach(far);
+            return near;
+          },
+        });
+        expect(clock.runUntil(() => h.controller.status().reconciled, 60_000)).toBe(true);
+        return h;
+      };
+      let h = boot(profile);
+      const intakeAtMs = Math.ceil((clock.now() + 2 * MIN) / MIN) * MIN;
+      const pouches = [{ rollId: 'P', position: 1, slot: 0, label: pouchLabel('P', 1), intakeAtMs, pillCount: 4 }];
+      sim.loadPouches([{ slot: 0, label: pouches[0]!.label, pills: 4 }]);
+      h.controller.loadSchedule({ rollId: 'P', citizenId: 'C1', pouches });
+      // The first RELEASE trips the motor driver (refused LATCHED: cleared and tried again); during the second rotation the
+      // citizen lifts the cup (still empty) and puts it back: the store marks the dose cup-unknown, the machine (rotating)
+      // never hears of it.
+      let tripped = false;
+      let rotations = 0;
+      sim.watch = {
+        command: (c) => (c.name === 'RELEASE' && !tripped ? ((tripped = true), 'trip') : undefined),
+        motion: (m) => {
+          if (m.name !== 'ROTATE' || ++rotations !== 2) return;
+          clock.setTimeout(() => sim.takeCup('citizen'), 1);
+          clock.setTimeout(() => sim.placeCup(), Math.max(2, m.durationMs / 2));
+        },
+      };
+      clock.runUntil(() => h.controller.status().phase === 'due', 10 * MIN);
+      sim.pressButton();
+      expect(clock.runUntil(() => h.store.dose('P-001')!.state === 'presented', 2 * MIN)).toBe(true);
+      expect(h.store.cupUnknown('P-001')).toBe(true);
+      // Ground truth: every pill fell into the cup in place, and the one lift took none.
+      expect(sim.ledger.entries.filter((e) => e.pillsFell > 0).every((e) => e.cupPresent)).toBe(true);
+      expect(sim.ledger.takes.map((t) => t.pills)).toEqual([0]);
+      // The host restarts while the dose waits in the cup, and the citizen leaves it there until the window ends.
+      const dead = h;
+      dead.clock.die();
+      clock.advance(3000);
+      h = boot(profile);
+      dead.link.close();
+      dead.store.close();
+      expect(clock.runUntil(() => h.store.dose('P-001')!.finalAtMs !== null, 30 * MIN)).toBe(true);
+      expect(h.store.dose('P-001')).toMatchObject({ state: 'failed', cls: 'yellow', reason: 'cup_unknown' });
+      expect(paths['dose.presented after untilPresentedEnds [cupUnknown] → dose.failed']).toBe(1);
+      expect('dose.presented after untilPresentedEnds [cupUnknown] → dose.failed' in NOT_REACHED).toBe(true);
+      await h.robot.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
