@@ -31,6 +31,9 @@
 // press for one (confused). The referee judges each from the episode's own
 // record of what the staff did, and when the roll ends looks again for a cut
 // or an alarm that came late, and for the centre's silence of each pause.
+// Aimed (world/aim.ts, careAtClaim), the staff also take the very dose the
+// citizen pressed for as the robot checks the press, between the MCU's STATUS
+// and the robot's claim: the robot must refuse its own claim and move nothing.
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
