@@ -88,6 +88,8 @@ export type DosingVerdict = {
   soakClass: Judgement['cls'] | CareClass;
   reason: string | null;
   robotFailure: boolean;
+  /** The staff took this dose out of dispensing as the robot checked the citizen's press (aim.careAtClaim). */
+  careAtClaim?: true;
 };
 
 /** Samples of the running class counts, every this many dosings (the report's chart). */
@@ -235,6 +237,8 @@ type CareGroup = {
   resumeAfter: string | null;
   /** Index of the pause in the episode's list. */
   pause: number | null;
+  /** Aimed at the check of a press (aim.careAtClaim), not drawn as a dose was placed. */
+  atClaim?: true;
 };
 /** The staff's id on the robot's care actions. */
 const CARE_STAFF = 'soak-staff';
@@ -900,7 +904,7 @@ class Episode {
     // A pause takes only doses still to come: the dose pressed for in its early window, before it is due.
     const actions: CareAction[] = ['travel', 'withdrawByLabel', ...(dueAtMs > now && !h.store.activePause() ? ['pause' as const] : [])];
     const action = actions[r.int(actions.length)]!;
-    const g: CareGroup = { action, kind: CARE_CLASS_OF[action], doses: [doseId], actAtMs: now, actedAtMs: now, resumeAfter: null, pause: null };
+    const g: CareGroup = { action, kind: CARE_CLASS_OF[action], doses: [doseId], actAtMs: now, actedAtMs: now, resumeAfter: null, pause: null, atClaim: true };
     let res: CareResult;
     if (action === 'pause') {
       const untilMs = dueAtMs + Math.round(PAUSE_TAIL_MS * this.scale);
@@ -976,7 +980,7 @@ class Episode {
       const d = this.#careRoll.find((x) => x.doseId === doseId);
       if (d) d.flagged = true;
     }
-    this.opts.onDosing?.({ dosing, doseId, outcome: outcomes[0], soakClass: j.cls, reason: j.reason, robotFailure: false });
+    this.opts.onDosing?.({ dosing, doseId, outcome: outcomes[0], soakClass: j.cls, reason: j.reason, robotFailure: false, ...(g.atClaim ? { careAtClaim: true as const } : {}) });
   }
 
   /**

@@ -18,7 +18,8 @@ import { DeviceSimulator } from '../../../device-sim/src/simulator.js';
 import { bootHost } from '../../../device-sim/src/soak/host.js';
 import { countTransitions } from '../../../device-sim/src/soak/coverage.js';
 import { pouchLabel } from '../../../firmware-host/src/roll/types.js';
-import { runEpisode } from '../../../device-sim/src/soak/episode.js';
+import { runEpisode, type DosingVerdict } from '../../../device-sim/src/soak/episode.js';
+import { CARE_INVARIANT } from '../../../device-sim/src/soak/referee.js';
 import { loadSoakProfile } from '../../../device-sim/src/soak/soak-profile.js';
 import { buildReport } from '../../../device-sim/src/soak/report.js';
 import { allTransitions } from '../../../device-sim/src/soak/coverage.js';
@@ -48,7 +49,8 @@ describe('recovery-path coverage', () => {
 
   it('harsh exercises every transition but the ones listed, each counted in the report', async () => {
     // The same episode as `dosis soak --profile harsh --dosings 1000 --seed 1` (and its `--replay 1:0`).
-    const t = await runEpisode(episodeOf(1, 0, 1000), loadSoakProfile('harsh'), 'memory');
+    const atClaim: DosingVerdict[] = [];
+    const t = await runEpisode(episodeOf(1, 0, 1000), loadSoakProfile('harsh'), 'memory', { onDosing: (d) => void (d.careAtClaim && atClaim.push(d)) });
     const r = buildReport(t, { seed: 1, profile: 'harsh', transport: 'memory', workers: 1, wallSeconds: 1, interrupted: false });
     const unexpected = r.coverage.unexercised.filter((k) => !(k in NOT_REACHED));
     expect(unexpected).toEqual([]);
@@ -63,6 +65,11 @@ describe('recovery-path coverage', () => {
     expect(r.coverage.transitions['dose.dispensing.judging always [verdictShake] → dose.dispensing.shaking']).toBeGreaterThan(0);
     expect(r.world.hostCrashes + r.world.powerCuts).toBeGreaterThan(0);
     expect(r.world.network.restarts).toBeGreaterThan(0);
+    // The doses the staff took as the robot checked the press: each judged as the staff's (never a dosing), none taken
+    // for a robot failure, and no invariant of a dose out of dispensing (9) or of the alarm centre (5) broken.
+    expect(atClaim.length).toBe(r.world.events?.careAtClaim);
+    for (const d of atClaim) expect(['suspended', 'travel', 'withdrawn']).toContain(d.soakClass);
+    expect(r.invariantViolations.filter((v) => v.invariant === CARE_INVARIANT || v.invariant === 5)).toEqual([]);
   }, 600_000);
 });
 
