@@ -176,19 +176,19 @@ export class SoakCentre {
       if (this.rng.chance(this.faults.timeoutRate)) {
         this.counts.timeouts++;
         this.hung++;
-        let fail = () => undefined as void;
-        try {
-          await new Promise<never>((_, reject) => {
-            fail = () => reject(new DOMException('aborted', 'AbortError'));
-            this.#hanging.add(fail);
-            const signal = init?.signal;
-            if (signal?.aborted) fail();
-            signal?.addEventListener('abort', fail, { once: true });
-          });
-        } finally {
-          this.#hanging.delete(fail);
-          this.hung--;
-        }
+        // Given up (the robot's timeout, or its process died): counted at once, so a wait that runs virtual time
+        // synchronously sees it, though the robot hears of it only once the event loop turns.
+        await new Promise<never>((_, reject) => {
+          const fail = () => {
+            if (!this.#hanging.delete(fail)) return;
+            this.hung--;
+            reject(new DOMException('aborted', 'AbortError'));
+          };
+          this.#hanging.add(fail);
+          const signal = init?.signal;
+          if (signal?.aborted) fail();
+          signal?.addEventListener('abort', fail, { once: true });
+        });
       }
       const r = await app.inject({
         method: (init?.method ?? 'GET') as 'POST', url: url.pathname + url.search,
@@ -213,8 +213,7 @@ export class SoakCentre {
 
   /** Hanging requests fail at once (the process that made them died, and its connections with it). */
   dropHung(): void {
-    for (const fail of this.#hanging) fail();
-    this.#hanging.clear();
+    for (const fail of [...this.#hanging]) fail();
   }
 
   async close(): Promise<void> {
