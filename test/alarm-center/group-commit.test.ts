@@ -263,7 +263,7 @@ describe('group commit in a listening centre', () => {
     expect(replies.slice(2).map((r) => r.status)).toEqual(Array(5).fill(201));
     expect(stored().map((s) => s.event_id)).toEqual(['ok-0', 'ok-1', 'ok-2', 'ok-3', 'ok-4', 'rp-1']);
     const db = new Database(dbPath, { readonly: true });
-    expect((db.prepare('SELECT count(*) n FROM used_signatures').get() as { n: number }).n).toBe(6);
+    expect((db.prepare('SELECT count(*) n FROM request_signatures').get() as { n: number }).n).toBe(6);
     db.close();
   });
 });

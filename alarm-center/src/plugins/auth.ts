@@ -20,6 +20,8 @@ declare module 'fastify' {
      * (even one racing its original in the same group) finds it and is refused.
      */
     deviceSignature?: string;
+    /** The time the device signed the request at (its timestamp header), the signature's key in request_signatures. */
+    deviceSignedAtMs?: number;
   }
 }
 
@@ -49,6 +51,7 @@ export default fp(async function auth(app: FastifyInstance) {
     }
     req.deviceId = device;
     req.deviceSignature = sig;
+    req.deviceSignedAtMs = Number(ts);
   });
 
   app.decorate('requireRole', (min: Role) => async (req: FastifyRequest) => {

@@ -33,7 +33,7 @@ const deviceRoutes: FastifyPluginAsyncTypebox = async (app) => {
         purgedAtMs = now;
         forgetSignaturesBefore(app.db, now - 2 * app.config.signatureWindowMs);
       }
-      if (!rememberSignature(app.db, req.deviceSignature!, now)) throw unauthorized('replayed request');
+      if (!rememberSignature(app.db, req.deviceSignature!, req.deviceSignedAtMs!)) throw unauthorized('replayed request');
       return work(now);
     });
 

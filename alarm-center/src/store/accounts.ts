@@ -119,28 +119,57 @@ export function deviceSecret(db: Db, key: Buffer, deviceId: string): string | un
   return row ? decrypt(key, row.secret_enc) : undefined;
 }
 
-/**
- * Remembers an accepted request signature, inside the caller's transaction so it is
- * durable together with what the request wrote. False when it was already seen.
- */
-export function rememberSignature(db: Db, signature: string, nowMs: number): boolean {
-  return rememberStatement(db).run(signature, nowMs).changes === 1;
-}
-
-const rememberStatements = new WeakMap<Db, Database.Statement<[string, number]>>();
-function rememberStatement(db: Db) {
-  let s = rememberStatements.get(db);
-  if (!s) rememberStatements.set(db, (s = db.prepare('INSERT OR IGNORE INTO used_signatures (signature, at_ms) VALUES (?, ?)')));
+type SignatureStatements = {
+  remember: Database.Statement<[number, Buffer]>;
+  forget: Database.Statement<[number]>;
+  seenBefore: Database.Statement<[string]>;
+  forgetBefore: Database.Statement<[number]>;
+  anyBefore: Database.Statement<[]>;
+  /** used_signatures (the table before request_signatures) still holds rows from before the upgrade. */
+  legacy: boolean;
+};
+const signatureStatements = new WeakMap<Db, SignatureStatements>();
+function signatures(db: Db): SignatureStatements {
+  let s = signatureStatements.get(db);
+  if (!s) {
+    const anyBefore = db.prepare<[]>('SELECT 1 FROM used_signatures LIMIT 1');
+    s = {
+      remember: db.prepare('INSERT OR IGNORE INTO request_signatures (signed_at_ms, signature) VALUES (?, ?)'),
+      forget: db.prepare('DELETE FROM request_signatures WHERE signed_at_ms < ?'),
+      seenBefore: db.prepare('SELECT 1 FROM used_signatures WHERE signature = ?'),
+      forgetBefore: db.prepare('DELETE FROM used_signatures WHERE at_ms < ?'),
+      anyBefore,
+      legacy: anyBefore.get() !== undefined,
+    };
+    signatureStatements.set(db, s);
+  }
   return s;
 }
 
-/** Forgets signatures accepted before `beforeMs` (by index); returns how many. */
-export function forgetSignaturesBefore(db: Db, beforeMs: number): number {
-  let s = forgetStatements.get(db);
-  if (!s) forgetStatements.set(db, (s = db.prepare('DELETE FROM used_signatures WHERE at_ms < ?')));
-  return s.run(beforeMs).changes;
+/**
+ * Remembers an accepted request signature (64 lowercase hex digits, as verifyRequest accepts them) under the time the
+ * device signed it, inside the caller's transaction so it is durable together with what the request wrote. False
+ * when it was already seen.
+ */
+export function rememberSignature(db: Db, signature: string, signedAtMs: number): boolean {
+  const s = signatures(db);
+  if (s.legacy && s.seenBefore.get(signature)) return false;
+  return s.remember.run(signedAtMs, Buffer.from(signature, 'hex')).changes === 1;
 }
-const forgetStatements = new WeakMap<Db, Database.Statement<[number]>>();
+
+/**
+ * Forgets signatures signed before `beforeMs` (by the key's order); returns how many. A request signed then is
+ * refused as stale anyway once `beforeMs` is a window behind now.
+ */
+export function forgetSignaturesBefore(db: Db, beforeMs: number): number {
+  const s = signatures(db);
+  let n = s.forget.run(beforeMs).changes;
+  if (s.legacy) {
+    n += s.forgetBefore.run(beforeMs).changes;
+    s.legacy = s.anyBefore.get() !== undefined;
+  }
+  return n;
+}
 
 function hashPassword(password: string): string {
   const salt = randomBytes(16);

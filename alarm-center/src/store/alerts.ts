@@ -7,7 +7,7 @@ import type { Statement } from 'better-sqlite3';
 import type { Db } from './database.js';
 import type { AlarmConfig } from '../config.js';
 import { AlarmError, conflict, forbidden, notFound } from '../errors.js';
-import { roleAtLeast, type Role } from './accounts.js';
+import { forgetSignaturesBefore, roleAtLeast, type Role } from './accounts.js';
 
 export type DeviceEvent = {
   eventId: string;
@@ -417,7 +417,7 @@ export function runEscalation(db: Db, cfg: AlarmConfig, nowMs: number): number {
       openOrFold(db, d.id, 'device_silent', null, 'silent', OPENS.device_silent!.urgency, nowMs, { missedHeartbeats: 3 });
       changes++;
     }
-    db.prepare('DELETE FROM used_signatures WHERE at_ms < ?').run(nowMs - 2 * cfg.signatureWindowMs);
+    forgetSignaturesBefore(db, nowMs - 2 * cfg.signatureWindowMs);
     return changes;
   })();
 }
