@@ -19,6 +19,8 @@ afterEach(() => {
 const plan = (db: Database.Database, sql = 'DELETE FROM used_signatures WHERE at_ms < ?') =>
   (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(0) as { detail: string }[]).map((r) => r.detail).join('; ');
 
+const sigOf = (req: { headers: Record<string, string> }) => req.headers[SIGNATURE_HEADER]!;
+
 describe('used signatures', () => {
   it('are purged by index, not by reading the whole table', () => {
     const db = openDatabase(join(dir, 'a.db'));
@@ -31,7 +33,7 @@ describe('used signatures', () => {
     const path = join(dir, 'b.db');
     const db = openDatabase(path);
     db.prepare('INSERT INTO used_signatures (signature, at_ms) VALUES (?, ?)').run('s1', 5);
-    db.exec('DROP INDEX used_signatures_at; DROP TABLE request_signatures');
+    db.exec('DROP INDEX used_signatures_at; DROP TABLE request_signatures; DROP INDEX silences_device');
     // As a file from before the index's migration left it.
     db.pragma(`user_version = ${MIGRATIONS.length - 2}`);
     db.close();
@@ -59,7 +61,7 @@ describe('used signatures', () => {
       const req = signed(f, 'dev-a', '/events', event('low_supply'), { atMs: f.clock.now() - 60_000 });
       expect((await f.app.inject(req)).statusCode).toBe(201);
       expect(f.app.db.prepare('SELECT signed_at_ms AS at, hex(signature) AS sig FROM request_signatures').all())
-        .toEqual([{ at: f.clock.now() - 60_000, sig: req.headers[SIGNATURE_HEADER].toUpperCase() }]);
+        .toEqual([{ at: f.clock.now() - 60_000, sig: sigOf(req).toUpperCase() }]);
       f.clock.advance(1_000);
       expect((await f.app.inject(req)).statusCode).toBe(401);
     } finally {
@@ -74,8 +76,8 @@ describe('used signatures', () => {
       // As a file from before request_signatures (the last migration) left it, with one signature used then.
       await f.app.close();
       const old = new Database(f.dbPath);
-      old.exec('DROP TABLE request_signatures');
-      old.prepare('INSERT INTO used_signatures (signature, at_ms) VALUES (?, ?)').run(before.headers[SIGNATURE_HEADER], f.clock.now());
+      old.exec('DROP TABLE request_signatures; DROP INDEX silences_device');
+      old.prepare('INSERT INTO used_signatures (signature, at_ms) VALUES (?, ?)').run(sigOf(before), f.clock.now());
       old.pragma(`user_version = ${MIGRATIONS.length - 1}`);
       old.close();
       await reopen(f);

@@ -113,7 +113,10 @@ export const MIGRATIONS: string[] = [
   // arrive in time order and leave by their time. One b-tree filled at its end, where used_signatures took a table
   // and two indexes, one of them filled at random places (most of an event's pages written per COMMIT).
   // used_signatures is only read until the rows it had at the upgrade have been purged (store/accounts.ts).
-  `CREATE TABLE request_signatures (signed_at_ms INTEGER NOT NULL, signature BLOB NOT NULL, PRIMARY KEY (signed_at_ms, signature)) WITHOUT ROWID;`,
+  // Every report that opens or folds an alert asks whether its device is silenced: by device, not by reading every
+  // silence ever set (one per care pause and per operator silence, kept for the audit).
+  `CREATE TABLE request_signatures (signed_at_ms INTEGER NOT NULL, signature BLOB NOT NULL, PRIMARY KEY (signed_at_ms, signature)) WITHOUT ROWID;
+  CREATE INDEX silences_device ON silences (device_id, ended_early_at_ms);`,
 ];
 
 export type Db = Database.Database;
