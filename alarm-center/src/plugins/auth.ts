@@ -3,6 +3,7 @@ import fp from 'fastify-plugin';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { DEVICE_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verifyRequest } from '../../../protocol/src/centre/signing.js';
 import { DeviceSecrets, roleAtLeast, sessionUser, type Role } from '../store/accounts.js';
+import { groupCommitFor } from '../store/group-commit.js';
 import { AlarmError, forbidden, unauthorized } from '../errors.js';
 
 export const SESSION_COOKIE = 'dosis_session';
@@ -22,12 +23,15 @@ declare module 'fastify' {
     deviceSignature?: string;
     /** The time the device signed the request at (its timestamp header), the signature's key in request_signatures. */
     deviceSignedAtMs?: number;
+    /** The stored ciphertext of the secret the request was verified with, confirmed again where its writes are stored. */
+    deviceSecretEnc?: string;
   }
 }
 
 export default fp(async function auth(app: FastifyInstance) {
   const perDevice = new Map<string, { startMs: number; count: number }>();
   const secrets = new DeviceSecrets(app.db, app.secretKey);
+  groupCommitFor(app.db).onForeignWrite(() => secrets.staleAll());
   app.decorate('deviceSecrets', secrets);
 
   app.decorate('verifyDevice', async (req: FastifyRequest) => {
@@ -35,10 +39,16 @@ export default fp(async function auth(app: FastifyInstance) {
     const ts = req.headers[TIMESTAMP_HEADER];
     const sig = req.headers[SIGNATURE_HEADER];
     if (typeof device !== 'string' || typeof ts !== 'string' || typeof sig !== 'string') throw unauthorized('missing signature headers');
-    const secret = device.length <= 64 ? secrets.get(device) : undefined;
+    let secret = device.length <= 64 ? secrets.entry(device) : undefined;
     if (!secret) throw unauthorized('unknown device or bad signature');
     const now = app.clock.now();
-    const v = verifyRequest(secret, req.method, req.url, ts, req.rawBody ?? Buffer.alloc(0), sig, now, app.config.signatureWindowMs);
+    const body = req.rawBody ?? Buffer.alloc(0);
+    let v = verifyRequest(secret.secret, req.method, req.url, ts, body, sig, now, app.config.signatureWindowMs);
+    if (!v.ok && v.reason === 'bad_signature') {
+      // The device may have been registered again by another process since the secret was cached.
+      const again = secrets.entry(device, true);
+      if (again && again.enc !== secret.enc) v = verifyRequest((secret = again).secret, req.method, req.url, ts, body, sig, now, app.config.signatureWindowMs);
+    }
     if (!v.ok) throw unauthorized(v.reason === 'stale_timestamp' ? 'timestamp outside the allowed window' : 'unknown device or bad signature');
     const params = req.params as { deviceId?: string };
     if (params.deviceId !== undefined && params.deviceId !== device) throw forbidden('a device may only post as itself');
@@ -52,6 +62,7 @@ export default fp(async function auth(app: FastifyInstance) {
     req.deviceId = device;
     req.deviceSignature = sig;
     req.deviceSignedAtMs = Number(ts);
+    req.deviceSecretEnc = secret.enc;
   });
 
   app.decorate('requireRole', (min: Role) => async (req: FastifyRequest) => {

@@ -33,6 +33,8 @@ const deviceRoutes: FastifyPluginAsyncTypebox = async (app) => {
         purgedAtMs = now;
         forgetSignaturesBefore(app.db, now - 2 * app.config.signatureWindowMs);
       }
+      // Registered again (by another process) since the request was verified: its secret is no longer the device's.
+      if (!app.deviceSecrets.confirm(req.deviceId!, req.deviceSecretEnc!)) throw unauthorized('unknown device or bad signature');
       if (!rememberSignature(app.db, req.deviceSignature!, req.deviceSignedAtMs!)) throw unauthorized('replayed request');
       return work(now);
     });

@@ -66,17 +66,20 @@ export function registerDevice(db: Db, key: Buffer, deviceId: string, nowMs: num
 const secretCaches = new WeakMap<Db, Set<DeviceSecrets>>();
 
 /**
- * Decrypted device secrets, least recently used dropped first. Each lookup still reads
- * the device's row (one indexed read) and uses the cached secret only while the stored
- * ciphertext is the one it was decrypted from, so a device registered again or re-keyed,
- * by this process or another on the same file, is decrypted afresh; registering through
- * this database handle also drops the entry at once.
+ * Decrypted device secrets, least recently used dropped first. An entry is used without reading the database while
+ * nothing but this process has written to it: each group of device writes checks for other connections' commits in
+ * its transaction (store/group-commit.ts), and after one, every entry is read again before it is trusted. A request
+ * verified with a secret whose ciphertext has since changed (a device registered again, by this process or another
+ * on the same file) is refused in the transaction that would store it (`confirm`); registering through this database
+ * handle also drops the entry at once.
  */
 export class DeviceSecrets {
   readonly #key: Buffer;
   readonly #max: number;
   readonly #read: Database.Statement<[string], { secret_enc: string }>;
-  readonly #entries = new Map<string, { enc: string; secret: string }>();
+  readonly #entries = new Map<string, { enc: string; secret: string; epoch: number }>();
+  /** Bumped whenever another connection may have changed the devices: entries from before are read again. */
+  #epoch = 0;
   /** Decryptions done (cache misses), for tests and benchmarks. */
   decrypts = 0;
 
@@ -93,20 +96,41 @@ export class DeviceSecrets {
     return this.#entries.size;
   }
 
-  get(deviceId: string): string | undefined {
-    const row = this.#read.get(deviceId);
+  /** Another connection committed: nothing cached is trusted until read again. */
+  staleAll(): void {
+    this.#epoch++;
+  }
+
+  /** The device's secret and the ciphertext it came from; `fresh` reads the database even for a trusted entry. */
+  entry(deviceId: string, fresh = false): { enc: string; secret: string } | undefined {
     const hit = this.#entries.get(deviceId);
     if (hit) this.#entries.delete(deviceId);
+    if (hit && !fresh && hit.epoch === this.#epoch) {
+      this.#entries.set(deviceId, hit);
+      return hit;
+    }
+    const row = this.#read.get(deviceId);
     if (!row) return undefined;
     if (hit && hit.enc === row.secret_enc) {
+      hit.epoch = this.#epoch;
       this.#entries.set(deviceId, hit);
-      return hit.secret;
+      return hit;
     }
     const secret = decrypt(this.#key, row.secret_enc);
     this.decrypts++;
-    this.#entries.set(deviceId, { enc: row.secret_enc, secret });
+    const e = { enc: row.secret_enc, secret, epoch: this.#epoch };
+    this.#entries.set(deviceId, e);
     if (this.#entries.size > this.#max) this.#entries.delete(this.#entries.keys().next().value!);
-    return secret;
+    return e;
+  }
+
+  get(deviceId: string): string | undefined {
+    return this.entry(deviceId)?.secret;
+  }
+
+  /** Inside the transaction that stores a request: whether the secret it was verified with (by its ciphertext) is still the device's. */
+  confirm(deviceId: string, enc: string): boolean {
+    return this.entry(deviceId)?.enc === enc;
   }
 
   forget(deviceId: string): void {

@@ -177,8 +177,14 @@ export type Heartbeat = {
 };
 type DayFigures = { day: string; dosings: number; pills: number; correct: number; green: number; yellow: number; missed: number; taken: number; failed?: number | undefined };
 
+/** One transaction, or part of the caller's (the group commit's) without a savepoint of its own, like ingestEvents. */
 export function recordHeartbeat(db: Db, deviceId: string, hb: Heartbeat, nowMs: number): void {
-  db.transaction(() => {
+  if (db.inTransaction) return heartbeatNow(db, deviceId, hb, nowMs);
+  db.transaction(heartbeatNow)(db, deviceId, hb, nowMs);
+}
+
+function heartbeatNow(db: Db, deviceId: string, hb: Heartbeat, nowMs: number): void {
+  {
     const { report, previousReport, ...health } = hb;
     sql(db, 'UPDATE devices SET last_heartbeat_at_ms = ?, heartbeat_json = ? WHERE id = ?').run(nowMs, JSON.stringify(health), deviceId);
     // Counts are a day's running totals (the day before's final), so a repeated heartbeat overwrites rather than adds.
@@ -194,7 +200,7 @@ export function recordHeartbeat(db: Db, deviceId: string, hb: Heartbeat, nowMs: 
       sql(db, `UPDATE alerts SET state = 'resolved', outcome = 'heartbeat_resumed', resolved_at_ms = ?, version = version + 1 WHERE id = ?`).run(nowMs, silent.id);
       audit(db, nowMs, 'system', 'alert.resolved', silent.id, deviceId, silent.version + 1, { outcome: 'heartbeat_resumed' });
     }
-  })();
+  }
 }
 
 type Row = Record<string, unknown>;
