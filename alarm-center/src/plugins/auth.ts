@@ -44,11 +44,11 @@ export default fp(async function auth(app: FastifyInstance) {
     if (!secret) throw unauthorized('unknown device or bad signature');
     const now = app.clock.now();
     const body = req.rawBody ?? Buffer.alloc(0);
-    let v = verifyRequest(secret.secret, req.method, req.url, ts, body, sig, now, app.config.signatureWindowMs);
+    let v = verifyRequest(secret.key, req.method, req.url, ts, body, sig, now, app.config.signatureWindowMs);
     if (!v.ok && v.reason === 'bad_signature') {
       // The device may have been registered again by another process since the secret was cached.
       const again = secrets.entry(device, true);
-      if (again && again.enc !== secret.enc) v = verifyRequest((secret = again).secret, req.method, req.url, ts, body, sig, now, app.config.signatureWindowMs);
+      if (again && again.enc !== secret.enc) v = verifyRequest((secret = again).key, req.method, req.url, ts, body, sig, now, app.config.signatureWindowMs);
     }
     if (!v.ok) throw unauthorized(v.reason === 'stale_timestamp' ? 'timestamp outside the allowed window' : 'unknown device or bad signature');
     const params = req.params as { deviceId?: string };

@@ -1,5 +1,5 @@
 // Device credentials (secrets encrypted at rest), operator accounts (scrypt) and sessions.
-import { createCipheriv, createDecipheriv, createHash, randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createSecretKey, randomBytes, scryptSync, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
@@ -65,6 +65,9 @@ export function registerDevice(db: Db, key: Buffer, deviceId: string, nowMs: num
 
 const secretCaches = new WeakMap<Db, Set<DeviceSecrets>>();
 
+/** A decrypted secret, as text and as the HMAC key it makes, with the ciphertext it came from. */
+export type SecretEntry = { enc: string; secret: string; key: KeyObject; epoch: number };
+
 /**
  * Decrypted device secrets, least recently used dropped first. An entry is used without reading the database while
  * nothing but this process has written to it: each group of device writes checks for other connections' commits in
@@ -77,7 +80,7 @@ export class DeviceSecrets {
   readonly #key: Buffer;
   readonly #max: number;
   readonly #read: Database.Statement<[string], { secret_enc: string }>;
-  readonly #entries = new Map<string, { enc: string; secret: string; epoch: number }>();
+  readonly #entries = new Map<string, SecretEntry>();
   /** Bumped whenever another connection may have changed the devices: entries from before are read again. */
   #epoch = 0;
   /** Decryptions done (cache misses), for tests and benchmarks. */
@@ -102,7 +105,7 @@ export class DeviceSecrets {
   }
 
   /** The device's secret and the ciphertext it came from; `fresh` reads the database even for a trusted entry. */
-  entry(deviceId: string, fresh = false): { enc: string; secret: string } | undefined {
+  entry(deviceId: string, fresh = false): SecretEntry | undefined {
     const hit = this.#entries.get(deviceId);
     if (hit) this.#entries.delete(deviceId);
     if (hit && !fresh && hit.epoch === this.#epoch) {
@@ -118,7 +121,7 @@ export class DeviceSecrets {
     }
     const secret = decrypt(this.#key, row.secret_enc);
     this.decrypts++;
-    const e = { enc: row.secret_enc, secret, epoch: this.#epoch };
+    const e = { enc: row.secret_enc, secret, key: createSecretKey(Buffer.from(secret, 'utf8')), epoch: this.#epoch };
     this.#entries.set(deviceId, e);
     if (this.#entries.size > this.#max) this.#entries.delete(this.#entries.keys().next().value!);
     return e;
