@@ -18,7 +18,7 @@ try {
   const centre = await buildApp({ dbPath, clock: new SystemClock(), logger: pino({ level: 'silent' }), config: { rateLimitPerMinute: 0 } });
   const url = await centre.listen({ port: 0, host: '127.0.0.1' });
   const c0 = process.cpuUsage();
-  const r = await runClient({ url, path: '/v1/devices/bench-1/events', connections: 10, durationS: seconds, kind: 'event', deviceId: 'bench-1', secret, runId: 'p' });
+  const r = await runClient({ url, path: '/v1/devices/bench-1/events', connections: 10, durationS: seconds, kind: 'event', deviceId: 'bench-1', secret, runId: 'p', presign: Number(process.env.PRESIGN ?? 0) });
   const c = process.cpuUsage(c0);
   const s = groupCommitFor(centre.db).stats;
   process.stdout.write(`${r.reqPerSec.toFixed(0)} req/s p99 ${r.p99Ms} ms; CPU ${((c.user + c.system) / r.total).toFixed(1)} µs/req (user ${(c.user / r.total).toFixed(1)}, system ${(c.system / r.total).toFixed(1)}); ${(s.requests / s.commits).toFixed(1)} per commit\n`);
