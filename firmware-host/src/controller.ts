@@ -104,6 +104,7 @@ export class Controller {
   #deferredMode: SignalMode | undefined;
   #holdTimer: TimerHandle | undefined;
   #watchTimer: TimerHandle | undefined;
+  #watchAtMs = 0;
   #dataVersion: number | undefined;
   /** The store rows the running actor was built from; a commit by another process that changes them restarts it. */
   #scheduleKey = '';
@@ -363,12 +364,33 @@ export class Controller {
   // ------------------------------------------------------------ schedule
 
   /** Looks for commits by another process on the injected clock; only while no dose is being dispensed or waits in the cup. */
-  #armWatch(): void {
-    this.#watchTimer = this.#o.clock.setTimeout(() => {
-      if (!this.#started) return;
-      this.#checkStore();
-      this.#armWatch();
-    }, DB_WATCH_MS);
+  #armWatch(delayMs = DB_WATCH_MS): void {
+    this.#watchAtMs = this.#o.clock.now() + delayMs;
+    this.#watchTimer = this.#o.clock.setTimeout(this.#onWatchTimer, delayMs);
+  }
+
+  readonly #onWatchTimer = () => {
+    if (!this.#started) return;
+    this.#checkStore();
+    this.#armWatch();
+  };
+
+  /**
+   * When the store watch's next looks would find nothing (no other process has committed since the last look, so the
+   * looks only arm the next one): its timer, when it fires and its period; else undefined. For a virtual-time driver
+   * that skips idle rounds (the soak's coalesced mode, device-sim/src/soak/coast.ts), which knows that nothing else
+   * runs on this process's clock before the time it skips to.
+   */
+  idleWatch(): { timer: TimerHandle; atMs: number; everyMs: number } | undefined {
+    if (!this.#watchTimer || !this.#started || this.#o.store.dataVersion() !== this.#dataVersion) return undefined;
+    return { timer: this.#watchTimer, atMs: this.#watchAtMs, everyMs: DB_WATCH_MS };
+  }
+
+  /** Accounts `looks` store looks as done, as idleWatch() offered them (each found nothing): the next comes `looks` periods on. */
+  coastWatch(looks: number): void {
+    if (looks <= 0 || !this.idleWatch()) return;
+    this.#o.clock.clearTimeout(this.#watchTimer);
+    this.#armWatch(this.#watchAtMs + looks * DB_WATCH_MS - this.#o.clock.now());
   }
 
   #checkStore(): void {

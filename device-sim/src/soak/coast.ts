@@ -10,13 +10,17 @@
 // The simulator draws its per-line faults as gaps between hits (the same odds), so
 // the round that holds the next faulted line is known and played for real, as is
 // every round that comes too close to another timer or to the end of the wait
-// under way (after which the episode may act on the world between two timers). Neither side gets a branch
-// of its own: the link and the simulator only say when they are idle and account
+// under way (after which the episode may act on the world between two timers). The
+// host's store watch (a look for other processes' commits every few seconds) is
+// skipped with them while its looks would find nothing: nothing else commits
+// before the next other timer. Neither side gets a branch
+// of its own: the link, the controller and the simulator only say when they are idle and account
 // the rounds they are told were exchanged. `dosis soak --exact` plays every line.
 
 import { ManualClock } from '../../../protocol/src/clock.js';
 import type { MemoryTransport } from '../../../protocol/src/transport.js';
 import type { DeviceLink } from '../../../firmware-host/src/link/link.js';
+import type { Controller } from '../../../firmware-host/src/controller.js';
 import { heartbeatBytesAt, type DeviceSimulator } from '../simulator.js';
 import { SEQ_MODULO } from '../../../protocol/src/frame.js';
 
@@ -26,6 +30,8 @@ export type CoastParts = {
   link: () => DeviceLink | undefined;
   /** Both sides' heartbeat period, ms. */
   heartbeatMs: number;
+  /** The live host's store watch (undefined while the host is down, or when its store is private). */
+  watch?: () => Pick<Controller, 'idleWatch' | 'coastWatch'> | undefined;
 };
 
 export class CoastingClock extends ManualClock {
@@ -73,7 +79,9 @@ export class CoastingClock extends ManualClock {
     if (!s || at !== Math.min(l.atMs, s.atMs) || s.body !== l.mcuBody) return false;
     const wire = this.#wire;
     if (!wire || wire[0].inFlight > 0 || wire[1].inFlight > 0) return false;
-    const until = Math.min(this.nextAtMsExcept([l.timer, s.timer]) ?? Infinity, this.#horizonMs);
+    // The host's store watch, when its looks would find nothing, only re-arms itself: its looks in the span are skipped too.
+    const w = parts.watch?.()?.idleWatch();
+    const until = Math.min(this.nextAtMsExcept(w ? [l.timer, s.timer, w.timer] : [l.timer, s.timer]) ?? Infinity, this.#horizonMs);
     if (until === Infinity) return false;
     const P = parts.heartbeatMs;
     // Round k: the host's heartbeat out at l.atMs + kP and in at the MCU a line's transit later, the MCU's likewise; all
@@ -87,6 +95,11 @@ export class CoastingClock extends ManualClock {
     const toMcuMs = wire[0].transitMs(heartbeatBytesAt(l.lineBytes, (l.seq + last) % SEQ_MODULO));
     link.coastHeartbeats(rounds, s.atMs + last * P + toHostMs);
     parts.sim.coastHeartbeats(rounds, l, l.atMs + last * P + toMcuMs);
+    if (w) {
+      // The looks that fall before the next heartbeat played and the next other timer: nothing else runs before them.
+      const nextMs = Math.min(Math.min(l.atMs, s.atMs) + rounds * P, until);
+      if (nextMs > w.atMs) parts.watch!()!.coastWatch(Math.ceil((nextMs - w.atMs) / w.everyMs));
+    }
     this.coastedRounds += rounds;
     return true;
   }

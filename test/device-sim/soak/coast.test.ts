@@ -8,6 +8,7 @@ import { planEpisodes, runSoak } from '../../../device-sim/src/soak/runner.js';
 import { loadSoakProfile, type SoakProfile } from '../../../device-sim/src/soak/soak-profile.js';
 import { buildReport, compareReports, type SoakTally } from '../../../device-sim/src/soak/report.js';
 import type { DeviceLink } from '../../../firmware-host/src/link/link.js';
+import { Controller } from '../../../firmware-host/src/controller.js';
 
 /** Every CoastingClock an episode builds, to read how many heartbeat rounds it skipped. */
 function coastingClocks(): CoastingClock[] {
@@ -98,4 +99,28 @@ describe('soak modes', () => {
     // Not the same run: the faults fell elsewhere (the draws are made in another order), so the test can tell.
     expect(JSON.stringify(coalesced)).not.toBe(JSON.stringify(exact));
   }, 300_000);
+});
+
+describe('soak modes with the store on a file', () => {
+  it('the host\'s store watch is skipped with the heartbeats, and a fault-free wire still gives the exact run\'s figures', async () => {
+    // Host crashes put the store on a file, so the controller watches it for other processes' commits every few
+    // seconds; in the soak nothing else commits, so each look finds nothing and coalesced mode skips it.
+    const base = loadSoakProfile('none');
+    const profile: SoakProfile = { ...base, name: 'test', host: { crashRate: 0.03, powerCutRate: 0.02 }, citizen: { ...base.citizen, forgetRate: 0.05 } };
+    const coastWatch = vi.spyOn(Controller.prototype, 'coastWatch');
+    const clocks = coastingClocks();
+    const a: string[] = [];
+    const b: string[] = [];
+    const exact = await run(profile, 200, 7, false, (d) => a.push(JSON.stringify(d)));
+    expect(coastWatch).not.toHaveBeenCalled();
+    const coalesced = await run(profile, 200, 7, true, (d) => b.push(JSON.stringify(d)));
+    expect(exact.world.hostCrashes + exact.world.powerCuts).toBeGreaterThan(4);
+    expect(coastWatch.mock.calls.length).toBeGreaterThan(200);
+    // Skipped stretches reach past many looks (a look every 3 s would cap each at two heartbeat rounds).
+    const looks = coastWatch.mock.calls.reduce((n, [k]) => n + k, 0);
+    expect(looks).toBeGreaterThan(100 * 200);
+    expect(clocks[0]!.coastedRounds).toBeGreaterThan(2.5 * looks);
+    expect(b).toEqual(a);
+    expect(JSON.stringify(coalesced)).toBe(JSON.stringify(exact));
+  }, 120_000);
 });
