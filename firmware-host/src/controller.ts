@@ -376,19 +376,19 @@ export class Controller {
   };
 
   /**
-   * When the store watch's next looks would find nothing (no other process has committed since the last look, so the
-   * looks only arm the next one): its timer, when it fires and its period; else undefined. For a virtual-time driver
-   * that skips idle rounds (the soak's coalesced mode, device-sim/src/soak/coast.ts), which knows that nothing else
-   * runs on this process's clock before the time it skips to.
+   * When the store watch's next look comes before `beforeMs` and its looks would find nothing (no other process has
+   * committed since the last look, so the looks only arm the next one): its timer, when it fires and its period; else
+   * undefined. For a virtual-time driver that skips idle rounds (the soak's coalesced mode, device-sim/src/soak/coast.ts),
+   * which knows that nothing else runs on this process's clock before the time it skips to.
    */
-  idleWatch(): { timer: TimerHandle; atMs: number; everyMs: number } | undefined {
-    if (!this.#watchTimer || !this.#started || this.#o.store.dataVersion() !== this.#dataVersion) return undefined;
+  idleWatch(beforeMs = Infinity): { timer: TimerHandle; atMs: number; everyMs: number } | undefined {
+    if (!this.#watchTimer || !this.#started || this.#watchAtMs >= beforeMs || this.#o.store.dataVersion() !== this.#dataVersion) return undefined;
     return { timer: this.#watchTimer, atMs: this.#watchAtMs, everyMs: DB_WATCH_MS };
   }
 
   /** Accounts `looks` store looks as done, as idleWatch() offered them (each found nothing): the next comes `looks` periods on. */
   coastWatch(looks: number): void {
-    if (looks <= 0 || !this.idleWatch()) return;
+    if (looks <= 0 || !this.#watchTimer || !this.#started) return;
     this.#o.clock.clearTimeout(this.#watchTimer);
     this.#armWatch(this.#watchAtMs + looks * DB_WATCH_MS - this.#o.clock.now());
   }

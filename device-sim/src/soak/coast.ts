@@ -80,8 +80,10 @@ export class CoastingClock extends ManualClock {
     const wire = this.#wire;
     if (!wire || wire[0].inFlight > 0 || wire[1].inFlight > 0) return false;
     // The host's store watch, when its looks would find nothing, only re-arms itself: its looks in the span are skipped too.
-    const w = parts.watch?.()?.idleWatch();
-    const until = Math.min(this.nextAtMsExcept(w ? [l.timer, s.timer, w.timer] : [l.timer, s.timer]) ?? Infinity, this.#horizonMs);
+    // Asked only when its next look is the next other timer (whether a look would find nothing costs a query).
+    const other = this.nextAtMsExcept([l.timer, s.timer]) ?? Infinity;
+    const w = other <= this.#horizonMs ? parts.watch?.()?.idleWatch(other + 1) : undefined;
+    const until = Math.min((w ? this.nextAtMsExcept([l.timer, s.timer, w.timer]) : other) ?? Infinity, this.#horizonMs);
     if (until === Infinity) return false;
     const P = parts.heartbeatMs;
     // Round k: the host's heartbeat out at l.atMs + kP and in at the MCU a line's transit later, the MCU's likewise; all
