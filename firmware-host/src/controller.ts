@@ -375,7 +375,9 @@ export class Controller {
    * which knows that nothing else runs on this process's clock before the time it skips to.
    */
   idleWatch(beforeMs = Infinity): { timer: TimerHandle; atMs: number; everyMs: number } | undefined {
-    if (!this.#watchTimer || !this.#started || this.#watchAtMs >= beforeMs || this.#o.store.dataVersion() !== this.#dataVersion) return undefined;
+    if (!this.#watchTimer || !this.#started || this.#watchAtMs >= beforeMs) return undefined;
+    // While a dose is dispensed or waits in the cup, a look reads nothing (see #checkStore); else it reads the version.
+    if (!this.#busy() && this.#o.store.dataVersion() !== this.#dataVersion) return undefined;
     return { timer: this.#watchTimer, atMs: this.#watchAtMs, everyMs: DB_WATCH_MS };
   }
 
@@ -386,9 +388,14 @@ export class Controller {
     this.#armWatch(this.#watchAtMs + looks * DB_WATCH_MS - this.#o.clock.now());
   }
 
-  #checkStore(): void {
+  /** A dose is being dispensed or waits in the cup: the schedule is not started over from the store meanwhile. */
+  #busy(): boolean {
     const snap = this.#actor?.getSnapshot();
-    if (snap && snap.status === 'active' && (snap.matches('dispensing') || snap.matches('presented'))) return;
+    return snap !== undefined && snap.status === 'active' && (snap.matches('dispensing') || snap.matches('presented'));
+  }
+
+  #checkStore(): void {
+    if (this.#busy()) return;
     let version: number;
     try {
       version = this.#o.store.dataVersion();
@@ -410,8 +417,7 @@ export class Controller {
   }
 
   #restartIfWaiting(): void {
-    const snap = this.#actor?.getSnapshot();
-    if (snap && snap.status === 'active' && (snap.matches('dispensing') || snap.matches('presented'))) return;
+    if (this.#busy()) return;
     const reminding = this.#signalMode === 'remind';
     this.#actor?.stop();
     this.#actor = undefined;
