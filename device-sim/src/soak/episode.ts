@@ -48,6 +48,7 @@ import { Random } from '../random.js';
 import type { FaultRates } from '../faults.js';
 import { createPtyPair, keepSerialAttached } from '../pty.js';
 import { Citizen, LOOK_EVERY_MS, PRESS_AGAIN_MS, type CitizenPlan } from '../world/citizen.js';
+import { staffTakeCup } from '../world/staff.js';
 import { Aim } from '../world/aim.js';
 import { emptyCare, emptyTally, mergeTallies, type SoakTally } from './report.js';
 import { episodeSeed, type EpisodeSpec } from './runner.js';
@@ -683,8 +684,7 @@ class Episode {
   /** The care staff empty a cup left with pills in it (or bring one back) before the next dose. */
   async #emptyCup(rng: Random): Promise<void> {
     const sim = this.#sim;
-    if (sim.status().pillsInCup > 0 || !sim.cupPresent) {
-      sim.takeCup('staff');
+    if (staffTakeCup(sim)) {
       await this.#sleep(rng.between(2000, 10_000) * this.scale);
       sim.placeCup();
     }
