@@ -323,7 +323,7 @@ class Episode {
       clock: world.clock, sim: world.sim, notice: () => this.#status?.notice ?? null,
       pressMarginMs: PRESS_MARGIN_MS * scale, lookEveryMs: LOOK_EVERY_MS * scale, pressAgainMs: PRESS_AGAIN_MS * scale,
     });
-    if (world.clock instanceof CoastingClock) world.clock.coastOver({ sim: world.sim, link: () => this.#host?.link, heartbeatMs: world.hw.heartbeatMs });
+    if (world.clock instanceof CoastingClock) world.clock.coastOver({ sim: world.sim, link: () => this.#host?.link, host: () => this.#host, heartbeatMs: world.hw.heartbeatMs });
     const host = profile.host;
     const downs = (host?.crashRate ?? 0) + (host?.powerCutRate ?? 0);
     this.#aim = world.clock instanceof ManualClock && Aim.active(profile.aim) ? new Aim(profile.aim!, new Random((spec.seed ^ 0x0a1f_b06e) >>> 0), {
