@@ -9,6 +9,8 @@ import { SerialTransport } from '../../hardware/src/serial-transport.js';
 import { DeviceSimulator } from '../../device-sim/src/simulator.js';
 import { createPtyPair, keepSerialAttached, type PtyPair } from '../../device-sim/src/pty.js';
 
+/** Upper bound of each wait: a pty's close is seen by polling, slow on a loaded machine (each wait ends as soon as it holds). */
+const WAIT_MS = 15_000;
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
@@ -46,26 +48,26 @@ describe('simulator over a pty', () => {
     let attaches = 0;
     const detach = keepSerialAttached({ path: pair.simPath, baudRate: profile.baudRate, clock, retryMs: 50, attach: (t) => (attaches++, sim.attach(t)) });
     cleanups.push(detach);
-    expect(await waitFor(() => attaches === 1, 3000)).toBe(true);
+    expect(await waitFor(() => attaches === 1, WAIT_MS)).toBe(true);
 
     const frames: Frame[] = [];
     const host = await openHost(pair, frames);
     host.write(encodeFrame({ kind: 'C', seq: 5, body: `HELLO,v=${PROTOCOL_VERSION},cat=${CATALOGUE_HASH}` }));
-    expect(await waitFor(() => frames.some((f) => f.kind === 'A' && f.seq === 5), 3000)).toBe(true);
+    expect(await waitFor(() => frames.some((f) => f.kind === 'A' && f.seq === 5), WAIT_MS)).toBe(true);
     expect(frames.find((f) => f.kind === 'A')!.body).toContain(`boot=${sim.bootId}`);
-    expect(await waitFor(() => frames.filter((f) => f.kind === 'H').length >= 2, 3000)).toBe(true);
+    expect(await waitFor(() => frames.filter((f) => f.kind === 'H').length >= 2, WAIT_MS)).toBe(true);
     expect(frames.find((f) => f.kind === 'H')!.body).toBe(`HB,boot=${sim.bootId},st=idle,cup=1`);
 
     let hostClosed = false;
     host.onClose(() => (hostClosed = true));
     await pair.unplug();
-    expect(await waitFor(() => hostClosed && !sim.status().attached, 3000)).toBe(true);
+    expect(await waitFor(() => hostClosed && !sim.status().attached, WAIT_MS)).toBe(true);
     await pair.replug();
-    expect(await waitFor(() => attaches === 2, 3000)).toBe(true);
+    expect(await waitFor(() => attaches === 2, WAIT_MS)).toBe(true);
     const frames2: Frame[] = [];
     const host2 = await openHost(pair, frames2);
     host2.write(encodeFrame({ kind: 'C', seq: 6, body: 'STATUS' }));
-    expect(await waitFor(() => frames2.some((f) => f.kind === 'A' && f.seq === 6), 3000)).toBe(true);
+    expect(await waitFor(() => frames2.some((f) => f.kind === 'A' && f.seq === 6), WAIT_MS)).toBe(true);
     expect(frames2.find((f) => f.kind === 'A')!.body).toBe(`OK,st=idle,slot=0,cup=1,boot=${sim.bootId},lifts=0`);
   });
 
