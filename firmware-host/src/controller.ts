@@ -19,7 +19,7 @@ import { DEFAULT_TIMING, type DoseTiming, type ScheduledPouch } from './roll/typ
 import type { DoseClass, DoseRow, FinalState, OpenHead, Store } from './store/store.js';
 import type { Reading } from './dosing/judge.js';
 import {
-  createDoseMachine, doseWindows, type DoseDeps, type DoseMachine, type DoseResume, type DoseSpec, type MotionInput, type MotionOutcome, type Notice,
+  createDoseMachine, doseWindows, type DoseDeps, type DoseMachine, type DoseResume, type DoseSpec, type DoseWindows, type MotionInput, type MotionOutcome, type Notice,
 } from './dosing/dose-machine.js';
 
 export type DosingOutcome = {
@@ -43,7 +43,8 @@ export type DispensingStep = 'checking' | 'rotating' | 'releasing' | 'counting' 
 export type ControllerStatus = {
   phase: ControllerPhase;
   step: DispensingStep | null;
-  current: { doseId: string; intakeAtMs: number; pillCount: number } | null;
+  /** The dose the robot runs now, with its windows as its dose machine keeps them (the one definition). */
+  current: { doseId: string; intakeAtMs: number; pillCount: number; windows: DoseWindows } | null;
   next: { doseId: string; intakeAtMs: number } | null;
   notice: Notice | null;
   lastOutcome: DosingOutcome | null;
@@ -247,7 +248,7 @@ export class Controller {
     const next = open.find((d) => d.doseId !== this.#actorDoseId && d.state === 'scheduled');
     const reconciled = this.#reconciled;
     const [phase, step] = snap && snap.status === 'active' ? phaseOf(snap.value) : [reconciled ? 'idle' as const : 'starting' as const, null];
-    return { phase, step, current, next, notice: snap?.context.notice ?? null, reconciled };
+    return { phase, step, current, windows: snap?.context.dose.windows, next, notice: snap?.context.notice ?? null, reconciled };
   }
 
   #statusOf(p: StatusParts): ControllerStatus {
@@ -255,7 +256,7 @@ export class Controller {
     return {
       phase: p.phase,
       step: p.step,
-      current: current ? { doseId: current.doseId, intakeAtMs: current.intakeAtMs, pillCount: current.pillCount } : null,
+      current: current && p.windows ? { doseId: current.doseId, intakeAtMs: current.intakeAtMs, pillCount: current.pillCount, windows: p.windows } : null,
       next: next ? { doseId: next.doseId, intakeAtMs: next.intakeAtMs } : null,
       notice: p.notice,
       lastOutcome: this.#lastOutcome,
@@ -647,6 +648,8 @@ type StatusParts = {
   phase: ControllerPhase;
   step: DispensingStep | null;
   current: OpenHead | undefined;
+  /** The running dose's windows (its dose machine's). */
+  windows: DoseWindows | undefined;
   next: OpenHead | undefined;
   notice: Notice | null;
   reconciled: boolean;

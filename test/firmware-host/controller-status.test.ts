@@ -28,6 +28,16 @@ function rig(dbPath?: string): { h: SimHarness; clock: ManualClock } {
 const view = (s: ControllerStatus) => `${s.phase} ${s.current?.doseId ?? '-'} next ${s.next?.doseId ?? '-'}`;
 
 describe('controller status', () => {
+  it("gives the current dose's windows as its dose machine keeps them: the next dose's early time closes it", () => {
+    const { h, clock } = rig();
+    // Doses 4 minutes apart: the next one's early window (1 min) opens 3 minutes after this one is due, before its own close (5).
+    const pouches = scenarioRoll('R1', clock.now(), [2, 3], 5 * MIN, 4 * MIN);
+    h.sim.loadPouches(pouches.map((p) => ({ slot: p.slot, label: p.label, pills: p.pillCount })));
+    h.controller.loadSchedule({ rollId: 'R1', citizenId: 'C1', pouches });
+    const due = pouches[0]!.intakeAtMs;
+    expect(h.controller.status().current?.windows).toEqual({ earlyAtMs: due - MIN, dueAtMs: due, overdueAtMs: due + 2 * MIN, closeAtMs: due + 3 * MIN });
+  });
+
   it('shows each dose as current and the one after it as next, from the first dose to the end of the roll', () => {
     const { h, clock } = rig();
     const pouches = scenarioRoll('R1', clock.now(), [2, 3, 4]);

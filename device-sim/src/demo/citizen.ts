@@ -3,14 +3,14 @@
 // When a dose falls due the citizen decides, from the demo's seed, whether to
 // forget it, when to press (0–10 minutes after it fell due) and how long to
 // take to lift the cup (5–30 s); from then on the shared citizen acts on what
-// the robot shows. A yellow dose may leave pills in the cup: the citizen
-// empties it a few minutes later, as the screen asks.
+// the robot shows. A yellow dose may leave pills in the cup: the care staff
+// empty it a few minutes later (world/staff.ts, as in the soak).
 import { Random } from '../random.js';
 import type { Clock } from '../../../protocol/src/clock.js';
 import type { DeviceSimulator } from '../simulator.js';
 import type { Controller, ControllerStatus, DosingOutcome } from '../../../firmware-host/src/controller.js';
 import { Citizen } from '../world/citizen.js';
-import { windowsOf } from '../soak/referee.js';
+import { staffTakeCup } from '../world/staff.js';
 
 export type CitizenOptions = {
   clock: Clock;
@@ -89,7 +89,7 @@ export class SimulatedCitizen {
     const forget = this.#rng.chance(this.#o.forgetRate);
     if (forget) this.#o.say(`(the citizen will forget dose ${dose.doseId})`);
     const now = this.#o.clock.now();
-    this.#citizen.expect(windowsOf(dose.intakeAtMs), {
+    this.#citizen.expect(dose.windows, {
       forget,
       pressAtMs: [now + Math.round(this.#rng.between(0, 10) * MIN)],
       liftDelayMs: this.#rng.between(5, 30) * 1000,
@@ -99,7 +99,14 @@ export class SimulatedCitizen {
 
   #outcome(o: DosingOutcome): void {
     this.#citizen.end();
-    // A yellow dose may have left pills in the cup: the citizen empties it (the robot shows the error until then).
-    if (o.final === 'failed' && o.cls === 'yellow') this.#after(this.#rng.between(1, 5) * MIN, () => this.take());
+    // A yellow dose may have left pills in the cup: the care staff empty it (the robot shows the error until then), as
+    // in the soak, so pills the robot said not to take never count as the citizen's.
+    if (o.final === 'failed' && o.cls === 'yellow') {
+      this.#after(this.#rng.between(1, 5) * MIN, () => {
+        if (!staffTakeCup(this.#o.sim)) return;
+        this.#o.say('care staff empty the cup');
+        this.#after(this.#rng.between(1, 3) * MIN, () => this.#o.sim.placeCup());
+      });
+    }
   }
 }
