@@ -310,7 +310,8 @@ export class Controller {
   #uncertainDose(): string | null {
     const open = this.#o.store.openDoses(1)[0];
     if (!open || open.state !== 'dispensing') return null;
-    return this.#o.store.intents(open.doseId).some((i) => i.name !== 'ROTATE') ? open.doseId : null;
+    // A RELEASE or SHAKE the MCU refused moved nothing; one it ran, or whose end the host never heard, may have let pills fall.
+    return this.#o.store.intents(open.doseId).some((i) => i.name !== 'ROTATE' && !(i.result && (JSON.parse(i.result) as MotionOutcome).type === 'REFUSED')) ? open.doseId : null;
   }
 
   // ------------------------------------------------------------ signal
