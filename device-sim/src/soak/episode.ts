@@ -85,6 +85,8 @@ export type DosingVerdict = {
   soakClass: Judgement['cls'] | CareClass;
   reason: string | null;
   robotFailure: boolean;
+  /** The dose's events the alarm centre holds when it is judged, one per event id, as an operator sees them. */
+  alarms?: string[];
 };
 
 /** Samples of the running class counts, every this many dosings (the report's chart). */
@@ -793,7 +795,7 @@ class Episode {
       bump(t.missedReasons, j.reason ?? 'unknown');
     } else this.#countDosing(j.cls, j.reason, j.robotFailure, dose.prescription.printedPills);
     if (j.cls === 'red' || j.violations.length > 0) this.#failing();
-    this.opts.onDosing?.({ dosing, doseId, outcome: outcomes[0], soakClass: j.cls, reason: j.reason, robotFailure: j.robotFailure });
+    this.opts.onDosing?.({ dosing, doseId, outcome: outcomes[0], soakClass: j.cls, reason: j.reason, robotFailure: j.robotFailure, alarms });
   }
 
   #countDosing(cls: 'correct' | 'green' | 'yellow' | 'red', reason: string | null, robotFailure: boolean, printedPills: number): void {
