@@ -9,9 +9,18 @@
 // events are aimed at the moments that matter (world/aim.ts: the host down
 // during a release or between two commits, the MCU reset on a retry, the cup
 // lifted while pills fall, the last seconds of a window). After each
-// dose the referee (referee.ts) judges it from that copy and the simulator's
-// ledger; the controller's records are read only to pace the run (when a dose
-// is over) and as the alarm centre's stand-in (the alarm outbox).
+// dose the referee (referee.ts) judges it from that copy, the simulator's
+// ledger and what the real alarm centre (centre.ts) holds; the controller's
+// records are read only to pace the run (when a dose is over, when its light
+// and its alarm outbox have settled).
+//
+// Both transports play that world. On the pty (socat pairs, serialport, the
+// wall clock with the citizen's minutes scaled: PTY_TIME_SCALE) a crashed host's
+// serial port closes with it and the next host opens it again on the same store
+// file, a power cut takes the simulator's power too, and the robot's delivery
+// loop posts to the centre through the profile's network faults. The aimed
+// events need virtual time and the care staff would race dose times scaled to
+// milliseconds: both are the memory transport's only.
 //
 // Idle time is skipped, not simulated: the citizen's next dose is placed
 // relative to the moment the previous one ended, so a dosing costs the
