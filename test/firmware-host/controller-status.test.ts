@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../protocol/src/clock.js';
 import { SimHarness } from '../../device-sim/src/harness/sim-harness.js';
 import type { ControllerStatus } from '../../firmware-host/src/controller.js';
-import { Citizen, controllerView, MIN, QUICK_TIMING, scenarioRoll } from './scenarios/kit.js';
+import { citizenFor, MIN, QUICK_TIMING, scenarioRoll } from './scenarios/kit.js';
 
 const T0 = Date.UTC(2027, 0, 4, 6, 0);
 const silent = pino({ level: 'silent' });
@@ -39,7 +39,7 @@ describe('controller status', () => {
     h.controller.on('status', (s) => {
       if (seen.at(-1) !== view(s)) seen.push(view(s));
     });
-    const citizen = new Citizen({ clock, sim: h.sim, view: controllerView(h.controller) }).start();
+    const citizen = citizenFor({ clock, sim: h.sim, controller: h.controller, store: h.store }).start();
     expect(h.runUntil(() => h.outcomes.length === 3, 60 * MIN)).toBe(true);
     citizen.stop();
     expect(h.outcomes.map((o) => `${o.doseId} ${o.final}`)).toEqual(['R1-001 taken', 'R1-002 taken', 'R1-003 taken']);

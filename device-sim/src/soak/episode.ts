@@ -40,6 +40,9 @@
 // press for one (confused). The referee judges each from the episode's own
 // record of what the staff did, and when the roll ends looks again for a cut
 // or an alarm that came late, and for the centre's silence of each pause.
+// Aimed (world/aim.ts, careAtClaim), the staff also take the very dose the
+// citizen pressed for as the robot checks the press, between the MCU's STATUS
+// and the robot's claim: the robot must refuse its own claim and move nothing.
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -58,6 +61,7 @@ import type { FaultRates } from '../faults.js';
 import { createPtyPair, keepSerialAttached } from '../pty.js';
 import { PRESENTED_GRACE_MS } from '../../../firmware-host/src/dosing/dose-machine.js';
 import { Citizen, LOOK_EVERY_MS, PRESS_AGAIN_MS, type CitizenPlan } from '../world/citizen.js';
+import { staffTakeCup } from '../world/staff.js';
 import { Aim } from '../world/aim.js';
 import { emptyCare, emptyTally, mergeTallies, type SoakTally } from './report.js';
 import { episodeSeed, type EpisodeSpec } from './runner.js';
@@ -96,6 +100,8 @@ export type DosingVerdict = {
   robotFailure: boolean;
   /** The dose's events the alarm centre holds when it is judged, one per event id, as an operator sees them. */
   alarms?: string[];
+  /** The staff took this dose out of dispensing as the robot checked the citizen's press (aim.careAtClaim). */
+  careAtClaim?: true;
 };
 
 /** Samples of the running class counts, every this many dosings (the report's chart). */
@@ -327,6 +333,8 @@ type CareGroup = {
   resumeAfter: string | null;
   /** Index of the pause in the episode's list. */
   pause: number | null;
+  /** Aimed at the check of a press (aim.careAtClaim), not drawn as a dose was placed. */
+  atClaim?: true;
 };
 /** The staff's id on the robot's care actions. */
 const CARE_STAFF = 'soak-staff';
@@ -384,6 +392,12 @@ class Episode {
   #pausesAudited = 0;
   /** Where the roll's doses wait until their turn (a year ahead). */
   #rollFarMs = 0;
+  /** The staff's action aimed at a press being checked (aim.careAtClaim): its own stream, the action it takes. */
+  readonly #staffRng: Random;
+  /** The dose whose end the episode waits for (the press being checked is this one's). */
+  #waitingFor: string | undefined;
+  /** The staff are to take this dose out of dispensing now, before the robot claims it (set by the aim, done by #dose). */
+  #careAtClaim: string | undefined;
 
   constructor(
     private readonly spec: EpisodeSpec,
@@ -396,6 +410,7 @@ class Episode {
     this.#rng = new Random((spec.seed ^ 0x5eed_c17e) >>> 0);
     this.#netRng = new Random((spec.seed ^ 0x7e1a_9d01) >>> 0);
     this.#careRng = new Random((spec.seed ^ 0x0ca2_e5a1) >>> 0);
+    this.#staffRng = new Random((spec.seed ^ 0x0ca2_c1a1) >>> 0);
     this.#clock = world.clock;
     this.#sim = world.sim;
     this.#timing = scaledTiming(scale);
@@ -414,7 +429,11 @@ class Episode {
       hostDown: (powerCut, backAtMs) => this.#crash(powerCut, backAtMs),
       liftCup: (done) => this.#citizen.liftNow(done),
       count: (e) => bump((this.#tally.world.events ??= {}), e),
-    }) : undefined;
+      checkingPress: () => this.#checkingPress(),
+      careAtClaim: () => {
+        this.#careAtClaim = this.#waitingFor;
+      },
+    }, this.#staffRng) : undefined;
   }
 
   async run(): Promise<SoakTally> {
@@ -696,7 +715,17 @@ class Episode {
     if (!dose) throw new Error(`episode ${this.spec.index}: dose ${doseId} has no plan`);
     this.#begin(doseId);
     const boots = this.#boots;
-    await this.#need(() => this.#ended(doseId, boots), this.#limitMs, doseId, 'the dose never ended');
+    for (;;) {
+      // The wait stops early when the staff are to act on the press being checked (aim.careAtClaim): virtual time stands
+      // still while they do, so their action commits before the MCU's answer reaches the host.
+      this.#waitingFor = doseId;
+      await this.#need(() => this.#careAtClaim !== undefined || this.#ended(doseId, boots), this.#limitMs, doseId, 'the dose never ended');
+      this.#waitingFor = undefined;
+      const atClaim = this.#careAtClaim;
+      this.#careAtClaim = undefined;
+      if (atClaim === undefined) break;
+      if (await this.#careAtPress(doseId, dose)) return;
+    }
     this.#clock.clearTimeout(this.#crashTimer);
     this.#crashOnTake = undefined;
     this.#aim?.end();
@@ -715,7 +744,7 @@ class Episode {
     // centre catches up (delivery may take virtual minutes under network faults, and the world goes on meanwhile).
     const endMs = this.#clock.now();
     const next = this.#roll[this.#roll.indexOf(doseId) + 1];
-    if (next) this.#begin(next);
+    if (next && !this.#staffToAct(next)) this.#begin(next);
     await this.#deliver(doseId);
     this.#judge(doseId, dose, endMs);
   }
@@ -834,8 +863,7 @@ class Episode {
   /** The care staff empty a cup left with pills in it (or bring one back) before the next dose. */
   async #emptyCup(rng: Random): Promise<void> {
     const sim = this.#sim;
-    if (sim.status().pillsInCup > 0 || !sim.cupPresent) {
-      sim.takeCup('staff');
+    if (staffTakeCup(sim)) {
       await this.#sleep(rng.between(2000, 10_000) * this.scale);
       sim.placeCup();
     }
@@ -914,6 +942,34 @@ class Episode {
     return true;
   }
 
+  /** The first dose of a care action the staff have yet to take: its citizen and crash wait for the staff's time. */
+  #staffToAct(doseId: string): boolean {
+    const g = this.#careOf.get(doseId);
+    return g !== undefined && g.actedAtMs === null && g.doses[0] === doseId;
+  }
+
+  /**
+   * The staff come when they planned, counted from the end of the dose before; when the alarm centre took the world
+   * past that (delivery under network faults may take virtual minutes after the dose before), the action and its doses
+   * move later together, before the citizen or the robot could act on the old times (a pause must still cover its
+   * doses, a confused press still come after the staff acted).
+   */
+  async #onTime(g: CareGroup): Promise<void> {
+    if (this.#clock.now() <= g.actAtMs) return;
+    await this.#need(() => this.#host !== undefined && this.#status?.reconciled === true, this.#limitMs, g.doses[0]!, 'the host never came back before the staff acted');
+    const delta = Math.round(this.#clock.now() + LEAD_MS * this.scale - g.actAtMs);
+    g.actAtMs += delta;
+    for (const doseId of g.doses) {
+      const d = this.#doses.get(doseId)!;
+      d.prescription = { ...d.prescription, windows: windowsOf(d.prescription.windows.dueAtMs + delta, this.#timing) };
+      d.plan = { ...d.plan, pressAtMs: d.plan.pressAtMs.map((t) => t + delta) };
+      if (d.crashAtMs !== null) d.crashAtMs += delta;
+    }
+    const first = g.doses[0]!;
+    this.#retime!.run(this.#doses.get(first)!.prescription.windows.dueAtMs, first);
+    this.#host!.controller.scheduleChanged();
+  }
+
   /** The staff act through the robot's own care actions (the pharmacy screen's): the store, then the controller. */
   async #careAct(g: CareGroup): Promise<void> {
     await this.#sleep(Math.max(0, g.actAtMs - this.#clock.now()));
@@ -971,11 +1027,74 @@ class Episode {
   async #careDose(doseId: string): Promise<void> {
     const g = this.#careOf.get(doseId)!;
     const dose = this.#doses.get(doseId)!;
+    if (g.actedAtMs === null) await this.#onTime(g);
     this.#begin(doseId);
     if (g.actedAtMs === null) await this.#careAct(g);
     // Its time passes (and a confused citizen's press, with whatever a wrong robot would make of it).
     const lastPress = dose.plan.pressAtMs.at(-1);
     const untilMs = Math.max(dose.prescription.windows.dueAtMs, lastPress === undefined ? 0 : lastPress + CARE_WATCH_MS * this.scale);
+    await this.#careDoseEnds(doseId, dose, g, untilMs);
+  }
+
+  /**
+   * The staff's action was aimed at the exchange between a press and the claim (aim.careAtClaim): the robot has asked
+   * the MCU's STATUS for the dose the citizen pressed for, and its answer is on the wire. The staff take that very dose
+   * out of dispensing now through the robot's care actions (the pharmacy screen's): released for travel, withdrawn by
+   * label, or paused while it is not yet due. The robot must then refuse its own claim (no motion) and the dose is
+   * judged as the staff's, never as a dosing. False when the dose was no longer waiting to be dispensed (nothing done).
+   */
+  async #careAtPress(doseId: string, dose: Dose): Promise<boolean> {
+    const h = this.#host;
+    if (!h || h.store.dose(doseId)?.state !== 'scheduled') return false;
+    const care = await this.#careBackend(h);
+    // Virtual time stood still while the screens' backend was fetched: the robot is where it was.
+    if (this.#host !== h || h.store.dose(doseId)?.state !== 'scheduled') return false;
+    const now = this.#clock.now();
+    const r = this.#staffRng;
+    const dueAtMs = dose.prescription.windows.dueAtMs;
+    // A pause takes only doses still to come: the dose pressed for in its early window, before it is due.
+    const actions: CareAction[] = ['travel', 'withdrawByLabel', ...(dueAtMs > now && !h.store.activePause() ? ['pause' as const] : [])];
+    const action = actions[r.int(actions.length)]!;
+    const g: CareGroup = { action, kind: CARE_CLASS_OF[action], doses: [doseId], actAtMs: now, actedAtMs: now, resumeAfter: null, pause: null, atClaim: true };
+    let res: CareResult;
+    if (action === 'pause') {
+      const untilMs = dueAtMs + Math.round(PAUSE_TAIL_MS * this.scale);
+      res = care.pause({ fromMs: now, untilMs, reason: 'hospital' }, CARE_STAFF);
+      if (res.ok) g.pause = this.#pauses.push({ fromMs: now, untilMs, endedEarly: false }) - 1;
+    } else if (action === 'travel') res = care.travel(1, CARE_STAFF);
+    else res = care.withdraw({ doseIds: [doseId] }, CARE_STAFF);
+    const state = { suspended: 'suspended', travel: 'travel', withdrawn: 'withdrawn' }[g.kind];
+    if (!res.ok || res.doses.length !== 1 || h.store.dose(doseId)?.state !== state) {
+      throw new Error(`episode ${this.spec.index} (seed ${this.spec.seed}), dose ${doseId}: the staff's ${action} as the press was checked did not take that dose (${res.ok ? `${res.doses.length} doses moved` : `${res.code}: ${res.message}`})`);
+    }
+    this.#careOf.set(doseId, g);
+    (this.#tally.care ??= emptyCare()).actions[action]++;
+    bump((this.#tally.world.events ??= {}), 'careAtClaim');
+    this.#careRoll.push({ doseId, slot: dose.prescription.slot, kind: g.kind, flagged: false });
+    // The events aimed at this dose's dispensing are moot now (its crash, drawn with the press, may still come).
+    this.#aim?.end();
+    // The robot has the watch's time to let go of the press (a held dose retries, and must find the claim refused too),
+    // and the dose's time passes (a pause ends after it).
+    await this.#careDoseEnds(doseId, dose, g, Math.max(dueAtMs, now + CARE_WATCH_MS * this.scale));
+    return true;
+  }
+
+  /**
+   * Whether the robot is checking a press for the dose the episode waits on (its machine asked the MCU's STATUS before
+   * claiming the dose: the first check after a press, or a held dose's retry), so the staff's action lands in between.
+   */
+  #checkingPress(): boolean {
+    const doseId = this.#waitingFor;
+    const h = this.#host;
+    if (doseId === undefined || h === undefined || this.#careAtClaim !== undefined || this.#careOf.has(doseId)) return false;
+    const s = h.controller.status();
+    // Dispensing, before any motion, with no notice (held shows one): checkingCup (or the CLEAR before it); with the cup
+    // in place the answer lets the robot go on to claim the dose (without it, the dose is held and the claim waits).
+    return s.phase === 'dispensing' && s.step === 'checking' && s.notice === null && s.current?.doseId === doseId && this.#sim.cupPresent;
+  }
+
+  /** A dose out of dispensing: its time passes until `untilMs`, the next dose is placed, the referee judges it. */
+  async #careDoseEnds(doseId: string, dose: Dose, g: CareGroup, untilMs: number): Promise<void> {
     await this.#sleep(Math.max(0, untilMs - this.#clock.now()));
     await this.#need(() => this.#host !== undefined && this.#status?.reconciled === true, this.#limitMs, doseId, 'the host never came back');
     if (g.doses[0] === doseId) this.#clock.clearTimeout(this.#crashTimer);
@@ -988,7 +1107,7 @@ class Episode {
     // it was, a year ahead): it is told the schedule changed, as if the dose had always been due then.
     if (nextId !== undefined && this.#careOf.get(nextId) !== g && this.#placeNext(doseId)) this.#host!.controller.scheduleChanged();
     const endMs = this.#clock.now();
-    if (nextId !== undefined) this.#begin(nextId);
+    if (nextId !== undefined && !this.#staffToAct(nextId)) this.#begin(nextId);
     await this.#deliver(doseId);
     this.#judgeCare(doseId, dose, g, endMs);
   }
@@ -1012,7 +1131,7 @@ class Episode {
       const d = this.#careRoll.find((x) => x.doseId === doseId);
       if (d) d.flagged = true;
     }
-    this.opts.onDosing?.({ dosing, doseId, outcome: outcomes[0], soakClass: j.cls, reason: j.reason, robotFailure: false });
+    this.opts.onDosing?.({ dosing, doseId, outcome: outcomes[0], soakClass: j.cls, reason: j.reason, robotFailure: false, ...(g.atClaim ? { careAtClaim: true as const } : {}) });
   }
 
   /**

@@ -29,11 +29,15 @@
 // | cupAwayAtClose                   | per dose the citizen presses for           | they press only 1.5–10 min before the close, having carried    |
 // |                                  |                                            | the cup away; it is back 1–6 s before or 1–120 s after the     |
 // |                                  |                                            | close (the held dose's retry then falls in the last seconds)   |
+// | careAtClaim                      | per STATUS the MCU receives while the host | the care staff take that very dose out of dispensing (travel,  |
+// |                                  | checks a press (the exchange before the    | a withdrawal by label, or a pause while it is not yet due)      |
+// |                                  | dose is claimed: first press, held retry)  | through the robot's care actions, before the answer arrives    |
 //
 // "The host goes down" is a host crash or, in the profile's ratio of
 // host.powerCutRate to host.crashRate, a power cut of host and MCU together.
 // The aim has its own random stream: a profile without aimed events runs
-// exactly as before.
+// exactly as before. The staff's action at a claim draws from a stream of its
+// own, so adding it left every other aimed event where it was until one fires.
 
 import type { Clock, TimerHandle } from '../../../protocol/src/clock.js';
 import type { Command } from '../../../protocol/src/catalogue.js';
@@ -43,7 +47,7 @@ import type { Random } from '../random.js';
 import type { CitizenPlan } from './citizen.js';
 
 export const AIM_EVENTS = ['hostDownInMotion', 'hostDownInShake', 'hostDownInClear', 'mcuResetInClear', 'mcuResetInRelease', 'retryFault',
-  'hostDownAtClose', 'hostDownAfterOutcome', 'deafAtClose', 'stickAtClose', 'cupLiftInMotion', 'cupLiftInShake', 'cupAwayAtClose'] as const;
+  'hostDownAtClose', 'hostDownAfterOutcome', 'deafAtClose', 'stickAtClose', 'cupLiftInMotion', 'cupLiftInShake', 'cupAwayAtClose', 'careAtClaim'] as const;
 export type AimEvent = (typeof AIM_EVENTS)[number];
 export type AimRates = Partial<Record<`${AimEvent}Rate`, number>>;
 
@@ -63,6 +67,13 @@ export type AimWorld = {
   liftCup(done: boolean): void;
   /** Counts an aimed event that happened (the report's world events). */
   count(event: string): void;
+  /**
+   * Whether the host is checking a press right now (the dose machine asked the MCU's STATUS before claiming the dose)
+   * and the staff could act on that dose; only asked when careAtClaim has a rate.
+   */
+  checkingPress?(): boolean;
+  /** The staff take the dose whose press is being checked out of dispensing, before the MCU's answer reaches the host. */
+  careAtClaim?(): void;
 };
 
 export class Aim {
@@ -77,7 +88,7 @@ export class Aim {
   /** Motions the MCU is to reset during (decided as the command arrives, done once it runs); true: before the cut. */
   readonly #resetDuring = new Map<string, boolean>();
 
-  constructor(private readonly rates: AimRates, private readonly rng: Random, private readonly w: AimWorld) {
+  constructor(private readonly rates: AimRates, private readonly rng: Random, private readonly w: AimWorld, private readonly staffRng: Random = rng) {
     w.sim.watch = { command: (c) => this.#command(c), motion: (m) => this.#motion(m) };
   }
 
@@ -163,6 +174,11 @@ export class Aim {
 
   #command(cmd: Command): SimAimed {
     if (!this.#windows) return undefined;
+    if (cmd.name === 'STATUS') {
+      const rate = this.#rate('careAtClaim');
+      if (rate > 0 && this.w.careAtClaim && this.w.checkingPress?.() && this.staffRng.chance(rate)) this.w.careAtClaim();
+      return undefined;
+    }
     if (cmd.name === 'CLEAR') {
       if (this.rng.chance(this.#rate('mcuResetInClear'))) {
         this.w.count('mcuResetInClear');

@@ -26,6 +26,11 @@ export type CitizenPlan = {
   placeBackMs: number;
   /** The empty cup carried away before the dose and put back later. */
   cupAway?: { atMs: number; backAtMs: number } | undefined;
+  /**
+   * Once the cup is back, they lift it again this long later while the light still says "take the cup" (a light left
+   * on by a host that went down, say), until the dose ends. Absent: one lift per dose.
+   */
+  liftAgainAfterMs?: number | undefined;
 };
 
 /** The citizen looks at the robot this often while a dose is under way. */
@@ -154,7 +159,7 @@ export class Citizen {
 
   #look(): void {
     const plan = this.#plan;
-    if (!plan || this.#lifted) return;
+    if (!plan || (this.#lifted && plan.liftAgainAfterMs === undefined)) return;
     const { clock, sim } = this.#o;
     const now = clock.now();
     const signal = sim.status().signal;
@@ -166,9 +171,15 @@ export class Citizen {
         this.#lifted = true;
         this.#o.onAct?.('lift');
         this.#placeAt(now + plan.placeBackMs);
+        if (plan.liftAgainAfterMs !== undefined) this.#at(now + plan.placeBackMs + plan.liftAgainAfterMs, () => this.#look());
         return;
       }
     } else this.#presentSinceMs = undefined;
+    if (this.#lifted) {
+      // Lifted once already: they only look whether the light still asks for the cup.
+      this.#at(now + this.#lookEveryMs, () => this.#look());
+      return;
+    }
     const notice = this.#o.notice();
     const w = this.#windows!;
     // "Empty the cup first": the citizen lifts the cup, empties it, puts it back, and presses again later.

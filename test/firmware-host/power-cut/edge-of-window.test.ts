@@ -15,7 +15,7 @@ import { Store } from '../../../firmware-host/src/store/store.js';
 import { Controller } from '../../../firmware-host/src/controller.js';
 import { PRESENTED_GRACE_MS, doseWindows } from '../../../firmware-host/src/dosing/dose-machine.js';
 import type { DoseTiming } from '../../../firmware-host/src/roll/types.js';
-import { Citizen, MIN, controllerView, referee, scenarioRoll, tally } from '../scenarios/kit.js';
+import { citizenFor, MIN, referee, scenarioRoll, tally } from '../scenarios/kit.js';
 
 const silent = pino({ level: 'silent' });
 const T0 = Date.UTC(2027, 0, 4, 6, 0);
@@ -54,7 +54,7 @@ describe('the edge of the window', () => {
         const pouches = scenarioRoll('E', r.clock.now(), [3], 2 * MIN);
         r.sim.loadPouches(pouches.map((p) => ({ slot: p.slot, label: p.label, pills: p.pillCount })));
         r.controller.loadSchedule({ rollId: 'E', citizenId: 'C1', pouches });
-        const closeAtMs = doseWindows(pouches[0]!.intakeAtMs, TIMING, null).closeAtMs;
+        const { dueAtMs, closeAtMs } = doseWindows(pouches[0]!.intakeAtMs, TIMING, null);
         let silenced = false;
         r.controller.on('status', (s) => {
           if (!silentAtRelease || silenced || s.step !== 'releasing') return;
@@ -63,10 +63,12 @@ describe('the edge of the window', () => {
           r.sim.setFault('notAnswering', 1);
           r.clock.setTimeout(() => r.sim.setFault('notAnswering', 0), 20);
         });
-        r.clock.advance(closeAtMs - beforeCloseMs - r.clock.now());
-        r.sim.pressButton();
-        // The citizen takes the cup 20 s after the light asks for it (after the close for the late presses).
-        const citizen = new Citizen({ clock: r.clock, sim: r.sim, view: controllerView(r.controller), takeAfterMs: 20_000, pressIn: [] }).start();
+        // The citizen presses once, this close to the close (no margin kept), and takes the cup 20 s after the light asks
+        // for it (after the close for the late presses).
+        const citizen = citizenFor({
+          clock: r.clock, sim: r.sim, controller: r.controller, store: r.store,
+          habits: { pressAfterDueMs: [closeAtMs - beforeCloseMs - dueAtMs], liftDelayMs: 20_000 }, citizen: { pressMarginMs: 0 },
+        }).start();
         r.clock.runUntil(() => r.store.dose('E-001')!.finalAtMs !== null, 30 * MIN);
         citizen.stop();
         const d = r.store.dose('E-001')!;
@@ -133,8 +135,8 @@ describe('brown-outs', () => {
       presses.push(r.clock.now());
       press();
     };
-    // The citizen presses once per dose (not again when the robot goes back to waiting) and takes the cup when asked.
-    const citizen = new Citizen({ clock: r.clock, sim: r.sim, view: controllerView(r.controller), takeAfterMs: 5000, pressAgainMs: 3.5 * MIN }).start();
+    // The citizen presses once per dose, as it falls due, and takes the cup 5 s after the light asks for it.
+    const citizen = citizenFor({ clock: r.clock, sim: r.sim, controller: r.controller, store: r.store, habits: { liftDelayMs: 5000 } }).start();
     r.clock.runUntil(() => r.store.openDoses(1).length === 0, roll.length * 4 * MIN + 60 * MIN);
     citizen.stop();
     const problems: string[] = [];

@@ -26,7 +26,7 @@ import { DeviceLink } from '../../../firmware-host/src/link/link.js';
 import { Store } from '../../../firmware-host/src/store/store.js';
 import { Controller } from '../../../firmware-host/src/controller.js';
 import { doseWindows } from '../../../firmware-host/src/dosing/dose-machine.js';
-import { Citizen, explain, MIN, QUICK_TIMING, referee, scenarioRoll, tally, type RefereeReport } from '../scenarios/kit.js';
+import { explain, robotNow, ScenarioCitizen, MIN, QUICK_TIMING, referee, scenarioRoll, tally, type RefereeReport } from '../scenarios/kit.js';
 
 const silent = pino({ level: 'silent' });
 const QUICK_PROFILE = fileURLToPath(new URL('../scenarios/fixtures/dosis-r1-quick.json', import.meta.url));
@@ -115,10 +115,7 @@ describe('power cuts in process', () => {
       world.setTimeout(() => (host = boot()), rng.between(0, 15_000));
     };
 
-    const citizen = new Citizen({
-      clock: world, sim, takeAfterMs: 3000,
-      view: () => (host ? { phase: host.controller.status().phase, notice: host.controller.status().notice } : undefined),
-    });
+    const citizen = new ScenarioCitizen({ clock: world, sim, robot: () => robotNow(host), habits: { liftDelayMs: 3000 } });
     // The cut is armed at a press, for a random moment of the dosing that follows.
     const press = sim.pressButton.bind(sim);
     sim.pressButton = () => {
@@ -174,8 +171,7 @@ describe('power cuts in process', () => {
     const profile = loadProfile('dosis-r1');
     const sim = new DeviceSimulator({ clock: world, profile, seed: 5, logger: silent });
     let host: Host | undefined = bootHost(world, file, sim, profile);
-    const view = () => (host ? { phase: host.controller.status().phase, notice: host.controller.status().notice } : undefined);
-    const citizen = new Citizen({ clock: world, sim, view }).start();
+    const citizen = new ScenarioCitizen({ clock: world, sim, robot: () => robotNow(host) }).start();
     expect(runSteps(world, () => host!.controller.status().reconciled, 60_000, 100)).toBe(true);
     const pouches = scenarioRoll('S', world.now(), [3, 2], 2 * MIN, SPACING_MS);
     sim.loadPouches(pouches.map((p) => ({ slot: p.slot, label: p.label, pills: p.pillCount })));
@@ -245,9 +241,13 @@ describe('power cuts in process', () => {
       const world = new ManualClock(T0);
       const sim = new DeviceSimulator({ clock: world, profile, seed: 7, logger: silent });
       let host: Host | undefined = bootHost(world, file, sim, profile, timing);
-      const view = () => (host ? { phase: host.controller.status().phase, notice: host.controller.status().notice } : undefined);
-      // The citizen keeps lifting the cup while the light says "take the cup", also while the host is down.
-      const citizen = new Citizen({ clock: world, sim, view, pollMs: 20, takeAfterMs: 400, placeBackMs: 100, retakeAfterMs: 200, pressAgainMs: 600, pressIn: ['early', 'due', 'overdue'] }).start();
+      // The citizen presses as each dose's window opens and every 600 ms while it is open, and keeps lifting the cup
+      // while the light says "take the cup", also while the host is down.
+      const citizen = new ScenarioCitizen({
+        clock: world, sim, robot: () => robotNow(host), pollMs: 20,
+        habits: { pressAfterDueMs: [-timing.earlyMin * MIN + 20], pressEveryMs: 600, liftDelayMs: 400, placeBackMs: 100, liftAgainAfterMs: 200 },
+        citizen: { lookEveryMs: 20, pressAgainMs: 600, pressMarginMs: 0 },
+      }).start();
       expect(runSteps(world, () => host!.controller.status().reconciled, 60_000, 100)).toBe(true);
       const pouches = [3, 2, 4, 1].map((pills, i) => ({
         rollId: 'Q', position: i + 1, slot: i, label: `Q-00${i + 1}`, intakeAtMs: world.now() + 2000 + i * 1500, pillCount: pills, timing,
@@ -339,10 +339,7 @@ describe('power cuts in process', () => {
       counts.kills++;
       world.setTimeout(() => (host = boot()), rng.between(0, 15_000));
     };
-    const citizen = new Citizen({
-      clock: world, sim, takeAfterMs: 3000,
-      view: () => (host ? { phase: host.controller.status().phase, notice: host.controller.status().notice } : undefined),
-    });
+    const citizen = new ScenarioCitizen({ clock: world, sim, robot: () => robotNow(host), habits: { liftDelayMs: 3000 } });
     const press = sim.pressButton.bind(sim);
     sim.pressButton = () => {
       press();

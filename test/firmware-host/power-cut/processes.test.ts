@@ -27,7 +27,7 @@ import { DeviceSimulator } from '../../../device-sim/src/simulator.js';
 import { Random } from '../../../device-sim/src/random.js';
 import { createPtyPair, keepSerialAttached } from '../../../device-sim/src/pty.js';
 import { Store } from '../../../firmware-host/src/store/store.js';
-import { Citizen, explain, referee, scenarioRoll, tally, type RefereeReport } from '../scenarios/kit.js';
+import { explain, referee, scenarioRoll, ScenarioCitizen, tally, type RefereeReport } from '../scenarios/kit.js';
 
 const RIGS = 3;
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -197,9 +197,14 @@ async function runRig(index: number, cutsWanted: number): Promise<RigResult> {
     boot();
   };
 
-  const citizen = new Citizen({
-    clock, sim, pollMs: 20, pressAgainMs: 600, placeBackMs: 100, retakeAfterMs: 200, takeAfterMs: 250, pressIn: ['early', 'due', 'overdue'],
-    view: () => (host?.alive ? host.status : undefined),
+  // The citizen presses as a dose opens and every 600 ms while it is open, takes the cup 250 ms after the light asks for
+  // it and, while the light still asks, again; what they see of the robot is the host's status line (its screen) and,
+  // for the dose it shows, this process's connection to the file.
+  const citizen = new ScenarioCitizen({
+    clock, sim, pollMs: 20,
+    robot: () => (host?.alive && host.status ? { ...host.status, store } : undefined),
+    habits: { pressAfterDueMs: [-EARLY_MS + 20], pressEveryMs: 600, liftDelayMs: 250, placeBackMs: 100, liftAgainAfterMs: 200 },
+    citizen: { lookEveryMs: 20, pressAgainMs: 600, pressMarginMs: 0 },
   });
   const press = sim.pressButton.bind(sim);
   sim.pressButton = () => {

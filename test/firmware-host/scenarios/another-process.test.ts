@@ -19,7 +19,7 @@ import { SimHarness } from '../../../device-sim/src/harness/sim-harness.js';
 import { Store } from '../../../firmware-host/src/store/store.js';
 import { DB_WATCH_MS } from '../../../firmware-host/src/controller.js';
 import { migratePins, setPin } from '../../../firmware-host/src/screens/pin.js';
-import { Citizen, controllerView, DOSE_SPACING_MS, MIN, QUICK_TIMING, referee, scenarioRoll } from './kit.js';
+import { citizenFor, DOSE_SPACING_MS, MIN, QUICK_TIMING, referee, scenarioRoll } from './kit.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const T0 = Date.UTC(2027, 0, 4, 6, 0);
@@ -46,7 +46,7 @@ describe('a roll unloaded by another process', () => {
     migratePins(h.store.db);
     setPin(h.store.db, 'anna', '4711', clock.now());
     h.loadRoll([3, 4, 2].map((pills, i) => ({ intakeAtMs: T0 + 2 * MIN + i * DOSE_SPACING_MS, pills })));
-    const citizen = new Citizen({ clock, sim: h.sim, view: controllerView(h.controller) }).start();
+    const citizen = citizenFor({ clock, sim: h.sim, controller: h.controller, store: h.store }).start();
     // Dose 1 as usual, so the carousel stands at slot 0 and a turn to dose 2's slot would show.
     expect(h.runUntil(() => h.outcomes.length === 1, 10 * MIN)).toBe(true);
     expect(h.outcomes[0]).toMatchObject({ doseId: 'R1-001', final: 'taken', cls: 'correct' });
@@ -107,7 +107,7 @@ describe('a roll loaded by another process', () => {
     expect(h.controller.status().current?.doseId).toBe('R2-001');
 
     // An unrelated commit by the other process leaves the running dose alone; the roll is dispensed as usual.
-    const citizen = new Citizen({ clock, sim: h.sim, view: controllerView(h.controller) }).start();
+    const citizen = citizenFor({ clock, sim: h.sim, controller: h.controller, store: h.store }).start();
     expect(h.runUntil(() => h.controller.status().phase === 'dispensing', 10 * MIN)).toBe(true);
     other.log('pharmacy_note', null, { note: 'checked' });
     expect(h.runUntil(() => h.store.openDoses().length === 0, 30 * MIN)).toBe(true);

@@ -6,7 +6,8 @@
 //   doses 2…n−1   the fault at a rate that makes it certain or near-certain → the class the scenario expects
 //   fault off
 //   dose n        no fault                       → taken, correct (the robot recovered)
-// The citizen presses when a dose is due and takes the cup when the robot signals.
+// The citizen presses once as each dose falls due and takes the cup when the robot signals; the staff empty a cup a
+// failed dose left pills in.
 // After the roll, the referee checks the safety invariants against the ledger.
 
 import pino from 'pino';
@@ -15,7 +16,7 @@ import { ManualClock } from '../../../protocol/src/clock.js';
 import { FAULT_NAMES, type FaultName, type FaultRates } from '../../../device-sim/src/faults.js';
 import { SimHarness } from '../../../device-sim/src/harness/sim-harness.js';
 import type { DosingOutcome } from '../../../firmware-host/src/controller.js';
-import { Citizen, controllerView, DOSE_SPACING_MS, MIN, QUICK_TIMING, referee, tally, type RefereeReport } from './kit.js';
+import { citizenFor, DOSE_SPACING_MS, MIN, QUICK_TIMING, referee, tally, type RefereeReport, type ScenarioCitizen } from './kit.js';
 
 const T0 = Date.UTC(2027, 0, 4, 6, 0);
 const silent = pino({ level: 'silent' });
@@ -43,7 +44,7 @@ type Played = {
   h: SimHarness;
   outcomes: DosingOutcome[][];
   report: RefereeReport;
-  citizen: Citizen;
+  citizen: ScenarioCitizen;
   linkLost: number;
   mcuResets: number;
 };
@@ -92,7 +93,7 @@ function play(p: Play): Played {
     set(true);
     if (p.offAfterMs !== undefined) clock.setTimeout(() => set(false), p.offAfterMs);
   });
-  const citizen = new Citizen({ clock, sim: h.sim, view: controllerView(h.controller) }).start();
+  const citizen = citizenFor({ clock, sim: h.sim, controller: h.controller, store: h.store }).start();
   const done = h.runUntil(() => h.store.openDoses().length === 0, ids.length * DOSE_SPACING_MS + 60 * MIN);
   citizen.stop();
   expect(done, `doses still open: ${h.store.openDoses().map((d) => `${d.doseId} ${d.state}`).join(', ')}`).toBe(true);

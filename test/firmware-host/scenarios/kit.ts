@@ -1,12 +1,17 @@
-// Scenario kit: a simulated citizen on the injected clock, the safety invariants checked on the store's write-ahead
-// intents against the simulator's ledger, and each dose classed by the soak's referee (one definition of red).
+// Scenario kit: the simulated citizen (device-sim/src/world/citizen.ts, the soak's) given a plan for each dose as it
+// comes up, the care staff, the safety invariants checked on the store's write-ahead intents against the simulator's
+// ledger, and each dose classed by the soak's referee (one definition of red).
 //
-// The citizen presses the button while a dose is due, takes the cup when the
-// robot signals `present` or `error` (or asks for the cup to be emptied) and
-// puts it back a little later. The referee knows what the controller cannot:
-// which pouch was physically cut, how many pills fell, what the citizen took
-// out of the cup. Everything runs on the Clock given, so the same code drives
-// a ManualClock scenario and a wall-clock pty run.
+// The citizen acts on a plan per dose (`CitizenPlan`): the kit reads the
+// dose the robot shows next and its window (the dose machine's `doseWindows`)
+// and derives the plan from the scenario's `Habits`: when to press, how long
+// to take over lifting the cup. From then on the citizen acts on what the
+// robot shows, as in the soak. As a dose ends, the care staff empty a cup it
+// left pills in (device-sim/src/world/staff.ts, as the soak's episode does).
+// The referee knows what the controller cannot: which pouch was physically
+// cut, how many pills fell, what the citizen took out of the cup. Everything
+// runs on the Clock given, so the same code drives a ManualClock scenario and
+// a wall-clock pty run.
 
 import type { Clock, TimerHandle } from '../../../protocol/src/clock.js';
 import type { DeviceSimulator } from '../../../device-sim/src/simulator.js';
@@ -14,8 +19,10 @@ import type { Ledger } from '../../../device-sim/src/ledger.js';
 import type { Controller } from '../../../firmware-host/src/controller.js';
 import { FINAL_STATES, type DoseRow, type Store } from '../../../firmware-host/src/store/store.js';
 import { pouchLabel, type DoseTiming, type ScheduledPouch } from '../../../firmware-host/src/roll/types.js';
-import { doseWindows } from '../../../firmware-host/src/dosing/dose-machine.js';
+import { doseWindows, type DoseWindows } from '../../../firmware-host/src/dosing/dose-machine.js';
 import { judgeDose, type Intent } from '../../../device-sim/src/soak/referee.js';
+import { Citizen, type CitizenPlan } from '../../../device-sim/src/world/citizen.js';
+import { staffTakeCup } from '../../../device-sim/src/world/staff.js';
 
 export const MIN = 60_000;
 
@@ -24,96 +31,160 @@ export const QUICK_TIMING: DoseTiming = { earlyMin: 1, reminderEveryMin: 1, over
 /** Doses of a scenario roll are this far apart (the next early window opens when the dose before closes). */
 export const DOSE_SPACING_MS = 6 * MIN;
 
-export type CitizenOptions = {
-  clock: Clock;
-  sim: DeviceSimulator;
-  /** The citizen looks at the robot this often. */
-  pollMs?: number;
-  /** A press that did not start a dispense is repeated after this long. */
-  pressAgainMs?: number;
-  /** The cup is put back this long after it was taken. */
+/**
+ * The robot as the kit meets it now: what its screen shows (phase and notice) and its store (the dose it will dispense
+ * next, and when that dose ended); undefined while its host is down.
+ */
+export type RobotNow = { phase: string; notice: string | null; store: Store } | undefined;
+
+/** How the citizen of a scenario goes about every dose (the plan each dose gets). */
+export type Habits = {
+  /**
+   * When the citizen presses for a dose, from its due time (negative: in the early window), one press each; [] for a
+   * scenario that presses itself. Default [0]: once, as the dose falls due.
+   */
+  pressAfterDueMs?: readonly number[];
+  /** From the light saying "take the cup" to the cup lifted (default 0). */
+  liftDelayMs?: number;
+  /** From the cup lifted to the cup put back, the citizen's and the staff's (default 5 s). */
   placeBackMs?: number;
-  /** The citizen reaches for the cup this long after the robot asked for it. */
-  takeAfterMs?: number;
-  /** After putting the cup back, the citizen does not take it again for this long. */
-  retakeAfterMs?: number;
-  /** Phases in which the citizen presses the button (a dose may be taken early, on the button). */
-  pressIn?: readonly string[];
-  /** What the robot shows (the screen): phase and notice of the current dose. */
-  view: () => { phase: string; notice: string | null } | undefined;
+  /**
+   * After the last of those presses, again this often while the dose's window is open (and the citizen still acts on
+   * it: the kit ends that as the dose ends): a citizen who presses until the robot dispenses, also when a host that
+   * went down lost a press. Default: no more presses than listed.
+   */
+  pressEveryMs?: number;
+  /** Once the cup is back, they lift it again this long later while the light still says "take the cup". Default: never. */
+  liftAgainAfterMs?: number;
 };
 
-export class Citizen {
-  presses = 0;
-  takes = 0;
+export type ScenarioCitizenOptions = {
+  clock: Clock;
+  sim: DeviceSimulator;
+  robot: () => RobotNow;
+  habits?: Habits;
+  /** The kit looks at the robot this often for the next dose, a dose's end and the light (default 1 s). */
+  pollMs?: number;
+  /** The world citizen's own options (how often they look, when they press again, the margin before the close). */
+  citizen?: { lookEveryMs?: number; pressAgainMs?: number; pressMarginMs?: number };
+};
+
+/**
+ * The world's citizen in a scenario: each dose the robot shows next gets a plan from the habits; as it ends, the staff
+ * empty a cup left with pills. It also watches the light: `staleLightMs` is the longest the light said "take the cup"
+ * while no dose waited in it (a lost SIGNAL off), an observer's measure, not something the citizen does.
+ */
+export class ScenarioCitizen {
+  readonly citizen: Citizen;
   /** Longest the robot's light said "take the cup" while no dose waited in it (a lost SIGNAL off). */
   staleLightMs = 0;
-  #staleSinceMs: number | undefined;
-  #wantedSinceMs: number | undefined;
-  readonly #o: Required<CitizenOptions>;
+  readonly #o: ScenarioCitizenOptions;
+  readonly #habits: Required<Habits>;
   #timer: TimerHandle | undefined;
-  #lastPressAtMs = -Infinity;
-  #cupBackAtMs = -Infinity;
   #running = false;
+  #doseId: string | undefined;
+  #ended = new Set<string>();
+  #staleSinceMs: number | undefined;
 
-  constructor(o: CitizenOptions) {
-    this.#o = { pollMs: 1000, pressAgainMs: 20_000, placeBackMs: 5000, takeAfterMs: 0, retakeAfterMs: 10_000, pressIn: ['due', 'overdue'], ...o };
+  constructor(o: ScenarioCitizenOptions) {
+    this.#o = o;
+    this.#habits = { pressAfterDueMs: [0], liftDelayMs: 0, placeBackMs: 5000, pressEveryMs: Infinity, liftAgainAfterMs: Infinity, ...o.habits };
+    const c = o.citizen ?? {};
+    this.citizen = new Citizen({
+      clock: o.clock, sim: o.sim, notice: () => o.robot()?.notice ?? null,
+      ...(c.lookEveryMs !== undefined ? { lookEveryMs: c.lookEveryMs } : {}),
+      ...(c.pressAgainMs !== undefined ? { pressAgainMs: c.pressAgainMs } : {}),
+      ...(c.pressMarginMs !== undefined ? { pressMarginMs: c.pressMarginMs } : {}),
+    });
+  }
+
+  /**
+   * The plan the habits give a dose with these windows, seen first at `nowMs`. The citizen presses when the robot's
+   * screen asks: presses that fell while it was dark (its host down, so the kit saw the dose only now) become one
+   * press now.
+   */
+  planFor(w: DoseWindows, nowMs: number): CitizenPlan {
+    const h = this.#habits;
+    const meant = h.pressAfterDueMs.map((t) => w.dueAtMs + t);
+    const last = meant.at(-1);
+    if (last !== undefined) for (let t = last + h.pressEveryMs; t < w.closeAtMs; t += h.pressEveryMs) meant.push(t);
+    const pressAtMs = meant.filter((t) => t >= nowMs);
+    if (pressAtMs.length < meant.length && nowMs < w.closeAtMs) pressAtMs.unshift(nowMs);
+    return {
+      forget: false, pressAtMs, liftDelayMs: h.liftDelayMs, placeBackMs: h.placeBackMs,
+      ...(h.liftAgainAfterMs !== Infinity ? { liftAgainAfterMs: h.liftAgainAfterMs } : {}),
+    };
   }
 
   start(): this {
     if (this.#running) return this;
     this.#running = true;
-    this.#arm();
+    this.#look();
     return this;
   }
 
   stop(): void {
     this.#running = false;
     this.#o.clock.clearTimeout(this.#timer);
-  }
-
-  #arm(): void {
-    this.#timer = this.#o.clock.setTimeout(() => {
-      if (!this.#running) return;
-      this.#look();
-      this.#arm();
-    }, this.#o.pollMs);
+    // The citizen stops acting on the dose; a cup in their hand is still put back.
+    this.citizen.end();
   }
 
   #look(): void {
+    if (!this.#running) return;
     const { clock, sim } = this.#o;
+    const robot = this.#o.robot();
     const now = clock.now();
-    const view = this.#o.view();
-    const signal = sim.status().signal;
-    if (signal === 'present' && view?.phase !== 'presented') {
+    if (sim.status().signal === 'present' && robot?.phase !== 'presented') {
       this.#staleSinceMs ??= now;
       this.staleLightMs = Math.max(this.staleLightMs, now - this.#staleSinceMs);
     } else this.#staleSinceMs = undefined;
-    const wantsCup = signal === 'present' || (signal === 'error' && sim.status().pillsInCup > 0) || view?.notice === 'cup_not_empty';
-    if (!wantsCup) this.#wantedSinceMs = undefined;
-    else this.#wantedSinceMs ??= now;
-    if (wantsCup && sim.cupPresent && now >= this.#cupBackAtMs && now - this.#wantedSinceMs! >= this.#o.takeAfterMs) {
-      // Pills left in the cup by a failed dose are emptied as the care staff would (the robot said not to take them).
-      sim.takeCup(signal === 'present' ? 'citizen' : 'staff');
-      this.takes++;
-      this.#cupBackAtMs = now + this.#o.placeBackMs + this.#o.retakeAfterMs;
-      clock.setTimeout(() => sim.placeCup(), this.#o.placeBackMs);
-      return;
+    if (robot) {
+      // The dose the citizen acts on ended: they stop, and the staff empty a cup it left pills in.
+      const id = this.#doseId;
+      if (id !== undefined && !this.#ended.has(id) && robot.store.dose(id)?.finalAtMs != null) {
+        this.#ended.add(id);
+        this.citizen.end();
+        if (staffTakeCup(sim)) clock.setTimeout(() => sim.placeCup(), this.#habits.placeBackMs);
+      }
+      // The dose the robot will dispense next (the first open one): the citizen's plan for it takes effect.
+      const cur = robot.store.openDoses(1)[0];
+      if (cur && cur.doseId !== this.#doseId && !this.#ended.has(cur.doseId)) {
+        this.#doseId = cur.doseId;
+        const w = windowsOfDose(robot.store, cur.doseId)!;
+        this.citizen.expect(w, this.planFor(w, now));
+      }
     }
-    if (view && this.#o.pressIn.includes(view.phase) && sim.cupPresent && now - this.#lastPressAtMs >= this.#o.pressAgainMs) {
-      this.#lastPressAtMs = now;
-      this.presses++;
-      sim.pressButton();
-    }
+    this.#timer = clock.setTimeout(() => this.#look(), this.#o.pollMs ?? 1000);
   }
 }
 
-/** The controller's view for the citizen (phase and notice of the running dose). */
-export function controllerView(controller: Controller): () => { phase: string; notice: string | null } {
-  return () => {
-    const s = controller.status();
-    return { phase: s.phase, notice: s.notice };
-  };
+/** A dose's windows as the dose machine computes them (the one definition), from the store's rows of its roll. */
+export function windowsOfDose(store: Store, doseId: string): DoseWindows | undefined {
+  const doses = store.allDoses();
+  const d = doses.find((x) => x.doseId === doseId);
+  return d ? windowsIn(d, doses) : undefined;
+}
+
+/** A dose's windows among the doses of its roll: the next dose's early time closes it, if sooner than its own close. */
+function windowsIn(d: DoseRow, doses: readonly DoseRow[]): DoseWindows {
+  const next = doses
+    .filter((o) => o.rollId === d.rollId && (o.intakeAtMs > d.intakeAtMs || (o.intakeAtMs === d.intakeAtMs && o.position > d.position)))
+    .sort((a, b) => a.intakeAtMs - b.intakeAtMs || a.position - b.position)[0];
+  return doseWindows(d.intakeAtMs, d.timing, next ? next.intakeAtMs - next.timing.earlyMin * MIN : null);
+}
+
+/** What the kit reads of a robot in this process (undefined while its host is down). */
+export function robotNow(host: { controller: Controller; store: Store } | undefined): RobotNow {
+  if (!host) return undefined;
+  const s = host.controller.status();
+  return { phase: s.phase, notice: s.notice, store: host.store };
+}
+
+/** A scenario on one robot that stays up (a SimHarness, a robot on a pty): the kit's citizen for it. */
+export function citizenFor(o: { clock: Clock; sim: DeviceSimulator; controller: Controller; store: Store } & Omit<ScenarioCitizenOptions, 'clock' | 'sim' | 'robot'>): ScenarioCitizen {
+  const host = { controller: o.controller, store: o.store };
+  return new ScenarioCitizen({ ...o, robot: () => robotNow(host) });
 }
 
 /** A roll of `pills.length` pouches in slots 0…n−1, the first due `firstInMs` from now, then every `spacingMs`. */
@@ -192,9 +263,9 @@ export function referee(store: Store, ledger: Ledger, opts: { rollIds?: readonly
   for (const i of intents) {
     if (i.name !== 'RELEASE' || ledger.executions(i.command_id) === 0) continue;
     const d = doseById.get(i.dose_id)!;
-    const w = windowOf(d, doses);
-    if (i.sent_at_ms < w.opensAtMs || i.sent_at_ms > w.closesAtMs) {
-      violations.push(`RELEASE of ${d.doseId} sent at ${i.sent_at_ms}, outside its window ${w.opensAtMs}–${w.closesAtMs}`);
+    const w = windowsIn(d, doses);
+    if (i.sent_at_ms < w.earlyAtMs || i.sent_at_ms > w.closeAtMs) {
+      violations.push(`RELEASE of ${d.doseId} sent at ${i.sent_at_ms}, outside its window ${w.earlyAtMs}–${w.closeAtMs}`);
     }
   }
 
@@ -217,15 +288,6 @@ export function referee(store: Store, ledger: Ledger, opts: { rollIds?: readonly
   const intent = opts.intent ?? { forget: false, liftDelayMs: 0 };
   const verdicts = doses.map((d) => ({ doseId: d.doseId, final: d.state, cls: d.cls, reason: d.reason, red: redReason(d, nextOf.get(d.doseId), store, ledger, intent) }));
   return { violations, verdicts, executions, releases: releases.filter((e) => doseIds.has(intentOf.get(e.commandId)?.dose_id ?? '')).length };
-}
-
-/** A dose's window as the dose machine computes it (the one definition): early time to close, or the next dose's early time if sooner. */
-function windowOf(d: DoseRow, doses: readonly DoseRow[]): { opensAtMs: number; closesAtMs: number } {
-  const next = doses
-    .filter((o) => o.rollId === d.rollId && (o.intakeAtMs > d.intakeAtMs || (o.intakeAtMs === d.intakeAtMs && o.position > d.position)))
-    .sort((a, b) => a.intakeAtMs - b.intakeAtMs || a.position - b.position)[0];
-  const w = doseWindows(d.intakeAtMs, d.timing, next ? next.intakeAtMs - next.timing.earlyMin * MIN : null);
-  return { opensAtMs: w.earlyAtMs, closesAtMs: w.closeAtMs };
 }
 
 /**

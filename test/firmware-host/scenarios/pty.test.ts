@@ -19,7 +19,7 @@ import { createPtyPair, keepSerialAttached } from '../../../device-sim/src/pty.j
 import { startRobot } from '../../../firmware-host/src/robot.js';
 import { SerialTransport } from '../../../hardware/src/serial-transport.js';
 import type { DosingOutcome } from '../../../firmware-host/src/controller.js';
-import { Citizen, controllerView, referee, scenarioRoll } from './kit.js';
+import { citizenFor, referee, scenarioRoll } from './kit.js';
 
 export const QUICK_PROFILE = fileURLToPath(new URL('./fixtures/dosis-r1-quick.json', import.meta.url));
 const silent = pino({ level: 'silent' });
@@ -63,7 +63,10 @@ describe('scenario over a real pseudo-terminal', () => {
     await until(clock, () => robot.controller.status().reconciled, 10_000, 'the controller to reconcile with the MCU');
     expect(robot.link.hello?.hw).toBe('dosis-r1-quick');
 
-    const citizen = new Citizen({ clock, sim, pollMs: 20, pressAgainMs: 500, placeBackMs: 100, retakeAfterMs: 200, view: controllerView(robot.controller) }).start();
+    // Wall-clock windows of a couple of minutes: the citizen presses as the dose falls due and looks at the robot often.
+    const citizen = citizenFor({
+      clock, sim, controller: robot.controller, store: robot.store, pollMs: 20, habits: { placeBackMs: 100 }, citizen: { lookEveryMs: 20, pressAgainMs: 500 },
+    }).start();
     cleanups.push(() => citizen.stop());
     const dispense = async (rollId: string, pills: number) => {
       const pouches = scenarioRoll(rollId, clock.now(), [pills], 0).map((p) => ({ ...p, intakeAtMs: clock.now() + 300, timing: WALL_TIMING }));
