@@ -166,6 +166,13 @@ const PTY_REBOOT_MAX_MS = 30;
  * timeout is not lost: the centre's stand-in network ignores the abort unless it hangs on purpose.
  */
 const PTY_DELIVERY = { baseBackoffMs: 5, maxBackoffMs: 100, pollMs: 50, requestTimeoutMs: 100 } as const;
+/**
+ * On the wall clock a press may reach the robot this much later than the citizen made it (a loaded machine's event
+ * loop): a press meant to fall outside the window keeps this far from its edge, and the press margin before the close
+ * (the citizen's and the referee's) is at least this, so the robot and the referee never see one press on two sides of
+ * an edge.
+ */
+const PTY_PRESS_LAG_MS = 250;
 /** Longest the outbox may take to drain into the centre once a dose is over, on the wall clock. */
 const DELIVERY_WALL_LIMIT_MS = 30_000;
 
@@ -357,6 +364,10 @@ class Episode {
   readonly #citizen: Citizen;
   readonly #timing: DoseTiming;
   readonly #limitMs: number;
+  /** How close to the window's close a press no longer counts (and the citizen no longer presses). */
+  readonly #pressMarginMs: number;
+  /** How far from the early window a press meant to come too early stays (0 on virtual time). */
+  readonly #pressLagMs: number;
   #host: HostProcess | undefined;
   #delivery: AlarmDelivery | undefined;
   #centre: SoakCentre | undefined;
@@ -414,11 +425,13 @@ class Episode {
     this.#clock = world.clock;
     this.#sim = world.sim;
     this.#timing = scaledTiming(scale);
+    this.#pressLagMs = world.clock instanceof ManualClock ? 0 : PTY_PRESS_LAG_MS;
+    this.#pressMarginMs = Math.max(PRESS_MARGIN_MS * scale, this.#pressLagMs);
     // On the wall clock a dose presented just before its close stays the citizen's for the dose machine's grace (not scaled).
     this.#limitMs = Math.max(MIN_DOSE_LIMIT_MS, DOSE_LIMIT_MS * scale) + (world.clock instanceof ManualClock ? 0 : PRESENTED_GRACE_MS);
     this.#citizen = new Citizen({
       clock: world.clock, sim: world.sim, notice: () => this.#status?.notice ?? null,
-      pressMarginMs: PRESS_MARGIN_MS * scale, lookEveryMs: LOOK_EVERY_MS * scale, pressAgainMs: PRESS_AGAIN_MS * scale,
+      pressMarginMs: this.#pressMarginMs, lookEveryMs: LOOK_EVERY_MS * scale, pressAgainMs: PRESS_AGAIN_MS * scale,
     });
     if (world.clock instanceof CoastingClock) world.clock.coastOver({ sim: world.sim, link: () => this.#host?.link, heartbeatMs: world.hw.heartbeatMs });
     const host = profile.host;
@@ -587,7 +600,7 @@ class Episode {
     const offsets: number[] = [];
     if (!forget) {
       // Before the early window: the robot must show "too early" and do nothing.
-      if (r.chance(c.tooEarlyPressRate ?? 0)) offsets.push(-(t.earlyMin + r.between(1, 30)) * MIN);
+      if (r.chance(c.tooEarlyPressRate ?? 0)) offsets.push(-(t.earlyMin + Math.max(r.between(1, 30), this.#pressLagMs / s / MIN)) * MIN);
       if (r.chance(c.overduePressRate ?? 0)) offsets.push(r.between(t.overdueAfterMin, t.closeAfterMin - 3) * MIN);
       else if (r.chance(c.earlyPressRate)) offsets.push(-r.between(1, t.earlyMin - 1) * MIN);
       else offsets.push(r.between(c.pressDelayMin.min, c.pressDelayMin.max) * MIN);
@@ -821,7 +834,7 @@ class Episode {
     const alarms = this.#centre ? this.#centre.alarmsFor(doseId) : this.#alarms!.all(doseId).map((r) => r.type);
     const j = judgeDose({
       prescription: dose.prescription, intent: dose.intent, ledger, fromMs: this.#periodStartMs, toMs, alarms,
-      finals: Math.max(outcomes.length, 1), robotReason: outcomes[0]?.reason ?? null, pressMarginMs: PRESS_MARGIN_MS * this.scale,
+      finals: Math.max(outcomes.length, 1), robotReason: outcomes[0]?.reason ?? null, pressMarginMs: this.#pressMarginMs,
     });
     ledger.forgetBefore(toMs);
     this.#periodStartMs = toMs;
