@@ -109,9 +109,10 @@ export async function app(fastify: FastifyInstance, opts: AppOptions): Promise<v
   );
 
   // API answers hold contact details and the queue: no browser or proxy keeps a copy.
-  fastify.addHook('onSend', async (req, reply, payload) => {
+  // (Callback style: every request passes here, and an async hook costs each one a promise and a later tick.)
+  fastify.addHook('onSend', (req, reply, payload, done) => {
     if (req.url.startsWith('/v1/') && !reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
-    return payload;
+    done(null, payload);
   });
   fastify.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true }));
   await fastify.register(deviceRoutes);

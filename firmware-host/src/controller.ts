@@ -7,7 +7,7 @@
 // dose closes when the next one's early window opens, so at most one is open.
 
 import { EventEmitter } from 'node:events';
-import { createActor, fromCallback, type Actor, type AnyEventObject, type InspectionEvent, type NonReducibleUnknown } from 'xstate';
+import { createActor, fromCallback, type Actor, type AnyEventObject, type InspectionEvent, type NonReducibleUnknown, type StateValue } from 'xstate';
 import type { Logger } from 'pino';
 import type { Clock, TimerHandle } from '../../protocol/src/clock.js';
 import type { DeviceEvent } from '../../protocol/src/catalogue.js';
@@ -104,6 +104,7 @@ export class Controller {
   #deferredMode: SignalMode | undefined;
   #holdTimer: TimerHandle | undefined;
   #watchTimer: TimerHandle | undefined;
+  #watchAtMs = 0;
   #dataVersion: number | undefined;
   /** The store rows the running actor was built from; a commit by another process that changes them restarts it. */
   #scheduleKey = '';
@@ -234,39 +235,32 @@ export class Controller {
   }
 
   status(): ControllerStatus {
+    return this.#statusOf(this.#statusParts());
+  }
+
+  /** What the status is made of, before it is built: enough for its change key (see #emitStatus). */
+  #statusParts(): StatusParts {
     const snap = this.#actor?.getSnapshot();
     // The running dose is the first open one; a third row covers a roll loaded while one is presented.
     const open = (this.#heads ??= this.#o.store.openHeads(3));
     const current = this.#actorDoseId ? open.find((d) => d.doseId === this.#actorDoseId) : undefined;
     const next = open.find((d) => d.doseId !== this.#actorDoseId && d.state === 'scheduled');
-    let phase: ControllerPhase = this.#reconciled ? 'idle' : 'starting';
-    let step: DispensingStep | null = null;
-    if (snap && snap.status === 'active') {
-      if (snap.matches('dispensing')) {
-        phase = 'dispensing';
-        step = snap.matches({ dispensing: 'releasing' }) ? 'releasing'
-          : snap.matches({ dispensing: 'shaking' }) ? 'retrying'
-          : snap.matches({ dispensing: 'judging' }) ? 'counting'
-          : snap.matches({ dispensing: 'rotating' }) ? 'rotating' : 'checking';
-      } else if (snap.matches('held')) {
-        // Asked for and trying again (the notice says what it waits for).
-        phase = 'dispensing';
-        step = 'checking';
-      } else if (snap.matches('presented')) phase = 'presented';
-      else if (snap.matches({ timing: 'early' })) phase = 'early';
-      else if (snap.matches({ timing: 'due' })) phase = 'due';
-      else if (snap.matches({ timing: 'overdue' })) phase = 'overdue';
-      else phase = 'waiting';
-    }
+    const reconciled = this.#reconciled;
+    const [phase, step] = snap && snap.status === 'active' ? phaseOf(snap.value) : [reconciled ? 'idle' as const : 'starting' as const, null];
+    return { phase, step, current, next, notice: snap?.context.notice ?? null, reconciled };
+  }
+
+  #statusOf(p: StatusParts): ControllerStatus {
+    const { current, next } = p;
     return {
-      phase,
-      step,
+      phase: p.phase,
+      step: p.step,
       current: current ? { doseId: current.doseId, intakeAtMs: current.intakeAtMs, pillCount: current.pillCount } : null,
       next: next ? { doseId: next.doseId, intakeAtMs: next.intakeAtMs } : null,
-      notice: snap?.context.notice ?? null,
+      notice: p.notice,
       lastOutcome: this.#lastOutcome,
       link: this.#o.link.state,
-      reconciled: this.#reconciled,
+      reconciled: p.reconciled,
     };
   }
 
@@ -363,17 +357,45 @@ export class Controller {
   // ------------------------------------------------------------ schedule
 
   /** Looks for commits by another process on the injected clock; only while no dose is being dispensed or waits in the cup. */
-  #armWatch(): void {
-    this.#watchTimer = this.#o.clock.setTimeout(() => {
-      if (!this.#started) return;
-      this.#checkStore();
-      this.#armWatch();
-    }, DB_WATCH_MS);
+  #armWatch(delayMs = DB_WATCH_MS): void {
+    this.#watchAtMs = this.#o.clock.now() + delayMs;
+    this.#watchTimer = this.#o.clock.setTimeout(this.#onWatchTimer, delayMs);
+  }
+
+  readonly #onWatchTimer = () => {
+    if (!this.#started) return;
+    this.#checkStore();
+    this.#armWatch();
+  };
+
+  /**
+   * When the store watch's next look comes before `beforeMs` and its looks would find nothing (no other process has
+   * committed since the last look, so the looks only arm the next one): its timer, when it fires and its period; else
+   * undefined. For a virtual-time driver that skips idle rounds (the soak's coalesced mode, device-sim/src/soak/coast.ts),
+   * which knows that nothing else runs on this process's clock before the time it skips to.
+   */
+  idleWatch(beforeMs = Infinity): { timer: TimerHandle; atMs: number; everyMs: number } | undefined {
+    if (!this.#watchTimer || !this.#started || this.#watchAtMs >= beforeMs) return undefined;
+    // While a dose is dispensed or waits in the cup, a look reads nothing (see #checkStore); else it reads the version.
+    if (!this.#busy() && this.#o.store.dataVersion() !== this.#dataVersion) return undefined;
+    return { timer: this.#watchTimer, atMs: this.#watchAtMs, everyMs: DB_WATCH_MS };
+  }
+
+  /** Accounts `looks` store looks as done, as idleWatch() offered them (each found nothing): the next comes `looks` periods on. */
+  coastWatch(looks: number): void {
+    if (looks <= 0 || !this.#watchTimer || !this.#started) return;
+    this.#o.clock.clearTimeout(this.#watchTimer);
+    this.#armWatch(this.#watchAtMs + looks * DB_WATCH_MS - this.#o.clock.now());
+  }
+
+  /** A dose is being dispensed or waits in the cup: the schedule is not started over from the store meanwhile. */
+  #busy(): boolean {
+    const snap = this.#actor?.getSnapshot();
+    return snap !== undefined && snap.status === 'active' && (snap.matches('dispensing') || snap.matches('presented'));
   }
 
   #checkStore(): void {
-    const snap = this.#actor?.getSnapshot();
-    if (snap && snap.status === 'active' && (snap.matches('dispensing') || snap.matches('presented'))) return;
+    if (this.#busy()) return;
     let version: number;
     try {
       version = this.#o.store.dataVersion();
@@ -395,8 +417,7 @@ export class Controller {
   }
 
   #restartIfWaiting(): void {
-    const snap = this.#actor?.getSnapshot();
-    if (snap && snap.status === 'active' && (snap.matches('dispensing') || snap.matches('presented'))) return;
+    if (this.#busy()) return;
     const reminding = this.#signalMode === 'remind';
     this.#actor?.stop();
     this.#actor = undefined;
@@ -502,13 +523,14 @@ export class Controller {
     this.#emitStatus();
   }
 
+  /** Tells the listeners when the status changed; it is built only then (most of a dose's steps change none of it). */
   #emitStatus(): void {
     if (this.#emitter.listenerCount('status') === 0) return;
-    const s = this.status();
-    const key = `${s.phase}|${s.step}|${s.current?.doseId}|${s.notice}|${s.link}|${s.lastOutcome?.doseId}|${s.next?.doseId}`;
+    const p = this.#statusParts();
+    const key = `${p.phase}|${p.step}|${p.current?.doseId}|${p.notice}|${this.#o.link.state}|${this.#lastOutcome?.doseId}|${p.next?.doseId}`;
     if (key === this.#lastStatusKey) return;
     this.#lastStatusKey = key;
-    this.#emitter.emit('status', s);
+    this.#emitter.emit('status', this.#statusOf(p));
   }
 
   // ------------------------------------------------------------ MCU actors
@@ -619,6 +641,31 @@ export class Controller {
       r.started();
     });
   }
+}
+
+type StatusParts = {
+  phase: ControllerPhase;
+  step: DispensingStep | null;
+  current: OpenHead | undefined;
+  next: OpenHead | undefined;
+  notice: Notice | null;
+  reconciled: boolean;
+};
+
+/**
+ * The phase and step of a running dose machine's state (dose-machine.ts): `{ dispensing: <step> }` or `held` while
+ * dispensing, `presented`, `{ timing: <phase> }` while it waits for its time.
+ */
+function phaseOf(value: StateValue): [ControllerPhase, DispensingStep | null] {
+  if (typeof value === 'string') return value === 'held' ? ['dispensing', 'checking'] : value === 'presented' ? ['presented', null] : ['waiting', null];
+  const dispensing = value.dispensing;
+  if (dispensing !== undefined) {
+    const s = typeof dispensing === 'string' ? dispensing : Object.keys(dispensing)[0];
+    return ['dispensing', s === 'releasing' ? 'releasing' : s === 'shaking' ? 'retrying' : s === 'judging' ? 'counting' : s === 'rotating' ? 'rotating' : 'checking'];
+  }
+  const timing = value.timing;
+  const t = typeof timing === 'string' ? timing : undefined;
+  return [t === 'early' ? 'early' : t === 'due' ? 'due' : t === 'overdue' ? 'overdue' : 'waiting', null];
 }
 
 function toOutcome(e: Extract<DeviceEvent, { name: 'ROTATED' | 'RELEASED' | 'SHAKEN' }>): MotionOutcome {

@@ -27,6 +27,8 @@ export class PowerMark {
   readonly #o: PowerMarkOptions;
   readonly #everyMs: number;
   #timer: TimerHandle | undefined;
+  /** When the timer fires. */
+  #atMs = 0;
   #running = false;
 
   constructor(opts: PowerMarkOptions) {
@@ -79,15 +81,41 @@ export class PowerMark {
     }
   }
 
-  #arm(): void {
+  #arm(delayMs = this.#everyMs): void {
+    this.#atMs = this.#o.clock.now() + delayMs;
     this.#timer = this.#o.clock.setTimeout(() => {
       if (!this.#running) return;
-      try {
-        this.#o.store.setMeta(ALIVE, String(Math.floor(this.#o.clock.now())));
-      } catch (err) {
-        this.#o.logger.error({ err }, 'could not refresh the running mark');
-      }
+      this.#refresh(this.#o.clock.now());
       this.#arm();
-    }, this.#everyMs);
+    }, delayMs);
+  }
+
+  #refresh(atMs: number): void {
+    try {
+      this.#o.store.setMeta(ALIVE, String(Math.floor(atMs)));
+    } catch (err) {
+      this.#o.logger.error({ err }, 'could not refresh the running mark');
+    }
+  }
+
+  /**
+   * The next refresh when it comes before `beforeMs`: its timer, when it fires and its period; else undefined. For a
+   * virtual-time driver that skips idle rounds (the soak's coalesced mode, device-sim/src/soak/coast.ts), which knows
+   * that nothing else runs on this process's clock before the time it skips to.
+   */
+  idleRefresh(beforeMs = Infinity): { timer: TimerHandle; atMs: number; everyMs: number } | undefined {
+    if (!this.#running || !this.#timer || this.#atMs >= beforeMs) return undefined;
+    return { timer: this.#timer, atMs: this.#atMs, everyMs: this.#everyMs };
+  }
+
+  /**
+   * Accounts `refreshes` refreshes as done, as idleRefresh() offered them: each overwrote the one before, so the mark
+   * holds the last one's time; the next comes `refreshes` periods on.
+   */
+  coastRefresh(refreshes: number): void {
+    if (refreshes <= 0 || !this.#running || !this.#timer) return;
+    this.#refresh(this.#atMs + (refreshes - 1) * this.#everyMs);
+    this.#o.clock.clearTimeout(this.#timer);
+    this.#arm(this.#atMs + refreshes * this.#everyMs - this.#o.clock.now());
   }
 }

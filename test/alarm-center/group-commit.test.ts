@@ -67,6 +67,48 @@ describe('GroupCommit on a SQLite file', () => {
     db.close();
   });
 
+  it('runs each request once when none fails, and writes a group again with savepoints only when one does', async () => {
+    const db = table();
+    const g = new GroupCommit(db);
+    const runs: Record<string, number> = {};
+    const counted = (k: string, fail = false) => () => {
+      runs[k] = (runs[k] ?? 0) + 1;
+      db.prepare('INSERT INTO t (k) VALUES (?)').run(`${k}-${runs[k]}`);
+      if (fail) throw new Error('refused');
+    };
+    await Promise.all([g.run(counted('a')), g.run(counted('b'))]);
+    expect(runs).toEqual({ a: 1, b: 1 });
+    const out = await Promise.allSettled([g.run(counted('c')), g.run(counted('bad', true)), g.run(counted('d'))]);
+    expect(out.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    // c ran, then bad failed and the first pass was rolled back; the second pass ran all three, bad in vain.
+    expect(runs).toEqual({ a: 1, b: 1, c: 2, bad: 2, d: 1 });
+    expect(keys(db.name)).toEqual(['a-1', 'b-1', 'c-2', 'd-1']);
+    expect(g.stats.commits).toBe(2);
+    await g.close();
+    db.close();
+  });
+
+  it('tells its listeners, in the next group, that another connection committed; its own commits do not count', async () => {
+    const db = table();
+    const g = new GroupCommit(db);
+    let told = 0;
+    g.onForeignWrite(() => told++);
+    await g.run(insert(db, 'a'));
+    const first = told;
+    await g.run(insert(db, 'b'));
+    db.prepare('INSERT INTO t (k) VALUES (?)').run('same handle');
+    await g.run(insert(db, 'c'));
+    expect(told).toBe(first);
+    const other = new Database(db.name);
+    other.prepare('INSERT INTO t (k) VALUES (?)').run('other');
+    other.close();
+    expect(told).toBe(first);
+    await g.run(insert(db, 'd'));
+    expect(told).toBe(first + 1);
+    await g.close();
+    db.close();
+  });
+
   it('tries each request alone when the shared transaction is lost, so only the culprit fails', async () => {
     const db = table();
     const g = new GroupCommit(db);
@@ -263,7 +305,7 @@ describe('group commit in a listening centre', () => {
     expect(replies.slice(2).map((r) => r.status)).toEqual(Array(5).fill(201));
     expect(stored().map((s) => s.event_id)).toEqual(['ok-0', 'ok-1', 'ok-2', 'ok-3', 'ok-4', 'rp-1']);
     const db = new Database(dbPath, { readonly: true });
-    expect((db.prepare('SELECT count(*) n FROM used_signatures').get() as { n: number }).n).toBe(6);
+    expect((db.prepare('SELECT count(*) n FROM request_signatures').get() as { n: number }).n).toBe(6);
     db.close();
   });
 });

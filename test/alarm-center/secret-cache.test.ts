@@ -3,7 +3,7 @@ import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DeviceSecrets, registerDevice as registerRow } from '../../alarm-center/src/store/accounts.js';
 import { registerDevice } from '../../alarm-center/src/server.js';
-import { event, KEY, makeFixture, signed, type Fixture } from './helpers.js';
+import { count, event, KEY, makeFixture, signed, type Fixture } from './helpers.js';
 
 let f: Fixture;
 beforeEach(async () => {
@@ -37,6 +37,42 @@ describe('device secret cache', () => {
     f.clock.advance(1);
     const fresh = await f.app.inject(signed(f, 'dev-a', '/events', event('low_supply'), { secret: newSecret }));
     expect(fresh.statusCode).toBe(201);
+  });
+
+  it('takes the new secret at once after another process registered the device again, without a refused request first', async () => {
+    expect((await f.app.inject(signed(f, 'dev-a', '/events', event('low_supply')))).statusCode).toBe(201);
+    const other = new Database(f.dbPath);
+    other.prepare(`DELETE FROM devices WHERE id = 'dev-a'`).run();
+    other.close();
+    const newSecret = registerDevice(f.dbPath, 'dev-a', { clock: f.clock, secretKeyHex: KEY });
+    f.clock.advance(1);
+    expect((await f.app.inject(signed(f, 'dev-a', '/events', event('low_supply'), { secret: newSecret }))).statusCode).toBe(201);
+    f.clock.advance(1);
+    expect((await f.app.inject(signed(f, 'dev-a', '/events', event('low_supply')))).statusCode).toBe(401);
+  });
+
+  it('refuses a request verified with the old secret when the device is registered again before its writes are stored', async () => {
+    const oldSecret = f.secrets['dev-a']!;
+    expect((await f.app.inject(signed(f, 'dev-a', '/events', event('low_supply')))).statusCode).toBe(201);
+    // Verified with the cached secret, then the registration commits before the request's group is written.
+    const secrets = f.app.deviceSecrets;
+    const entry = secrets.entry.bind(secrets);
+    let armed = true;
+    secrets.entry = (deviceId, fresh) => {
+      const e = entry(deviceId, fresh);
+      if (armed && !f.app.db.inTransaction) {
+        armed = false;
+        const other = new Database(f.dbPath);
+        other.prepare(`DELETE FROM devices WHERE id = 'dev-a'`).run();
+        other.close();
+        registerDevice(f.dbPath, 'dev-a', { clock: f.clock, secretKeyHex: KEY });
+      }
+      return e;
+    };
+    f.clock.advance(1);
+    const before = count(f, 'SELECT count(*) n FROM events');
+    expect((await f.app.inject(signed(f, 'dev-a', '/events', event('low_supply'), { secret: oldSecret }))).statusCode).toBe(401);
+    expect(count(f, 'SELECT count(*) n FROM events')).toBe(before);
   });
 
   it('drops the entry when a device is registered through the same database handle', async () => {

@@ -31,6 +31,9 @@ export function runClient(spec: LoadSpec): Promise<LoadResult> {
 export type AlarmFigures = {
   bare: LoadResult[];
   signed: LoadResult[];
+  /** The server's CPU (this process: user + system) per request answered, in µs, median over the runs. */
+  bareCpuUs: number;
+  signedCpuUs: number;
   ratio: number;
   /** Requests per transaction and per fsync over all signed runs. */
   perCommit: number;
@@ -52,7 +55,7 @@ export async function benchAlarm(opts: { runs?: number; durationS?: number; conn
   const dir = mkdtempSync(join(opts.dbDir ?? tmpdir(), 'dosis-bench-'));
   let bare: FastifyInstance | undefined;
   let centre: FastifyInstance | undefined;
-  const figures: AlarmFigures = { bare: [], signed: [], ratio: 0, perCommit: 0, perSync: 0, syncMs: 0, ceiling: 0 };
+  const figures: AlarmFigures = { bare: [], signed: [], bareCpuUs: 0, signedCpuUs: 0, ratio: 0, perCommit: 0, perSync: 0, syncMs: 0, ceiling: 0 };
   try {
     bare = Fastify();
     bare.post('/bare', async () => ({ ok: true }));
@@ -66,14 +69,29 @@ export async function benchAlarm(opts: { runs?: number; durationS?: number; conn
     const centreUrl = await centre.listen({ port: 0, host: '127.0.0.1' });
     const path = '/v1/devices/bench-1/events';
 
+    const bareCpu: number[] = [];
+    const signedCpu: number[] = [];
+    // The client runs in its own process, so this process's CPU is the server's (and its fsyncs' threads).
+    const cpuPerRequest = async (spec: LoadSpec, into: number[]): Promise<LoadResult> => {
+      const c0 = process.cpuUsage();
+      const res = await runClient(spec);
+      const c = process.cpuUsage(c0);
+      into.push((c.user + c.system) / Math.max(1, res.total));
+      return res;
+    };
     for (let r = 0; r < runs; r++) {
-      const b = await runClient({ url: bareUrl, path: '/bare', connections, durationS, kind: 'bare' });
+      const b = await cpuPerRequest({ url: bareUrl, path: '/bare', connections, durationS, kind: 'bare' }, bareCpu);
       figures.bare.push(b);
-      print(`bare fastify route (run ${r + 1})`, b);
-      const s = await runClient({ url: centreUrl, path, connections, durationS, kind: 'event', deviceId: 'bench-1', secret, runId: `r${r}` });
+      print(`bare fastify route (run ${r + 1})`, b, bareCpu.at(-1)!);
+      // Enough signed in advance for the bare route's rate over the run, the most the centre could take (short runs
+      // only: a request signed minutes before it is sent would fall outside the centre's window).
+      const presign = durationS <= 60 ? Math.ceil(b.reqPerSec * durationS * 1.2) : 0;
+      const s = await cpuPerRequest({ url: centreUrl, path, connections, durationS, kind: 'event', deviceId: 'bench-1', secret, runId: `r${r}`, presign }, signedCpu);
       figures.signed.push(s);
-      print(`signed durable event (run ${r + 1})`, s);
+      print(`signed durable event (run ${r + 1})`, s, signedCpu.at(-1)!);
     }
+    figures.bareCpuUs = median(bareCpu);
+    figures.signedCpuUs = median(signedCpu);
     const stats = groupCommitFor(centre.db).stats;
     figures.perCommit = stats.requests / Math.max(1, stats.commits);
     figures.perSync = stats.requests / Math.max(1, stats.syncs);
@@ -88,6 +106,7 @@ export async function benchAlarm(opts: { runs?: number; durationS?: number; conn
     process.stdout.write(
       `\nmedian of ${runs}: bare ${median(figures.bare.map((s) => s.reqPerSec)).toFixed(0)} req/s, signed ${median(figures.signed.map((s) => s.reqPerSec)).toFixed(0)} req/s` +
         ` = ${(figures.ratio * 100).toFixed(1)} % of bare; signed p99 ${median(figures.signed.map((s) => s.p99Ms))} ms (${connections} connections, database in ${opts.dbDir ?? tmpdir()})\n` +
+        `server CPU per request: bare ${figures.bareCpuUs.toFixed(0)} µs, signed ${figures.signedCpuUs.toFixed(0)} µs\n` +
         `group commit: ${figures.perCommit.toFixed(1)} requests per transaction, ${figures.perSync.toFixed(1)} per fsync, ` +
         `${groupCommitFor(centre.db).checkpoints?.checkpoints ?? 0} checkpoints (${stats.catchUps} waited for); ` +
         `${stored} events stored for ${answered} answered 2xx (autocannon counts a few answered after its window)\n` +
@@ -102,8 +121,11 @@ export async function benchAlarm(opts: { runs?: number; durationS?: number; conn
   return figures;
 }
 
-function print(name: string, f: LoadResult): void {
-  process.stdout.write(`${name.padEnd(34)} ${f.reqPerSec.toFixed(0).padStart(7)} req/s   p50 ${String(f.p50Ms).padStart(3)} ms   p99 ${String(f.p99Ms).padStart(4)} ms   non-2xx ${f.non2xx}/${f.total}\n`);
+function print(name: string, f: LoadResult, cpuUs: number): void {
+  process.stdout.write(
+    `${name.padEnd(34)} ${f.reqPerSec.toFixed(0).padStart(7)} req/s   p50 ${String(f.p50Ms).padStart(3)} ms   p99 ${String(f.p99Ms).padStart(4)} ms   ` +
+      `CPU ${cpuUs.toFixed(0).padStart(4)} µs/req   non-2xx ${f.non2xx}/${f.total}\n`,
+  );
 }
 
 /** Median time of a small write plus fdatasync in `dir` (what each group commit waits for), in ms. */

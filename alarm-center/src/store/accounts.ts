@@ -1,5 +1,5 @@
 // Device credentials (secrets encrypted at rest), operator accounts (scrypt) and sessions.
-import { createCipheriv, createDecipheriv, createHash, randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createSecretKey, randomBytes, scryptSync, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
@@ -65,18 +65,24 @@ export function registerDevice(db: Db, key: Buffer, deviceId: string, nowMs: num
 
 const secretCaches = new WeakMap<Db, Set<DeviceSecrets>>();
 
+/** A decrypted secret, as text and as the HMAC key it makes, with the ciphertext it came from. */
+export type SecretEntry = { enc: string; secret: string; key: KeyObject; epoch: number };
+
 /**
- * Decrypted device secrets, least recently used dropped first. Each lookup still reads
- * the device's row (one indexed read) and uses the cached secret only while the stored
- * ciphertext is the one it was decrypted from, so a device registered again or re-keyed,
- * by this process or another on the same file, is decrypted afresh; registering through
- * this database handle also drops the entry at once.
+ * Decrypted device secrets, least recently used dropped first. An entry is used without reading the database while
+ * nothing but this process has written to it: each group of device writes checks for other connections' commits in
+ * its transaction (store/group-commit.ts), and after one, every entry is read again before it is trusted. A request
+ * verified with a secret whose ciphertext has since changed (a device registered again, by this process or another
+ * on the same file) is refused in the transaction that would store it (`confirm`); registering through this database
+ * handle also drops the entry at once.
  */
 export class DeviceSecrets {
   readonly #key: Buffer;
   readonly #max: number;
   readonly #read: Database.Statement<[string], { secret_enc: string }>;
-  readonly #entries = new Map<string, { enc: string; secret: string }>();
+  readonly #entries = new Map<string, SecretEntry>();
+  /** Bumped whenever another connection may have changed the devices: entries from before are read again. */
+  #epoch = 0;
   /** Decryptions done (cache misses), for tests and benchmarks. */
   decrypts = 0;
 
@@ -93,20 +99,41 @@ export class DeviceSecrets {
     return this.#entries.size;
   }
 
-  get(deviceId: string): string | undefined {
-    const row = this.#read.get(deviceId);
+  /** Another connection committed: nothing cached is trusted until read again. */
+  staleAll(): void {
+    this.#epoch++;
+  }
+
+  /** The device's secret and the ciphertext it came from; `fresh` reads the database even for a trusted entry. */
+  entry(deviceId: string, fresh = false): SecretEntry | undefined {
     const hit = this.#entries.get(deviceId);
     if (hit) this.#entries.delete(deviceId);
+    if (hit && !fresh && hit.epoch === this.#epoch) {
+      this.#entries.set(deviceId, hit);
+      return hit;
+    }
+    const row = this.#read.get(deviceId);
     if (!row) return undefined;
     if (hit && hit.enc === row.secret_enc) {
+      hit.epoch = this.#epoch;
       this.#entries.set(deviceId, hit);
-      return hit.secret;
+      return hit;
     }
     const secret = decrypt(this.#key, row.secret_enc);
     this.decrypts++;
-    this.#entries.set(deviceId, { enc: row.secret_enc, secret });
+    const e = { enc: row.secret_enc, secret, key: createSecretKey(Buffer.from(secret, 'utf8')), epoch: this.#epoch };
+    this.#entries.set(deviceId, e);
     if (this.#entries.size > this.#max) this.#entries.delete(this.#entries.keys().next().value!);
-    return secret;
+    return e;
+  }
+
+  get(deviceId: string): string | undefined {
+    return this.entry(deviceId)?.secret;
+  }
+
+  /** Inside the transaction that stores a request: whether the secret it was verified with (by its ciphertext) is still the device's. */
+  confirm(deviceId: string, enc: string): boolean {
+    return this.entry(deviceId)?.enc === enc;
   }
 
   forget(deviceId: string): void {
@@ -119,28 +146,57 @@ export function deviceSecret(db: Db, key: Buffer, deviceId: string): string | un
   return row ? decrypt(key, row.secret_enc) : undefined;
 }
 
-/**
- * Remembers an accepted request signature, inside the caller's transaction so it is
- * durable together with what the request wrote. False when it was already seen.
- */
-export function rememberSignature(db: Db, signature: string, nowMs: number): boolean {
-  return rememberStatement(db).run(signature, nowMs).changes === 1;
-}
-
-const rememberStatements = new WeakMap<Db, Database.Statement<[string, number]>>();
-function rememberStatement(db: Db) {
-  let s = rememberStatements.get(db);
-  if (!s) rememberStatements.set(db, (s = db.prepare('INSERT OR IGNORE INTO used_signatures (signature, at_ms) VALUES (?, ?)')));
+type SignatureStatements = {
+  remember: Database.Statement<[number, Buffer]>;
+  forget: Database.Statement<[number]>;
+  seenBefore: Database.Statement<[string]>;
+  forgetBefore: Database.Statement<[number]>;
+  anyBefore: Database.Statement<[]>;
+  /** used_signatures (the table before request_signatures) still holds rows from before the upgrade. */
+  legacy: boolean;
+};
+const signatureStatements = new WeakMap<Db, SignatureStatements>();
+function signatures(db: Db): SignatureStatements {
+  let s = signatureStatements.get(db);
+  if (!s) {
+    const anyBefore = db.prepare<[]>('SELECT 1 FROM used_signatures LIMIT 1');
+    s = {
+      remember: db.prepare('INSERT OR IGNORE INTO request_signatures (signed_at_ms, signature) VALUES (?, ?)'),
+      forget: db.prepare('DELETE FROM request_signatures WHERE signed_at_ms < ?'),
+      seenBefore: db.prepare('SELECT 1 FROM used_signatures WHERE signature = ?'),
+      forgetBefore: db.prepare('DELETE FROM used_signatures WHERE at_ms < ?'),
+      anyBefore,
+      legacy: anyBefore.get() !== undefined,
+    };
+    signatureStatements.set(db, s);
+  }
   return s;
 }
 
-/** Forgets signatures accepted before `beforeMs` (by index); returns how many. */
-export function forgetSignaturesBefore(db: Db, beforeMs: number): number {
-  let s = forgetStatements.get(db);
-  if (!s) forgetStatements.set(db, (s = db.prepare('DELETE FROM used_signatures WHERE at_ms < ?')));
-  return s.run(beforeMs).changes;
+/**
+ * Remembers an accepted request signature (64 lowercase hex digits, as verifyRequest accepts them) under the time the
+ * device signed it, inside the caller's transaction so it is durable together with what the request wrote. False
+ * when it was already seen.
+ */
+export function rememberSignature(db: Db, signature: string, signedAtMs: number): boolean {
+  const s = signatures(db);
+  if (s.legacy && s.seenBefore.get(signature)) return false;
+  return s.remember.run(signedAtMs, Buffer.from(signature, 'hex')).changes === 1;
 }
-const forgetStatements = new WeakMap<Db, Database.Statement<[number]>>();
+
+/**
+ * Forgets signatures signed before `beforeMs` (by the key's order); returns how many. A request signed then is
+ * refused as stale anyway once `beforeMs` is a window behind now.
+ */
+export function forgetSignaturesBefore(db: Db, beforeMs: number): number {
+  const s = signatures(db);
+  let n = s.forget.run(beforeMs).changes;
+  if (s.legacy) {
+    n += s.forgetBefore.run(beforeMs).changes;
+    s.legacy = s.anyBefore.get() !== undefined;
+  }
+  return n;
+}
 
 function hashPassword(password: string): string {
   const salt = randomBytes(16);

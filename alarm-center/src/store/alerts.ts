@@ -7,7 +7,7 @@ import type { Statement } from 'better-sqlite3';
 import type { Db } from './database.js';
 import type { AlarmConfig } from '../config.js';
 import { AlarmError, conflict, forbidden, notFound } from '../errors.js';
-import { roleAtLeast, type Role } from './accounts.js';
+import { forgetSignaturesBefore, roleAtLeast, type Role } from './accounts.js';
 
 export type DeviceEvent = {
   eventId: string;
@@ -63,23 +63,29 @@ function audit(db: Db, atMs: number, actor: string, action: string, alertId: num
   );
 }
 
+const SILENCED = 'SELECT 1 FROM silences WHERE device_id = ? AND starts_at_ms <= ? AND ends_at_ms > ? AND ended_early_at_ms IS NULL';
+
 export function isSilenced(db: Db, deviceId: string, nowMs: number): boolean {
-  return !!sql(db, 'SELECT 1 FROM silences WHERE device_id = ? AND starts_at_ms <= ? AND ends_at_ms > ? AND ended_early_at_ms IS NULL').get(deviceId, nowMs, nowMs);
+  return !!sql(db, SILENCED).get(deviceId, nowMs, nowMs);
 }
 
-function openOrFold(db: Db, deviceId: string, type: string, doseId: string | null, fold: string, urgency: number, nowMs: number, detail: unknown): number {
-  const live = sql(db, `SELECT id, urgency, version FROM alerts WHERE device_id = ? AND fold_key = ? AND ${LIVE}`).get(deviceId, fold) as
-    | { id: number; urgency: number; version: number } | undefined;
+/**
+ * Folds a report into the device's live alert of its kind, or opens one, unless the device is silenced (then null).
+ * The common case, a fold, is one statement: the update that counts the report also finds the alert and checks the
+ * silence, and returns what the audit row needs.
+ */
+function openOrFold(db: Db, deviceId: string, type: string, doseId: string | null, fold: string, urgency: number, nowMs: number, detail: unknown): number | null {
+  const live = sql(db, `UPDATE alerts SET report_count = report_count + 1, version = version + 1 WHERE device_id = ? AND fold_key = ? AND ${LIVE}
+    AND NOT EXISTS (${SILENCED}) RETURNING id, urgency, version`).get(deviceId, fold, deviceId, nowMs, nowMs) as { id: number; urgency: number; version: number } | undefined;
   if (live) {
-    const up = urgency > live.urgency;
-    sql(db, `UPDATE alerts SET report_count = report_count + 1, version = version + 1${up ? ', urgency = ?, type = ?' : ''} WHERE id = ?`).run(
-      ...(up ? [urgency, type, live.id] : [live.id]),
-    );
-    audit(db, nowMs, 'device', 'alert.folded', live.id, deviceId, live.version + 1, detail);
+    // Only when it rises, so the queue's index on urgency is not rewritten for every report.
+    if (urgency > live.urgency) sql(db, 'UPDATE alerts SET urgency = ?, type = ? WHERE id = ?').run(urgency, type, live.id);
+    audit(db, nowMs, 'device', 'alert.folded', live.id, deviceId, live.version, detail);
     return live.id;
   }
-  const r = sql(db, `INSERT INTO alerts (device_id, fold_key, type, urgency, dose_id, state, opened_at_ms, last_notified_at_ms) VALUES (?, ?, ?, ?, ?, 'open', ?, ?)`)
-    .run(deviceId, fold, type, urgency, doseId, nowMs, nowMs);
+  const r = sql(db, `INSERT INTO alerts (device_id, fold_key, type, urgency, dose_id, state, opened_at_ms, last_notified_at_ms)
+    SELECT ?, ?, ?, ?, ?, 'open', ?, ? WHERE NOT EXISTS (${SILENCED})`).run(deviceId, fold, type, urgency, doseId, nowMs, nowMs, deviceId, nowMs, nowMs);
+  if (r.changes === 0) return null;
   const id = Number(r.lastInsertRowid);
   audit(db, nowMs, 'device', 'alert.opened', id, deviceId, 1, detail);
   return id;
@@ -134,7 +140,7 @@ function ingestNow(db: Db, deviceId: string, events: DeviceEvent[], nowMs: numbe
       const opens = OPENS[e.type];
       const cancels = CANCELS[e.type];
       if (e.type === 'care_paused' || e.type === 'care_resumed') carePause(db, deviceId, e, nowMs);
-      if (opens && !isSilenced(db, deviceId, nowMs)) {
+      if (opens) {
         alertId = openOrFold(db, deviceId, e.type, e.doseId ?? null, opens.fold(e), opens.urgency, nowMs, detail);
       } else if (cancels) {
         const live = sql(db, `SELECT id, state, version FROM alerts WHERE device_id = ? AND fold_key = ? AND ${LIVE}`).get(deviceId, cancels(e)) as
@@ -171,8 +177,14 @@ export type Heartbeat = {
 };
 type DayFigures = { day: string; dosings: number; pills: number; correct: number; green: number; yellow: number; missed: number; taken: number; failed?: number | undefined };
 
+/** One transaction, or part of the caller's (the group commit's) without a savepoint of its own, like ingestEvents. */
 export function recordHeartbeat(db: Db, deviceId: string, hb: Heartbeat, nowMs: number): void {
-  db.transaction(() => {
+  if (db.inTransaction) return heartbeatNow(db, deviceId, hb, nowMs);
+  db.transaction(heartbeatNow)(db, deviceId, hb, nowMs);
+}
+
+function heartbeatNow(db: Db, deviceId: string, hb: Heartbeat, nowMs: number): void {
+  {
     const { report, previousReport, ...health } = hb;
     sql(db, 'UPDATE devices SET last_heartbeat_at_ms = ?, heartbeat_json = ? WHERE id = ?').run(nowMs, JSON.stringify(health), deviceId);
     // Counts are a day's running totals (the day before's final), so a repeated heartbeat overwrites rather than adds.
@@ -188,7 +200,7 @@ export function recordHeartbeat(db: Db, deviceId: string, hb: Heartbeat, nowMs: 
       sql(db, `UPDATE alerts SET state = 'resolved', outcome = 'heartbeat_resumed', resolved_at_ms = ?, version = version + 1 WHERE id = ?`).run(nowMs, silent.id);
       audit(db, nowMs, 'system', 'alert.resolved', silent.id, deviceId, silent.version + 1, { outcome: 'heartbeat_resumed' });
     }
-  })();
+  }
 }
 
 type Row = Record<string, unknown>;
@@ -417,7 +429,7 @@ export function runEscalation(db: Db, cfg: AlarmConfig, nowMs: number): number {
       openOrFold(db, d.id, 'device_silent', null, 'silent', OPENS.device_silent!.urgency, nowMs, { missedHeartbeats: 3 });
       changes++;
     }
-    db.prepare('DELETE FROM used_signatures WHERE at_ms < ?').run(nowMs - 2 * cfg.signatureWindowMs);
+    forgetSignaturesBefore(db, nowMs - 2 * cfg.signatureWindowMs);
     return changes;
   })();
 }

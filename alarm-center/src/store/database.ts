@@ -108,6 +108,15 @@ export const MIGRATIONS: string[] = [
   // The scheduler purges old signatures every pass; without this it reads the whole table (10 minutes of
   // requests, hundreds of thousands of rows for a national fleet) once a second.
   `CREATE INDEX used_signatures_at ON used_signatures (at_ms);`,
+  // Accepted request signatures, keyed by the time the device signed and the signature's 32 bytes: a replay repeats
+  // both, so it finds its original; and since every accepted request was signed within the window of now, the keys
+  // arrive in time order and leave by their time. One b-tree filled at its end, where used_signatures took a table
+  // and two indexes, one of them filled at random places (most of an event's pages written per COMMIT).
+  // used_signatures is only read until the rows it had at the upgrade have been purged (store/accounts.ts).
+  // Every report that opens or folds an alert asks whether its device is silenced: by device, not by reading every
+  // silence ever set (one per care pause and per operator silence, kept for the audit).
+  `CREATE TABLE request_signatures (signed_at_ms INTEGER NOT NULL, signature BLOB NOT NULL, PRIMARY KEY (signed_at_ms, signature)) WITHOUT ROWID;
+  CREATE INDEX silences_device ON silences (device_id, ended_early_at_ms);`,
 ];
 
 export type Db = Database.Database;

@@ -2,8 +2,11 @@
 //
 // Requests are queued and written together once the event loop has read the ones
 // that arrived with them (setImmediate runs after the pending I/O callbacks; it
-// orders work, it measures no time). Each request runs in its own savepoint, so a
-// request that fails is rolled back alone and the others still commit.
+// orders work, it measures no time). A request that fails is rolled back alone and
+// the others still commit: the group first runs without savepoints (the common case,
+// where none fails); when one fails, the transaction is rolled back and the group is
+// written again with each request in its own savepoint. A request's work may
+// therefore run twice, and must write only to the database.
 //
 // Durability is that of `synchronous=FULL`, with the fsync moved off the event loop:
 // the group's COMMIT writes its WAL frames (synchronous=NORMAL for that one COMMIT,
@@ -43,6 +46,9 @@ export class GroupCommit {
   readonly #release: Statement;
   readonly #rollbackTo: Statement;
   readonly #lazySync: Statement | undefined;
+  readonly #dataVersion: Statement;
+  #seenVersion: unknown;
+  readonly #onForeignWrite = new Set<() => void>();
   readonly #fullSync: Statement | undefined;
   readonly #checkpointer: Checkpointer | undefined;
   readonly #checkpointEvery: number;
@@ -68,6 +74,7 @@ export class GroupCommit {
     this.#savepoint = db.prepare('SAVEPOINT request');
     this.#release = db.prepare('RELEASE request');
     this.#rollbackTo = db.prepare('ROLLBACK TO request');
+    this.#dataVersion = db.prepare('PRAGMA data_version').pluck();
     this.#lazySync = this.#sync && db.prepare('PRAGMA synchronous = NORMAL');
     this.#fullSync = this.#sync && db.prepare('PRAGMA synchronous = FULL');
     this.#checkpointEvery = opts.checkpointEvery ?? 64;
@@ -92,7 +99,19 @@ export class GroupCommit {
     await this.#checkpointer?.close();
   }
 
-  /** Runs `work` inside the next group's transaction; resolves with its result once durable, rejects with its error. */
+  /**
+   * Calls `listener` in a group's transaction, before its requests' work, when another connection (another process
+   * on the same file) has committed since the previous group began: what was cached from the database may be stale.
+   */
+  onForeignWrite(listener: () => void): void {
+    this.#onForeignWrite.add(listener);
+  }
+
+  /**
+   * Runs `work` inside the next group's transaction; resolves with its result once durable, rejects with its error.
+   * `work` may run a second time (after a rollback, when another request of its group failed), so it writes to the
+   * database only.
+   */
   run<T>(work: () => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.#queue.push({ work, resolve: resolve as (value: unknown) => void, reject });
@@ -140,20 +159,38 @@ export class GroupCommit {
   }
 
   #transactLazily(group: Job[]): Outcome[] | { failed: unknown } {
+    const first = this.#attempt(group, false);
+    // One request failed: nothing of the group is kept, so write it again with each request in its own savepoint.
+    return first === 'again' ? (this.#attempt(group, true) as Outcome[] | { failed: unknown }) : first;
+  }
+
+  #attempt(group: Job[], careful: boolean): Outcome[] | { failed: unknown } | 'again' {
     try {
       this.#begin.run();
+      // Inside the write lock: no other connection can commit until this transaction ends.
+      const version = this.#dataVersion.get();
+      if (version !== this.#seenVersion) {
+        this.#seenVersion = version;
+        for (const listener of this.#onForeignWrite) listener();
+      }
     } catch (error) {
+      if (this.#db.inTransaction) this.#rollback.run();
       return { failed: error };
     }
     const out: Outcome[] = [];
     for (const job of group) {
-      this.#savepoint.run();
+      if (careful) this.#savepoint.run();
       try {
         out.push({ ok: true, value: job.work() });
-        this.#release.run();
+        if (careful) this.#release.run();
       } catch (error) {
         // Some errors (disk full, I/O) make SQLite roll back the whole transaction.
         if (!this.#db.inTransaction) return { failed: error };
+        if (!careful) {
+          this.#rollback.run();
+          // Alone in its group, the rollback is all a savepoint would have done.
+          return group.length === 1 ? [{ ok: false, error }] : 'again';
+        }
         this.#rollbackTo.run();
         this.#release.run();
         out.push({ ok: false, error });

@@ -58,6 +58,8 @@ class ReadOnlyClock implements Clock {
   clearTimeout(): void {}
 }
 
+type AlarmsDb = { prepare(sql: string): { all(...a: unknown[]): { type: string }[] } };
+
 export class SoakCentre {
   readonly counts: NetworkCounts = { requests: 0, lostRequests: 0, lostResponses: 0, serverErrors: 0, timeouts: 0, restarts: 0 };
   /** Requests under way, and how many of them hang until the robot's timeout. */
@@ -66,6 +68,8 @@ export class SoakCentre {
   #app: FastifyInstance | undefined;
   readonly #dbPath: string;
   readonly #clock: ReadOnlyClock;
+  /** alarmsFor's statement and the connection it was prepared on. */
+  #alarms: { db: AlarmsDb; st: ReturnType<AlarmsDb['prepare']> } | undefined;
 
   private constructor(
     private readonly dir: string,
@@ -96,8 +100,10 @@ export class SoakCentre {
 
   /** The final alarm events (and any other) the centre holds for a dose, as an operator sees them: one row per event id. */
   alarmsFor(doseId: string): string[] {
-    const db = (this.#app as unknown as { db: { prepare(sql: string): { all(...a: unknown[]): { type: string }[] } } }).db;
-    return db.prepare('SELECT type FROM events WHERE device_id = ? AND dose_id = ?').all(SOAK_DEVICE_ID, doseId).map((r) => r.type);
+    const db = (this.#app as unknown as { db: AlarmsDb }).db;
+    // Prepared once per database connection (the referee asks after every dose; a restart opens a new connection).
+    if (this.#alarms?.db !== db) this.#alarms = { db, st: db.prepare('SELECT type FROM events WHERE device_id = ? AND dose_id = ?') };
+    return this.#alarms.st.all(SOAK_DEVICE_ID, doseId).map((r) => r.type);
   }
 
   /** The silences the robot's pauses set at the centre (from its `care_paused` and `care_resumed` events), oldest first. */
@@ -176,19 +182,19 @@ export class SoakCentre {
       if (this.rng.chance(this.faults.timeoutRate)) {
         this.counts.timeouts++;
         this.hung++;
-        let fail = () => undefined as void;
-        try {
-          await new Promise<never>((_, reject) => {
-            fail = () => reject(new DOMException('aborted', 'AbortError'));
-            this.#hanging.add(fail);
-            const signal = init?.signal;
-            if (signal?.aborted) fail();
-            signal?.addEventListener('abort', fail, { once: true });
-          });
-        } finally {
-          this.#hanging.delete(fail);
-          this.hung--;
-        }
+        // Given up (the robot's timeout, or its process died): counted at once, so a wait that runs virtual time
+        // synchronously sees it, though the robot hears of it only once the event loop turns.
+        await new Promise<never>((_, reject) => {
+          const fail = () => {
+            if (!this.#hanging.delete(fail)) return;
+            this.hung--;
+            reject(new DOMException('aborted', 'AbortError'));
+          };
+          this.#hanging.add(fail);
+          const signal = init?.signal;
+          if (signal?.aborted) fail();
+          signal?.addEventListener('abort', fail, { once: true });
+        });
       }
       const r = await app.inject({
         method: (init?.method ?? 'GET') as 'POST', url: url.pathname + url.search,
@@ -213,8 +219,7 @@ export class SoakCentre {
 
   /** Hanging requests fail at once (the process that made them died, and its connections with it). */
   dropHung(): void {
-    for (const fail of this.#hanging) fail();
-    this.#hanging.clear();
+    for (const fail of [...this.#hanging]) fail();
   }
 
   async close(): Promise<void> {

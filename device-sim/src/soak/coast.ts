@@ -10,13 +10,18 @@
 // The simulator draws its per-line faults as gaps between hits (the same odds), so
 // the round that holds the next faulted line is known and played for real, as is
 // every round that comes too close to another timer or to the end of the wait
-// under way (after which the episode may act on the world between two timers). Neither side gets a branch
-// of its own: the link and the simulator only say when they are idle and account
+// under way (after which the episode may act on the world between two timers). The
+// host's periodic timers are skipped with them while idle: the store watch (a look
+// for other processes' commits every few seconds) while its looks would find
+// nothing, the running mark (its last refresh overwrites the ones before). Neither side gets a branch
+// of its own: the link, the controller and the simulator only say when they are idle and account
 // the rounds they are told were exchanged. `dosis soak --exact` plays every line.
 
 import { ManualClock } from '../../../protocol/src/clock.js';
 import type { MemoryTransport } from '../../../protocol/src/transport.js';
 import type { DeviceLink } from '../../../firmware-host/src/link/link.js';
+import type { TimerHandle } from '../../../protocol/src/clock.js';
+import type { HostProcess } from './host.js';
 import { heartbeatBytesAt, type DeviceSimulator } from '../simulator.js';
 import { SEQ_MODULO } from '../../../protocol/src/frame.js';
 
@@ -26,7 +31,22 @@ export type CoastParts = {
   link: () => DeviceLink | undefined;
   /** Both sides' heartbeat period, ms. */
   heartbeatMs: number;
+  /** The live host (undefined while it is down): its store watch and running mark tick on their own when idle. */
+  host?: () => Pick<HostProcess, 'controller' | 'robot'> | undefined;
 };
+
+/** A periodic timer of the host that, while idle, only arms its next tick (or overwrites what its last tick wrote). */
+type Ticks = { timer: TimerHandle; atMs: number; everyMs: number };
+type Periodic = { idle: (beforeMs: number) => Ticks | undefined; coast: (ticks: number) => void };
+
+/** The host's periodic timers that can be skipped: the store watch (a look for other processes' commits), the running mark. */
+function periodicOf(h: Pick<HostProcess, 'controller' | 'robot'>): Periodic[] {
+  const c = h.controller;
+  const out: Periodic[] = [{ idle: (b) => c.idleWatch(b), coast: (n) => c.coastWatch(n) }];
+  const p = h.robot.power;
+  if (p) out.push({ idle: (b) => p.idleRefresh(b), coast: (n) => p.coastRefresh(n) });
+  return out;
+}
 
 export class CoastingClock extends ManualClock {
   #parts: CoastParts | undefined;
@@ -73,7 +93,23 @@ export class CoastingClock extends ManualClock {
     if (!s || at !== Math.min(l.atMs, s.atMs) || s.body !== l.mcuBody) return false;
     const wire = this.#wire;
     if (!wire || wire[0].inFlight > 0 || wire[1].inFlight > 0) return false;
-    const until = Math.min(this.nextAtMsExcept([l.timer, s.timer]) ?? Infinity, this.#horizonMs);
+    // The host's idle periodic timers are skipped with the heartbeats: each is asked only when it is the next other
+    // timer (whether the store watch's look would find nothing costs a query).
+    const skip: TimerHandle[] = [l.timer, s.timer];
+    const skipped: { p: Periodic; t: Ticks }[] = [];
+    let other = this.nextAtMsExcept(skip) ?? Infinity;
+    const host = other <= this.#horizonMs ? parts.host?.() : undefined;
+    const periodic = host ? periodicOf(host) : [];
+    while (other <= this.#horizonMs && periodic.length > 0) {
+      let t: Ticks | undefined;
+      const i = periodic.findIndex((p) => (t = p.idle(other + 1)) !== undefined);
+      if (i < 0) break;
+      skipped.push({ p: periodic[i]!, t: t! });
+      skip.push(t!.timer);
+      periodic.splice(i, 1);
+      other = this.nextAtMsExcept(skip) ?? Infinity;
+    }
+    const until = Math.min(other, this.#horizonMs);
     if (until === Infinity) return false;
     const P = parts.heartbeatMs;
     // Round k: the host's heartbeat out at l.atMs + kP and in at the MCU a line's transit later, the MCU's likewise; all
@@ -87,6 +123,9 @@ export class CoastingClock extends ManualClock {
     const toMcuMs = wire[0].transitMs(heartbeatBytesAt(l.lineBytes, (l.seq + last) % SEQ_MODULO));
     link.coastHeartbeats(rounds, s.atMs + last * P + toHostMs);
     parts.sim.coastHeartbeats(rounds, l, l.atMs + last * P + toMcuMs);
+    // The periodic ticks that fall before the next heartbeat played and the next other timer: nothing else runs before them.
+    const nextMs = Math.min(Math.min(l.atMs, s.atMs) + rounds * P, until);
+    for (const { p, t } of skipped) if (nextMs > t.atMs) p.coast(Math.ceil((nextMs - t.atMs) / t.everyMs));
     this.coastedRounds += rounds;
     return true;
   }

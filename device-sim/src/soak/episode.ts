@@ -433,7 +433,7 @@ class Episode {
       clock: world.clock, sim: world.sim, notice: () => this.#status?.notice ?? null,
       pressMarginMs: this.#pressMarginMs, lookEveryMs: LOOK_EVERY_MS * scale, pressAgainMs: PRESS_AGAIN_MS * scale,
     });
-    if (world.clock instanceof CoastingClock) world.clock.coastOver({ sim: world.sim, link: () => this.#host?.link, heartbeatMs: world.hw.heartbeatMs });
+    if (world.clock instanceof CoastingClock) world.clock.coastOver({ sim: world.sim, link: () => this.#host?.link, host: () => this.#host, heartbeatMs: world.hw.heartbeatMs });
     const host = profile.host;
     const downs = (host?.crashRate ?? 0) + (host?.powerCutRate ?? 0);
     this.#aim = world.clock instanceof ManualClock && Aim.active(profile.aim) ? new Aim(profile.aim!, new Random((spec.seed ^ 0x0a1f_b06e) >>> 0), {
@@ -726,7 +726,7 @@ class Episode {
   async #dose(doseId: string): Promise<void> {
     const dose = this.#doses.get(doseId);
     if (!dose) throw new Error(`episode ${this.spec.index}: dose ${doseId} has no plan`);
-    this.#begin(doseId);
+    await this.#beginOnTime(doseId);
     const boots = this.#boots;
     for (;;) {
       // The wait stops early when the staff are to act on the press being checked (aim.careAtClaim): virtual time stands
@@ -757,7 +757,7 @@ class Episode {
     // centre catches up (delivery may take virtual minutes under network faults, and the world goes on meanwhile).
     const endMs = this.#clock.now();
     const next = this.#roll[this.#roll.indexOf(doseId) + 1];
-    if (next && !this.#staffToAct(next)) this.#begin(next);
+    if (next && !this.#staffToAct(next)) await this.#beginOnTime(next);
     await this.#deliver(doseId);
     this.#judge(doseId, dose, endMs);
   }
@@ -972,13 +972,41 @@ class Episode {
     await this.#need(() => this.#host !== undefined && this.#status?.reconciled === true, this.#limitMs, g.doses[0]!, 'the host never came back before the staff acted');
     const delta = Math.round(this.#clock.now() + LEAD_MS * this.scale - g.actAtMs);
     g.actAtMs += delta;
-    for (const doseId of g.doses) {
+    this.#moveLater(g.doses, delta);
+  }
+
+  /**
+   * A dose placed as the one before ended, while the alarm centre took the world on past the start of its plan
+   * (delivery under network faults may take virtual minutes after the dose before is judged): before its citizen or
+   * its crash could act on times already gone (all at once, a press and a power cut in the same instant), the dose,
+   * its windows and its plan move later together. Only a dose the robot has not started on: it has only reminded.
+   */
+  async #beginOnTime(doseId: string): Promise<void> {
+    const dose = this.#doses.get(doseId);
+    if (dose && this.#begun !== doseId) await this.#keepPace(doseId, dose);
+    this.#begin(doseId);
+  }
+
+  async #keepPace(doseId: string, dose: Dose): Promise<void> {
+    const p = dose.plan;
+    const firstAtMs = Math.min(p.pressAtMs[0] ?? Infinity, p.cupAway?.atMs ?? Infinity, dose.crashAtMs ?? Infinity);
+    if (!Number.isFinite(firstAtMs) || this.#clock.now() <= firstAtMs) return;
+    await this.#need(() => this.#host !== undefined && this.#status?.reconciled === true, this.#limitMs, doseId, 'the host never came back before the dose began');
+    if (this.#host!.store.dose(doseId)?.state !== 'scheduled') return;
+    this.#moveLater([doseId], Math.round(this.#clock.now() + LEAD_MS * this.scale - firstAtMs));
+    bump((this.#tally.world.events ??= {}), 'doseMovedLater');
+  }
+
+  /** Doses (the first of them placed in the robot's store) move `delta` later: windows, the citizen's plan and the crash. */
+  #moveLater(doseIds: readonly string[], delta: number): void {
+    for (const doseId of doseIds) {
       const d = this.#doses.get(doseId)!;
       d.prescription = { ...d.prescription, windows: windowsOf(d.prescription.windows.dueAtMs + delta, this.#timing) };
-      d.plan = { ...d.plan, pressAtMs: d.plan.pressAtMs.map((t) => t + delta) };
+      const away = d.plan.cupAway;
+      d.plan = { ...d.plan, pressAtMs: d.plan.pressAtMs.map((t) => t + delta), cupAway: away && { atMs: away.atMs + delta, backAtMs: away.backAtMs + delta } };
       if (d.crashAtMs !== null) d.crashAtMs += delta;
     }
-    const first = g.doses[0]!;
+    const first = doseIds[0]!;
     this.#retime!.run(this.#doses.get(first)!.prescription.windows.dueAtMs, first);
     this.#host!.controller.scheduleChanged();
   }
@@ -1120,7 +1148,7 @@ class Episode {
     // it was, a year ahead): it is told the schedule changed, as if the dose had always been due then.
     if (nextId !== undefined && this.#careOf.get(nextId) !== g && this.#placeNext(doseId)) this.#host!.controller.scheduleChanged();
     const endMs = this.#clock.now();
-    if (nextId !== undefined && !this.#staffToAct(nextId)) this.#begin(nextId);
+    if (nextId !== undefined && !this.#staffToAct(nextId)) await this.#beginOnTime(nextId);
     await this.#deliver(doseId);
     this.#judgeCare(doseId, dose, g, endMs);
   }

@@ -89,11 +89,27 @@ type RawDose = [
   useByMs: number | null, instructions: string | null,
 ];
 
+/** Parsed timings by their JSON (a roll's doses share one): each row gets its own copy, without parsing it again. */
+const timings = new Map<string, DoseTiming>();
+const TIMINGS_KEPT = 64;
+function timingOf(json: string): DoseTiming {
+  let t = timings.get(json);
+  if (!t) {
+    if (timings.size >= TIMINGS_KEPT) timings.clear();
+    t = JSON.parse(json) as DoseTiming;
+    timings.set(json, t);
+  }
+  return { ...t };
+}
+
 const toDose = (r: RawDose): DoseRow => ({
-  doseId: r[0], rollId: r[1], position: r[2], slot: r[3], label: r[4], intakeAtMs: r[5], pillCount: r[6], timing: JSON.parse(r[7]) as DoseTiming,
+  doseId: r[0], rollId: r[1], position: r[2], slot: r[3], label: r[4], intakeAtMs: r[5], pillCount: r[6], timing: timingOf(r[7]),
   state: r[8], cls: r[9], reason: r[10], countedPills: r[11], attempts: r[12], overdue: r[13] === 1, finalAtMs: r[14],
   useByMs: r[15], instructions: r[16],
 });
+
+/** The WHERE term of the open doses' partial index (doses_open in schema.ts), written as the index is. */
+const OPEN = `state IN ('scheduled','dispensing','presented')`;
 
 /** Reads whole doses: `SELECT <the dose columns> <rest>`, rows as arrays for toDose. */
 const selectDoses = (db: Db, rest: string) => db.prepare(`SELECT ${DOSE_COLUMNS} ${rest}`).raw();
@@ -140,12 +156,13 @@ export class Store {
     migrate(db, { firstCommandNumber: opts.firstCommandNumber ?? Math.floor(Math.random() * 0x40000000) });
     this.#q = {
       dose: selectDoses(db, 'FROM doses WHERE dose_id = ?'),
-      open: limited((n) => selectDoses(db, `FROM doses WHERE state IN ('scheduled','dispensing','presented') ORDER BY intake_at_ms, position${n}`)),
+      open: limited((n) => selectDoses(db, `FROM doses WHERE ${OPEN} ORDER BY intake_at_ms, position${n}`)),
       activeRoll: db.prepare('SELECT * FROM rolls WHERE unloaded_at_ms IS NULL ORDER BY loaded_at_ms DESC LIMIT 1'),
-      remaining: selectDoses(db, `FROM doses WHERE roll_id = ? AND state = 'scheduled' ORDER BY intake_at_ms, position`),
-      remainingCount: db.prepare(`SELECT count(*) AS n, max(intake_at_ms) AS last FROM doses WHERE roll_id = ? AND state = 'scheduled'`),
+      // The open-state term (implied by 'scheduled') lets SQLite read the open doses' index instead of every dose ever.
+      remaining: selectDoses(db, `FROM doses WHERE ${OPEN} AND roll_id = ? AND state = 'scheduled' ORDER BY intake_at_ms, position`),
+      remainingCount: db.prepare(`SELECT count(*) AS n, max(intake_at_ms) AS last FROM doses WHERE ${OPEN} AND roll_id = ? AND state = 'scheduled'`),
       endedSince: selectDoses(db, 'FROM doses WHERE final_at_ms >= ? ORDER BY intake_at_ms, position'),
-      heads: limited((n) => db.prepare(`SELECT dose_id, intake_at_ms, pill_count, state FROM doses WHERE state IN ('scheduled','dispensing','presented') ORDER BY intake_at_ms, position${n}`)),
+      heads: limited((n) => db.prepare(`SELECT dose_id, intake_at_ms, pill_count, state FROM doses WHERE ${OPEN} ORDER BY intake_at_ms, position${n}`)),
       setState: db.prepare('UPDATE doses SET state = ?, attempts = ? WHERE dose_id = ?'),
       claim: db.prepare(`UPDATE doses SET state = 'dispensing', attempts = ? WHERE dose_id = ? AND state = 'scheduled' AND (use_by_ms IS NULL OR use_by_ms >= ?)`),
       present: db.prepare(`UPDATE doses SET state = 'presented', cls = ?, reason = ?, counted_pills = ?, attempts = ? WHERE dose_id = ?`),

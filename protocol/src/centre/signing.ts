@@ -3,7 +3,7 @@
 // The signature covers method, path (with query), timestamp and the SHA-256 of
 // the exact body bytes, so a captured request cannot be replayed against
 // another route, at another time, or with another body.
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual, type KeyObject } from 'node:crypto';
 
 export const DEVICE_HEADER = 'x-dosis-device';
 export const TIMESTAMP_HEADER = 'x-dosis-timestamp';
@@ -19,7 +19,8 @@ export function canonicalRequest(method: string, path: string, timestampMs: numb
   return `${method.toUpperCase()}\n${path}\n${timestampMs}\n${bodySha256(body)}`;
 }
 
-export function signRequest(secret: string, method: string, path: string, timestampMs: number, body: string | Buffer): string {
+/** `secret` as text, or as a KeyObject made from its UTF-8 bytes (the same key; a verifier that keeps one skips the import per request). */
+export function signRequest(secret: string | KeyObject, method: string, path: string, timestampMs: number, body: string | Buffer): string {
   return createHmac('sha256', secret).update(canonicalRequest(method, path, timestampMs, body)).digest('hex');
 }
 
@@ -36,7 +37,7 @@ export type VerifyResult = { ok: true } | { ok: false; reason: 'stale_timestamp'
 
 /** Checks signature and time window; replay detection needs storage and is the caller's. */
 export function verifyRequest(
-  secret: string,
+  secret: string | KeyObject,
   method: string,
   path: string,
   timestampHeader: string,
@@ -48,7 +49,7 @@ export function verifyRequest(
   if (!/^\d{1,16}$/.test(timestampHeader)) return { ok: false, reason: 'bad_timestamp' };
   const ts = Number(timestampHeader);
   if (Math.abs(nowMs - ts) > windowMs) return { ok: false, reason: 'stale_timestamp' };
-  const expected = Buffer.from(signRequest(secret, method, path, ts, body), 'hex');
+  const expected = createHmac('sha256', secret).update(canonicalRequest(method, path, ts, body)).digest();
   const given = /^[0-9a-f]{64}$/.test(signature) ? Buffer.from(signature, 'hex') : Buffer.alloc(0);
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) return { ok: false, reason: 'bad_signature' };
   return { ok: true };

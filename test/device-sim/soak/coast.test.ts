@@ -8,6 +8,11 @@ import { planEpisodes, runSoak } from '../../../device-sim/src/soak/runner.js';
 import { loadSoakProfile, type SoakProfile } from '../../../device-sim/src/soak/soak-profile.js';
 import { buildReport, compareReports, type SoakTally } from '../../../device-sim/src/soak/report.js';
 import type { DeviceLink } from '../../../firmware-host/src/link/link.js';
+import { Controller } from '../../../firmware-host/src/controller.js';
+import { PowerMark } from '../../../firmware-host/src/power.js';
+import { Store } from '../../../firmware-host/src/store/store.js';
+import { ManualClock } from '../../../protocol/src/clock.js';
+import pino from 'pino';
 
 /** Every CoastingClock an episode builds, to read how many heartbeat rounds it skipped. */
 function coastingClocks(): CoastingClock[] {
@@ -98,4 +103,58 @@ describe('soak modes', () => {
     // Not the same run: the faults fell elsewhere (the draws are made in another order), so the test can tell.
     expect(JSON.stringify(coalesced)).not.toBe(JSON.stringify(exact));
   }, 300_000);
+});
+
+describe('soak modes with the store on a file', () => {
+  it('the host\'s store watch is skipped with the heartbeats, and a fault-free wire still gives the exact run\'s figures', async () => {
+    // Host crashes put the store on a file, so the controller watches it for other processes' commits every few
+    // seconds; in the soak nothing else commits, so each look finds nothing and coalesced mode skips it.
+    const base = loadSoakProfile('none');
+    const profile: SoakProfile = { ...base, name: 'test', host: { crashRate: 0.03, powerCutRate: 0.02 }, citizen: { ...base.citizen, forgetRate: 0.05 } };
+    const coastWatch = vi.spyOn(Controller.prototype, 'coastWatch');
+    const coastRefresh = vi.spyOn(PowerMark.prototype, 'coastRefresh');
+    const clocks = coastingClocks();
+    const a: string[] = [];
+    const b: string[] = [];
+    const exact = await run(profile, 200, 7, false, (d) => a.push(JSON.stringify(d)));
+    expect(coastWatch).not.toHaveBeenCalled();
+    expect(coastRefresh).not.toHaveBeenCalled();
+    const coalesced = await run(profile, 200, 7, true, (d) => b.push(JSON.stringify(d)));
+    expect(exact.world.hostCrashes + exact.world.powerCuts).toBeGreaterThan(4);
+    expect(coastWatch.mock.calls.length).toBeGreaterThan(200);
+    // Skipped stretches reach past many looks (a look every 3 s would cap each at two heartbeat rounds).
+    const looks = coastWatch.mock.calls.reduce((n, [k]) => n + k, 0);
+    expect(looks).toBeGreaterThan(100 * 200);
+    expect(clocks[0]!.coastedRounds).toBeGreaterThan(2.5 * looks);
+    // The running mark's refreshes (every 30 s) are skipped too: many stretches reach past one.
+    expect(coastRefresh.mock.calls.reduce((n, [k]) => n + k, 0)).toBeGreaterThan(looks / 20);
+    expect(b).toEqual(a);
+    expect(JSON.stringify(coalesced)).toBe(JSON.stringify(exact));
+  }, 120_000);
+});
+
+describe('the running mark skipped in virtual time', () => {
+  it('holds what its last skipped refresh would have written, and refreshes next when the timer would have', () => {
+    const marks = [0, 1].map(() => {
+      const clock = new ManualClock(1_000);
+      const store = Store.open(':memory:', { clock, firstCommandNumber: 1 });
+      const mark = new PowerMark({ store, clock, logger: pino({ level: 'silent' }), everyMs: 30_000 });
+      mark.start();
+      clock.advance(12_345);
+      return { clock, store, mark };
+    });
+    const [played, skipped] = marks as [(typeof marks)[0], (typeof marks)[0]];
+    const t = skipped.mark.idleRefresh(Infinity)!;
+    expect(t.atMs).toBe(31_000);
+    expect(skipped.mark.idleRefresh(t.atMs)).toBeUndefined();
+    skipped.mark.coastRefresh(4);
+    played.clock.advanceTo(31_000 + 3 * 30_000);
+    expect(skipped.store.getMeta('alive_at_ms')).toBe(String(31_000 + 3 * 30_000));
+    expect(skipped.store.getMeta('alive_at_ms')).toBe(played.store.getMeta('alive_at_ms'));
+    for (const m of marks) m.clock.advanceTo(31_000 + 4 * 30_000 - 1);
+    expect(skipped.store.getMeta('alive_at_ms')).toBe(played.store.getMeta('alive_at_ms'));
+    for (const m of marks) m.clock.advanceTo(31_000 + 4 * 30_000);
+    expect(skipped.store.getMeta('alive_at_ms')).toBe(String(31_000 + 4 * 30_000));
+    expect(played.store.getMeta('alive_at_ms')).toBe(String(31_000 + 4 * 30_000));
+  });
 });
