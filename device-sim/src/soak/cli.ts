@@ -13,7 +13,7 @@ import { loadSoakProfile, meanPills } from './soak-profile.js';
 
 const spec = {
   name: 'soak',
-  summary: 'Accuracy soak test: runs N dosings of the real controller (machine, link, store) against the simulator on a virtual clock.',
+  summary: 'Accuracy soak test: runs N dosings of the real controller (machine, link, store) against the simulator on a virtual clock (or over pseudo-terminals on the wall clock: --transport pty).',
   usage: 'dosis soak [options]   |   dosis soak --replay SEED:EPISODE [options]   |   dosis soak --compare A.json B.json',
   options: {
     dosings: { type: 'string', default: '10000' },
@@ -33,7 +33,7 @@ const spec = {
     dosings: 'number of dosings to run',
     seed: 'seed of the run (default: random, printed); the same seed gives the same figures',
     profile: 'fault profile: none, reference, harsh, or a JSON file (device-sim/profiles/ documents the fields)',
-    transport: 'memory (fast) or pty (a real pseudo-terminal with serialport; needs socat)',
+    transport: 'memory (fast) or pty (real pseudo-terminals with serialport on the wall clock, a minute scaled to 120 ms; needs socat): host crashes, power cuts and the real alarm centre behind a faulty network there too; aimed events and care actions run on memory only',
     workers: 'processes to split the run over; merged figures equal a single run\'s (run from the sources, they use the compiled build of `npm run build` when it is newer than every source file)',
     json: 'write the report as JSON to this file',
     html: 'write the report as one self-contained HTML page to this file',

@@ -9,9 +9,18 @@
 // events are aimed at the moments that matter (world/aim.ts: the host down
 // during a release or between two commits, the MCU reset on a retry, the cup
 // lifted while pills fall, the last seconds of a window). After each
-// dose the referee (referee.ts) judges it from that copy and the simulator's
-// ledger; the controller's records are read only to pace the run (when a dose
-// is over) and as the alarm centre's stand-in (the alarm outbox).
+// dose the referee (referee.ts) judges it from that copy, the simulator's
+// ledger and what the real alarm centre (centre.ts) holds; the controller's
+// records are read only to pace the run (when a dose is over, when its light
+// and its alarm outbox have settled).
+//
+// Both transports play that world. On the pty (socat pairs, serialport, the
+// wall clock with the citizen's minutes scaled: PTY_TIME_SCALE) a crashed host's
+// serial port closes with it and the next host opens it again on the same store
+// file, a power cut takes the simulator's power too, and the robot's delivery
+// loop posts to the centre through the profile's network faults. The aimed
+// events need virtual time and the care staff would race dose times scaled to
+// milliseconds: both are the memory transport's only.
 //
 // Idle time is skipped, not simulated: the citizen's next dose is placed
 // relative to the moment the previous one ended, so a dosing costs the
@@ -50,6 +59,7 @@ import { DeviceSimulator } from '../simulator.js';
 import { Random } from '../random.js';
 import type { FaultRates } from '../faults.js';
 import { createPtyPair, keepSerialAttached } from '../pty.js';
+import { PRESENTED_GRACE_MS } from '../../../firmware-host/src/dosing/dose-machine.js';
 import { Citizen, LOOK_EVERY_MS, PRESS_AGAIN_MS, type CitizenPlan } from '../world/citizen.js';
 import { staffTakeCup } from '../world/staff.js';
 import { Aim } from '../world/aim.js';
@@ -60,7 +70,7 @@ import { bootHost, type HostOptions, type HostProcess } from './host.js';
 import { NO_NETWORK_FAULTS, SOAK_DEVICE_ID, SoakCentre } from './centre.js';
 import { countTransitions } from './coverage.js';
 import { CoastingClock } from './coast.js';
-import { AlarmDelivery } from '../../../firmware-host/src/alarm/delivery.js';
+import { AlarmDelivery, type DeliveryOptions } from '../../../firmware-host/src/alarm/delivery.js';
 import { outboxDepth } from '../../../firmware-host/src/alarm/outbox.js';
 import { CARE_INVARIANT, FINAL_ALARMS, judgeCareDose, judgeDose, PRESS_MARGIN_MS, windowsOf, type CareClass, type Intent, type Judgement, type Packing, type Prescription } from './referee.js';
 import type { CareBackend, CareResult } from '../../../firmware-host/src/screens/backend.js';
@@ -88,6 +98,8 @@ export type DosingVerdict = {
   soakClass: Judgement['cls'] | CareClass;
   reason: string | null;
   robotFailure: boolean;
+  /** The dose's events the alarm centre holds when it is judged, one per event id, as an operator sees them. */
+  alarms?: string[];
   /** The staff took this dose out of dispensing as the robot checked the citizen's press (aim.careAtClaim). */
   careAtClaim?: true;
 };
@@ -102,10 +114,14 @@ const PTY_HARDWARE: Partial<HardwareProfile> = {
 /**
  * On the pty, time runs on the wall clock: the citizen's delays and the dose
  * windows (minutes on a real robot) are scaled by this, so a forgotten dose
- * closes in under a second instead of two hours. The mechanics keep their
- * settle time: with less, pills still falling are reported short.
+ * closes in 15 s instead of two hours (a minute is 120 ms). The mechanics keep
+ * their settle time: with less, pills still falling are reported short. The
+ * robot's own wall-clock timings (a held dose's retry, the MCU's event
+ * retransmission, heartbeats) are not scaled, nor is the event loop's lag on a
+ * loaded machine (a hundred milliseconds and more): with a minute much shorter
+ * than that, a press near a window's edge would reach the robot minutes late.
  */
-const PTY_TIME_SCALE = 0.0001;
+const PTY_TIME_SCALE = 0.002;
 /**
  * Robots run side by side in a pty episode, each with its own socat pair, simulator and store: a dosing waits on
  * motions and on the citizen most of its ~90 ms, so one process keeps this many busy at under one core.
@@ -133,6 +149,32 @@ const DELIVERY_LIMIT_MS = 3600_000;
 const REQUEST_LIMIT_MS = 60_000;
 /** A crashed host boots again within this long. */
 const REBOOT_MAX_MS = 15_000;
+/**
+ * On the pty (wall clock), a crash falls this long after the robot took the press: a dosing's motions take real
+ * milliseconds there (fast mechanics, the settle time) while the citizen's minutes are scaled, so the window is the
+ * motions' own. It is counted from the robot's taking the press (its status says it dispenses the dose), not from the
+ * press: a loaded machine's event loop may lag a hundred milliseconds and more, and a power cut that falls while the
+ * press still crosses the wire loses it with the MCU's memory (no robot can know of it). On the memory transport those
+ * few milliseconds are their real share of a 40 s window; on the pty the lag would make them a large share.
+ */
+const PTY_CRASH_WINDOW_MS = 150;
+/** ... and the host boots again within this long (opening the port and reconciling take a few milliseconds more). */
+const PTY_REBOOT_MAX_MS = 30;
+/**
+ * The delivery loop on the pty's wall clock: its backoff (1 s to 5 min on a robot), poll and request timeout shrunk so
+ * a lost request or a hanging one costs milliseconds. A request to the in-process centre that is slower than the
+ * timeout is not lost: the centre's stand-in network ignores the abort unless it hangs on purpose.
+ */
+const PTY_DELIVERY = { baseBackoffMs: 5, maxBackoffMs: 100, pollMs: 50, requestTimeoutMs: 100 } as const;
+/**
+ * On the wall clock a press may reach the robot this much later than the citizen made it (a loaded machine's event
+ * loop): a press meant to fall outside the window keeps this far from its edge, and the press margin before the close
+ * (the citizen's and the referee's) is at least this, so the robot and the referee never see one press on two sides of
+ * an edge.
+ */
+const PTY_PRESS_LAG_MS = 250;
+/** Longest the outbox may take to drain into the centre once a dose is over, on the wall clock. */
+const DELIVERY_WALL_LIMIT_MS = 30_000;
 
 function scaledTiming(scale: number): DoseTiming {
   const t = DEFAULT_TIMING;
@@ -146,11 +188,18 @@ type World = {
   hw: HardwareProfile;
   /** The host's store file (':memory:' when the host never crashes). */
   dbPath: string;
+  /** A new host's end of the cable (each boot opens its own). */
   open: (hostClock: Clock) => Transport | Promise<Transport>;
-  /** Host crashes need a store file and a cable that can be opened again: the memory transport. */
+  /** A host process died: what it held open closes with it (the serial port), and nothing it would have heard reaches it. */
+  hostDied: (hostClock: Clock) => void;
+  /** The profile draws host crashes and power cuts (the store is then a file, reopened by the next host). */
   crashes: boolean;
-  /** The robot's delivery loop runs against a real alarm centre (the memory transport, on virtual time). */
-  centre: boolean;
+  /** A crash falls this long (uniformly) after the citizen's first press in the window (on the wall clock: after the robot took it). */
+  crashWindowMs: number;
+  /** A crashed host boots again within this long. */
+  rebootMaxMs: number;
+  /** The delivery loop's timings on this world's clock (none: the robot's own). */
+  deliveryTuning: Partial<Pick<DeliveryOptions, 'baseBackoffMs' | 'maxBackoffMs' | 'requestTimeoutMs' | 'pollMs'>>;
   close(): Promise<void>;
 };
 
@@ -186,7 +235,7 @@ function memoryWorld(spec: EpisodeSpec, profile: SoakProfile, coalesce: boolean)
   const crashes = (profile.host?.crashRate ?? 0) > 0 || (profile.host?.powerCutRate ?? 0) > 0 || Aim.downs(profile.aim);
   const dir = crashes ? mkdtempSync(join(tmpdir(), 'dosis-soak-')) : undefined;
   return {
-    clock, sim, hw, crashes, centre: true,
+    clock, sim, hw, crashes, crashWindowMs: CRASH_WINDOW_MS, rebootMaxMs: REBOOT_MAX_MS, deliveryTuning: {},
     dbPath: dir ? join(dir, 'robot.db') : ':memory:',
     open: (hostClock) => {
       // Each (re)open is a fresh cable: the simulator is re-attached to its far end.
@@ -195,6 +244,8 @@ function memoryWorld(spec: EpisodeSpec, profile: SoakProfile, coalesce: boolean)
       if (clock instanceof CoastingClock) clock.wire = [near, far];
       return near;
     },
+    // The dead host's cable is simply no longer the simulator's: what it writes, and what would reach it, goes nowhere.
+    hostDied: () => undefined,
     close: async () => {
       sim.stop();
       if (dir) rmSync(dir, { recursive: true, force: true });
@@ -208,15 +259,67 @@ async function ptyWorld(spec: EpisodeSpec, profile: SoakProfile): Promise<World>
   const pair = await createPtyPair({ clock });
   const sim = new DeviceSimulator({ clock, profile: hw, seed: spec.seed, faults: profile.faults as Partial<FaultRates>, logger: pino({ level: 'silent' }) });
   const detach = keepSerialAttached({ path: pair.simPath, baudRate: hw.baudRate, clock, attach: (t) => sim.attach(t), logger: pino({ level: 'silent' }) });
+  const crashes = (profile.host?.crashRate ?? 0) > 0 || (profile.host?.powerCutRate ?? 0) > 0;
+  const dir = crashes ? mkdtempSync(join(tmpdir(), 'dosis-soak-pty-')) : undefined;
+  // Each host process's serial ports: closed when it dies (as the kernel closes a dead process's files).
+  const ports = new Map<Clock, Set<ProcessPort>>();
+  const dead = new WeakSet<Clock>();
   return {
-    clock, sim, hw, crashes: false, centre: false, dbPath: ':memory:',
-    open: () => SerialTransport.open(pair.hostPath, hw.baudRate),
+    clock, sim, hw, crashes, crashWindowMs: PTY_CRASH_WINDOW_MS, rebootMaxMs: PTY_REBOOT_MAX_MS, deliveryTuning: PTY_DELIVERY,
+    dbPath: dir ? join(dir, 'robot.db') : ':memory:',
+    open: async (hostClock) => {
+      const port = new ProcessPort(await SerialTransport.open(pair.hostPath, hw.baudRate));
+      // A port the process asked for before it died, opened after: the process is gone, so is its port.
+      if (dead.has(hostClock)) port.kill();
+      else ports.set(hostClock, (ports.get(hostClock) ?? new Set()).add(port));
+      return port;
+    },
+    hostDied: (hostClock) => {
+      dead.add(hostClock);
+      for (const port of ports.get(hostClock) ?? []) port.kill();
+      ports.delete(hostClock);
+    },
     close: async () => {
       sim.stop();
       detach();
+      for (const set of ports.values()) for (const port of set) port.kill();
       await pair.close();
+      if (dir) rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * A host process's serial port: once the process is dead (`kill`), the port is closed and nothing more passes either
+ * way (no line, no close notice reaches the dead process's link, which would otherwise act on it), as the kernel
+ * closes the files of a process that died.
+ */
+class ProcessPort implements Transport {
+  #alive = true;
+  constructor(private readonly port: Transport) {}
+  get isOpen(): boolean {
+    return this.#alive && this.port.isOpen;
+  }
+  write(data: string): void {
+    if (this.#alive) this.port.write(data);
+  }
+  onLine(handler: (line: string) => void): void {
+    this.port.onLine((line) => {
+      if (this.#alive) handler(line);
+    });
+  }
+  onClose(handler: (reason: string) => void): void {
+    this.port.onClose((reason) => {
+      if (this.#alive) handler(reason);
+    });
+  }
+  close(reason?: string): void {
+    this.port.close(reason);
+  }
+  kill(): void {
+    this.#alive = false;
+    this.port.close('the process died');
+  }
 }
 
 type Dose = { prescription: Prescription; intent: Intent; plan: CitizenPlan; crashAtMs: number | null; powerCut: boolean };
@@ -261,6 +364,10 @@ class Episode {
   readonly #citizen: Citizen;
   readonly #timing: DoseTiming;
   readonly #limitMs: number;
+  /** How close to the window's close a press no longer counts (and the citizen no longer presses). */
+  readonly #pressMarginMs: number;
+  /** How far from the early window a press meant to come too early stays (0 on virtual time). */
+  readonly #pressLagMs: number;
   #host: HostProcess | undefined;
   #delivery: AlarmDelivery | undefined;
   #centre: SoakCentre | undefined;
@@ -318,10 +425,13 @@ class Episode {
     this.#clock = world.clock;
     this.#sim = world.sim;
     this.#timing = scaledTiming(scale);
-    this.#limitMs = Math.max(MIN_DOSE_LIMIT_MS, DOSE_LIMIT_MS * scale);
+    this.#pressLagMs = world.clock instanceof ManualClock ? 0 : PTY_PRESS_LAG_MS;
+    this.#pressMarginMs = Math.max(PRESS_MARGIN_MS * scale, this.#pressLagMs);
+    // On the wall clock a dose presented just before its close stays the citizen's for the dose machine's grace (not scaled).
+    this.#limitMs = Math.max(MIN_DOSE_LIMIT_MS, DOSE_LIMIT_MS * scale) + (world.clock instanceof ManualClock ? 0 : PRESENTED_GRACE_MS);
     this.#citizen = new Citizen({
       clock: world.clock, sim: world.sim, notice: () => this.#status?.notice ?? null,
-      pressMarginMs: PRESS_MARGIN_MS * scale, lookEveryMs: LOOK_EVERY_MS * scale, pressAgainMs: PRESS_AGAIN_MS * scale,
+      pressMarginMs: this.#pressMarginMs, lookEveryMs: LOOK_EVERY_MS * scale, pressAgainMs: PRESS_AGAIN_MS * scale,
     });
     if (world.clock instanceof CoastingClock) world.clock.coastOver({ sim: world.sim, link: () => this.#host?.link, host: () => this.#host, heartbeatMs: world.hw.heartbeatMs });
     const host = profile.host;
@@ -341,7 +451,7 @@ class Episode {
 
   async run(): Promise<SoakTally> {
     // The network's chances come from their own stream too.
-    if (this.world.centre) this.#centre = await SoakCentre.open(this.#clock, new Random((this.spec.seed ^ 0x0a1a_c3e7) >>> 0), this.profile.network ?? NO_NETWORK_FAULTS);
+    this.#centre = await SoakCentre.open(this.#clock, new Random((this.spec.seed ^ 0x0a1a_c3e7) >>> 0), this.profile.network ?? NO_NETWORK_FAULTS);
     this.#boot();
     this.#periodStartMs = this.#clock.now();
     if (!(await this.#wait(() => this.#status?.reconciled === true, 60_000))) throw new Error(`episode ${this.spec.index}: the controller never reconciled with the simulator`);
@@ -367,6 +477,8 @@ class Episode {
     for (const h of this.#dead) {
       h.link.close();
       h.store.close();
+      // What closing armed on the dead process's clock (a fault watch's timer) must not keep the world's clock running.
+      h.clock.die();
     }
     await this.#host?.robot.close();
     this.#host?.clock.die();
@@ -387,7 +499,7 @@ class Episode {
       // The robot's own delivery loop, on the host's clock: it dies with the host and a new one starts at boot.
       alarm: centre ? () => ({
         url: 'http://alarm-centre.soak', deviceId: SOAK_DEVICE_ID, secret: centre.secret, fetch: this.#fetchOf(centre),
-        tuning: { random: () => this.#netRng.next() },
+        tuning: { random: () => this.#netRng.next(), ...this.world.deliveryTuning },
       }) : null,
     });
     this.#boots++;
@@ -400,6 +512,7 @@ class Episode {
     h.controller.on('outcome', (o) => this.#onOutcome(o));
     h.controller.on('status', (s) => {
       this.#status = s;
+      if (this.#crashOnTake) this.#armCrashOnTake(s);
       // The screen shows the controller's notice: the ledger keeps what it showed and when.
       this.#sim.ledger.noteScreen(this.#clock.now(), s.notice);
       this.#wake?.();
@@ -435,6 +548,7 @@ class Episode {
     const h = this.#host;
     if (!h) return;
     h.clock.die();
+    this.world.hostDied(h.clock);
     this.#delivery?.stop();
     this.#delivery = undefined;
     // The dead process's connections close with it.
@@ -446,7 +560,7 @@ class Episode {
       this.#tally.world.powerCuts++;
       this.#sim.powerCycle();
     } else this.#tally.world.hostCrashes++;
-    this.#clock.setTimeout(() => this.#boot(), backAtMs !== undefined ? backAtMs - this.#clock.now() : this.#rng.between(0, REBOOT_MAX_MS));
+    this.#clock.setTimeout(() => this.#boot(), backAtMs !== undefined ? backAtMs - this.#clock.now() : this.#rng.between(0, this.world.rebootMaxMs));
   }
 
   // ------------------------------------------------------------ the pharmacy and the citizen
@@ -486,7 +600,7 @@ class Episode {
     const offsets: number[] = [];
     if (!forget) {
       // Before the early window: the robot must show "too early" and do nothing.
-      if (r.chance(c.tooEarlyPressRate ?? 0)) offsets.push(-(t.earlyMin + r.between(1, 30)) * MIN);
+      if (r.chance(c.tooEarlyPressRate ?? 0)) offsets.push(-(t.earlyMin + Math.max(r.between(1, 30), this.#pressLagMs / s / MIN)) * MIN);
       if (r.chance(c.overduePressRate ?? 0)) offsets.push(r.between(t.overdueAfterMin, t.closeAfterMin - 3) * MIN);
       else if (r.chance(c.earlyPressRate)) offsets.push(-r.between(1, t.earlyMin - 1) * MIN);
       else offsets.push(r.between(c.pressDelayMin.min, c.pressDelayMin.max) * MIN);
@@ -516,7 +630,7 @@ class Episode {
         prescription: { doseId, slot, label, printedPills: printed, packing, packedPills, windows },
         intent: { forget, liftDelayMs },
         plan,
-        crashAtMs: crash ? inWindow! + r.between(0, CRASH_WINDOW_MS) * s : null,
+        crashAtMs: crash ? inWindow! + r.between(0, this.world.crashWindowMs) : null,
         powerCut,
       },
     };
@@ -590,7 +704,23 @@ class Episode {
     if (dose.plan.cupAway) bump((this.#tally.world.events ??= {}), 'cupAway');
     this.#aim?.begin(dose.prescription.windows);
     this.#clock.clearTimeout(this.#crashTimer);
-    this.#crashTimer = dose.crashAtMs === null ? undefined : this.#clock.setTimeout(() => this.#crash(dose.powerCut), dose.crashAtMs - this.#clock.now());
+    this.#crashTimer = undefined;
+    this.#crashOnTake = undefined;
+    if (dose.crashAtMs === null) return;
+    const inWindow = dose.plan.pressAtMs.find((x) => x >= dose.prescription.windows.earlyAtMs);
+    // On the wall clock the crash waits for the robot to take the press (see PTY_CRASH_WINDOW_MS).
+    if (!(this.#clock instanceof ManualClock) && inWindow !== undefined) this.#crashOnTake = { doseId, afterMs: dose.crashAtMs - inWindow, powerCut: dose.powerCut };
+    else this.#crashTimer = this.#clock.setTimeout(() => this.#crash(dose.powerCut), dose.crashAtMs - this.#clock.now());
+  }
+
+  /** A wall-clock crash waiting for the robot to take the dose's press: then it falls `afterMs` later. */
+  #crashOnTake: { doseId: string; afterMs: number; powerCut: boolean } | undefined;
+
+  #armCrashOnTake(s: ControllerStatus): void {
+    const c = this.#crashOnTake;
+    if (!c || s.current?.doseId !== c.doseId || (s.phase !== 'dispensing' && s.phase !== 'presented')) return;
+    this.#crashOnTake = undefined;
+    this.#crashTimer = this.#clock.setTimeout(() => this.#crash(c.powerCut), c.afterMs);
   }
 
   async #dose(doseId: string): Promise<void> {
@@ -610,6 +740,7 @@ class Episode {
       if (await this.#careAtPress(doseId, dose)) return;
     }
     this.#clock.clearTimeout(this.#crashTimer);
+    this.#crashOnTake = undefined;
     this.#aim?.end();
     this.#citizen.end();
     await this.#need(() => this.#host !== undefined && this.#status?.reconciled === true, this.#limitMs, doseId, 'the host never came back');
@@ -619,7 +750,7 @@ class Episode {
       await this.#need(() => this.#host !== undefined && this.#status?.reconciled === true, this.#limitMs, doseId, 'the host never came back');
     }
     // What the robot shows at a dose's end (its error light) takes a moment to reach the MCU: the referee looks once it has.
-    await this.#sleep(Math.max(SETTLE_MS * this.scale, WALL_SETTLE_MS));
+    await this.#settle();
     // A dose not taken may have left pills in the cup (some the sensor never saw): the care staff empty it before the next dose.
     await this.#emptyCup(this.#rng);
     // The ledger up to here is this dose's; from here on the next dose's, whose citizen acts from now on while the alarm
@@ -632,15 +763,32 @@ class Episode {
   }
 
   /**
+   * Waits for what the robot shows at a dose's end to reach the MCU. Virtual time: SETTLE_MS (a lost SIGNAL is sent
+   * again after a second; an MCU may be silent 5 s). Wall clock: WALL_SETTLE_MS, then until the light shows what the
+   * robot's store says it should (a loaded machine's event loop lags by a hundred milliseconds and more), at most
+   * SETTLE_MS. This paces the run only: the referee still judges what the ledger shows.
+   */
+  async #settle(): Promise<void> {
+    await this.#sleep(Math.max(SETTLE_MS * this.scale, WALL_SETTLE_MS));
+    if (this.#clock instanceof ManualClock) return;
+    await this.#wait(() => {
+      const h = this.#host;
+      return h === undefined || this.#sim.status().signal === (h.store.getMeta('signal_mode') || 'off');
+    }, SETTLE_MS);
+  }
+
+  /**
    * Lets the robot's delivery loop empty its outbox into the centre before the dose is judged: requests under way
    * finish (they need the event loop), and when none is, virtual time runs on to the loop's next attempt (its backoff,
-   * its poll, a hung request's timeout). A centre restart may fall here.
+   * its poll, a hung request's timeout). A centre restart may fall here. On the wall clock the loop runs by itself:
+   * the episode waits until the outbox is empty (see #deliverWall).
    */
   async #deliver(doseId: string): Promise<void> {
     const centre = this.#centre;
     const clock = this.#clock;
-    if (!centre || !(clock instanceof ManualClock)) return;
+    if (!centre) return;
     centre.maybeRestart();
+    if (!(clock instanceof ManualClock)) return this.#deliverWall(doseId, centre);
     const busy = () => centre.inflight > centre.hung;
     const wall = new SystemClock();
     for (let i = 0; i < 100_000; i++) {
@@ -663,14 +811,30 @@ class Episode {
     throw new Error(`episode ${this.spec.index} (seed ${this.spec.seed}), dose ${doseId}: the alarm outbox never drained into the centre (${depth} events waiting, ${centre.inflight} requests under way, ${centre.hung} hung)`);
   }
 
+  /**
+   * The wall clock's wait for the outbox: the robot's own loop (its timings shrunk, PTY_DELIVERY) retries lost and
+   * refused requests and gives up on hanging ones by itself; a host that crashed meanwhile boots and its new loop
+   * sends what the store kept. Bounded: an outbox still not empty after DELIVERY_WALL_LIMIT_MS is an error that says
+   * what waits.
+   */
+  async #deliverWall(doseId: string, centre: SoakCentre): Promise<void> {
+    const drained = () => {
+      const h = this.#host;
+      return h !== undefined && outboxDepth(h.store.db) === 0 && centre.inflight === centre.hung;
+    };
+    if (await this.#wait(drained, DELIVERY_WALL_LIMIT_MS)) return;
+    const depth = this.#host ? `${outboxDepth(this.#host.store.db)} events waiting` : 'the host down';
+    throw new Error(`episode ${this.spec.index} (seed ${this.spec.seed}), dose ${doseId}: the alarm outbox did not drain into the centre within ${DELIVERY_WALL_LIMIT_MS / 1000} s of wall time (${depth}, ${centre.inflight} requests under way, ${centre.hung} hung, ${this.#sent} sent so far)`);
+  }
+
   #judge(doseId: string, dose: Dose, toMs: number): void {
     const ledger = this.#sim.ledger;
     const outcomes = this.#outcomes.get(doseId) ?? [];
-    // What the centre holds, as an operator sees it; without one (the pty transport), what the robot queued for it.
+    // What the centre holds, as an operator sees it (the robot's own queue only before the centre opened: never in a run).
     const alarms = this.#centre ? this.#centre.alarmsFor(doseId) : this.#alarms!.all(doseId).map((r) => r.type);
     const j = judgeDose({
       prescription: dose.prescription, intent: dose.intent, ledger, fromMs: this.#periodStartMs, toMs, alarms,
-      finals: Math.max(outcomes.length, 1), robotReason: outcomes[0]?.reason ?? null, pressMarginMs: PRESS_MARGIN_MS * this.scale,
+      finals: Math.max(outcomes.length, 1), robotReason: outcomes[0]?.reason ?? null, pressMarginMs: this.#pressMarginMs,
     });
     ledger.forgetBefore(toMs);
     this.#periodStartMs = toMs;
@@ -682,7 +846,7 @@ class Episode {
       bump(t.missedReasons, j.reason ?? 'unknown');
     } else this.#countDosing(j.cls, j.reason, j.robotFailure, dose.prescription.printedPills);
     if (j.cls === 'red' || j.violations.length > 0) this.#failing();
-    this.opts.onDosing?.({ dosing, doseId, outcome: outcomes[0], soakClass: j.cls, reason: j.reason, robotFailure: j.robotFailure });
+    this.opts.onDosing?.({ dosing, doseId, outcome: outcomes[0], soakClass: j.cls, reason: j.reason, robotFailure: j.robotFailure, alarms });
   }
 
   #countDosing(cls: 'correct' | 'green' | 'yellow' | 'red', reason: string | null, robotFailure: boolean, printedPills: number): void {

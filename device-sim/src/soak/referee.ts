@@ -147,7 +147,9 @@ export function judgeDose(x: JudgeInput): Judgement {
   if (!presses.some((t) => t >= w.earlyAtMs && t <= w.closeAtMs) && fell > 0) return judged('red', 'released_without_press', false, 1);
 
   // The robot showed a failure (its error light, or a notice on the screen that the dose could not be given) from `fromPress` on.
-  const shownFrom = (fromPress: number) => ledger.signals.some((s) => s.mode === 'error' && s.atMs >= fromPress && s.atMs <= toMs)
+  // A light still red from an earlier failure (it holds a minute: on the pty's compressed time the next dose may come
+  // within it) shows this one too: the citizen pressed and saw it.
+  const shownFrom = (fromPress: number) => ledger.signalAt(fromPress) === 'error' || ledger.signals.some((s) => s.mode === 'error' && s.atMs >= fromPress && s.atMs <= toMs)
     || ledger.screen.some((s) => s.notice !== null && FAILURE_NOTICES.has(s.notice) && s.atMs >= fromPress && s.atMs <= toMs);
   const told = finalAlarms.length > 0;
   const presentedAt = ledger.signals.find((s) => s.mode === 'present' && inRange(s.atMs))?.atMs;
@@ -183,7 +185,7 @@ export function judgeDose(x: JudgeInput): Judgement {
   }
   // A robot failure: registered only if shown (the error light, or a notice on the screen after the press) and told.
   const lastPress = inWindow[inWindow.length - 1]!;
-  const shown = ledger.signals.some((s) => s.mode === 'error' && s.atMs >= inWindow[0]! && s.atMs <= toMs)
+  const shown = ledger.signalAt(inWindow[0]!) === 'error' || ledger.signals.some((s) => s.mode === 'error' && s.atMs >= inWindow[0]! && s.atMs <= toMs)
     || ledger.screen.some((s) => s.notice !== null && FAILURE_NOTICES.has(s.notice) && s.atMs >= lastPress && s.atMs <= toMs);
   if (shown && told) return judged('yellow', x.robotReason ?? 'robot_failure', true, 1);
   return judged('red', !shown ? 'failure_not_shown' : 'failure_not_told', true, 1);
