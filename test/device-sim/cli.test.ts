@@ -60,7 +60,8 @@ describe('dosis sim --pty (real process)', () => {
       };
       const m = await until(/host port: (\S+)\n/);
       expect(m).not.toBeNull();
-      expect(out).toContain('seed: 9');
+      // The seed comes in a write of its own, after the port's.
+      expect(await until(/seed: 9\n/)).not.toBeNull();
       const hostPath = m![1]!;
       const t = await SerialTransport.open(hostPath, 115200);
       const acks: string[] = [];
