@@ -17,7 +17,7 @@ import { loadProfile, type HardwareProfile } from '../../../hardware/src/profile
 import { DeviceSimulator } from '../../../device-sim/src/simulator.js';
 import { bootHost } from '../../../device-sim/src/soak/host.js';
 import { Store } from '../../../firmware-host/src/store/store.js';
-import type { DoseTiming } from '../../../firmware-host/src/roll/types.js';
+import type { DoseTiming, ScheduledPouch } from '../../../firmware-host/src/roll/types.js';
 import { MIN, scenarioRoll } from './kit.js';
 
 const silent = pino({ level: 'silent' });
@@ -47,6 +47,19 @@ function world(seed: number, file = ':memory:') {
   return { clock, profile, sim, host: bootRobot(clock, file, sim, profile) };
 }
 
+type World = ReturnType<typeof world>;
+
+/** Loads a roll of `pills` (the first dose 2 minutes ahead, then every `spacingMs`) into the MCU and the robot. */
+function loadRoll(w: World, rollId: string, pills: readonly number[], spacingMs?: number): ScheduledPouch[] {
+  const pouches = scenarioRoll(rollId, w.clock.now(), pills, 2 * MIN, spacingMs);
+  w.sim.loadPouches(pouches.map((p) => ({ slot: p.slot, label: p.label, pills: p.pillCount })));
+  w.host.controller.loadSchedule({ rollId, citizenId: 'C1', pouches });
+  return pouches;
+}
+
+/** Runs the world until the robot reminds of the first dose. */
+const untilDue = (w: World) => w.clock.runUntil(() => w.host.controller.status().phase === 'due', 10 * MIN);
+
 const alarmsOf = (store: Store, doseId: string) =>
   (store.db.prepare('SELECT type FROM outbox WHERE dose_id = ? ORDER BY type').all(doseId) as { type: string }[]).map((r) => r.type);
 
@@ -56,10 +69,8 @@ describe('the cup carried away while the pills fall', () => {
       const w = world(31);
       const { clock, sim } = w;
       const { store, controller } = w.host;
-      const pouches = scenarioRoll('C', clock.now(), [4], 2 * MIN);
-      sim.loadPouches(pouches.map((p) => ({ slot: p.slot, label: p.label, pills: p.pillCount })));
-      controller.loadSchedule({ rollId: 'C', citizenId: 'C1', pouches });
-      clock.runUntil(() => controller.status().phase === 'due', 10 * MIN);
+      loadRoll(w, 'C', [4]);
+      untilDue(w);
       sim.pressButton();
       // The MCU has taken the RELEASE (the cup was there): the citizen lifts the (empty) cup before the cut, and puts it
       // back a little later.
@@ -92,12 +103,10 @@ describe('the error light across a restart', () => {
       const file = join(dir, `light-${powerCut ? 'cut' : 'crash'}.db`);
       const w = world(32, file);
       const { clock, sim, profile } = w;
-      const pouches = scenarioRoll('L', clock.now(), [3, 2], 2 * MIN, 60 * MIN);
-      sim.loadPouches(pouches.map((p) => ({ slot: p.slot, label: p.label, pills: p.pillCount })));
-      w.host.controller.loadSchedule({ rollId: 'L', citizenId: 'C1', pouches });
+      loadRoll(w, 'L', [3, 2], 60 * MIN);
       // Every rotation jams: the dose fails (yellow jam), and the light says so.
       sim.setFault('jam', 1);
-      clock.runUntil(() => w.host.controller.status().phase === 'due', 10 * MIN);
+      untilDue(w);
       sim.pressButton();
       expect(clock.runUntil(() => w.host.store.dose('L-001')!.finalAtMs !== null, 10 * MIN)).toBe(true);
       sim.setFault('jam', 0);
@@ -124,11 +133,9 @@ describe('the error light and the next dose', () => {
     const { clock, sim } = w;
     const { store, controller } = w.host;
     // The second dose is due 2 minutes after the first: the first closes as the second's early window opens.
-    const pouches = scenarioRoll('N', clock.now(), [3, 2], 2 * MIN, 2 * MIN);
-    sim.loadPouches(pouches.map((p) => ({ slot: p.slot, label: p.label, pills: p.pillCount })));
-    controller.loadSchedule({ rollId: 'N', citizenId: 'C1', pouches });
+    const pouches = loadRoll(w, 'N', [3, 2], 2 * MIN);
     sim.setFault('jam', 1);
-    clock.runUntil(() => controller.status().phase === 'due', 10 * MIN);
+    untilDue(w);
     clock.advance(40_000);
     // The dose fails (every rotation jams); the MCU falls silent as it does, past the second dose's due time.
     let failedAtMs = 0;
@@ -161,10 +168,8 @@ describe('pills left in the cup as the window ends', () => {
     const w = world(35);
     const { clock, sim } = w;
     const { store, controller } = w.host;
-    const pouches = scenarioRoll('M', clock.now(), [3], 2 * MIN);
-    sim.loadPouches(pouches.map((p) => ({ slot: p.slot, label: p.label, pills: p.pillCount })));
-    controller.loadSchedule({ rollId: 'M', citizenId: 'C1', pouches });
-    clock.runUntil(() => controller.status().phase === 'due', 10 * MIN);
+    loadRoll(w, 'M', [3]);
+    untilDue(w);
     sim.pressButton();
     expect(clock.runUntil(() => sim.status().signal === 'present', 60_000)).toBe(true);
     expect(clock.runUntil(() => store.dose('M-001')!.finalAtMs !== null, 30 * MIN)).toBe(true);
