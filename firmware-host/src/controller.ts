@@ -181,8 +181,8 @@ export class Controller {
     link.on('event', this.#onEvent);
     link.on('ready', this.#onReady);
     link.on('state', this.#onState);
-    // A private in-memory store (soaks, fast tests) has no other process to watch for.
-    if (this.#o.store.shared) {
+    // A private in-memory store (soaks without crashes, fast tests) has no other process to watch for.
+    if (this.#o.store.durable) {
       this.#dataVersion = this.#o.store.dataVersion();
       this.#armWatch();
     }

@@ -48,8 +48,8 @@ export type RobotConfig = {
   logger: Logger;
   /** Opens the host's end of the serial line; called again on every reconnect. */
   open: () => Transport | Promise<Transport>;
-  /** The SQLite file (':memory:' for soaks and fast tests) and its options. */
-  store: { path: string } & Omit<StoreOptions, 'clock'>;
+  /** The SQLite file (':memory:' for soaks and fast tests, or an image of a store: see Store.open) and its options. */
+  store: { path: string | Buffer } & Omit<StoreOptions, 'clock'>;
   /** Where alarms go; null: this robot is not connected to an alarm centre (its screens say so). */
   alarm: AlarmTarget | null;
   /** The screens' HTTP server; null: no screens. */
@@ -87,7 +87,7 @@ export class Robot {
   readonly controller: Controller;
   readonly supply: SupplyWatch;
   readonly faults: FaultWatch;
-  /** Only on a store file: an in-memory one does not outlive the process. */
+  /** Only on a durable store (a file, or an image of one): a private in-memory one does not outlive the process. */
   readonly power: PowerMark | undefined;
   readonly delivery: AlarmDelivery | undefined;
   /** The screens' server, once `listen()` has opened it. */
@@ -123,7 +123,7 @@ export class Robot {
     this.controller = new Controller({ clock, link: this.link, store: this.store, profile: c.profile, logger: log.child({ part: 'controller' }), timing: c.timing, judge: c.judge, inspect: c.inspect });
     this.supply = new SupplyWatch({ store: this.store, clock, logger: log.child({ part: 'supply' }), timeZone });
     this.faults = new FaultWatch({ store: this.store, link: this.link, clock, logger: log.child({ part: 'faults' }), linkLostAfterMs: c.linkLostFaultAfterMs });
-    this.power = this.store.shared ? new PowerMark({ store: this.store, clock, logger: log.child({ part: 'power' }), everyMs: c.aliveEveryMs }) : undefined;
+    this.power = this.store.durable ? new PowerMark({ store: this.store, clock, logger: log.child({ part: 'power' }), everyMs: c.aliveEveryMs }) : undefined;
     if (c.alarm) {
       const a = c.alarm;
       this.delivery = new AlarmDelivery({

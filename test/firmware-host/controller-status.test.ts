@@ -86,7 +86,7 @@ describe('controller status', () => {
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     const onFile = rig(join(dir, 'robot.db'));
     const inMemory = rig();
-    expect([onFile.h.store.shared, inMemory.h.store.shared]).toEqual([true, false]);
+    expect([onFile.h.store.durable, inMemory.h.store.durable]).toEqual([true, false]);
     // With nothing to do, the link's heartbeats and (on a file) the store watch and the running mark are the only timers left.
     expect(onFile.clock.pending - inMemory.clock.pending).toBe(2);
   });

@@ -5,7 +5,7 @@
 // fewer than printed, an empty pouch, a foreign pill), the citizen has an
 // intent for each dose (press or forget, press too early or after the dose is
 // overdue, carry the cup away, lift it slowly), the host crashes and boots
-// again from its store file, and host and MCU lose power together; rarer
+// again on what its store committed, and host and MCU lose power together; rarer
 // events are aimed at the moments that matter (world/aim.ts: the host down
 // during a release or between two commits, the MCU reset on a retry, the cup
 // lifted while pills fall, the last seconds of a window). After each
@@ -47,7 +47,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Statement } from 'better-sqlite3';
+import Database, { type Statement } from 'better-sqlite3';
 import pino from 'pino';
 import { ManualClock, SystemClock, type Clock, type TimerHandle } from '../../../protocol/src/clock.js';
 import { createMemoryWire, type Transport } from '../../../protocol/src/transport.js';
@@ -186,13 +186,17 @@ type World = {
   clock: Clock;
   sim: DeviceSimulator;
   hw: HardwareProfile;
-  /** The host's store file (':memory:' when the host never crashes). */
+  /**
+   * The host's store: a file (the pty transport, whose crashing hosts reopen it), ':memory:' when the host never
+   * crashes, or 'image' (the memory transport's crashing hosts): in memory, each host boots on the image of the store
+   * its dead predecessor committed (Store.image), which is what the file would hold, with no disk in the way.
+   */
   dbPath: string;
   /** A new host's end of the cable (each boot opens its own). */
   open: (hostClock: Clock) => Transport | Promise<Transport>;
   /** A host process died: what it held open closes with it (the serial port), and nothing it would have heard reaches it. */
   hostDied: (hostClock: Clock) => void;
-  /** The profile draws host crashes and power cuts (the store is then a file, reopened by the next host). */
+  /** The profile draws host crashes and power cuts (the store then outlives each host: see dbPath). */
   crashes: boolean;
   /** A crash falls this long (uniformly) after the citizen's first press in the window (on the wall clock: after the robot took it). */
   crashWindowMs: number;
@@ -233,10 +237,9 @@ function memoryWorld(spec: EpisodeSpec, profile: SoakProfile, coalesce: boolean)
   const hw = loadProfile('dosis-r1');
   const sim = new DeviceSimulator({ clock, profile: hw, seed: spec.seed, faults: profile.faults as Partial<FaultRates>, logger: pino({ level: 'silent' }), coast: coalesce });
   const crashes = (profile.host?.crashRate ?? 0) > 0 || (profile.host?.powerCutRate ?? 0) > 0 || Aim.downs(profile.aim);
-  const dir = crashes ? mkdtempSync(join(tmpdir(), 'dosis-soak-')) : undefined;
   return {
     clock, sim, hw, crashes, crashWindowMs: CRASH_WINDOW_MS, rebootMaxMs: REBOOT_MAX_MS, deliveryTuning: {},
-    dbPath: dir ? join(dir, 'robot.db') : ':memory:',
+    dbPath: crashes ? STORE_IMAGE : ':memory:',
     open: (hostClock) => {
       // Each (re)open is a fresh cable: the simulator is re-attached to its far end.
       const [near, far] = createMemoryWire(hostClock, { baudRate: hw.baudRate });
@@ -248,9 +251,21 @@ function memoryWorld(spec: EpisodeSpec, profile: SoakProfile, coalesce: boolean)
     hostDied: () => undefined,
     close: async () => {
       sim.stop();
-      if (dir) rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** World.dbPath of a host whose store is kept as an image across its crashes. */
+const STORE_IMAGE = 'image';
+
+/** The image of a new, empty store: what the first host of a crashing world boots on. */
+function emptyImage(): Buffer {
+  const db = new Database(':memory:');
+  try {
+    return db.serialize();
+  } finally {
+    db.close();
+  }
 }
 
 async function ptyWorld(spec: EpisodeSpec, profile: SoakProfile): Promise<World> {
@@ -372,6 +387,8 @@ class Episode {
   #delivery: AlarmDelivery | undefined;
   #centre: SoakCentre | undefined;
   readonly #dead: HostProcess[] = [];
+  /** The store a crashing host left, as its file would hold it (World.dbPath 'image'). */
+  #storeImage: Buffer | undefined;
   #boots = 0;
   #roll: string[] = [];
   #next = 0;
@@ -493,7 +510,7 @@ class Episode {
     const seed = this.spec.seed;
     const centre = this.#centre;
     const h = bootHost({
-      world: this.#clock, profile: this.world.hw, dbPath: this.world.dbPath, timing: this.scale === 1 ? undefined : this.#timing,
+      world: this.#clock, profile: this.world.hw, dbPath: this.world.dbPath === STORE_IMAGE ? (this.#storeImage ??= emptyImage()) : this.world.dbPath, timing: this.scale === 1 ? undefined : this.#timing,
       logger: pino({ level: 'silent' }), firstCommandNumber: (seed & 0xffffff) + this.#boots * 0x1000000,
       open: this.world.open, controller: { judge: this.opts.judge, inspect: countTransitions(this.#tally.paths) }, wrap: this.opts.wrap,
       // The robot's own delivery loop, on the host's clock: it dies with the host and a new one starts at boot.
@@ -549,6 +566,8 @@ class Episode {
     if (!h) return;
     h.clock.die();
     this.world.hostDied(h.clock);
+    // What the store's file would hold now; the dead process's connection keeps its copy, which no one reads again.
+    if (this.world.dbPath === STORE_IMAGE) this.#storeImage = h.store.image();
     this.#delivery?.stop();
     this.#delivery = undefined;
     // The dead process's connections close with it.

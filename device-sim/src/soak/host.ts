@@ -49,8 +49,8 @@ export class ProcessClock implements Clock {
 export type HostOptions = {
   world: Clock;
   profile: HardwareProfile;
-  /** The store's file, or ':memory:' for a host that never crashes. */
-  dbPath: string;
+  /** The store's file, ':memory:' for a host that never crashes, or the image of the store a dead host left (Store.image). */
+  dbPath: string | Buffer;
   timing?: Partial<DoseTiming> | undefined;
   logger: Logger;
   firstCommandNumber: number;
@@ -66,7 +66,7 @@ export type HostOptions = {
 
 export type HostProcess = { clock: ProcessClock; link: DeviceLink; store: Store; controller: Controller; robot: Robot };
 
-/** Boots a host process: the robot assembly on the store file, no screens, started. */
+/** Boots a host process: the robot assembly on its store, no screens, started. */
 export function bootHost(o: HostOptions): HostProcess {
   const clock = new ProcessClock(o.world);
   const robot = new Robot({

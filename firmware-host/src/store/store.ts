@@ -148,6 +148,8 @@ export class Store {
   readonly #q;
   /** Runs its argument as one transaction (nested: a savepoint). Built once: better-sqlite3 makes a new wrapper per db.transaction(). */
   readonly #tx: <R>(body: () => R) => R;
+  /** Opened from an image of a store (see open()): in memory, yet it stands for a file the next process opens again. */
+  #image = false;
 
   constructor(db: Db, opts: StoreOptions) {
     this.db = db;
@@ -182,12 +184,28 @@ export class Store {
     this.#tx = db.transaction((body: () => unknown) => body()) as <R>(body: () => R) => R;
   }
 
-  static open(path: string, opts: StoreOptions): Store {
+  /**
+   * Opens the store file at `path` (':memory:' for a private store that dies with the process), or an image of one
+   * (`image()`): an in-memory copy that stands for the file a crashed process left, which the soak's memory transport
+   * reboots a host on instead of a file on disk.
+   */
+  static open(path: string | Buffer, opts: StoreOptions): Store {
     const db = new Database(path);
     db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${opts.synchronous ?? 'FULL'}`);
     db.pragma('foreign_keys = ON');
-    return new Store(db, opts);
+    const store = new Store(db, opts);
+    store.#image = Buffer.isBuffer(path);
+    return store;
+  }
+
+  /**
+   * What this store's file would hold if its process died now: every committed transaction and nothing of an open
+   * one, which is rolled back (the process is gone). For Store.open(image).
+   */
+  image(): Buffer {
+    if (this.db.inTransaction) this.db.exec('ROLLBACK');
+    return this.db.serialize();
   }
 
   close(): void {
@@ -463,9 +481,12 @@ export class Store {
     });
   }
 
-  /** Whether another connection can commit to this database: false for a private in-memory one (soaks, fast tests). */
-  get shared(): boolean {
-    return !this.db.memory;
+  /**
+   * Whether the store outlives its process: a file (which another process may also commit to), or an image of one. False
+   * for a private in-memory store (soaks without crashes, fast tests): no running mark, no watch for other processes.
+   */
+  get durable(): boolean {
+    return !this.db.memory || this.#image;
   }
 
   /** SQLite's data_version: changes when another connection (another process) commits to the file. */

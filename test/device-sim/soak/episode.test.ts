@@ -42,6 +42,25 @@ describe('soak episode (in memory)', () => {
     expect(t.invariantViolations).toEqual([]);
   });
 
+  it('boots each host on what its dead predecessor committed: nothing a host does once it is down reaches the store', async () => {
+    // A host that goes down between two commits of one step stops in the middle of it. Its controller hears the stop
+    // as a failure and would record a controller error; a dead process records nothing, so no such alarm may reach
+    // the centre through the hosts that boot after it.
+    const profile: SoakProfile = { ...none, name: 'test', aim: { hostDownAfterOutcomeRate: 0.3 } };
+    const posted: string[] = [];
+    const t = await episode(profile, 30, 5, {
+      wrapFetch: (f) => (input, init) => {
+        posted.push(String(init?.body ?? ''));
+        return f(input, init);
+      },
+    });
+    expect(t.world.hostCrashes + t.world.powerCuts).toBeGreaterThan(3);
+    expect(posted.some((b) => b.includes('power_restored'))).toBe(true);
+    expect(posted.filter((b) => b.includes('controller_error'))).toEqual([]);
+    expect(t.outcomes.red).toBe(0);
+    expect(t.invariantViolations).toEqual([]);
+  });
+
   it('gives the same figures for the same seed', async () => {
     const harsh = loadSoakProfile('harsh');
     const a = await episode(harsh, 150, 42);

@@ -25,7 +25,7 @@ function tempFile(): string {
   return join(dir, 'robot.db');
 }
 
-function open(file: string, clock = new ManualClock(T0), firstCommandNumber = 0x1000): Store {
+function open(file: string | Buffer, clock = new ManualClock(T0), firstCommandNumber = 0x1000): Store {
   const s = Store.open(file, { clock, firstCommandNumber });
   stores.push(s);
   return s;
@@ -229,5 +229,28 @@ describe('write-ahead intents', () => {
     expect(c.pendingIntent('R1-001')).toBeUndefined();
     expect(c.dose('R1-001')?.state).toBe('dispensing');
     expect(parseInt(c.recordIntent('R1-001', 'SHAKE', 0, null), 16)).toBe(parseInt(rel, 16) + 1);
+  });
+});
+
+describe('an image of the store', () => {
+  it('holds what the file would after the process died: committed rows, no open transaction; reopened, it is durable', () => {
+    const a = open(':memory:');
+    expect(a.durable).toBe(false);
+    a.loadRoll(roll('R1', 2), 'anna');
+    a.startDispensing('R1-001', 1);
+    const rot = a.recordIntent('R1-001', 'ROTATE', 0, 'BOOT0001');
+    // The process dies inside a transaction: its rows were never committed.
+    a.db.exec('BEGIN');
+    a.completeIntent(rot, JSON.stringify({ type: 'ROTATED', slot: 0, label: 'R1-001' }));
+    const image = a.image();
+    expect(a.db.inTransaction).toBe(false);
+    const b = open(image);
+    expect(b.durable).toBe(true);
+    expect(b.dose('R1-001')?.state).toBe('dispensing');
+    expect(b.pendingIntent('R1-001')).toMatchObject({ commandId: rot, name: 'ROTATE', result: null });
+    // What the dead process's connection writes afterwards stays with it.
+    a.completeIntent(rot, JSON.stringify({ type: 'ROTATED', slot: 0, label: 'R1-001' }));
+    expect(b.pendingIntent('R1-001')?.result).toBeNull();
+    expect(parseInt(b.recordIntent('R1-001', 'RELEASE', 0, 'BOOT0001'), 16)).toBe(parseInt(rot, 16) + 1);
   });
 });
