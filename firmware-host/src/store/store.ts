@@ -30,6 +30,9 @@ export type DoseClass = 'correct' | 'green' | 'yellow';
 const LIFTS_MODULO = 65_536;
 export const FINAL_STATES: readonly DoseState[] = ['taken', 'missed', 'failed', 'returned', 'suspended', 'travel', 'withdrawn'];
 
+/** How a dose ended, for the daily figures: [final_at_ms, state, cls, counted pills]. */
+export type DoseEnding = [finalAtMs: number, state: DoseState, cls: DoseClass | null, countedPills: number | null];
+
 export type DoseRow = {
   doseId: string;
   rollId: string;
@@ -163,7 +166,8 @@ export class Store {
       // The open-state term (implied by 'scheduled') lets SQLite read the open doses' index instead of every dose ever.
       remaining: selectDoses(db, `FROM doses WHERE ${OPEN} AND roll_id = ? AND state = 'scheduled' ORDER BY intake_at_ms, position`),
       remainingCount: db.prepare(`SELECT count(*) AS n, max(intake_at_ms) AS last FROM doses WHERE ${OPEN} AND roll_id = ? AND state = 'scheduled'`),
-      endedSince: selectDoses(db, 'FROM doses WHERE final_at_ms >= ? ORDER BY intake_at_ms, position'),
+      // Read for every heartbeat: the four columns the daily figures need, from the index of when doses ended.
+      endedSince: db.prepare(`SELECT final_at_ms, state, cls, counted_pills FROM doses WHERE final_at_ms >= ? AND state <> 'returned'`).raw(),
       heads: limited((n) => db.prepare(`SELECT dose_id, intake_at_ms, pill_count, state FROM doses WHERE ${OPEN} ORDER BY intake_at_ms, position${n}`)),
       setState: db.prepare('UPDATE doses SET state = ?, attempts = ? WHERE dose_id = ?'),
       claim: db.prepare(`UPDATE doses SET state = 'dispensing', attempts = ? WHERE dose_id = ? AND state = 'scheduled' AND (use_by_ms IS NULL OR use_by_ms >= ?)`),
@@ -449,9 +453,9 @@ export class Store {
     return { count: r.n, lastIntakeAtMs: r.last };
   }
 
-  /** Doses that ended at or after `sinceMs` (final_at_ms), by intake time. */
-  dosesEndedSince(sinceMs: number): DoseRow[] {
-    return (this.#q.endedSince.all(sinceMs) as RawDose[]).map(toDose);
+  /** The doses that ended at or after `sinceMs` (final_at_ms), returned pouches left out, in no particular order. */
+  endingsSince(sinceMs: number): DoseEnding[] {
+    return this.#q.endedSince.all(sinceMs) as DoseEnding[];
   }
 
   allDoses(): DoseRow[] {

@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../../protocol/src/clock.js';
 import { Store } from '../../../firmware-host/src/store/store.js';
-import { migrate, SCHEMA_VERSION } from '../../../firmware-host/src/store/schema.js';
+import { migrate, MIGRATIONS } from '../../../firmware-host/src/store/schema.js';
 import { pouchLabel, type ScheduledPouch } from '../../../firmware-host/src/roll/types.js';
 import { getReceipt } from '../../../firmware-host/src/screens/receipts.js';
 import { openDatabase } from '../../../alarm-center/src/store/database.js';
@@ -17,6 +17,8 @@ import { ingestEvents, isSilenced } from '../../../alarm-center/src/store/alerts
 
 const T0 = Date.UTC(2027, 0, 4, 6, 0);
 const H = 3_600_000;
+/** The schema version that brought the care states (its migration's number). */
+const CARE_STATES_VERSION = MIGRATIONS.findIndex((m) => m.name.includes('care states')) + 1;
 
 const dirs: string[] = [];
 const stores: Store[] = [];
@@ -171,7 +173,7 @@ describe('the schema upgrade to the care states', () => {
     const file = tempFile();
     const db = new Database(file);
     db.pragma('foreign_keys = ON');
-    migrate(db, { firstCommandNumber: 0x3000 }, SCHEMA_VERSION - 1);
+    migrate(db, { firstCommandNumber: 0x3000 }, CARE_STATES_VERSION - 1);
     db.prepare(`INSERT INTO rolls (roll_id, citizen_id, loaded_at_ms, loaded_by) VALUES ('R1', 'C1', ?, 'anna')`).run(T0);
     db.prepare(`INSERT INTO doses (dose_id, roll_id, position, slot, label, intake_at_ms, pill_count, timing_json, state, cls, counted_pills, final_at_ms) VALUES ('R1-001', 'R1', 1, 0, 'R1-001', ?, 3, '{}', 'taken', 'correct', 3, ?)`).run(T0 + H, T0 + 2 * H);
     db.prepare(`INSERT INTO doses (dose_id, roll_id, position, slot, label, intake_at_ms, pill_count, timing_json, state) VALUES ('R1-002', 'R1', 2, 1, 'R1-002', ?, 3, '{}', 'scheduled')`).run(T0 + 7 * H);

@@ -254,3 +254,14 @@ describe('an image of the store', () => {
     expect(parseInt(b.recordIntent('R1-001', 'RELEASE', 0, 'BOOT0001'), 16)).toBe(parseInt(rot, 16) + 1);
   });
 });
+
+describe('the doses that ended lately', () => {
+  it('are read from the index of when doses ended, not from every dose ever', () => {
+    const s = open(':memory:');
+    s.loadRoll(roll('R1', 3), 'anna');
+    s.db.prepare("UPDATE doses SET state = 'taken', cls = 'correct', final_at_ms = intake_at_ms + 60000 WHERE position < 3").run();
+    expect(s.endingsSince(T0 + 6 * H)).toEqual([[T0 + 7 * H + 60_000, 'taken', 'correct', null]]);
+    const plan = s.db.prepare("EXPLAIN QUERY PLAN SELECT final_at_ms, state, cls, counted_pills FROM doses WHERE final_at_ms >= ? AND state <> 'returned'").all(0) as { detail: string }[];
+    expect(plan.map((p) => p.detail).join('; ')).toMatch(/USING INDEX doses_ended/);
+  });
+});
