@@ -509,16 +509,21 @@ class Episode {
   #boot(): void {
     const seed = this.spec.seed;
     const centre = this.#centre;
+    // A dead process does nothing: what its dose machine still runs through after the crash (its wire closing under
+    // it) is not a transition the robot took.
+    const count = countTransitions(this.#tally.paths);
+    let self: HostProcess | undefined;
     const h = bootHost({
       world: this.#clock, profile: this.world.hw, dbPath: this.world.dbPath === STORE_IMAGE ? (this.#storeImage ??= emptyImage()) : this.world.dbPath, timing: this.scale === 1 ? undefined : this.#timing,
       logger: pino({ level: 'silent' }), firstCommandNumber: (seed & 0xffffff) + this.#boots * 0x1000000,
-      open: this.world.open, controller: { judge: this.opts.judge, inspect: countTransitions(this.#tally.paths) }, wrap: this.opts.wrap,
+      open: this.world.open, controller: { judge: this.opts.judge, inspect: (e) => (self === undefined || this.#host === self) && count(e) }, wrap: this.opts.wrap,
       // The robot's own delivery loop, on the host's clock: it dies with the host and a new one starts at boot.
       alarm: centre ? () => ({
         url: 'http://alarm-centre.soak', deviceId: SOAK_DEVICE_ID, secret: centre.secret, fetch: this.#fetchOf(centre),
         tuning: { random: () => this.#netRng.next(), ...this.world.deliveryTuning },
       }) : null,
     });
+    self = h;
     this.#boots++;
     this.#host = h;
     if (this.#aim) this.#powerFailsBetweenCommits(h);
