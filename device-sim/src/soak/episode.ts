@@ -491,12 +491,7 @@ class Episode {
   async shutdown(): Promise<void> {
     this.#citizen.stop();
     // Dead hosts' connections are closed as they are; the live one shuts down as a robot does.
-    for (const h of this.#dead) {
-      h.link.close();
-      h.store.close();
-      // What closing armed on the dead process's clock (a fault watch's timer) must not keep the world's clock running.
-      h.clock.die();
-    }
+    this.#bury();
     await this.#host?.robot.close();
     this.#host?.clock.die();
     this.#host = undefined;
@@ -519,7 +514,7 @@ class Episode {
       open: this.world.open, controller: { judge: this.opts.judge, inspect: (e) => (self === undefined || this.#host === self) && count(e) }, wrap: this.opts.wrap,
       // The robot's own delivery loop, on the host's clock: it dies with the host and a new one starts at boot.
       alarm: centre ? () => ({
-        url: 'http://alarm-centre.soak', deviceId: SOAK_DEVICE_ID, secret: centre.secret, fetch: this.#fetchOf(centre),
+        url: 'http://alarm-centre.soak', deviceId: SOAK_DEVICE_ID, secret: centre.secret, fetch: this.#fetchOf(centre, () => self === undefined || this.#host === self),
         tuning: { random: () => this.#netRng.next(), ...this.world.deliveryTuning },
       }) : null,
     });
@@ -531,8 +526,11 @@ class Episode {
     this.#retime = h.store.db.prepare(`UPDATE doses SET intake_at_ms = ? WHERE dose_id = ? AND state = 'scheduled'`);
     this.#alarms = h.store.db.prepare('SELECT type FROM outbox WHERE dose_id = ?') as Statement<[string], { type: string }>;
     this.#delivery = h.robot.delivery;
-    h.controller.on('outcome', (o) => this.#onOutcome(o));
+    // What a dead host's controller still says (its link going down under it) is nobody's: its screen is dark, and its
+    // word on a dose is not the robot's.
+    h.controller.on('outcome', (o) => this.#host === h && this.#onOutcome(o));
     h.controller.on('status', (s) => {
+      if (this.#host !== h) return;
       this.#status = s;
       if (this.#crashOnTake) this.#armCrashOnTake(s);
       // The screen shows the controller's notice: the ledger keeps what it showed and when.
@@ -554,12 +552,25 @@ class Episode {
     };
   }
 
+  /** Closes the dead hosts' connections as they are (at the episode's end: what closing makes a dead host do must not
+   * happen while the episode runs). */
+  #bury(): void {
+    for (const h of this.#dead.splice(0)) {
+      h.link.close();
+      h.store.close();
+      // What closing armed on the dead process's clock (a fault watch's timer) must not keep the world's clock running.
+      h.clock.die();
+    }
+  }
+
   /** Requests the robot's delivery loop made (counted where it calls fetch, whatever a test build does below). */
   #sent = 0;
 
-  #fetchOf(centre: SoakCentre): typeof globalThis.fetch {
+  #fetchOf(centre: SoakCentre, alive: () => boolean): typeof globalThis.fetch {
     const f = this.opts.wrapFetch ? this.opts.wrapFetch(centre.fetch) : centre.fetch;
     return (input, init) => {
+      // A dead process sends nothing (its delivery loop may still be woken, as its link goes down under it).
+      if (!alive()) return Promise.reject(new Error('the host process is gone'));
       this.#sent++;
       return f(input, init);
     };

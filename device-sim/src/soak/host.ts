@@ -18,7 +18,10 @@ import type { Controller, ControllerOptions } from '../../../firmware-host/src/c
 import type { DoseTiming } from '../../../firmware-host/src/roll/types.js';
 import { Robot, type AlarmTarget } from '../../../firmware-host/src/robot.js';
 
-/** The host process's view of time: once the process dies, none of its timers fire again. */
+/** The timer a dead process gets: never armed. */
+const DEAD_TIMER: TimerHandle = Object.freeze({ id: -1 });
+
+/** The host process's view of time: once the process dies, none of its timers fire again, and it arms none. */
 export class ProcessClock implements Clock {
   #alive = true;
   readonly #pending = new Set<TimerHandle>();
@@ -27,6 +30,8 @@ export class ProcessClock implements Clock {
     return this.world.now();
   }
   setTimeout(fn: () => void, delayMs: number): TimerHandle {
+    // What a dead process's code still asks for (its link going down under it) never reaches the world's clock.
+    if (!this.#alive) return DEAD_TIMER;
     const h = this.world.setTimeout(() => {
       this.#pending.delete(h);
       if (this.#alive) fn();
@@ -35,8 +40,8 @@ export class ProcessClock implements Clock {
     return h;
   }
   clearTimeout(handle: TimerHandle | undefined): void {
-    if (!handle) return;
-    this.#pending.delete(handle);
+    // Only this process's own pending timers (die() has cleared the rest from the world's clock).
+    if (!handle || !this.#pending.delete(handle)) return;
     this.world.clearTimeout(handle);
   }
   die(): void {
