@@ -2,11 +2,13 @@
 // moment and boot again.
 //
 // A crash abandons the host's objects as they are, as a power cut would: its
-// clock wrapper stops every timer they armed, the MCU stops hearing from them,
-// and the SQLite connection is left as it was. The next boot opens a new store
-// on the same file, a new cable to the same simulator, and a new robot, which
-// reconciles with the MCU before it moves anything. The simulator (the
-// physical robot), the citizen and the world clock go on throughout.
+// clock wrapper stops every timer they armed and arms none after, the MCU stops
+// hearing from them, and the SQLite connection is left as it was. The next boot
+// opens a new store on what the dead one committed (the same file, or on the
+// memory transport an image of the store), a new cable to the same simulator,
+// and a new robot, which reconciles with the MCU before it moves anything. The
+// simulator (the physical robot), the citizen and the world clock go on
+// throughout.
 
 import type { Logger } from 'pino';
 import type { Clock, TimerHandle } from '../../../protocol/src/clock.js';
