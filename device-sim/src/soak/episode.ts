@@ -515,7 +515,8 @@ class Episode {
       // The robot's own delivery loop, on the host's clock: it dies with the host and a new one starts at boot.
       alarm: centre ? () => ({
         url: 'http://alarm-centre.soak', deviceId: SOAK_DEVICE_ID, secret: centre.secret, fetch: this.#fetchOf(centre, () => self === undefined || this.#host === self),
-        tuning: { random: () => this.#netRng.next(), ...this.world.deliveryTuning },
+        // A dead host's delivery pass still under way (its request failing) draws nothing from the world's stream.
+        tuning: { random: () => (self === undefined || this.#host === self ? this.#netRng.next() : 0), ...this.world.deliveryTuning },
       }) : null,
     });
     self = h;
@@ -583,7 +584,10 @@ class Episode {
     h.clock.die();
     this.world.hostDied(h.clock);
     // What the store's file would hold now; the dead process's connection keeps its copy, which no one reads again.
-    if (this.world.dbPath === STORE_IMAGE) this.#storeImage = h.store.image();
+    if (this.world.dbPath === STORE_IMAGE) {
+      this.#storeImage = h.store.image();
+      h.store.close();
+    }
     this.#delivery?.stop();
     this.#delivery = undefined;
     // The dead process's connections close with it.
