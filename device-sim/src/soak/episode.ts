@@ -583,7 +583,8 @@ class Episode {
     if (!h) return;
     h.clock.die();
     this.world.hostDied(h.clock);
-    // What the store's file would hold now; the dead process's connection keeps its copy, which no one reads again.
+    // What the store's file would hold now. The dead process's connection closes with it (what its code still tries on
+    // the store fails, as nothing of a dead process reaches the disk).
     if (this.world.dbPath === STORE_IMAGE) {
       this.#storeImage = h.store.image();
       h.store.close();
