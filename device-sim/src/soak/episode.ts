@@ -504,19 +504,19 @@ class Episode {
   #boot(): void {
     const seed = this.spec.seed;
     const centre = this.#centre;
-    // A dead process does nothing: what its dose machine still runs through after the crash (its wire closing under
-    // it) is not a transition the robot took.
+    // A dead process does nothing: what its code still runs through after the crash (its wire closing under it, a
+    // request failing) is not the robot's, and draws nothing from the world.
     const count = countTransitions(this.#tally.paths);
     let self: HostProcess | undefined;
+    const alive = () => self === undefined || this.#host === self;
     const h = bootHost({
       world: this.#clock, profile: this.world.hw, dbPath: this.world.dbPath === STORE_IMAGE ? (this.#storeImage ??= emptyImage()) : this.world.dbPath, timing: this.scale === 1 ? undefined : this.#timing,
       logger: pino({ level: 'silent' }), firstCommandNumber: (seed & 0xffffff) + this.#boots * 0x1000000,
-      open: this.world.open, controller: { judge: this.opts.judge, inspect: (e) => (self === undefined || this.#host === self) && count(e) }, wrap: this.opts.wrap,
+      open: this.world.open, controller: { judge: this.opts.judge, inspect: (e) => alive() && count(e) }, wrap: this.opts.wrap,
       // The robot's own delivery loop, on the host's clock: it dies with the host and a new one starts at boot.
       alarm: centre ? () => ({
-        url: 'http://alarm-centre.soak', deviceId: SOAK_DEVICE_ID, secret: centre.secret, fetch: this.#fetchOf(centre, () => self === undefined || this.#host === self),
-        // A dead host's delivery pass still under way (its request failing) draws nothing from the world's stream.
-        tuning: { random: () => (self === undefined || this.#host === self ? this.#netRng.next() : 0), ...this.world.deliveryTuning },
+        url: 'http://alarm-centre.soak', deviceId: SOAK_DEVICE_ID, secret: centre.secret, fetch: this.#fetchOf(centre, alive),
+        tuning: { random: () => (alive() ? this.#netRng.next() : 0), ...this.world.deliveryTuning },
       }) : null,
     });
     self = h;
@@ -553,8 +553,10 @@ class Episode {
     };
   }
 
-  /** Closes the dead hosts' connections as they are (at the episode's end: what closing makes a dead host do must not
-   * happen while the episode runs). */
+  /**
+   * Closes what the dead hosts still hold as it is. At the episode's end only: closing a link wakes its dead controller,
+   * and nothing a dead host does may happen while the episode runs.
+   */
   #bury(): void {
     for (const h of this.#dead.splice(0)) {
       h.link.close();
