@@ -9,7 +9,7 @@
 import { EventEmitter } from 'node:events';
 import { createActor, fromCallback, type Actor, type AnyEventObject, type InspectionEvent, type NonReducibleUnknown, type StateValue } from 'xstate';
 import type { Logger } from 'pino';
-import type { Clock, TimerHandle } from '../../protocol/src/clock.js';
+import type { Clock, IdleTicks, TimerHandle } from '../../protocol/src/clock.js';
 import type { DeviceEvent } from '../../protocol/src/catalogue.js';
 import type { HardwareProfile } from '../../hardware/src/profile.js';
 import type { DeviceLink, LinkState } from './link/link.js';
@@ -376,7 +376,7 @@ export class Controller {
    * undefined. For a virtual-time driver that skips idle rounds (the soak's coalesced mode, device-sim/src/soak/coast.ts),
    * which knows that nothing else runs on this process's clock before the time it skips to.
    */
-  idleWatch(beforeMs = Infinity): { timer: TimerHandle; atMs: number; everyMs: number } | undefined {
+  idleWatch(beforeMs = Infinity): IdleTicks | undefined {
     if (!this.#watchTimer || !this.#started || this.#watchAtMs >= beforeMs) return undefined;
     // While a dose is dispensed or waits in the cup, a look reads nothing (see #checkStore); else it reads the version.
     if (!this.#busy() && this.#o.store.dataVersion() !== this.#dataVersion) return undefined;

@@ -6,6 +6,13 @@
 
 export type TimerHandle = { readonly id: number };
 
+/**
+ * A periodic timer that, while its owner is idle, only arms its next tick (or overwrites what its last tick wrote):
+ * the timer, when it fires next and its period. What an owner offers a virtual-time driver that skips idle rounds
+ * (the soak's coalesced mode, device-sim/src/soak/coast.ts).
+ */
+export type IdleTicks = { timer: TimerHandle; atMs: number; everyMs: number };
+
 export interface Clock {
   /** Milliseconds since the Unix epoch (wall clock for SystemClock, virtual for ManualClock). */
   now(): number;

@@ -125,45 +125,43 @@ export function ingestEvents(db: Db, deviceId: string, events: DeviceEvent[], no
 const ingestTransactions = new WeakMap<Db, (db: Db, deviceId: string, events: DeviceEvent[], nowMs: number) => Ingested[]>();
 
 function ingestNow(db: Db, deviceId: string, events: DeviceEvent[], nowMs: number): Ingested[] {
-  {
-    const out: Ingested[] = [];
-    for (const e of events) {
-      const hash = eventHash(e);
-      const prior = sql(db, 'SELECT body_hash, alert_id FROM events WHERE device_id = ? AND event_id = ?').get(deviceId, e.eventId) as
-        | { body_hash: string; alert_id: number | null } | undefined;
-      if (prior) {
-        out.push({ eventId: e.eventId, status: prior.body_hash === hash ? 'duplicate' : 'conflict', alertId: prior.alert_id });
-        continue;
-      }
-      let alertId: number | null = null;
-      const detail = { eventId: e.eventId, type: e.type, seq: e.seq };
-      const opens = OPENS[e.type];
-      const cancels = CANCELS[e.type];
-      if (e.type === 'care_paused' || e.type === 'care_resumed') carePause(db, deviceId, e, nowMs);
-      if (opens) {
-        alertId = openOrFold(db, deviceId, e.type, e.doseId ?? null, opens.fold(e), opens.urgency, nowMs, detail);
-      } else if (cancels) {
-        const live = sql(db, `SELECT id, state, version FROM alerts WHERE device_id = ? AND fold_key = ? AND ${LIVE}`).get(deviceId, cancels(e)) as
-          | { id: number; state: AlertState; version: number } | undefined;
-        if (live) {
-          alertId = live.id;
-          if (live.state === 'open') {
-            sql(db, `UPDATE alerts SET state = 'cancelled', outcome = ?, resolved_at_ms = ?, version = version + 1 WHERE id = ?`).run(e.type, nowMs, live.id);
-            audit(db, nowMs, 'device', 'alert.cancelled', live.id, deviceId, live.version + 1, detail);
-          } else {
-            // Someone is already on it: tell them, do not pull the alert away.
-            sql(db, 'UPDATE alerts SET report_count = report_count + 1, version = version + 1 WHERE id = ?').run(live.id);
-            audit(db, nowMs, 'device', 'alert.noted', live.id, deviceId, live.version + 1, detail);
-          }
+  const out: Ingested[] = [];
+  for (const e of events) {
+    const hash = eventHash(e);
+    const prior = sql(db, 'SELECT body_hash, alert_id FROM events WHERE device_id = ? AND event_id = ?').get(deviceId, e.eventId) as
+      | { body_hash: string; alert_id: number | null } | undefined;
+    if (prior) {
+      out.push({ eventId: e.eventId, status: prior.body_hash === hash ? 'duplicate' : 'conflict', alertId: prior.alert_id });
+      continue;
+    }
+    let alertId: number | null = null;
+    const detail = { eventId: e.eventId, type: e.type, seq: e.seq };
+    const opens = OPENS[e.type];
+    const cancels = CANCELS[e.type];
+    if (e.type === 'care_paused' || e.type === 'care_resumed') carePause(db, deviceId, e, nowMs);
+    if (opens) {
+      alertId = openOrFold(db, deviceId, e.type, e.doseId ?? null, opens.fold(e), opens.urgency, nowMs, detail);
+    } else if (cancels) {
+      const live = sql(db, `SELECT id, state, version FROM alerts WHERE device_id = ? AND fold_key = ? AND ${LIVE}`).get(deviceId, cancels(e)) as
+        | { id: number; state: AlertState; version: number } | undefined;
+      if (live) {
+        alertId = live.id;
+        if (live.state === 'open') {
+          sql(db, `UPDATE alerts SET state = 'cancelled', outcome = ?, resolved_at_ms = ?, version = version + 1 WHERE id = ?`).run(e.type, nowMs, live.id);
+          audit(db, nowMs, 'device', 'alert.cancelled', live.id, deviceId, live.version + 1, detail);
+        } else {
+          // Someone is already on it: tell them, do not pull the alert away.
+          sql(db, 'UPDATE alerts SET report_count = report_count + 1, version = version + 1 WHERE id = ?').run(live.id);
+          audit(db, nowMs, 'device', 'alert.noted', live.id, deviceId, live.version + 1, detail);
         }
       }
-      sql(db, 'INSERT INTO events (device_id, event_id, seq, type, occurred_at_ms, dose_id, payload_json, body_hash, received_at_ms, alert_id) VALUES (?,?,?,?,?,?,?,?,?,?)')
-        .run(deviceId, e.eventId, e.seq, e.type, e.occurredAtMs, e.doseId ?? null, JSON.stringify(e.payload), hash, nowMs, alertId);
-      sql(db, 'UPDATE devices SET max_seq = max(max_seq, ?), last_seq = ?, event_count = event_count + 1 WHERE id = ?').run(e.seq, e.seq, deviceId);
-      out.push({ eventId: e.eventId, status: 'stored', alertId });
     }
-    return out;
+    sql(db, 'INSERT INTO events (device_id, event_id, seq, type, occurred_at_ms, dose_id, payload_json, body_hash, received_at_ms, alert_id) VALUES (?,?,?,?,?,?,?,?,?,?)')
+      .run(deviceId, e.eventId, e.seq, e.type, e.occurredAtMs, e.doseId ?? null, JSON.stringify(e.payload), hash, nowMs, alertId);
+    sql(db, 'UPDATE devices SET max_seq = max(max_seq, ?), last_seq = ?, event_count = event_count + 1 WHERE id = ?').run(e.seq, e.seq, deviceId);
+    out.push({ eventId: e.eventId, status: 'stored', alertId });
   }
+  return out;
 }
 
 export type Heartbeat = {
@@ -184,22 +182,20 @@ export function recordHeartbeat(db: Db, deviceId: string, hb: Heartbeat, nowMs: 
 }
 
 function heartbeatNow(db: Db, deviceId: string, hb: Heartbeat, nowMs: number): void {
-  {
-    const { report, previousReport, ...health } = hb;
-    sql(db, 'UPDATE devices SET last_heartbeat_at_ms = ?, heartbeat_json = ? WHERE id = ?').run(nowMs, JSON.stringify(health), deviceId);
-    // Counts are a day's running totals (the day before's final), so a repeated heartbeat overwrites rather than adds.
-    for (const r of [previousReport, report]) {
-      if (!r) continue;
-      sql(db, `INSERT INTO daily_reports (device_id, day, dosings, pills, correct, green, yellow, missed, taken, failed) VALUES (?,?,?,?,?,?,?,?,?,?)
-        ON CONFLICT (device_id, day) DO UPDATE SET dosings=excluded.dosings, pills=excluded.pills, correct=excluded.correct, green=excluded.green,
-        yellow=excluded.yellow, missed=excluded.missed, taken=excluded.taken, failed=excluded.failed`)
-        .run(deviceId, r.day, r.dosings, r.pills, r.correct, r.green, r.yellow, r.missed, r.taken, r.failed ?? 0);
-    }
-    const silent = sql(db, `SELECT id, version FROM alerts WHERE device_id = ? AND fold_key = 'silent' AND ${LIVE}`).get(deviceId) as { id: number; version: number } | undefined;
-    if (silent) {
-      sql(db, `UPDATE alerts SET state = 'resolved', outcome = 'heartbeat_resumed', resolved_at_ms = ?, version = version + 1 WHERE id = ?`).run(nowMs, silent.id);
-      audit(db, nowMs, 'system', 'alert.resolved', silent.id, deviceId, silent.version + 1, { outcome: 'heartbeat_resumed' });
-    }
+  const { report, previousReport, ...health } = hb;
+  sql(db, 'UPDATE devices SET last_heartbeat_at_ms = ?, heartbeat_json = ? WHERE id = ?').run(nowMs, JSON.stringify(health), deviceId);
+  // Counts are a day's running totals (the day before's final), so a repeated heartbeat overwrites rather than adds.
+  for (const r of [previousReport, report]) {
+    if (!r) continue;
+    sql(db, `INSERT INTO daily_reports (device_id, day, dosings, pills, correct, green, yellow, missed, taken, failed) VALUES (?,?,?,?,?,?,?,?,?,?)
+      ON CONFLICT (device_id, day) DO UPDATE SET dosings=excluded.dosings, pills=excluded.pills, correct=excluded.correct, green=excluded.green,
+      yellow=excluded.yellow, missed=excluded.missed, taken=excluded.taken, failed=excluded.failed`)
+      .run(deviceId, r.day, r.dosings, r.pills, r.correct, r.green, r.yellow, r.missed, r.taken, r.failed ?? 0);
+  }
+  const silent = sql(db, `SELECT id, version FROM alerts WHERE device_id = ? AND fold_key = 'silent' AND ${LIVE}`).get(deviceId) as { id: number; version: number } | undefined;
+  if (silent) {
+    sql(db, `UPDATE alerts SET state = 'resolved', outcome = 'heartbeat_resumed', resolved_at_ms = ?, version = version + 1 WHERE id = ?`).run(nowMs, silent.id);
+    audit(db, nowMs, 'system', 'alert.resolved', silent.id, deviceId, silent.version + 1, { outcome: 'heartbeat_resumed' });
   }
 }
 

@@ -17,10 +17,9 @@
 // of its own: the link, the controller and the simulator only say when they are idle and account
 // the rounds they are told were exchanged. `dosis soak --exact` plays every line.
 
-import { ManualClock } from '../../../protocol/src/clock.js';
+import { ManualClock, type IdleTicks, type TimerHandle } from '../../../protocol/src/clock.js';
 import type { MemoryTransport } from '../../../protocol/src/transport.js';
 import type { DeviceLink } from '../../../firmware-host/src/link/link.js';
-import type { TimerHandle } from '../../../protocol/src/clock.js';
 import type { HostProcess } from './host.js';
 import { heartbeatBytesAt, type DeviceSimulator } from '../simulator.js';
 import { SEQ_MODULO } from '../../../protocol/src/frame.js';
@@ -35,9 +34,7 @@ export type CoastParts = {
   host?: () => Pick<HostProcess, 'controller' | 'robot'> | undefined;
 };
 
-/** A periodic timer of the host that, while idle, only arms its next tick (or overwrites what its last tick wrote). */
-type Ticks = { timer: TimerHandle; atMs: number; everyMs: number };
-type Periodic = { idle: (beforeMs: number) => Ticks | undefined; coast: (ticks: number) => void };
+type Periodic = { idle: (beforeMs: number) => IdleTicks | undefined; coast: (ticks: number) => void };
 
 /** The host's periodic timers that can be skipped: the store watch (a look for other processes' commits), the running mark. */
 function periodicOf(h: Pick<HostProcess, 'controller' | 'robot'>): Periodic[] {
@@ -96,12 +93,12 @@ export class CoastingClock extends ManualClock {
     // The host's idle periodic timers are skipped with the heartbeats: each is asked only when it is the next other
     // timer (whether the store watch's look would find nothing costs a query).
     const skip: TimerHandle[] = [l.timer, s.timer];
-    const skipped: { p: Periodic; t: Ticks }[] = [];
+    const skipped: { p: Periodic; t: IdleTicks }[] = [];
     let other = this.nextAtMsExcept(skip) ?? Infinity;
     const host = other <= this.#horizonMs ? parts.host?.() : undefined;
     const periodic = host ? periodicOf(host) : [];
     while (other <= this.#horizonMs && periodic.length > 0) {
-      let t: Ticks | undefined;
+      let t: IdleTicks | undefined;
       const i = periodic.findIndex((p) => (t = p.idle(other + 1)) !== undefined);
       if (i < 0) break;
       skipped.push({ p: periodic[i]!, t: t! });

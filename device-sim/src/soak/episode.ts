@@ -529,9 +529,9 @@ class Episode {
     this.#delivery = h.robot.delivery;
     // What a dead host's controller still says (its link going down under it) is nobody's: its screen is dark, and its
     // word on a dose is not the robot's.
-    h.controller.on('outcome', (o) => this.#host === h && this.#onOutcome(o));
+    h.controller.on('outcome', (o) => alive() && this.#onOutcome(o));
     h.controller.on('status', (s) => {
-      if (this.#host !== h) return;
+      if (!alive()) return;
       this.#status = s;
       if (this.#crashOnTake) this.#armCrashOnTake(s);
       // The screen shows the controller's notice: the ledger keeps what it showed and when.
@@ -558,11 +558,10 @@ class Episode {
    * and nothing a dead host does may happen while the episode runs.
    */
   #bury(): void {
+    // Their clocks are dead since the crash: what closing makes them arm never reaches the world's clock.
     for (const h of this.#dead.splice(0)) {
       h.link.close();
       h.store.close();
-      // What closing armed on the dead process's clock (a fault watch's timer) must not keep the world's clock running.
-      h.clock.die();
     }
   }
 

@@ -30,6 +30,12 @@ export type DoseClass = 'correct' | 'green' | 'yellow';
 const LIFTS_MODULO = 65_536;
 export const FINAL_STATES: readonly DoseState[] = ['taken', 'missed', 'failed', 'returned', 'suspended', 'travel', 'withdrawn'];
 
+/**
+ * The doses that ended at or after a time, returned pouches left out (Store.endingsSince). Read for every heartbeat:
+ * the four columns the daily figures need, from the index of when doses ended (doses_ended in schema.ts).
+ */
+export const ENDINGS_SINCE = `SELECT final_at_ms, state, cls, counted_pills FROM doses WHERE final_at_ms >= ? AND state <> 'returned'`;
+
 /** How a dose ended, for the daily figures: [final_at_ms, state, cls, counted pills]. */
 export type DoseEnding = [finalAtMs: number, state: DoseState, cls: DoseClass | null, countedPills: number | null];
 
@@ -166,8 +172,7 @@ export class Store {
       // The open-state term (implied by 'scheduled') lets SQLite read the open doses' index instead of every dose ever.
       remaining: selectDoses(db, `FROM doses WHERE ${OPEN} AND roll_id = ? AND state = 'scheduled' ORDER BY intake_at_ms, position`),
       remainingCount: db.prepare(`SELECT count(*) AS n, max(intake_at_ms) AS last FROM doses WHERE ${OPEN} AND roll_id = ? AND state = 'scheduled'`),
-      // Read for every heartbeat: the four columns the daily figures need, from the index of when doses ended.
-      endedSince: db.prepare(`SELECT final_at_ms, state, cls, counted_pills FROM doses WHERE final_at_ms >= ? AND state <> 'returned'`).raw(),
+      endedSince: db.prepare(ENDINGS_SINCE).raw(),
       heads: limited((n) => db.prepare(`SELECT dose_id, intake_at_ms, pill_count, state FROM doses WHERE ${OPEN} ORDER BY intake_at_ms, position${n}`)),
       setState: db.prepare('UPDATE doses SET state = ?, attempts = ? WHERE dose_id = ?'),
       claim: db.prepare(`UPDATE doses SET state = 'dispensing', attempts = ? WHERE dose_id = ? AND state = 'scheduled' AND (use_by_ms IS NULL OR use_by_ms >= ?)`),

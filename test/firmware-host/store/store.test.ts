@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../../protocol/src/clock.js';
-import { Store, StoreError } from '../../../firmware-host/src/store/store.js';
+import { ENDINGS_SINCE, Store, StoreError } from '../../../firmware-host/src/store/store.js';
 import { migrate, MIGRATIONS, SCHEMA_VERSION, schemaVersion } from '../../../firmware-host/src/store/schema.js';
 import { pouchLabel, type ScheduledPouch } from '../../../firmware-host/src/roll/types.js';
 
@@ -261,7 +261,8 @@ describe('the doses that ended lately', () => {
     s.loadRoll(roll('R1', 3), 'anna');
     s.db.prepare("UPDATE doses SET state = 'taken', cls = 'correct', final_at_ms = intake_at_ms + 60000 WHERE position < 3").run();
     expect(s.endingsSince(T0 + 6 * H)).toEqual([[T0 + 7 * H + 60_000, 'taken', 'correct', null]]);
-    const plan = s.db.prepare("EXPLAIN QUERY PLAN SELECT final_at_ms, state, cls, counted_pills FROM doses WHERE final_at_ms >= ? AND state <> 'returned'").all(0) as { detail: string }[];
+    const plan = s.db.prepare(`EXPLAIN QUERY PLAN ${ENDINGS_SINCE}`).all(0) as { detail: string }[];
     expect(plan.map((p) => p.detail).join('; ')).toMatch(/USING INDEX doses_ended/);
   });
 });
+
