@@ -9,7 +9,7 @@
 // cut twice. The event ids name the instants, so a retry is deduplicated.
 
 import type { Logger } from 'pino';
-import type { Clock, TimerHandle } from '../../protocol/src/clock.js';
+import type { Clock, IdleTicks, TimerHandle } from '../../protocol/src/clock.js';
 import { enqueueOutbox } from './alarm/outbox.js';
 import type { Store } from './store/store.js';
 
@@ -42,6 +42,7 @@ export class PowerMark {
     this.#running = true;
     const { store, clock, logger } = this.#o;
     const now = Math.floor(clock.now());
+    // It reads the last run's mark before it writes this run's: the write lock is taken at BEGIN (see Store's #tx).
     const found = store.db.transaction((): UncleanStop | undefined => {
       const since = Number(store.getMeta(SINCE) || NaN);
       const alive = Number(store.getMeta(ALIVE) || NaN);
@@ -59,7 +60,7 @@ export class PowerMark {
         payload: { lastAliveAtMs: alive, downMs: Math.max(0, now - alive) },
       });
       return stop;
-    })();
+    }).immediate();
     if (found) logger.warn(found, 'the last run did not stop cleanly: power_lost and power_restored queued for the alarm centre');
     this.#arm();
     return found;
@@ -103,7 +104,7 @@ export class PowerMark {
    * virtual-time driver that skips idle rounds (the soak's coalesced mode, device-sim/src/soak/coast.ts), which knows
    * that nothing else runs on this process's clock before the time it skips to.
    */
-  idleRefresh(beforeMs = Infinity): { timer: TimerHandle; atMs: number; everyMs: number } | undefined {
+  idleRefresh(beforeMs = Infinity): IdleTicks | undefined {
     if (!this.#running || !this.#timer || this.#atMs >= beforeMs) return undefined;
     return { timer: this.#timer, atMs: this.#atMs, everyMs: this.#everyMs };
   }

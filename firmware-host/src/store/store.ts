@@ -14,6 +14,9 @@ import { enqueueOutbox, outboxDepth, type OutboxEventType } from '../alarm/outbo
 import { migrate } from './schema.js';
 import { DEFAULT_TIMING, type DoseTiming, type ScheduledPouch } from '../roll/types.js';
 
+/** How long a write waits for another process's transaction on the same file before it fails. */
+export const BUSY_TIMEOUT_MS = 5_000;
+
 /** The meta key where the host records the zone it runs with, so the commands on its database print receipts in it. */
 export const TIME_ZONE_META = 'time_zone';
 
@@ -155,7 +158,12 @@ export class Store {
   readonly #clock: Clock;
   readonly #timing: DoseTiming;
   readonly #q;
-  /** Runs its argument as one transaction (nested: a savepoint). Built once: better-sqlite3 makes a new wrapper per db.transaction(). */
+  /**
+   * Runs its argument as one transaction (nested: a savepoint). BEGIN IMMEDIATE: most bodies read before they write,
+   * and a deferred transaction whose snapshot another process (`dosis roll load`, the care commands) committed past
+   * cannot take the write lock at all (SQLITE_BUSY, whatever the busy timeout); taken at BEGIN, the lock is waited
+   * for. Built once: better-sqlite3 makes a new wrapper per db.transaction().
+   */
   readonly #tx: <R>(body: () => R) => R;
   /** Opened from an image of a store (see open()): in memory, yet it stands for a file the next process opens again. */
   #image = false;
@@ -190,7 +198,8 @@ export class Store {
       getMeta: db.prepare('SELECT value FROM meta WHERE key = ?'),
       setMeta: db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
     };
-    this.#tx = db.transaction((body: () => unknown) => body()) as <R>(body: () => R) => R;
+    const tx = db.transaction((body: () => unknown) => body());
+    this.#tx = ((body: () => unknown) => tx.immediate(body)) as <R>(body: () => R) => R;
   }
 
   /**
@@ -203,6 +212,9 @@ export class Store {
     db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${opts.synchronous ?? 'FULL'}`);
     db.pragma('foreign_keys = ON');
+    // The host and the commands on its file (roll load, care) write to it from their own processes: each waits for the
+    // other's commit, a few milliseconds, instead of failing the write.
+    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     const store = new Store(db, opts);
     store.#image = Buffer.isBuffer(path);
     return store;

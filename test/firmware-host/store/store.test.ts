@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../../protocol/src/clock.js';
 import { ENDINGS_SINCE, Store, StoreError } from '../../../firmware-host/src/store/store.js';
@@ -266,3 +267,30 @@ describe('the doses that ended lately', () => {
   });
 });
 
+describe('another process on the same file', () => {
+  it('waits for its transaction instead of failing: a roll loads while the host holds the write lock', async () => {
+    const file = tempFile();
+    const a = open(file);
+    a.loadRoll(roll('R1', 1), 'anna');
+    // The host, in a thread of its own: it takes the write lock, writes, and commits 300 ms later.
+    const host = new Worker(`
+      const { parentPort, workerData } = require('node:worker_threads');
+      const db = new (require('better-sqlite3'))(workerData);
+      db.exec('BEGIN IMMEDIATE');
+      db.prepare("INSERT INTO meta (key, value) VALUES ('host', 'busy') ON CONFLICT (key) DO UPDATE SET value = excluded.value").run();
+      parentPort.postMessage('locked');
+      setTimeout(() => { db.exec('COMMIT'); db.close(); parentPort.postMessage('committed'); }, 300);
+    `, { eval: true, workerData: file });
+    const messages: string[] = [];
+    const locked = new Promise<void>((resolve) => host.on('message', (m: string) => (messages.push(m), m === 'locked' && resolve())));
+    const exited = new Promise((resolve) => host.on('exit', resolve));
+    await locked;
+    // `dosis roll load` from its own process: it reads (is the roll new?) and then writes.
+    const b = open(file);
+    expect(b.loadRoll(roll('R2', 2), 'anna').map((d) => d.doseId)).toEqual(['R1-001']);
+    await exited;
+    expect(messages).toEqual(['locked', 'committed']);
+    expect(b.activeRoll()?.rollId).toBe('R2');
+    expect(b.getMeta('host')).toBe('busy');
+  });
+});
