@@ -2,16 +2,24 @@
 // same run on the same machine, at 10 connections, with the client (autocannon) in its own process and the rate
 // limits off. Runs alternate (bare, signed, bare, signed, ...) and the medians are compared, so a neighbour's load
 // spike shifts both sides rather than one.
+//
+// Two reference points show where a signed request's time goes: the same signed events posted to a route that
+// checks them as the centre does (signature, schema) and stores nothing, and to the centre on an in-memory
+// database (every statement of the durable path, no file and no fsync).
 import { spawn } from 'node:child_process';
 import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Fastify, { type FastifyInstance } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import pino from 'pino';
-import { SystemClock } from '../../protocol/src/clock.js';
+import { SystemClock, type Clock } from '../../protocol/src/clock.js';
+import { DeviceParams, EventBody, EventReply } from '../../protocol/src/centre/contract.js';
+import { SIGNATURE_HEADER, TIMESTAMP_HEADER, verifyRequest } from '../../protocol/src/centre/signing.js';
 import { buildApp } from '../../alarm-center/src/app.js';
 import { registerDevice } from '../../alarm-center/src/server.js';
+import { registerDevice as registerDeviceRow } from '../../alarm-center/src/store/accounts.js';
 import { groupCommitFor } from '../../alarm-center/src/store/group-commit.js';
 import type { LoadResult, LoadSpec } from './load-client.js';
 
@@ -31,9 +39,15 @@ export function runClient(spec: LoadSpec): Promise<LoadResult> {
 export type AlarmFigures = {
   bare: LoadResult[];
   signed: LoadResult[];
+  /** Signed events checked as the centre checks them, stored nowhere. */
+  unstored: LoadResult[];
+  /** Signed events into the centre on an in-memory database. */
+  memory: LoadResult[];
   /** The server's CPU (this process: user + system) per request answered, in µs, median over the runs. */
   bareCpuUs: number;
   signedCpuUs: number;
+  unstoredCpuUs: number;
+  memoryCpuUs: number;
   ratio: number;
   /** Requests per transaction and per fsync over all signed runs. */
   perCommit: number;
@@ -55,7 +69,11 @@ export async function benchAlarm(opts: { runs?: number; durationS?: number; conn
   const dir = mkdtempSync(join(opts.dbDir ?? tmpdir(), 'dosis-bench-'));
   let bare: FastifyInstance | undefined;
   let centre: FastifyInstance | undefined;
-  const figures: AlarmFigures = { bare: [], signed: [], bareCpuUs: 0, signedCpuUs: 0, ratio: 0, perCommit: 0, perSync: 0, syncMs: 0, ceiling: 0 };
+  let inMemory: FastifyInstance | undefined;
+  let unstored: FastifyInstance | undefined;
+  const figures: AlarmFigures = {
+    bare: [], signed: [], unstored: [], memory: [], bareCpuUs: 0, signedCpuUs: 0, unstoredCpuUs: 0, memoryCpuUs: 0, ratio: 0, perCommit: 0, perSync: 0, syncMs: 0, ceiling: 0,
+  };
   try {
     bare = Fastify();
     bare.post('/bare', async () => ({ ok: true }));
@@ -68,9 +86,16 @@ export async function benchAlarm(opts: { runs?: number; durationS?: number; conn
     centre = await buildApp({ dbPath, clock: new SystemClock(), logger: pino({ level: 'silent' }), config: { rateLimitPerMinute: 0 } });
     const centreUrl = await centre.listen({ port: 0, host: '127.0.0.1' });
     const path = '/v1/devices/bench-1/events';
+    inMemory = await buildApp({ dbPath: ':memory:', clock: new SystemClock(), logger: pino({ level: 'silent' }), config: { rateLimitPerMinute: 0 } });
+    const memorySecret = registerDeviceRow(inMemory.db, inMemory.secretKey, 'bench-1', inMemory.clock.now());
+    const memoryUrl = await inMemory.listen({ port: 0, host: '127.0.0.1' });
+    unstored = unstoredRoute(path, secret);
+    const unstoredUrl = await unstored.listen({ port: 0, host: '127.0.0.1' });
 
     const bareCpu: number[] = [];
     const signedCpu: number[] = [];
+    const unstoredCpu: number[] = [];
+    const memoryCpu: number[] = [];
     // The client runs in its own process, so this process's CPU is the server's (and its fsyncs' threads).
     const cpuPerRequest = async (spec: LoadSpec, into: number[]): Promise<LoadResult> => {
       const c0 = process.cpuUsage();
@@ -89,15 +114,25 @@ export async function benchAlarm(opts: { runs?: number; durationS?: number; conn
       const s = await cpuPerRequest({ url: centreUrl, path, connections, durationS, kind: 'event', deviceId: 'bench-1', secret, runId: `r${r}`, presign }, signedCpu);
       figures.signed.push(s);
       print(`signed durable event (run ${r + 1})`, s, signedCpu.at(-1)!);
+      const u = await cpuPerRequest({ url: unstoredUrl, path, connections, durationS, kind: 'event', deviceId: 'bench-1', secret, runId: `u${r}`, presign }, unstoredCpu);
+      figures.unstored.push(u);
+      print(`  signed, checked, not stored`, u, unstoredCpu.at(-1)!);
+      const m = await cpuPerRequest({ url: memoryUrl, path, connections, durationS, kind: 'event', deviceId: 'bench-1', secret: memorySecret, runId: `m${r}`, presign }, memoryCpu);
+      figures.memory.push(m);
+      print(`  signed, centre in memory`, m, memoryCpu.at(-1)!);
     }
     figures.bareCpuUs = median(bareCpu);
     figures.signedCpuUs = median(signedCpu);
+    figures.unstoredCpuUs = median(unstoredCpu);
+    figures.memoryCpuUs = median(memoryCpu);
     const stats = groupCommitFor(centre.db).stats;
     figures.perCommit = stats.requests / Math.max(1, stats.commits);
     figures.perSync = stats.requests / Math.max(1, stats.syncs);
     const stored = (centre.db.prepare('SELECT count(*) n FROM events').get() as { n: number }).n;
     const answered = figures.signed.reduce((n, s) => n + s.total - s.non2xx, 0);
-    figures.ratio = median(figures.signed.map((s) => s.reqPerSec)) / median(figures.bare.map((s) => s.reqPerSec));
+    const bareRate = median(figures.bare.map((s) => s.reqPerSec));
+    figures.ratio = median(figures.signed.map((s) => s.reqPerSec)) / bareRate;
+    const share = (xs: LoadResult[]) => `${median(xs.map((x) => x.reqPerSec)).toFixed(0)} req/s = ${((median(xs.map((x) => x.reqPerSec)) / bareRate) * 100).toFixed(1)} %`;
     // Each request is answered only after an fsync begun after its COMMIT, so with N connections (one request each in
     // flight) no centre can answer more than N per fsync time: the disk's ceiling, whatever the CPU does.
     const syncMs = fdatasyncMs(dir);
@@ -107,6 +142,10 @@ export async function benchAlarm(opts: { runs?: number; durationS?: number; conn
       `\nmedian of ${runs}: bare ${median(figures.bare.map((s) => s.reqPerSec)).toFixed(0)} req/s, signed ${median(figures.signed.map((s) => s.reqPerSec)).toFixed(0)} req/s` +
         ` = ${(figures.ratio * 100).toFixed(1)} % of bare; signed p99 ${median(figures.signed.map((s) => s.p99Ms))} ms (${connections} connections, database in ${opts.dbDir ?? tmpdir()})\n` +
         `server CPU per request: bare ${figures.bareCpuUs.toFixed(0)} µs, signed ${figures.signedCpuUs.toFixed(0)} µs\n` +
+        `where it goes: signed, checked, not stored ${share(figures.unstored)} (${figures.unstoredCpuUs.toFixed(0)} µs); ` +
+        `centre, database in memory ${share(figures.memory)} (${figures.memoryCpuUs.toFixed(0)} µs); so checking adds ` +
+        `${(figures.unstoredCpuUs - figures.bareCpuUs).toFixed(0)} µs to bare, the centre's statements and hooks ${(figures.memoryCpuUs - figures.unstoredCpuUs).toFixed(0)} µs, ` +
+        `the file and its fsyncs ${(figures.signedCpuUs - figures.memoryCpuUs).toFixed(0)} µs; 40 % of bare leaves ${(1e6 / (0.4 * bareRate)).toFixed(0)} µs a request in all\n` +
         `group commit: ${figures.perCommit.toFixed(1)} requests per transaction, ${figures.perSync.toFixed(1)} per fsync, ` +
         `${groupCommitFor(centre.db).checkpoints?.checkpoints ?? 0} checkpoints (${stats.catchUps} waited for); ` +
         `${stored} events stored for ${answered} answered 2xx (autocannon counts a few answered after its window)\n` +
@@ -116,9 +155,37 @@ export async function benchAlarm(opts: { runs?: number; durationS?: number; conn
   } finally {
     await bare?.close();
     await centre?.close();
+    await inMemory?.close();
+    await unstored?.close();
     rmSync(dir, { recursive: true, force: true });
   }
   return figures;
+}
+
+/**
+ * A server whose one route checks a signed event as the centre's device route does, with the same pieces:
+ * the raw body kept for the signature, JSON parsed from it, the signature and its window, the contract's schemas for
+ * body and answer. It stores nothing, so the difference to the centre is the database's share.
+ */
+export function unstoredRoute(path: string, secret: string, clock: Clock = new SystemClock()): FastifyInstance {
+  const app = Fastify().withTypeProvider<TypeBoxTypeProvider>();
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
+    req.rawBody = body as Buffer;
+    try {
+      done(null, JSON.parse((body as Buffer).toString('utf8')));
+    } catch (err) {
+      done(err as Error, undefined);
+    }
+  });
+  app.post(path.replace('bench-1', ':deviceId'), {
+    preValidation: (req, _reply, done) => {
+      const v = verifyRequest(secret, req.method, req.url, String(req.headers[TIMESTAMP_HEADER]), req.rawBody ?? '', String(req.headers[SIGNATURE_HEADER]), clock.now());
+      done(v.ok ? undefined : Object.assign(new Error(v.reason), { statusCode: 401 }));
+    },
+    schema: { params: DeviceParams, body: EventBody, response: { 201: EventReply } },
+  }, async (req, reply) => reply.code(201).send({ eventId: req.body.eventId, status: 'stored', alertId: null }));
+  return app;
 }
 
 function print(name: string, f: LoadResult, cpuUs: number): void {
