@@ -6,6 +6,7 @@ const BENCHES: Record<string, (a: Args) => Promise<unknown>> = {
   link: async () => (await import('./link-bench.js')).benchLink(),
   soak: async (a) => (await import('./soak-bench.js')).benchSoak({ baseline: a.baseline }),
   alarm: async (a) => (await import('./alarm-bench.js')).benchAlarm({ runs: intOption('runs', a.runs, 3, 1, 50), durationS: intOption('seconds', a.seconds, 5, 1, 600), dbDir: a['db-dir'] }),
+  store: async (a) => (await import('./store-bench.js')).benchStore({ dbDir: a['db-dir'] }),
   fleet: async (a) =>
     (await import('./fleet-bench.js')).benchFleet({
       robots: intOption('robots', a.robots, 40_000, 1, 1_000_000), compress: intOption('compress', a.compress, 5, 1, 10_000), sockets: intOption('sockets', a.sockets, 200, 1, 10_000),
@@ -17,15 +18,15 @@ const ON_REQUEST = new Set(['fleet']);
 
 const spec = {
   name: 'bench',
-  summary: 'Print speed figures: protocol framing and link round trips, soak dosings/s, alarm-centre ingestion; the fleet on request.',
-  usage: 'npm run bench -- [--only link|soak|alarm|fleet] [--baseline REF] [--runs N --seconds S --db-dir DIR] [--robots N --compress X --sockets N --outbox-hours H]',
+  summary: 'Print speed figures: protocol framing and link round trips, soak dosings/s, alarm-centre ingestion and its store alone; the fleet on request.',
+  usage: 'npm run bench -- [--only link|soak|alarm|store|fleet] [--baseline REF] [--runs N --seconds S --db-dir DIR] [--robots N --compress X --sockets N --outbox-hours H]',
   options: { only: { type: 'string' }, baseline: { type: 'string' }, 'db-dir': { type: 'string' }, runs: { type: 'string' }, seconds: { type: 'string' }, robots: { type: 'string' }, compress: { type: 'string' }, sockets: { type: 'string' }, 'outbox-hours': { type: 'string' } },
   help: {
     only: `run one benchmark (${Object.keys(BENCHES).join(', ')}; fleet runs only when named)`,
     baseline: 'soak: the git ref whose soak to time beside this checkout\'s (default: the newest tag, else the main branch)',
     runs: 'alarm: alternating runs of the bare route and the centre, medians compared (default 3)',
     seconds: 'alarm: seconds per run (default 5)',
-    'db-dir': 'alarm: where the database file goes (default: the temporary directory; /dev/shm to take fsync out)',
+    'db-dir': 'alarm, store: where the database file goes (default: the temporary directory; /dev/shm to take fsync out)',
     robots: 'fleet: robots (default 40000)',
     compress: 'fleet: time compression of the heartbeat interval (default 5)',
     sockets: 'fleet: keep-alive sockets the robots share (default 200)',
