@@ -199,6 +199,8 @@ export class DeviceSimulator {
   #lastHostFrameAtMs = 0;
   #silentUntilMs = -Infinity;
   #cupReported = true;
+  /** The lift count the last CUP event carried. */
+  #liftsReported = 0;
   #leaseTimer: SimTimer | undefined;
 
   constructor(opts: {
@@ -395,6 +397,7 @@ export class DeviceSimulator {
     this.ledger.noteSignal(this.#clock.now(), 'off');
     this.#silentUntilMs = -Infinity;
     this.#cupReported = this.#cup.present;
+    this.#liftsReported = this.#lifts;
     this.#sendEvent({ name: 'BOOT', boot: this.#bootId, fw: this.#profile.firmware, hw: this.#profile.id });
     this.#scheduleHeartbeat();
   }
@@ -925,8 +928,11 @@ export class DeviceSimulator {
 
   #cupChanged(): void {
     this.#after(this.#profile.cupDebounceMs, () => {
-      if (this.#cup.present === this.#cupReported) return;
+      // A cup lifted and put back within the debounce is where it was last reported, but the lift was counted: the
+      // event still goes, with the cup present and the count gone up, as STATUS would tell it.
+      if (this.#cup.present === this.#cupReported && this.#lifts === this.#liftsReported) return;
       this.#cupReported = this.#cup.present;
+      this.#liftsReported = this.#lifts;
       this.#sendEvent({ name: 'CUP', present: this.#cup.present ? 1 : 0, lifts: this.#lifts });
     });
   }

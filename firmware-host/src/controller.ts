@@ -271,7 +271,8 @@ export class Controller {
     if (e.name === 'BUTTON') this.pressButton();
     else if (e.name === 'CUP') {
       // Kept events (sent while no host listened) count like fresh ones: the lift counter tells news from a repeat.
-      if (e.present) return;
+      // A cup put back reports the count too, so a lift and a put-back inside the MCU's debounce (one event, the cup
+      // present) is a lift all the same.
       if (this.#o.store.observeLifts(e.lifts, this.#uncertainDose())) this.#actor?.send({ type: 'CUP', present: false });
     } else if (e.name === 'LATCHED') {
       this.#o.store.log('mcu_latched', this.#actorDoseId ?? null, { reason: e.reason });

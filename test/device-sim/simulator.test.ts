@@ -201,6 +201,21 @@ describe('DeviceSimulator protocol', () => {
     h.waitEvent('BUTTON', 2);
   });
 
+  it('reports a cup lifted and put back within the debounce: the cup present, the count gone up', () => {
+    const h = new Host();
+    h.sim.takeCup();
+    h.clock.advance(10); // back in place before the 50 ms debounce ends
+    h.sim.placeCup();
+    h.run(1000);
+    expect(h.distinctEvents('CUP')).toEqual(['CUP,present=1,lifts=1']);
+    // A lift the host heard of is not told again when the cup comes back.
+    h.sim.takeCup();
+    h.run(1000);
+    h.sim.placeCup();
+    h.run(1000);
+    expect(h.distinctEvents('CUP')).toEqual(['CUP,present=1,lifts=1', 'CUP,present=0,lifts=2', 'CUP,present=1,lifts=2']);
+  });
+
   it('forgets RAM on powerCycle (new boot id, BOOT, latch gone) but keeps its command ids and cup lifts', () => {
     const h = new Host();
     const boot = h.sim.bootId;

@@ -90,7 +90,8 @@ const bugs: Bug[] = [
     profile: profile({}),
     wrap: (c, h) =>
       filterEvents((e, deliver) => {
-        if (e.name === 'CUP' && e.present === 0 && (c.status().current?.pillCount ?? 0) >= 8) return;
+        // Every CUP event of such a dose, the cup put back too: its lift count alone would register the lift.
+        if (e.name === 'CUP' && (c.status().current?.pillCount ?? 0) >= 8) return;
         deliver(e);
       })!(c, h),
   },
