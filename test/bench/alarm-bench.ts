@@ -130,16 +130,17 @@ export async function benchAlarm(opts: { runs?: number; durationS?: number; conn
     figures.perSync = stats.requests / Math.max(1, stats.syncs);
     const stored = (centre.db.prepare('SELECT count(*) n FROM events').get() as { n: number }).n;
     const answered = figures.signed.reduce((n, s) => n + s.total - s.non2xx, 0);
-    const bareRate = median(figures.bare.map((s) => s.reqPerSec));
-    figures.ratio = median(figures.signed.map((s) => s.reqPerSec)) / bareRate;
-    const share = (xs: LoadResult[]) => `${median(xs.map((x) => x.reqPerSec)).toFixed(0)} req/s = ${((median(xs.map((x) => x.reqPerSec)) / bareRate) * 100).toFixed(1)} %`;
+    const rate = (xs: LoadResult[]) => median(xs.map((x) => x.reqPerSec));
+    const bareRate = rate(figures.bare);
+    figures.ratio = rate(figures.signed) / bareRate;
+    const share = (xs: LoadResult[]) => `${rate(xs).toFixed(0)} req/s = ${((rate(xs) / bareRate) * 100).toFixed(1)} %`;
     // Each request is answered only after an fsync begun after its COMMIT, so with N connections (one request each in
     // flight) no centre can answer more than N per fsync time: the disk's ceiling, whatever the CPU does.
     const syncMs = fdatasyncMs(dir);
     figures.syncMs = syncMs;
-    figures.ceiling = connections / (syncMs / 1000) / median(figures.bare.map((s) => s.reqPerSec));
+    figures.ceiling = connections / (syncMs / 1000) / bareRate;
     process.stdout.write(
-      `\nmedian of ${runs}: bare ${median(figures.bare.map((s) => s.reqPerSec)).toFixed(0)} req/s, signed ${median(figures.signed.map((s) => s.reqPerSec)).toFixed(0)} req/s` +
+      `\nmedian of ${runs}: bare ${bareRate.toFixed(0)} req/s, signed ${rate(figures.signed).toFixed(0)} req/s` +
         ` = ${(figures.ratio * 100).toFixed(1)} % of bare; signed p99 ${median(figures.signed.map((s) => s.p99Ms))} ms (${connections} connections, database in ${opts.dbDir ?? tmpdir()})\n` +
         `server CPU per request: bare ${figures.bareCpuUs.toFixed(0)} µs, signed ${figures.signedCpuUs.toFixed(0)} µs\n` +
         `where it goes: signed, checked, not stored ${share(figures.unstored)} (${figures.unstoredCpuUs.toFixed(0)} µs); ` +
